@@ -1,0 +1,3 @@
+//! STAGE 4: many cases, concurrently, with timeouts and expectations.
+//!
+//! Must not import `report`.

@@ -1,0 +1,1 @@
+//! One file per subcommand: each wires the stages for its command.

@@ -1,0 +1,72 @@
+//! Renders an [`Error`] on stderr as `error:` / `  Caused by:` / blank line / `hint:`.
+//!
+//! With GitHub Actions it also emits an `::error::` workflow command so the failure shows in
+//! the run's annotations. This and `report/` are the only places that write to the terminal.
+
+use std::error::Error as _;
+use std::io::Write;
+
+use crate::error::Error;
+
+/// Writes the error chain and hint to stderr.
+pub fn report(error: &Error, github_actions: bool) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(render(error).as_bytes());
+    if github_actions {
+        let _ = writeln!(
+            stderr,
+            "::error title=aigne-ci::{}",
+            escape_data(&error.to_string())
+        );
+    }
+}
+
+/// The text [`report`] writes.
+pub fn render(error: &Error) -> String {
+    let mut text = format!("error: {error}\n");
+    let mut source = error.source();
+    // `#[error(transparent)]` variants repeat their inner error as the first source.
+    let mut previous = error.to_string();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if message != previous {
+            text.push_str(&format!("  Caused by: {message}\n"));
+        }
+        previous = message;
+        source = cause.source();
+    }
+    if let Some(hint) = error.hint() {
+        text.push_str(&format!("\nhint: {hint}\n"));
+    }
+    text
+}
+
+/// Escapes a workflow-command data value (`%`, CR, LF).
+pub fn escape_data(value: &str) -> String {
+    value
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_message_and_hint() {
+        let error = Error::usage(
+            "`--shard` must look like `K/N`",
+            Some("try `--shard 1/4`".into()),
+        );
+        assert_eq!(
+            render(&error),
+            "error: `--shard` must look like `K/N`\n\nhint: try `--shard 1/4`\n"
+        );
+    }
+
+    #[test]
+    fn escapes_workflow_data() {
+        assert_eq!(escape_data("a%b\nc\r"), "a%25b%0Ac%0D");
+    }
+}

@@ -1,0 +1,3 @@
+//! STAGE 3b: run one agent on one input, natively (ai, team, transform) or through Node.
+//!
+//! Must not import `batch` or `report`.

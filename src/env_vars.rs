@@ -1,0 +1,68 @@
+//! Every environment variable aigne-ci reads, declared once.
+//!
+//! Flags read their `AIGNE_CI_*` variable through clap (`env = EnvVars::…`), so the precedence
+//! is flag > environment > default. Everything else (provider keys, GitHub runner files) is read
+//! once into [`crate::settings::Environment`] with envy. No other module calls `std::env::var`.
+
+/// Namespace for the names of environment variables.
+pub struct EnvVars;
+
+impl EnvVars {
+    // --- flags (one per flag, `AIGNE_CI_<FLAG>`) ---
+    pub const AIGNE_CI_URL: &'static str = "AIGNE_CI_URL";
+    pub const AIGNE_CI_ENTRY_AGENT: &'static str = "AIGNE_CI_ENTRY_AGENT";
+    pub const AIGNE_CI_INPUT: &'static str = "AIGNE_CI_INPUT";
+    pub const AIGNE_CI_PROMPT: &'static str = "AIGNE_CI_PROMPT";
+    pub const AIGNE_CI_INPUT_JSON: &'static str = "AIGNE_CI_INPUT_JSON";
+    pub const AIGNE_CI_ON_INVALID_INPUT: &'static str = "AIGNE_CI_ON_INVALID_INPUT";
+    pub const AIGNE_CI_CACHE_DIR: &'static str = "AIGNE_CI_CACHE_DIR";
+    pub const AIGNE_CI_SHA256: &'static str = "AIGNE_CI_SHA256";
+    pub const AIGNE_CI_OFFLINE: &'static str = "AIGNE_CI_OFFLINE";
+    pub const AIGNE_CI_REFRESH: &'static str = "AIGNE_CI_REFRESH";
+    pub const AIGNE_CI_SUBDIR: &'static str = "AIGNE_CI_SUBDIR";
+    pub const AIGNE_CI_TOKEN: &'static str = "AIGNE_CI_TOKEN";
+    pub const AIGNE_CI_MAX_UNPACKED_BYTES: &'static str = "AIGNE_CI_MAX_UNPACKED_BYTES";
+    pub const AIGNE_CI_MAX_ENTRIES: &'static str = "AIGNE_CI_MAX_ENTRIES";
+    pub const AIGNE_CI_CONNECT_TIMEOUT: &'static str = "AIGNE_CI_CONNECT_TIMEOUT";
+    pub const AIGNE_CI_READ_TIMEOUT: &'static str = "AIGNE_CI_READ_TIMEOUT";
+    pub const AIGNE_CI_HTTP_RETRIES: &'static str = "AIGNE_CI_HTTP_RETRIES";
+    pub const AIGNE_CI_MODEL: &'static str = "AIGNE_CI_MODEL";
+    pub const AIGNE_CI_TEMPERATURE: &'static str = "AIGNE_CI_TEMPERATURE";
+    pub const AIGNE_CI_TOP_P: &'static str = "AIGNE_CI_TOP_P";
+    pub const AIGNE_CI_PRESENCE_PENALTY: &'static str = "AIGNE_CI_PRESENCE_PENALTY";
+    pub const AIGNE_CI_FREQUENCY_PENALTY: &'static str = "AIGNE_CI_FREQUENCY_PENALTY";
+    pub const AIGNE_CI_REASONING_EFFORT: &'static str = "AIGNE_CI_REASONING_EFFORT";
+    pub const AIGNE_CI_CONCURRENCY: &'static str = "AIGNE_CI_CONCURRENCY";
+    pub const AIGNE_CI_TIMEOUT: &'static str = "AIGNE_CI_TIMEOUT";
+    pub const AIGNE_CI_TOTAL_TIMEOUT: &'static str = "AIGNE_CI_TOTAL_TIMEOUT";
+    pub const AIGNE_CI_RETRIES: &'static str = "AIGNE_CI_RETRIES";
+    pub const AIGNE_CI_SHARD: &'static str = "AIGNE_CI_SHARD";
+    pub const AIGNE_CI_FAIL_ON: &'static str = "AIGNE_CI_FAIL_ON";
+    pub const AIGNE_CI_MIN_PASS_RATE: &'static str = "AIGNE_CI_MIN_PASS_RATE";
+    pub const AIGNE_CI_OUT_DIR: &'static str = "AIGNE_CI_OUT_DIR";
+    pub const AIGNE_CI_OUTPUT: &'static str = "AIGNE_CI_OUTPUT";
+    pub const AIGNE_CI_SUMMARY: &'static str = "AIGNE_CI_SUMMARY";
+    pub const AIGNE_CI_JUNIT: &'static str = "AIGNE_CI_JUNIT";
+    pub const AIGNE_CI_ENGINE: &'static str = "AIGNE_CI_ENGINE";
+    pub const AIGNE_CI_RECORD: &'static str = "AIGNE_CI_RECORD";
+    pub const AIGNE_CI_REPLAY: &'static str = "AIGNE_CI_REPLAY";
+    pub const AIGNE_CI_GITHUB: &'static str = "AIGNE_CI_GITHUB";
+    pub const AIGNE_CI_MAX_TOOL_TURNS: &'static str = "AIGNE_CI_MAX_TOOL_TURNS";
+    pub const AIGNE_CI_DENY_EXEC: &'static str = "AIGNE_CI_DENY_EXEC";
+    pub const AIGNE_CI_ALLOW_INSTALL_SCRIPTS: &'static str = "AIGNE_CI_ALLOW_INSTALL_SCRIPTS";
+
+    // --- test knobs ---
+    /// Set to any value to make every retry back-off zero (tests only).
+    pub const AIGNE_CI_TEST_NO_RETRY_DELAY: &'static str = "AIGNE_CI_TEST_NO_RETRY_DELAY";
+
+    // --- AIGNE / model selection (read as AIGNE reads them) ---
+    pub const MODEL: &'static str = "MODEL";
+
+    // --- runner environment ---
+    pub const GITHUB_ACTIONS: &'static str = "GITHUB_ACTIONS";
+    pub const GITHUB_WORKSPACE: &'static str = "GITHUB_WORKSPACE";
+    pub const GITHUB_OUTPUT: &'static str = "GITHUB_OUTPUT";
+    pub const GITHUB_STEP_SUMMARY: &'static str = "GITHUB_STEP_SUMMARY";
+    pub const GITHUB_TOKEN: &'static str = "GITHUB_TOKEN";
+    pub const CI: &'static str = "CI";
+}

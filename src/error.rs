@@ -1,0 +1,49 @@
+//! The top-level [`Error`]: one variant per stage, each mapped to an [`ExitStatus`].
+//!
+//! Stage errors carry their own context (url, path and line, agent, provider and status);
+//! this enum only routes them to an exit status and a hint.
+
+use crate::exit_status::ExitStatus;
+use crate::hint::Hint;
+
+/// Everything that stops aigne-ci before a run completes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags or settings.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong, naming the flag or value.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// Stage 1.
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+}
+
+impl Error {
+    /// A usage error with a message and an optional hint.
+    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
+        Self::Usage {
+            message: message.into(),
+            hint,
+        }
+    }
+
+    /// The exit status this error ends the process with.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Self::Usage { .. } => ExitStatus::Usage,
+            Self::Fetch(_) => ExitStatus::Fetch,
+        }
+    }
+
+    /// The hint printed after the error chain.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Usage { hint, .. } => hint.clone(),
+            Self::Fetch(error) => error.hint(),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The `aigne-ci` binary: parse, run, render the error, exit with the status of DESIGN.md.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use aigne_ci::{cli::Cli, diagnostics, exit_status::ExitStatus, settings::Environment};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let environment = Environment::capture();
+    let github_actions = environment.in_github_actions();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let error = aigne_ci::error::Error::usage(
+                format!("cannot start the async runtime: {error}"),
+                None,
+            );
+            diagnostics::report(&error, github_actions);
+            return ExitStatus::Usage.into();
+        }
+    };
+    let result = runtime.block_on(aigne_ci::run(cli, environment));
+    // Leftover requests or child waits must not hold up the exit.
+    runtime.shutdown_background();
+    match result {
+        Ok(status) => status.into(),
+        Err(error) => {
+            diagnostics::report(&error, github_actions);
+            error.exit_status().into()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! STAGE 5: results.jsonl, summary.json, JUnit, GitHub step outputs and the human summary.

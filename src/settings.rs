@@ -1,0 +1,125 @@
+//! Resolved settings: raw [`crate::cli`] values + the environment → validated per-stage settings.
+//!
+//! The environment is read once, here ([`Environment::capture`]); no other module calls
+//! `std::env::var`. Each stage receives only its own settings struct.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::env_vars::EnvVars;
+
+/// The runner variables aigne-ci reads, deserialized with envy.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RunnerEnvironment {
+    /// `GITHUB_ACTIONS`
+    pub github_actions: Option<String>,
+    /// `GITHUB_WORKSPACE`
+    pub github_workspace: Option<PathBuf>,
+    /// `GITHUB_OUTPUT`
+    pub github_output: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`
+    pub github_step_summary: Option<PathBuf>,
+    /// `CI`
+    pub ci: Option<String>,
+}
+
+/// A snapshot of the process environment, taken once at start.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// The runner variables.
+    pub runner: RunnerEnvironment,
+    /// Every variable (provider keys are looked up here by name from [`EnvVars`]).
+    pub variables: BTreeMap<String, String>,
+    /// The working directory at start.
+    pub current_dir: PathBuf,
+}
+
+impl Environment {
+    /// Reads the process environment.
+    pub fn capture() -> Self {
+        let variables: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::from_variables(
+            variables,
+            std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        )
+    }
+
+    /// Builds an environment from explicit variables (tests, and `capture`).
+    pub fn from_variables(variables: BTreeMap<String, String>, current_dir: PathBuf) -> Self {
+        let runner = envy::from_iter::<_, RunnerEnvironment>(variables.clone()).unwrap_or_default();
+        Self {
+            runner,
+            variables,
+            current_dir,
+        }
+    }
+
+    /// A variable's value, when set and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.variables
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// Whether we run inside GitHub Actions.
+    pub fn in_github_actions(&self) -> bool {
+        self.runner.github_actions.as_deref() == Some("true")
+    }
+
+    /// Whether a test asked for zero retry delays.
+    pub fn no_retry_delay(&self) -> bool {
+        self.get(EnvVars::AIGNE_CI_TEST_NO_RETRY_DELAY).is_some()
+    }
+
+    /// `--cache-dir`, else `${GITHUB_WORKSPACE:-$PWD}/.aigne-cache`.
+    pub fn cache_dir(&self, flag: Option<&PathBuf>) -> PathBuf {
+        match flag {
+            Some(dir) => self.absolute(dir),
+            None => self
+                .runner
+                .github_workspace
+                .clone()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .unwrap_or_else(|| self.current_dir.clone())
+                .join(".aigne-cache"),
+        }
+    }
+
+    /// A path made absolute against the start directory.
+    pub fn absolute(&self, path: &std::path::Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.current_dir.join(path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_dir_prefers_flag_then_workspace() {
+        let mut variables = BTreeMap::new();
+        variables.insert("GITHUB_WORKSPACE".to_owned(), "/ws".to_owned());
+        variables.insert("GITHUB_ACTIONS".to_owned(), "true".to_owned());
+        let environment = Environment::from_variables(variables, PathBuf::from("/cwd"));
+        assert!(environment.in_github_actions());
+        assert_eq!(
+            environment.cache_dir(None),
+            PathBuf::from("/ws/.aigne-cache")
+        );
+        assert_eq!(
+            environment.cache_dir(Some(&PathBuf::from("c"))),
+            PathBuf::from("/cwd/c")
+        );
+        let bare = Environment::from_variables(BTreeMap::new(), PathBuf::from("/cwd"));
+        assert_eq!(bare.cache_dir(None), PathBuf::from("/cwd/.aigne-cache"));
+    }
+}

@@ -1,0 +1,79 @@
+//! Shared test helpers: a [`TestCommand`] that runs the binary in a temp folder with a scrubbed
+//! environment.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Path of the binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aigne-ci"))
+}
+
+/// Variables that must not leak from the developer's machine into a test run.
+const SCRUBBED_PREFIXES: &[&str] = &[
+    "AIGNE_",
+    "OPENAI_",
+    "ANTHROPIC_",
+    "CLAUDE_",
+    "GEMINI_",
+    "GOOGLE_",
+    "DEEPSEEK_",
+    "OPEN_ROUTER_",
+    "XAI_",
+    "OLLAMA_",
+    "DOUBAO_",
+    "POE_",
+    "LM_STUDIO_",
+    "AWS_",
+    "BLOCKLET_",
+    "GITHUB_",
+    "MODEL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
+/// A `Command` for the binary with a clean environment, running in `dir`.
+pub fn command(dir: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command.current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if SCRUBBED_PREFIXES
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+        {
+            command.env_remove(&key);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    command.env("AIGNE_CI_TEST_NO_RETRY_DELAY", "1");
+    command.stdin(std::process::Stdio::null());
+    command
+}
+
+/// Output as text, for assertions.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a command and captures everything.
+pub fn run(command: &mut Command) -> Ran {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("the aigne-ci binary runs");
+    Ran {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}

@@ -1,0 +1,4 @@
+//! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
+
+mod cli;
+mod common;
