@@ -25,3 +25,21 @@ pub trait ChatModel: Send + Sync {
     /// argument and structured-output validation, retries.
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, ModelError>;
 }
+
+/// The model an agent asks for after loading: `{...aigne.model, ...agent.model}` (AIGNE's
+/// `loader/index.ts` `parseAgent`). `options` keys are camelCase and may hold `{"$get": key}`
+/// getters, which the engine resolves per call into [`types::ChatRequest::model_options`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelSpec {
+    /// Model string as written (`openai:gpt-4o-mini`, `gpt-4o`, …), if any.
+    pub model: Option<String>,
+    /// Every other key of the model object.
+    pub options: types::ModelOptions,
+}
+
+/// Turns a [`ModelSpec`] into a ready [`ChatModel`], applying the run's overrides
+/// (`--model` > `MODEL` > the project, as AIGNE) and the provider routing of AIGNE.
+pub trait ModelResolver: Send + Sync {
+    /// The model for this spec (clients may be shared between calls).
+    fn resolve(&self, spec: &ModelSpec) -> Result<std::sync::Arc<dyn ChatModel>, ModelError>;
+}
