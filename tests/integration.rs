@@ -1,4 +1,5 @@
 //! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
 
+mod action;
 mod cli;
 mod common;
