@@ -3,3 +3,5 @@
 mod action;
 mod cli;
 mod common;
+mod js;
+mod models;
