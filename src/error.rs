@@ -20,6 +20,15 @@ pub enum Error {
     /// Stage 1.
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    /// Stage 2: the project does not load.
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    /// Stage 3b, when an invocation fails for the whole run (unsupported feature, no agent).
+    #[error(transparent)]
+    Invoke(#[from] crate::engine::InvokeError),
+    /// Stage 3a, when a model cannot be set up (missing key, unsupported provider, cassette).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 impl Error {
@@ -36,6 +45,9 @@ impl Error {
         match self {
             Self::Usage { .. } => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
+            Self::Model(_) => ExitStatus::Usage,
+            Self::Project(_) => ExitStatus::Usage,
+            Self::Invoke(_) => ExitStatus::Usage,
         }
     }
 
@@ -44,6 +56,9 @@ impl Error {
         match self {
             Self::Usage { hint, .. } => hint.clone(),
             Self::Fetch(error) => error.hint(),
+            Self::Model(error) => error.hint(),
+            Self::Project(error) => error.hint(),
+            Self::Invoke(error) => error.hint(),
         }
     }
 }

@@ -1,4 +1,7 @@
 //! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
 
+mod action;
 mod cli;
 mod common;
+mod js;
+mod models;

@@ -35,7 +35,7 @@ impl Engine {
             .resolve(&spec)
             .map_err(|source| InvokeError::Model {
                 agent: agent.name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let model_options = match resolve_getters(&Value::Object(spec.options.clone()), input) {
             Some(Value::Object(options)) => options,
@@ -220,7 +220,7 @@ impl Engine {
             .await
             .map_err(|source| InvokeError::Model {
                 agent: agent.name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         run.record_call(
             &response.usage,

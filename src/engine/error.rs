@@ -13,7 +13,7 @@ pub enum InvokeError {
         agent: String,
         /// Why.
         #[source]
-        source: ModelError,
+        source: Box<ModelError>,
     },
     /// No model is configured for an AI agent.
     #[error(

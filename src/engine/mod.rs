@@ -15,9 +15,12 @@
 
 mod ai;
 mod error;
+pub mod js;
+pub mod line_child;
 mod prompt;
 mod schema;
 mod session;
+pub mod subprocess;
 mod team;
 pub mod template;
 mod transform;
