@@ -3,7 +3,13 @@
 //! Input: [`types::ChatRequest`] built by the engine. Output: [`types::ChatResponse`].
 //! Must not import `engine`, `batch` or `report`.
 
+pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
+pub mod hub;
+pub mod sse;
 pub mod types;
+pub mod wire;
 
 mod error;
 
