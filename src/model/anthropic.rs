@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::sse::{SseDecoder, SseEvent};
+use super::sse;
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Content, ContentPart, ResponseFormat, Role, ToolCall,
     ToolChoice, Usage,
@@ -423,14 +423,15 @@ pub struct AnthropicStream {
 
 impl AnthropicStream {
     /// Takes one SSE event.
-    pub fn event(&mut self, event: &SseEvent) -> Result<(), WireError> {
+    pub fn event(&mut self, event: &sse::Event) -> Result<(), WireError> {
         let chunk: Value = serde_json::from_str(&event.data).map_err(|error| {
             WireError::malformed(PROVIDER, format!("event data is not JSON: {error}"))
         })?;
         let kind = chunk
             .get("type")
             .and_then(Value::as_str)
-            .unwrap_or(&event.event);
+            .or(event.event.as_deref())
+            .unwrap_or_default();
         match kind {
             "message_start" => {
                 let message = chunk.get("message").unwrap_or(&Value::Null);
@@ -550,16 +551,16 @@ fn block_index(chunk: &Value) -> Result<u64, WireError> {
         .ok_or_else(|| WireError::malformed(PROVIDER, "content block without an index"))
 }
 
-/// Parses a whole streamed body. A stream cut before `message_stop` is malformed.
+/// Parses a whole streamed body. A stream that ends before `message_stop` is malformed.
 pub fn parse_stream(body: &[u8]) -> Result<ChatResponse, WireError> {
-    let mut decoder = SseDecoder::default();
     let mut stream = AnthropicStream::default();
     let mut stopped = false;
-    for event in decoder.feed(body) {
-        stopped |= event.event == "message_stop";
+    for event in sse::parse(&String::from_utf8_lossy(body)) {
         stream.event(&event)?;
+        stopped |= event.event.as_deref() == Some("message_stop")
+            || event.data.contains("\"message_stop\"");
     }
-    if decoder.finish() || !stopped {
+    if !stopped {
         return Err(WireError::malformed(PROVIDER, "the stream ended early"));
     }
     stream.finish()

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::sse::SseDecoder;
+use super::sse;
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Content, ContentPart, ResponseFormat, Role, ToolCall,
     ToolChoice, Usage,
@@ -432,6 +432,7 @@ pub struct GeminiStream {
     text: String,
     thoughts: String,
     files: usize,
+    finished: bool,
     json: Option<Value>,
     tool_calls: Vec<ToolCall>,
 }
@@ -450,6 +451,7 @@ impl GeminiStream {
             text: String::new(),
             thoughts: String::new(),
             files: 0,
+            finished: false,
             json: None,
             tool_calls: Vec::new(),
         }
@@ -482,6 +484,9 @@ impl GeminiStream {
         }
         let candidates = chunk.get("candidates").and_then(Value::as_array);
         for candidate in candidates.into_iter().flatten() {
+            self.finished |= candidate
+                .get("finishReason")
+                .is_some_and(|reason| !reason.is_null());
             let parts = candidate
                 .pointer("/content/parts")
                 .and_then(Value::as_array);
@@ -642,18 +647,18 @@ pub fn merge_empty_answer_retry(
 }
 
 /// Parses a whole streamed body into a stream state (check
-/// [`GeminiStream::is_empty_answer`], then [`GeminiStream::finish`]).
+/// [`GeminiStream::is_empty_answer`], then [`GeminiStream::finish`]). A stream whose
+/// candidates never carry a `finishReason` ended early.
 pub fn parse_stream(
     body: &[u8],
     request: &ChatRequest,
     configured_model: &str,
 ) -> Result<GeminiStream, WireError> {
-    let mut decoder = SseDecoder::default();
     let mut stream = GeminiStream::new(request, configured_model);
-    for event in decoder.feed(body) {
+    for event in sse::parse(&String::from_utf8_lossy(body)) {
         stream.chunk(&event.data)?;
     }
-    if decoder.finish() {
+    if !stream.finished {
         return Err(WireError::malformed(PROVIDER, "the stream ended early"));
     }
     Ok(stream)
@@ -901,9 +906,11 @@ mod tests {
         ));
     }
 
+    /// The chunks, then a last one that finishes the candidate.
     fn sse(chunks: &[Value]) -> Vec<u8> {
         chunks
             .iter()
+            .chain([&json!({"candidates": [{"finishReason": "STOP"}]})])
             .map(|chunk| format!("data: {chunk}\r\n\r\n"))
             .collect::<String>()
             .into_bytes()
@@ -1033,6 +1040,12 @@ mod tests {
         assert!(matches!(
             parse_stream(b"data: {\"candidates\":[", &ChatRequest::default(), "m"),
             Err(WireError::MalformedResponse { .. })
+        ));
+        let unfinished =
+            b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\n\n";
+        assert!(matches!(
+            parse_stream(unfinished, &ChatRequest::default(), "m"),
+            Err(WireError::MalformedResponse { message, .. }) if message == "the stream ended early"
         ));
         let error = br#"[{"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED"}}]"#;
         assert_eq!(

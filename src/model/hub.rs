@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::sse::SseDecoder;
+use super::sse;
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, ResponseFormat, ToolCall, ToolChoice, Usage,
 };
@@ -375,13 +375,9 @@ pub fn parse_response(body: &[u8], content_type: Option<&str>) -> Result<ChatRes
         })?;
         return output_to_response(output);
     }
-    let mut decoder = SseDecoder::default();
     let mut stream = HubStream::default();
-    for event in decoder.feed(body) {
-        stream.event(&event.event, &event.data)?;
-    }
-    if decoder.finish() {
-        return Err(WireError::malformed(PROVIDER, "the stream ended early"));
+    for event in sse::parse(&String::from_utf8_lossy(body)) {
+        stream.event(event.event.as_deref().unwrap_or_default(), &event.data)?;
     }
     stream.finish()
 }
