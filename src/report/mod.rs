@@ -1,1 +1,6 @@
 //! STAGE 5: results.jsonl, summary.json, JUnit, GitHub step outputs and the human summary.
+//! Also the terminal side of earlier stages' reporter traits.
+
+mod fetch_progress;
+
+pub use fetch_progress::FetchProgress;
