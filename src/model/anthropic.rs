@@ -579,8 +579,8 @@ pub fn error_message(body: &[u8]) -> Option<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Environment;
     use crate::model::types::ToolDefinition;
+    use crate::settings::Environment;
     use pretty_assertions::assert_eq;
 
     fn add_tool() -> ToolDefinition {

@@ -684,7 +684,6 @@ pub fn error_message(body: &[u8]) -> Option<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Environment;
     use crate::model::types::ToolDefinition;
     use pretty_assertions::assert_eq;
 

@@ -49,17 +49,18 @@ impl HubSettings {
         environment: &dyn Variables,
         model: Option<&str>,
     ) -> Result<Self, WireError> {
-        let api_key = environment.variable(EnvVars::AIGNE_HUB_API_KEY).ok_or_else(|| {
-            WireError::MissingCredential {
+        let api_key = environment
+            .variable(EnvVars::AIGNE_HUB_API_KEY)
+            .ok_or_else(|| WireError::MissingCredential {
                 provider: PROVIDER,
                 what: "an access key",
+                variable: EnvVars::AIGNE_HUB_API_KEY,
                 variables: format!(
                     "`{}` (and `{}` for a hub other than {DEFAULT_BASE_URL})",
                     EnvVars::AIGNE_HUB_API_KEY,
                     EnvVars::AIGNE_HUB_API_URL
                 ),
-            }
-        })?;
+            })?;
         Ok(Self {
             api_key: Secret::new(api_key),
             base_url: wire::base_url(
@@ -73,7 +74,9 @@ impl HubSettings {
                 .to_owned(),
             client_id: format!(
                 "@aigne/aigne-hub:{}",
-                environment.variable(EnvVars::HOSTNAME).unwrap_or("aigne-ci")
+                environment
+                    .variable(EnvVars::HOSTNAME)
+                    .unwrap_or("aigne-ci")
             ),
         })
     }
@@ -394,8 +397,8 @@ pub fn error_message(body: &[u8]) -> Option<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Environment;
     use crate::model::types::{Content, ContentPart, Role, ToolDefinition};
+    use crate::settings::Environment;
     use pretty_assertions::assert_eq;
 
     fn settings(url: &str) -> HubSettings {

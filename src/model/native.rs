@@ -91,11 +91,7 @@ impl NativeChatModel {
         transport: Arc<Transport>,
     ) -> Result<Self, ModelError> {
         let replay = ReplayVariables(variables);
-        let variables: &dyn Variables = if settings.replay {
-            &replay
-        } else {
-            variables
-        };
+        let variables: &dyn Variables = if settings.replay { &replay } else { variables };
         let provider = settings.provider;
         let error = |error: WireError| setup_error(provider, settings.model, error);
         let override_url = settings
@@ -122,8 +118,9 @@ impl NativeChatModel {
                 (Protocol::Anthropic(config), model)
             }
             "google" | "gemini" => {
-                let mut config = gemini::GeminiSettings::from_environment(variables, settings.model)
-                    .map_err(error)?;
+                let mut config =
+                    gemini::GeminiSettings::from_environment(variables, settings.model)
+                        .map_err(error)?;
                 if let Some(url) = override_url {
                     config.base_url = url;
                 }
@@ -458,7 +455,8 @@ impl ChatModel for NativeChatModel {
                 Err(error) => {
                     attempts += match &error {
                         ModelError::Status { attempts, .. }
-                        | ModelError::Network { attempts, .. } => *attempts,
+                        | ModelError::Network { attempts, .. }
+                        | ModelError::Timeout { attempts, .. } => *attempts,
                         _ => 1,
                     };
                     if retry < self.framework_retries && error.is_framework_retryable() {

@@ -62,15 +62,14 @@ impl BedrockSettings {
                 ),
             });
         };
-        let region =
-            environment
-                .variable(EnvVars::AWS_REGION)
-                .ok_or_else(|| WireError::MissingCredential {
-                    provider: PROVIDER,
-                    what: "a region",
+        let region = environment.variable(EnvVars::AWS_REGION).ok_or_else(|| {
+            WireError::MissingCredential {
+                provider: PROVIDER,
+                what: "a region",
                 variable: EnvVars::AWS_REGION,
-                    variables: format!("`{}`", EnvVars::AWS_REGION),
-                })?;
+                variables: format!("`{}`", EnvVars::AWS_REGION),
+            }
+        })?;
         let (variable, value) = [
             EnvVars::AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
             EnvVars::AWS_ENDPOINT_URL,
@@ -83,7 +82,9 @@ impl BedrockSettings {
             credentials: sigv4::Credentials {
                 access_key_id: access_key_id.to_owned(),
                 secret_access_key: Secret::new(secret_access_key),
-                session_token: environment.variable(EnvVars::AWS_SESSION_TOKEN).map(Secret::new),
+                session_token: environment
+                    .variable(EnvVars::AWS_SESSION_TOKEN)
+                    .map(Secret::new),
             },
             region: region.to_owned(),
             endpoint: wire::base_url(value, variable, &default)?,
@@ -538,8 +539,8 @@ pub fn error_message(body: &[u8], error_type: Option<&str>) -> Option<(String, O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Environment;
     use crate::model::types::ToolDefinition;
+    use crate::settings::Environment;
     use pretty_assertions::assert_eq;
 
     fn text_part(text: &str) -> Content {
