@@ -6,3 +6,4 @@ mod common;
 mod fetch;
 mod js;
 mod models;
+mod providers;

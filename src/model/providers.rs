@@ -118,7 +118,9 @@ pub const PROVIDERS: &[Provider] = &[
         "anthropic",
         &["AnthropicChatModel"],
         "claude-3-7-sonnet-latest",
-        &["ANTHROPIC_API_KEY"],
+        // `CLAUDE_API_KEY` is the model's own fallback; counting it for routing too (the AIGNE
+        // CLI checks only `ANTHROPIC_API_KEY`) lets it select Anthropic on its own.
+        &["ANTHROPIC_API_KEY", "CLAUDE_API_KEY"],
     ),
     native(
         "bedrock",
