@@ -2,6 +2,9 @@
 //!
 //! Must not import `batch` or `report`.
 
+pub mod choice;
 pub mod js;
 pub mod line_child;
+pub mod node;
+pub mod npm;
 pub mod subprocess;
