@@ -1,5 +1,6 @@
 //! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
 
+mod action;
 mod cli;
 mod common;
 mod js;
