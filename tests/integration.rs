@@ -3,5 +3,6 @@
 mod action;
 mod cli;
 mod common;
+mod fetch;
 mod js;
 mod models;
