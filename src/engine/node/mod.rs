@@ -6,9 +6,10 @@
 //! holds them (`AIGNE_CI_NODE_ENGINE_DIR`) is used as is. The host (`host.mjs`, shipped inside
 //! the binary) loads the project once with the CLI's own `loadAIGNE` and invokes the agent per
 //! case over JSON lines, answering output and token usage. It never prompts (stdin is the
-//! protocol pipe, no TTY) and records no observability data. A case that times out kills the host;
-//! the next case starts a new one, and cases that were running on the killed host run again on
-//! the new one, so no other case is lost.
+//! protocol pipe, no TTY) and records no observability data. A case that times out on a host
+//! that no longer answers (a synchronous endless loop) kills it; the next case starts a new one,
+//! and cases that were stuck on the killed host run again on the new one, so no other case is
+//! lost.
 
 mod error;
 
@@ -34,6 +35,9 @@ pub const DEFAULT_AIGNE_CLI_VERSION: &str = "1.59.0";
 
 /// The host script, shipped inside the binary.
 const HOST_SCRIPT: &str = include_str!("host.mjs");
+
+/// How long a host whose case timed out gets to prove it still answers.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often a case runs again after the host under it was restarted by another case.
 const HOST_RESTART_RETRIES: u32 = 2;
@@ -244,7 +248,13 @@ impl NodeEngine {
             match outcome {
                 Err(_) => {
                     guard.engine = None;
-                    self.restart(generation).await;
+                    if self.after_timeout(&child, generation).await
+                        && restarts < HOST_RESTART_RETRIES
+                    {
+                        // Another case hung the host and had it restarted: run again.
+                        restarts += 1;
+                        continue;
+                    }
                     return Err(NodeInvokeError::Timeout {
                         agent: request.agent.clone(),
                         timeout,
@@ -296,6 +306,25 @@ impl NodeEngine {
             })?;
         slot.child = Some(child.clone());
         Ok((child, slot.generation))
+    }
+
+    /// A case on the host of `generation` timed out. Returns `true` when another case already
+    /// had that host restarted (this case was only stuck behind it). Otherwise kills the host
+    /// when it no longer answers (a synchronous endless loop) and returns `false`; a host that
+    /// still answers is kept (the case's promise just never settled).
+    async fn after_timeout(&self, child: &LineChild, generation: u64) -> bool {
+        let mut slot = self.inner.slot.lock().await;
+        if slot.generation != generation {
+            return true;
+        }
+        let ping = tokio::time::timeout(PING_TIMEOUT, child.request(json!({"type": "ping"}))).await;
+        if !matches!(ping, Ok(Ok(_))) {
+            slot.generation += 1;
+            if let Some(child) = slot.child.take() {
+                child.kill().await;
+            }
+        }
+        false
     }
 
     /// Kills the host of `generation` (unless another case already did).
