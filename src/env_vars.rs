@@ -56,6 +56,9 @@ impl EnvVars {
     // --- test knobs ---
     /// Set to any value to make every retry back-off zero (tests only).
     pub const AIGNE_CI_TEST_NO_RETRY_DELAY: &'static str = "AIGNE_CI_TEST_NO_RETRY_DELAY";
+    /// Prefix of `AIGNE_CI_TEST_BASE_URL_<PROVIDER>` (e.g. `…_DEEPSEEK`): points a provider whose
+    /// base URL AIGNE hard-codes at a fake server (tests only).
+    pub const AIGNE_CI_TEST_BASE_URL_PREFIX: &'static str = "AIGNE_CI_TEST_BASE_URL_";
 
     // --- AIGNE / model selection (read as AIGNE reads them) ---
     pub const MODEL: &'static str = "MODEL";
