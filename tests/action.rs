@@ -23,7 +23,7 @@ const ACTION_ONLY_OUTPUTS: &[(&str, &str)] = &[(
     "${{ steps.install.outputs.aigne-ci-path }}",
 )];
 /// The shell every `run:` step uses.
-const HARDENED_SHELL: &str = "bash --noprofile --norc -euo pipefail {0}";
+const HARDENED_SHELL: &str = "bash --noprofile --norc -p -euo pipefail {0}";
 
 #[derive(Debug, Deserialize)]
 struct Action {
@@ -954,6 +954,34 @@ chmod +x "$root/bin/aigne-ci"
             runner.github_path(),
             format!("{}\n", binary.parent().unwrap().display())
         );
+    }
+
+    /// A `BASH_ENV` (e.g. written to `$GITHUB_ENV` by an earlier step) is never sourced, and
+    /// exported functions are refused rather than imported.
+    #[test]
+    fn steps_ignore_bash_env_and_refuse_exported_functions() {
+        let mut runner = Runner::new();
+        let binary = runner.join("preinstalled/aigne-ci");
+        write_executable(&binary, &fake_binary(VERSION));
+        let marker = runner.join("bash-env-ran");
+        let bash_env = runner.join("bash-env.sh");
+        std::fs::write(&bash_env, format!("touch '{}'\n", marker.display())).unwrap();
+        runner
+            .env
+            .insert("BASH_ENV".to_owned(), bash_env.display().to_string());
+        runner.input("aigne-ci-path", binary.to_str().unwrap());
+        let step = runner.run_step("install");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        assert!(!marker.exists(), "BASH_ENV was sourced");
+
+        runner.env.insert(
+            "BASH_FUNC_grep%%".to_owned(),
+            "() {  echo hijacked; }".to_owned(),
+        );
+        let step = runner.run_step("install");
+        assert_eq!(step.code, Some(1), "{}", step.log);
+        assert!(step.log.contains("exported bash functions"), "{}", step.log);
+        assert!(step.outputs.is_empty());
     }
 
     #[test]
