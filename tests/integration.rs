@@ -7,3 +7,4 @@ mod engine;
 mod fetch;
 mod js;
 mod models;
+mod providers;
