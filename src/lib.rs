@@ -30,5 +30,6 @@ use settings::Environment;
 pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error> {
     match cli.command {
         Command::Fetch(args) => commands::fetch::run(args, &environment).await,
+        Command::Inspect(args) => commands::inspect::run(args, &environment).await,
     }
 }

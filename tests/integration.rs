@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod engine;
 mod fetch;
+mod inspect;
 mod js;
 mod models;
 mod providers;

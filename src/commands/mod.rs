@@ -1,3 +1,4 @@
 //! One file per subcommand: each wires the stages for its command.
 
 pub(crate) mod fetch;
+pub(crate) mod inspect;

@@ -24,6 +24,7 @@ mod prompt;
 mod schema;
 mod session;
 pub mod subprocess;
+pub mod support;
 mod team;
 pub mod template;
 mod transform;
