@@ -74,4 +74,10 @@ impl EnvVars {
     /// The only variables a stdio MCP server inherits, besides its own `env`.
     pub const MCP_INHERITED: &'static [&'static str] =
         &["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"];
+
+    // --- proxies (either case, upper case wins) ---
+    pub const HTTP_PROXY: &'static str = "HTTP_PROXY";
+    pub const HTTPS_PROXY: &'static str = "HTTPS_PROXY";
+    pub const ALL_PROXY: &'static str = "ALL_PROXY";
+    pub const NO_PROXY: &'static str = "NO_PROXY";
 }

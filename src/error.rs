@@ -20,6 +20,9 @@ pub enum Error {
     /// Stage 1.
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    /// Stage 3a, when a model cannot be set up (missing key, unsupported provider, cassette).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 impl Error {
@@ -36,6 +39,7 @@ impl Error {
         match self {
             Self::Usage { .. } => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
+            Self::Model(_) => ExitStatus::Usage,
         }
     }
 
@@ -44,6 +48,7 @@ impl Error {
         match self {
             Self::Usage { hint, .. } => hint.clone(),
             Self::Fetch(error) => error.hint(),
+            Self::Model(error) => error.hint(),
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
 
+mod action;
 mod cli;
 mod common;
+mod js;
 mod mcp;
+mod models;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use aigne_ci::engine::mcp::{
     McpConnection, McpError, McpHttpTransport, McpPool, McpServerSpec, McpSettings,
 };
+use aigne_ci::engine::subprocess::SubprocessLog;
 use pretty_assertions::assert_eq;
 use serde_json::{Map, Value, json};
 
@@ -87,9 +88,13 @@ fn read_pid(path: &Path) -> u32 {
 async fn stdio_server_lists_tools_and_answers_calls() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    let connection = McpConnection::connect(&stdio_spec(&pid_file), &settings())
-        .await
-        .unwrap();
+    let connection = McpConnection::connect(
+        &stdio_spec(&pid_file),
+        &settings(),
+        &SubprocessLog::default(),
+    )
+    .await
+    .unwrap();
     let pid = read_pid(&pid_file);
     assert!(alive(pid));
     assert_eq!(connection.server_name(), Some(SERVER_NAME));
@@ -172,7 +177,9 @@ async fn stdio_server_gets_only_safe_variables_and_its_env() {
         inherited_env: inherited,
         ..settings()
     };
-    let connection = McpConnection::connect(&spec, &settings).await.unwrap();
+    let connection = McpConnection::connect(&spec, &settings, &SubprocessLog::default())
+        .await
+        .unwrap();
     let text = |result: Value| result["content"][0]["text"].as_str().unwrap().to_owned();
     let greeting = connection
         .call("env", arguments(json!({"name": "GREETING"})))
@@ -198,7 +205,9 @@ async fn a_server_that_dies_mid_call_is_an_error_naming_server_and_tool() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
     let spec = stdio_spec(&pid_file);
-    let connection = McpConnection::connect(&spec, &settings()).await.unwrap();
+    let connection = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
     let pid = read_pid(&pid_file);
     let error = connection.call("crash", Map::new()).await.unwrap_err();
     let McpError::Closed {
@@ -236,7 +245,9 @@ async fn a_server_that_never_answers_times_out() {
         request_timeout: Duration::from_millis(300),
         ..settings()
     };
-    let connection = McpConnection::connect(&spec, &settings).await.unwrap();
+    let connection = McpConnection::connect(&spec, &settings, &SubprocessLog::default())
+        .await
+        .unwrap();
     let pid = read_pid(&pid_file);
     let error = connection.call("hang", Map::new()).await.unwrap_err();
     assert!(matches!(error, McpError::Timeout { .. }), "{error:?}");
@@ -262,9 +273,10 @@ async fn deny_exec_refuses_stdio_servers() {
         deny_exec: true,
         ..settings()
     };
-    let error = McpConnection::connect(&stdio_spec(&pid_file), &settings)
-        .await
-        .unwrap_err();
+    let error =
+        McpConnection::connect(&stdio_spec(&pid_file), &settings, &SubprocessLog::default())
+            .await
+            .unwrap_err();
     assert!(matches!(error, McpError::DenyExec { .. }), "{error:?}");
     assert!(
         error
@@ -278,7 +290,7 @@ async fn deny_exec_refuses_stdio_servers() {
 #[tokio::test]
 async fn a_missing_command_is_a_spawn_error() {
     let spec = McpServerSpec::stdio("aigne-ci-no-such-mcp-server", vec!["--x".to_owned()]);
-    let error = McpConnection::connect(&spec, &settings())
+    let error = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
         .await
         .unwrap_err();
     assert_eq!(
@@ -292,7 +304,8 @@ async fn a_dropped_pool_kills_servers_and_their_children() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
     let spec = stdio_spec(&pid_file);
-    let pool = McpPool::new(settings());
+    let log = SubprocessLog::default();
+    let pool = McpPool::new(settings(), log.clone());
     let connection = pool.connect(&spec).await.unwrap();
     let again = pool.connect(&spec).await.unwrap();
     assert!(
@@ -301,6 +314,11 @@ async fn a_dropped_pool_kills_servers_and_their_children() {
     );
     assert_eq!(pool.started_stdio_servers(), vec![spec.label()]);
     let pid = read_pid(&pid_file);
+    let records = log.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].purpose, "mcp-server");
+    assert_eq!(records[0].program, test_server_binary());
+    assert_eq!(records[0].pid, Some(pid));
     let result = connection.call("spawn_child", Map::new()).await.unwrap();
     let child: u32 = result["content"][0]["text"]
         .as_str()
@@ -322,7 +340,7 @@ async fn pool_shutdown_ends_every_server() {
     let first = stdio_spec(&first_pid);
     let mut second = stdio_spec(&second_pid);
     second.args.push("--second".to_owned());
-    let pool = McpPool::new(settings());
+    let pool = McpPool::new(settings(), SubprocessLog::default());
     let (a, b) = tokio::join!(pool.connect(&first), pool.connect(&second));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(!Arc::ptr_eq(&a, &b));
@@ -373,7 +391,9 @@ async fn http_server_answers_and_is_reconnected_after_a_restart() {
     let url = format!("http://user:pw@{addr}/mcp");
     let spec = McpServerSpec::http(url, McpHttpTransport::StreamableHttp);
     assert_eq!(spec.label(), format!("http://user:****@{addr}/mcp"));
-    let connection = McpConnection::connect(&spec, &settings()).await.unwrap();
+    let connection = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
     assert!(!connection.is_stdio());
     assert_eq!(connection.server_name(), Some(SERVER_NAME));
     assert_eq!(connection.tools().len(), 8);
@@ -410,7 +430,9 @@ async fn http_server_that_is_down_fails_after_bounded_reconnects() {
     );
     spec.max_reconnects = Some(2);
     spec.reconnect_timeout = Some(Duration::from_secs(2));
-    let connection = McpConnection::connect(&spec, &settings()).await.unwrap();
+    let connection = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
     token.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let error = connection.call("ping", Map::new()).await.unwrap_err();

@@ -2,4 +2,7 @@
 //!
 //! Must not import `batch` or `report`.
 
+pub mod js;
+pub mod line_child;
 pub mod mcp;
+pub mod subprocess;

@@ -78,7 +78,11 @@ impl TestServer {
     }
 
     #[tool(description = "Exit the server process in the middle of the call")]
-    #[allow(clippy::print_stderr, clippy::exit, reason = "the test server dies on purpose")]
+    #[allow(
+        clippy::print_stderr,
+        clippy::exit,
+        reason = "the test server dies on purpose"
+    )]
     fn crash(&self) -> CallToolResult {
         eprintln!("test server: crashing on purpose");
         std::process::exit(3)

@@ -6,6 +6,7 @@
 //! on drop: the group is killed synchronously, so no server outlives aigne-ci.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tokio::io::AsyncBufReadExt;
 use super::error::McpError;
 use super::settings::McpSettings;
 use super::spec::{McpHttpTransport, McpServerSpec};
+use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
 
 /// AIGNE's default `max_reconnects` for URL servers.
 const DEFAULT_MAX_RECONNECTS: u32 = 10;
@@ -52,6 +54,7 @@ pub struct McpConnection {
     tools: Vec<McpTool>,
     session: tokio::sync::RwLock<Option<Arc<Session>>>,
     reconnecting: tokio::sync::Mutex<()>,
+    log: SubprocessLog,
 }
 
 impl std::fmt::Debug for McpConnection {
@@ -74,9 +77,14 @@ struct Session {
 
 impl McpConnection {
     /// Starts or reaches the server, does the MCP handshake and lists its tools.
-    pub async fn connect(spec: &McpServerSpec, settings: &McpSettings) -> Result<Self, McpError> {
+    /// A started stdio server is recorded in `log` (purpose `mcp-server`) for `summary.json`.
+    pub async fn connect(
+        spec: &McpServerSpec,
+        settings: &McpSettings,
+        log: &SubprocessLog,
+    ) -> Result<Self, McpError> {
         let label = spec.label();
-        let session = open_session(spec, settings, &label, settings.request_timeout).await?;
+        let session = open_session(spec, settings, log, &label, settings.request_timeout).await?;
         let info = session.peer.peer_info();
         let server_name = info
             .as_ref()
@@ -98,6 +106,7 @@ impl McpConnection {
             tools: Vec::new(),
             session: tokio::sync::RwLock::new(Some(Arc::new(session))),
             reconnecting: tokio::sync::Mutex::new(()),
+            log: log.clone(),
         };
         // AIGNE lists tools only when the server declares the capability.
         if !offers_tools {
@@ -267,7 +276,14 @@ impl McpConnection {
             .unwrap_or(self.settings.request_timeout);
         let mut last = error;
         for attempt in 0..=attempts {
-            match open_session(&self.spec, &self.settings, &self.label, connect_timeout).await {
+            let opened = open_session(
+                &self.spec,
+                &self.settings,
+                &self.log,
+                &self.label,
+                connect_timeout,
+            );
+            match opened.await {
                 Ok(session) => {
                     *self.session.write().await = Some(Arc::new(session));
                     return Ok(());
@@ -308,11 +324,12 @@ impl Session {
 async fn open_session(
     spec: &McpServerSpec,
     settings: &McpSettings,
+    log: &SubprocessLog,
     label: &str,
     timeout: Duration,
 ) -> Result<Session, McpError> {
     if let Some(url) = &spec.url {
-        return open_http_session(spec, url, label, timeout).await;
+        return open_http_session(spec, settings, url, label, timeout).await;
     }
     let Some(command) = &spec.command else {
         return Err(McpError::NoServer);
@@ -343,6 +360,17 @@ async fn open_session(
             source,
         })?;
     let group = transport.id().map(ProcessGroupGuard::new);
+    let mut child_env = settings.inherited_env.clone();
+    child_env.extend(spec.env.clone());
+    let working_dir = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
+    log.record(SubprocessRecord {
+        purpose: "mcp-server".to_owned(),
+        program: find_program(command, &child_env, &working_dir)
+            .unwrap_or_else(|| PathBuf::from(command)),
+        args: spec.args.clone(),
+        working_dir,
+        pid: transport.id(),
+    });
     let tail = StderrTail::default();
     if let Some(stderr) = stderr {
         tail.follow(stderr);
@@ -358,6 +386,7 @@ async fn open_session(
 
 async fn open_http_session(
     spec: &McpServerSpec,
+    settings: &McpSettings,
     url: &str,
     label: &str,
     timeout: Duration,
@@ -366,10 +395,8 @@ async fn open_http_session(
         url: label.to_owned(),
         source,
     })?;
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("aigne-ci/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|source| McpError::HttpClient {
+    let client =
+        crate::http::client(&settings.http_settings()).map_err(|source| McpError::HttpClient {
             server: label.to_owned(),
             source,
         })?;

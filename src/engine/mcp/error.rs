@@ -40,7 +40,7 @@ pub enum McpError {
         server: String,
         /// Why.
         #[source]
-        source: reqwest::Error,
+        source: crate::http::HttpError,
     },
     /// The MCP handshake failed.
     #[error("could not connect to the MCP server `{server}`{}", stderr_suffix(.stderr))]

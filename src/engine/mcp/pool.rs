@@ -8,6 +8,7 @@ use super::connection::McpConnection;
 use super::error::McpError;
 use super::settings::McpSettings;
 use super::spec::McpServerSpec;
+use crate::engine::subprocess::SubprocessLog;
 
 type Slot = Arc<OnceCell<Arc<McpConnection>>>;
 
@@ -15,14 +16,16 @@ type Slot = Arc<OnceCell<Arc<McpConnection>>>;
 #[derive(Debug, Default)]
 pub struct McpPool {
     settings: McpSettings,
+    log: SubprocessLog,
     slots: Mutex<Vec<(McpServerSpec, Slot)>>,
 }
 
 impl McpPool {
-    /// An empty pool.
-    pub fn new(settings: McpSettings) -> Self {
+    /// An empty pool; started stdio servers are recorded in `log`.
+    pub fn new(settings: McpSettings, log: SubprocessLog) -> Self {
         Self {
             settings,
+            log,
             slots: Mutex::new(Vec::new()),
         }
     }
@@ -37,7 +40,7 @@ impl McpPool {
     pub async fn connect(&self, spec: &McpServerSpec) -> Result<Arc<McpConnection>, McpError> {
         let slot = self.slot(spec);
         slot.get_or_try_init(|| async {
-            McpConnection::connect(spec, &self.settings)
+            McpConnection::connect(spec, &self.settings, &self.log)
                 .await
                 .map(Arc::new)
         })

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::env_vars::EnvVars;
+use crate::http::{HttpSettings, ProxySettings};
 use crate::settings::Environment;
 
 /// AIGNE's default request timeout (`MCPAgent` `DEFAULT_TIMEOUT`).
@@ -22,6 +23,8 @@ pub struct McpSettings {
     pub inherited_env: BTreeMap<String, String>,
     /// Zero back-off between reconnect attempts (tests).
     pub no_retry_delay: bool,
+    /// Proxies for URL servers (from the environment snapshot).
+    pub proxies: ProxySettings,
 }
 
 impl Default for McpSettings {
@@ -31,6 +34,7 @@ impl Default for McpSettings {
             deny_exec: false,
             inherited_env: BTreeMap::new(),
             no_retry_delay: false,
+            proxies: ProxySettings::default(),
         }
     }
 }
@@ -54,6 +58,18 @@ impl McpSettings {
                 })
                 .collect(),
             no_retry_delay: environment.no_retry_delay(),
+            proxies: environment.proxy_settings(),
+        }
+    }
+
+    /// The HTTP client settings of URL servers: the shared layer's proxies and connect timeout,
+    /// but no read timeout of its own — a tool may stream for up to [`Self::request_timeout`],
+    /// and that timeout bounds every request already.
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings {
+            read_timeout: Duration::from_secs(24 * 3600),
+            proxies: self.proxies.clone(),
+            ..HttpSettings::default()
         }
     }
 }
