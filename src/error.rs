@@ -38,6 +38,7 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Self::Usage { .. } => ExitStatus::Usage,
+            Self::Fetch(error) if error.is_usage() => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
             Self::Model(_) => ExitStatus::Usage,
         }

@@ -1,1 +1,3 @@
 //! One file per subcommand: each wires the stages for its command.
+
+pub(crate) mod fetch;
