@@ -25,15 +25,16 @@ exe=''
 [ "${RUNNER_OS:-}" = Windows ] && exe='.exe'
 
 finish() { # <binary> <version> <source>
-  local binary=$1 bin_dir
+  local binary=$1 bin_dir version_text
   bin_dir=$(cd "$(dirname "$binary")" && pwd)
+  version_text=$("$binary" --version) || bail "\`$binary --version\` failed; is it a binary for this runner ($RUNNER_OS $RUNNER_ARCH)?"
   if [ -n "${GITHUB_PATH:-}" ]; then
     runner_path "$bin_dir" >>"$GITHUB_PATH"
   fi
   set_output aigne-ci-path "$(runner_path "$bin_dir/$(basename "$binary")")"
   set_output version "$2"
   set_output source "$3"
-  info "using $("$binary" --version) from $3 ($(runner_path "$bin_dir"))"
+  info "using $version_text from $3 ($(runner_path "$bin_dir"))"
   exit 0
 }
 
@@ -43,7 +44,8 @@ if [ -n "${INPUT_AIGNE_CI_PATH:-}" ]; then
   if [ -d "$path" ]; then path="$path/aigne-ci$exe"; fi
   [ -f "$path" ] || bail "aigne-ci-path \`$INPUT_AIGNE_CI_PATH\` is not a file"
   [ -x "$path" ] || bail "aigne-ci-path \`$INPUT_AIGNE_CI_PATH\` is not executable"
-  finish "$path" "$("$path" --version | awk '{print $NF}')" path
+  path_version=$("$path" --version) || bail "\`$path --version\` failed; is it an aigne-ci binary for this runner?"
+  finish "$path" "${path_version##* }" path
 fi
 
 # The version this copy of the action was built from: its own Cargo.toml.

@@ -435,6 +435,15 @@ mod runner {
             panic!("the simulated runner does not evaluate `{expression}`");
         }
 
+        /// The action's outputs, as the runner resolves them after the steps ran.
+        pub fn action_outputs(&self) -> BTreeMap<String, String> {
+            self.action
+                .outputs
+                .iter()
+                .map(|(name, output)| (name.clone(), self.evaluate(&output.value)))
+                .collect()
+        }
+
         /// Runs one `run:` step of action.yml.
         pub fn run_step(&mut self, id: &str) -> StepRun {
             let step = self.action.step(id);
@@ -843,12 +852,14 @@ chmod +x "$root/bin/aigne-ci"
     fn aigne_ci_path_skips_the_install() {
         let mut runner = Runner::new();
         let binary = runner.join("preinstalled/aigne-ci");
-        write_executable(&binary, &fake_binary("0.0.7"));
+        // The real binary, given as the folder that holds it.
+        std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+        std::fs::copy(crate::common::binary(), &binary).unwrap();
         runner.input("aigne-ci-path", binary.parent().unwrap().to_str().unwrap());
         let step = runner.run_step("install");
         assert_eq!(step.code, Some(0), "{}", step.log);
         assert_eq!(step.outputs["source"], "path");
-        assert_eq!(step.outputs["version"], "0.0.7");
+        assert_eq!(step.outputs["version"], VERSION);
         assert_eq!(step.outputs["aigne-ci-path"], binary.to_str().unwrap());
         assert_eq!(
             runner.github_path(),
@@ -885,6 +896,11 @@ chmod +x "$root/bin/aigne-ci"
         let step = runner.run_step("run");
         assert_eq!(step.code, Some(1), "{}", step.log);
         assert_eq!(step.outputs["total"], "3");
+        let outputs = runner.action_outputs();
+        assert_eq!(outputs["total"], "3");
+        assert_eq!(outputs["conclusion"], "failure");
+        assert_eq!(outputs["passed"], "", "not written by the fake binary");
+        assert_eq!(outputs["aigne-ci-path"], binary.to_str().unwrap());
         assert!(
             step.log.contains("::add-mask::s3cret-token"),
             "{}",

@@ -85,7 +85,7 @@ pub(crate) fn unpack<R: BufRead>(
     let stream_cap = limits
         .max_unpacked_bytes
         .saturating_add(limits.max_entries.saturating_mul(1536))
-        .saturating_add(16 << 20);
+        .saturating_add(1 << 20);
     let extracted = if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = Capped::new(GzDecoder::new(&mut raw), stream_cap);
         let mut archive = tar::Archive::new(decoder);
