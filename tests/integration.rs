@@ -7,3 +7,4 @@ mod fetch;
 mod js;
 mod mcp;
 mod models;
+mod providers;
