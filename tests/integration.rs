@@ -3,6 +3,7 @@
 mod action;
 mod cli;
 mod common;
+mod engine;
 mod fetch;
 mod js;
 mod mcp;
