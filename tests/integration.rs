@@ -7,5 +7,6 @@ mod engine;
 mod fetch;
 mod inspect;
 mod js;
+mod mcp;
 mod models;
 mod providers;
