@@ -20,6 +20,9 @@ pub enum Error {
     /// Stage 1.
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    /// Stage 4.
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
 }
 
 impl Error {
@@ -36,6 +39,7 @@ impl Error {
         match self {
             Self::Usage { .. } => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
+            Self::Batch(_) => ExitStatus::Usage,
         }
     }
 
@@ -44,6 +48,7 @@ impl Error {
         match self {
             Self::Usage { hint, .. } => hint.clone(),
             Self::Fetch(error) => error.hint(),
+            Self::Batch(error) => error.hint(),
         }
     }
 }
