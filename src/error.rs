@@ -23,6 +23,9 @@ pub enum Error {
     /// Stage 4.
     #[error(transparent)]
     Batch(#[from] crate::batch::BatchError),
+    /// Stage 5.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
 }
 
 impl Error {
@@ -40,6 +43,7 @@ impl Error {
             Self::Usage { .. } => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
             Self::Batch(_) => ExitStatus::Usage,
+            Self::Report(_) => ExitStatus::Usage,
         }
     }
 
@@ -49,6 +53,7 @@ impl Error {
             Self::Usage { hint, .. } => hint.clone(),
             Self::Fetch(error) => error.hint(),
             Self::Batch(error) => error.hint(),
+            Self::Report(error) => error.hint(),
         }
     }
 }
