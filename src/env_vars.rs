@@ -65,4 +65,10 @@ impl EnvVars {
     pub const GITHUB_STEP_SUMMARY: &'static str = "GITHUB_STEP_SUMMARY";
     pub const GITHUB_TOKEN: &'static str = "GITHUB_TOKEN";
     pub const CI: &'static str = "CI";
+
+    // --- proxies (either case, upper case wins) ---
+    pub const HTTP_PROXY: &'static str = "HTTP_PROXY";
+    pub const HTTPS_PROXY: &'static str = "HTTPS_PROXY";
+    pub const ALL_PROXY: &'static str = "ALL_PROXY";
+    pub const NO_PROXY: &'static str = "NO_PROXY";
 }

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::env_vars::EnvVars;
+use crate::http::{HttpSettings, ProxySettings, RetryPolicy};
 
 /// The runner variables aigne-ci reads, deserialized with envy.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -76,6 +78,42 @@ impl Environment {
         self.get(EnvVars::AIGNE_CI_TEST_NO_RETRY_DELAY).is_some()
     }
 
+    /// Proxies from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (upper case first,
+    /// then lower case, as curl does).
+    pub fn proxy_settings(&self) -> ProxySettings {
+        let either = |name: &str| {
+            self.get(name)
+                .or_else(|| self.get(&name.to_ascii_lowercase()))
+                .map(str::to_owned)
+        };
+        ProxySettings {
+            http: either(EnvVars::HTTP_PROXY),
+            https: either(EnvVars::HTTPS_PROXY),
+            all: either(EnvVars::ALL_PROXY),
+            no_proxy: either(EnvVars::NO_PROXY),
+        }
+    }
+
+    /// The shared HTTP client settings: the given timeouts and retries, proxies from the
+    /// environment, and the test knob for zero retry delays.
+    pub fn http_settings(
+        &self,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        max_retries: u32,
+    ) -> HttpSettings {
+        HttpSettings {
+            connect_timeout,
+            read_timeout,
+            proxies: self.proxy_settings(),
+            retry: RetryPolicy {
+                max_retries,
+                no_delay: self.no_retry_delay(),
+                ..RetryPolicy::default()
+            },
+        }
+    }
+
     /// `--cache-dir`, else `${GITHUB_WORKSPACE:-$PWD}/.aigne-cache`.
     pub fn cache_dir(&self, flag: Option<&PathBuf>) -> PathBuf {
         match flag {
@@ -103,6 +141,25 @@ impl Environment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxies_and_retry_knob() {
+        let mut variables = BTreeMap::new();
+        variables.insert("https_proxy".to_owned(), "http://lower:1".to_owned());
+        variables.insert("HTTPS_PROXY".to_owned(), "http://upper:1".to_owned());
+        variables.insert("no_proxy".to_owned(), "localhost".to_owned());
+        variables.insert(
+            EnvVars::AIGNE_CI_TEST_NO_RETRY_DELAY.to_owned(),
+            "1".to_owned(),
+        );
+        let environment = Environment::from_variables(variables, PathBuf::from("/"));
+        let settings = environment.http_settings(Duration::from_secs(1), Duration::from_secs(2), 7);
+        assert_eq!(settings.proxies.https.as_deref(), Some("http://upper:1"));
+        assert_eq!(settings.proxies.http, None);
+        assert_eq!(settings.proxies.no_proxy.as_deref(), Some("localhost"));
+        assert!(settings.retry.no_delay);
+        assert_eq!(settings.retry.max_retries, 7);
+    }
 
     #[test]
     fn cache_dir_prefers_flag_then_workspace() {

@@ -2,3 +2,5 @@
 
 mod cli;
 mod common;
+mod js;
+mod models;
