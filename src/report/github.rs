@@ -187,7 +187,10 @@ pub fn step_summary(summary: &Summary, briefs: &[Brief], budget: usize) -> Strin
         summary.counts.errored,
         summary.counts.skipped,
         summary.counts.not_run,
-        summary.pass_rate.map(percent).unwrap_or_else(|| "–".to_owned()),
+        summary
+            .pass_rate
+            .map(percent)
+            .unwrap_or_else(|| "–".to_owned()),
         summary.tokens.input_tokens,
         summary.tokens.output_tokens,
         humantime::format_duration(std::time::Duration::from_millis(summary.durations.wall_ms)),
@@ -210,12 +213,7 @@ pub fn step_summary(summary: &Summary, briefs: &[Brief], budget: usize) -> Strin
         return text;
     }
     text.push_str("| line | id | agent | status | ms | details |\n|---:|---|---|---|---:|---|\n");
-    let pointer = |left: usize| {
-        format!(
-            "\n_{left} more rows — see `{}`_\n",
-            summary.results_file
-        )
-    };
+    let pointer = |left: usize| format!("\n_{left} more rows — see `{}`_\n", summary.results_file);
     for (index, brief) in ordered.iter().enumerate() {
         let row = format!(
             "| {} | {} | {} | {} | {} | {} |\n",
@@ -253,6 +251,9 @@ mod tests {
     #[test]
     fn properties_are_escaped() {
         assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
-        assert_eq!(mask_commands(&["one\ntwo".to_owned()]), "::add-mask::one\n::add-mask::two\n");
+        assert_eq!(
+            mask_commands(&["one\ntwo".to_owned()]),
+            "::add-mask::one\n::add-mask::two\n"
+        );
     }
 }

@@ -177,9 +177,7 @@ pub fn render(
         "aigne-ci: {} {} in {}: {} passed, {} failed, {} errored, {} skipped{}",
         counts.total,
         if counts.total == 1 { "case" } else { "cases" },
-        humantime::format_duration(Duration::from_millis(
-            summary.durations.wall_ms / 100 * 100
-        )),
+        humantime::format_duration(Duration::from_millis(summary.durations.wall_ms / 100 * 100)),
         counts.passed,
         counts.failed,
         counts.errored,

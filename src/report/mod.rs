@@ -225,6 +225,14 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
     })
 }
 
+/// Prints an agent output as JSON on stdout (the data of a one-input run), redacted.
+pub fn print_output(output: &serde_json::Value, redactor: &Redactor) {
+    let text = serde_json::to_string_pretty(output).unwrap_or_else(|_| output.to_string());
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", redactor.redact(&text));
+    let _ = stdout.flush();
+}
+
 /// Emits `::add-mask::` for every secret (first thing a run does in GitHub Actions).
 pub fn announce_masks(redactor: &Redactor) {
     human::eprint(&github::mask_commands(redactor.secrets()));
@@ -237,6 +245,7 @@ pub struct RunReporter {
     writer: ResultsWriter,
     collected: Collected,
     progress: human::Progress,
+    single_output: Option<serde_json::Value>,
 }
 
 impl RunReporter {
@@ -249,7 +258,13 @@ impl RunReporter {
             writer,
             collected: Collected::default(),
             progress,
+            single_output: None,
         })
+    }
+
+    /// The output of the last case, when the run had one case (for stdout).
+    pub fn single_output(&self) -> Option<&serde_json::Value> {
+        self.single_output.as_ref()
     }
 
     /// Writes the summary and the other end-of-run reports.
@@ -292,6 +307,11 @@ impl Reporter for RunReporter {
                 )
             })?;
         self.collected.add(&record, &self.settings.redactor);
+        if self.collected.tally.counts.total == 1 {
+            self.single_output = record.output.clone();
+        } else {
+            self.single_output = None;
+        }
         self.progress.case(record.status);
         Ok(())
     }
@@ -312,6 +332,31 @@ pub fn publish(
     wall_ms: u64,
     merged_from: Vec<String>,
 ) -> Result<Summary, ReportError> {
+    publish_with_problems(
+        settings,
+        context,
+        collected,
+        not_run,
+        stopped,
+        wall_ms,
+        merged_from,
+        Vec::new(),
+    )
+}
+
+/// [`publish`], with problems of a merge (duplicate or missing lines) that make the policy
+/// fail.
+#[allow(clippy::too_many_arguments)]
+pub fn publish_with_problems(
+    settings: &ReportSettings,
+    context: &RunContext,
+    collected: &Collected,
+    not_run: usize,
+    stopped: Option<StopReason>,
+    wall_ms: u64,
+    merged_from: Vec<String>,
+    problems: Vec<String>,
+) -> Result<Summary, ReportError> {
     let redactor = &settings.redactor;
     let mut summary = summary::build(
         context,
@@ -323,6 +368,13 @@ pub fn publish(
         settings.junit_path.as_deref(),
     );
     summary.merged_from = merged_from;
+    if !problems.is_empty() {
+        summary.policy.holds = false;
+        summary.policy.reasons.extend(problems);
+        if summary.conclusion == "success" {
+            summary.conclusion = "failure".to_owned();
+        }
+    }
     let json = serde_json::to_string_pretty(&summary).map_err(|source| ReportError::Write {
         path: settings.summary_path.clone(),
         source: std::io::Error::other(source),
@@ -336,20 +388,22 @@ pub fn publish(
         source,
     })?;
     if let Some(junit_path) = &settings.junit_path {
-        let xml = junit::render(&summary, &collected.briefs).map_err(|source| {
-            ReportError::Junit {
+        let xml =
+            junit::render(&summary, &collected.briefs).map_err(|source| ReportError::Junit {
+                path: junit_path.clone(),
+                source,
+            })?;
+        summary::write_atomic(junit_path, redactor.redact(&xml).as_bytes()).map_err(|source| {
+            ReportError::Write {
                 path: junit_path.clone(),
                 source,
             }
         })?;
-        summary::write_atomic(junit_path, redactor.redact(&xml).as_bytes()).map_err(
-            |source| ReportError::Write {
-                path: junit_path.clone(),
-                source,
-            },
-        )?;
     }
-    let file_label = settings.inputs_file.as_deref().unwrap_or(&summary.inputs.file);
+    let file_label = settings
+        .inputs_file
+        .as_deref()
+        .unwrap_or(&summary.inputs.file);
     let summary_file = settings.summary_path.display().to_string();
     match &settings.github {
         Some(github_settings) => {
@@ -376,11 +430,8 @@ pub fn publish(
                 })?;
             }
             if let Some(path) = &github_settings.step_summary {
-                let markdown = github::step_summary(
-                    &summary,
-                    &collected.briefs,
-                    github::STEP_SUMMARY_BUDGET,
-                );
+                let markdown =
+                    github::step_summary(&summary, &collected.briefs, github::STEP_SUMMARY_BUDGET);
                 github::append(path, &redactor.redact(&markdown)).map_err(|source| {
                     ReportError::Write {
                         path: path.clone(),
