@@ -26,6 +26,9 @@ pub enum Error {
     /// Stage 5.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// Stage 3a, when a model cannot be set up (missing key, unsupported provider, cassette).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 impl Error {
@@ -41,9 +44,11 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Self::Usage { .. } => ExitStatus::Usage,
+            Self::Fetch(error) if error.is_usage() => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
             Self::Batch(_) => ExitStatus::Usage,
             Self::Report(_) => ExitStatus::Usage,
+            Self::Model(_) => ExitStatus::Usage,
         }
     }
 
@@ -54,6 +59,7 @@ impl Error {
             Self::Fetch(error) => error.hint(),
             Self::Batch(error) => error.hint(),
             Self::Report(error) => error.hint(),
+            Self::Model(error) => error.hint(),
         }
     }
 }

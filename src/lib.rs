@@ -31,6 +31,6 @@ pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error
     match cli.command {
         Command::Run(args) => commands::run::run(*args, environment).await,
         Command::Merge(args) => commands::merge::run(args, environment).await,
-        Command::Fetch(_args) => Err(Error::usage("`fetch` is not built yet", None)),
+        Command::Fetch(args) => commands::fetch::run(args, &environment).await,
     }
 }

@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::cli::SourceArgs;
 use crate::env_vars::EnvVars;
+use crate::error::Error;
+use crate::fetch::{ExtractLimits, FetchSettings};
 use crate::http::{HttpSettings, ProxySettings, RetryPolicy};
+use crate::secret::Secret;
 
 /// The runner variables aigne-ci reads, deserialized with envy.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -124,6 +128,43 @@ impl Environment {
         }
     }
 
+    /// Stage 1 settings for `source` from the `SourceArgs` flags (which clap already merged with
+    /// their `AIGNE_CI_*` variables) and this environment (`GITHUB_TOKEN`, proxies, cache
+    /// default).
+    pub fn fetch_settings(
+        &self,
+        source: String,
+        args: &SourceArgs,
+    ) -> Result<FetchSettings, Error> {
+        let sha256 = args.sha256.as_deref().map(parse_sha256).transpose()?;
+        if args.max_entries == 0 || args.max_unpacked_bytes == 0 {
+            return Err(Error::usage(
+                "`--max-entries` and `--max-unpacked-bytes` must be greater than 0",
+                None,
+            ));
+        }
+        Ok(FetchSettings {
+            source,
+            current_dir: self.current_dir.clone(),
+            cache_dir: self.cache_dir(args.cache_dir.as_ref()),
+            sha256,
+            offline: args.offline,
+            refresh: args.refresh,
+            subdir: args.subdir.clone(),
+            token: args
+                .token
+                .as_deref()
+                .filter(|token| !token.is_empty())
+                .map(Secret::new),
+            github_token: self.get(EnvVars::GITHUB_TOKEN).map(Secret::new),
+            limits: ExtractLimits {
+                max_unpacked_bytes: args.max_unpacked_bytes,
+                max_entries: args.max_entries,
+            },
+            http: self.http_settings(args.connect_timeout, args.read_timeout, args.http_retries),
+        })
+    }
+
     /// `--cache-dir`, else `${GITHUB_WORKSPACE:-$PWD}/.aigne-cache`.
     pub fn cache_dir(&self, flag: Option<&PathBuf>) -> PathBuf {
         match flag {
@@ -166,9 +207,35 @@ pub fn is_secret_name(name: &str) -> bool {
     SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
 }
 
+/// `--sha256`: 64 hex digits (an optional `sha256:` prefix is accepted), lower-cased.
+pub fn parse_sha256(text: &str) -> Result<String, Error> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix("sha256:").unwrap_or(trimmed);
+    if digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(digits.to_ascii_lowercase())
+    } else {
+        Err(Error::usage(
+            format!("`--sha256 {text}` is not a sha256 digest (64 hex digits)"),
+            Some("compute it with `sha256sum project.tar.gz`".to_owned()),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_pins() {
+        let digest = "AB".repeat(32);
+        assert_eq!(parse_sha256(&digest).unwrap(), "ab".repeat(32));
+        assert_eq!(
+            parse_sha256(&format!("sha256:{digest}")).unwrap(),
+            "ab".repeat(32)
+        );
+        assert!(parse_sha256("abc").is_err());
+        assert!(parse_sha256(&"zz".repeat(32)).is_err());
+    }
 
     #[test]
     fn proxies_and_retry_knob() {

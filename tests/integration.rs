@@ -1,8 +1,10 @@
 //! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
 
+mod action;
 mod batch;
 mod cli;
 mod common;
+mod fetch;
 mod js;
 mod models;
 mod report;

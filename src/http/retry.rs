@@ -134,7 +134,18 @@ pub fn is_transient_error(error: &(dyn std::error::Error + 'static)) -> bool {
         {
             return true;
         }
-        current = error.source();
+        if let Some(error) = error.downcast_ref::<reqwest::Error>()
+            && (error.is_timeout() || error.is_connect())
+        {
+            return true;
+        }
+        // `io::Error::source` skips the wrapped error itself; look at it directly.
+        current = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     false
 }
@@ -294,6 +305,10 @@ mod tests {
         assert!(is_transient_error(&reset));
         let denied = Outer(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
         assert!(!is_transient_error(&denied));
+        let wrapped = std::io::Error::other(Outer(std::io::Error::from(
+            std::io::ErrorKind::UnexpectedEof,
+        )));
+        assert!(is_transient_error(&wrapped));
     }
 
     #[test]

@@ -123,36 +123,40 @@ pub fn append(path: &Path, text: &str) -> std::io::Result<()> {
     file.flush()
 }
 
-/// The step outputs of a run.
+/// The step outputs of a run, named as [`super::step_outputs::STEP_OUTPUTS`] lists them.
 pub fn outputs(summary: &Summary, summary_file: &Path) -> Vec<(&'static str, String)> {
+    use super::step_outputs as names;
     let optional = |value: &Option<String>| value.clone().unwrap_or_default();
     vec![
-        ("results-file", summary.results_file.clone()),
-        ("summary-file", summary_file.display().to_string()),
-        ("total", summary.counts.total.to_string()),
-        ("passed", summary.counts.passed.to_string()),
-        ("failed", summary.counts.failed.to_string()),
-        ("errored", summary.counts.errored.to_string()),
+        (names::RESULTS_FILE, summary.results_file.clone()),
+        (names::SUMMARY_FILE, summary_file.display().to_string()),
+        (names::TOTAL, summary.counts.total.to_string()),
+        (names::PASSED, summary.counts.passed.to_string()),
+        (names::FAILED, summary.counts.failed.to_string()),
+        (names::ERRORED, summary.counts.errored.to_string()),
         (
-            "pass-rate",
+            names::PASS_RATE,
             summary
                 .pass_rate
                 .map(|rate| format!("{rate:.4}"))
                 .unwrap_or_default(),
         ),
-        ("input-tokens", summary.tokens.input_tokens.to_string()),
-        ("output-tokens", summary.tokens.output_tokens.to_string()),
+        (names::INPUT_TOKENS, summary.tokens.input_tokens.to_string()),
         (
-            "cache-hit",
+            names::OUTPUT_TOKENS,
+            summary.tokens.output_tokens.to_string(),
+        ),
+        (
+            names::CACHE_HIT,
             summary
                 .project
                 .cache_hit
                 .map(|hit| hit.to_string())
                 .unwrap_or_default(),
         ),
-        ("cache-key", optional(&summary.project.cache_key)),
-        ("project-sha256", optional(&summary.project.sha256)),
-        ("conclusion", summary.conclusion.clone()),
+        (names::CACHE_KEY, optional(&summary.project.cache_key)),
+        (names::PROJECT_SHA256, optional(&summary.project.sha256)),
+        (names::CONCLUSION, summary.conclusion.clone()),
     ]
 }
 

@@ -11,7 +11,10 @@ pub mod human;
 pub mod junit;
 pub mod record;
 pub mod redact;
+pub mod step_outputs;
 pub mod summary;
+
+mod fetch_progress;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +23,7 @@ use std::time::Duration;
 use crate::batch::assertion::{excerpt, output_text};
 use crate::batch::{CaseOutcome, CaseStatus, Reporter, StopReason};
 
+pub use fetch_progress::FetchProgress;
 pub use human::ProgressMode;
 pub use record::{FORMAT_VERSION, ResultRecord};
 pub use redact::Redactor;
