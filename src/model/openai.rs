@@ -592,7 +592,9 @@ impl ChatModel for OpenAiChatModel {
 
 fn error_attempts(error: &ModelError) -> u32 {
     match error {
-        ModelError::Status { attempts, .. } | ModelError::Network { attempts, .. } => *attempts,
+        ModelError::Status { attempts, .. }
+        | ModelError::Network { attempts, .. }
+        | ModelError::Timeout { attempts, .. } => *attempts,
         _ => 1,
     }
 }
