@@ -26,6 +26,12 @@ pub enum Error {
     /// Stage 5.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// Stage 2: the project does not load.
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    /// Stage 3b, when an invocation fails for the whole run (unsupported feature, no agent).
+    #[error(transparent)]
+    Invoke(#[from] crate::engine::InvokeError),
     /// Stage 3a, when a model cannot be set up (missing key, unsupported provider, cassette).
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
@@ -49,6 +55,8 @@ impl Error {
             Self::Batch(_) => ExitStatus::Usage,
             Self::Report(_) => ExitStatus::Usage,
             Self::Model(_) => ExitStatus::Usage,
+            Self::Project(_) => ExitStatus::Usage,
+            Self::Invoke(_) => ExitStatus::Usage,
         }
     }
 
@@ -60,6 +68,8 @@ impl Error {
             Self::Batch(error) => error.hint(),
             Self::Report(error) => error.hint(),
             Self::Model(error) => error.hint(),
+            Self::Project(error) => error.hint(),
+            Self::Invoke(error) => error.hint(),
         }
     }
 }

@@ -1080,7 +1080,10 @@ fn ours_as_aigne(response: &ChatResponse) -> Value {
 #[tokio::test]
 async fn request_bodies_equal_the_official_runtime() {
     let Some(reference) = reference_install() else {
-        eprintln!("skipped: no node or no official AIGNE install (set AIGNE_CI_REF_AIGNE)");
+        #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
+        {
+            eprintln!("skipped: no node or no official AIGNE install (set AIGNE_CI_REF_AIGNE)");
+        }
         return;
     };
     let schema = json!({
@@ -1245,7 +1248,7 @@ async fn request_bodies_equal_the_official_runtime() {
         ours.push_all(replies.clone());
     }
     let base = ours.base_url();
-    let mut settings = settings_for(
+    let settings = settings_for(
         &ours,
         &[
             ("DEEPSEEK_API_KEY", "sk-conformance"),
