@@ -8,3 +8,4 @@ mod fetch;
 mod js;
 mod models;
 mod report;
+mod providers;

@@ -14,9 +14,12 @@
 //! third-party types) return [`InvokeError::Unsupported`] naming the feature and file.
 
 mod ai;
+pub mod choice;
 mod error;
 pub mod js;
 pub mod line_child;
+pub mod node;
+pub mod npm;
 mod prompt;
 mod schema;
 mod session;
