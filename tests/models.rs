@@ -700,14 +700,14 @@ fn missing_key_names_the_variable() {
         hint.starts_with("set `OPENAI_API_KEY` in the environment"),
         "{hint}"
     );
-    // Nothing configured at all: the AIGNE Hub default, which is not supported yet.
+    // Nothing configured at all: the AIGNE Hub default, which needs its key (no login).
     let error = match registry.resolve(&ModelSpec::default()) {
         Err(error) => error,
         Ok(_) => panic!("resolved the hub"),
     };
     assert_eq!(
         error.to_string(),
-        "provider `aignehub` (model `openai/gpt-5-mini`) is not supported yet"
+        "provider `aignehub` needs an API key for model `openai/gpt-5-mini`: `AIGNE_HUB_API_KEY` is not set"
     );
 }
 
@@ -928,4 +928,374 @@ async fn concurrent_recording_writes_whole_lines() {
     let mut expected: Vec<String> = (0..16).map(|index| format!("case-{index}")).collect();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+// --- conformance with the official runtime ---------------------------------------------------
+
+/// The official AIGNE install to compare with: `AIGNE_CI_REF_AIGNE` or `/work/ref-aigne`, used
+/// only when it holds `@aigne/openai` and `node` runs.
+fn reference_install() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("AIGNE_CI_REF_AIGNE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/work/ref-aigne"));
+    let has_packages = ["openai", "deepseek", "poe", "xai", "ollama"]
+        .iter()
+        .all(|name| {
+            dir.join("node_modules/@aigne")
+                .join(name)
+                .join("package.json")
+                .is_file()
+        });
+    let has_node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    (has_packages && has_node).then_some(dir)
+}
+
+/// An AIGNE `ChatModelInput` as our [`ChatRequest`].
+fn request_from_aigne(input: &Value) -> ChatRequest {
+    let content = |value: &Value| -> Option<Content> {
+        match value {
+            Value::String(text) => Some(Content::Text(text.clone())),
+            Value::Array(parts) => Some(Content::Parts(
+                parts
+                    .iter()
+                    .map(|part| match part["type"].as_str().unwrap() {
+                        "text" => ContentPart::Text {
+                            text: part["text"].as_str().unwrap().to_owned(),
+                        },
+                        "url" => ContentPart::Url {
+                            url: part["url"].as_str().unwrap().to_owned(),
+                            mime_type: part["mimeType"].as_str().map(str::to_owned),
+                            filename: None,
+                        },
+                        "file" => ContentPart::File {
+                            data: part["data"].as_str().unwrap().to_owned(),
+                            mime_type: part["mimeType"].as_str().map(str::to_owned),
+                            filename: None,
+                        },
+                        other => panic!("part type {other}"),
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        }
+    };
+    let messages = input["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| ChatMessage {
+            role: serde_json::from_value(message["role"].clone()).unwrap(),
+            content: content(&message["content"]),
+            tool_calls: message["toolCalls"]
+                .as_array()
+                .map(|calls| {
+                    calls
+                        .iter()
+                        .map(|call| ToolCall {
+                            id: call["id"].as_str().unwrap().to_owned(),
+                            name: call["function"]["name"].as_str().unwrap().to_owned(),
+                            arguments: call["function"]["arguments"].clone(),
+                            metadata: None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            tool_call_id: message["toolCallId"].as_str().map(str::to_owned),
+            name: message["name"].as_str().map(str::to_owned),
+        })
+        .collect();
+    let tools = input["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .map(|tool| ToolDefinition {
+                    name: tool["function"]["name"].as_str().unwrap().to_owned(),
+                    description: tool["function"]["description"].as_str().map(str::to_owned),
+                    parameters: tool["function"]["parameters"].clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let tool_choice = match &input["toolChoice"] {
+        Value::String(choice) => Some(serde_json::from_value(json!(choice)).unwrap()),
+        Value::Object(choice) => Some(ToolChoice::Function(
+            choice["function"]["name"].as_str().unwrap().to_owned(),
+        )),
+        _ => None,
+    };
+    let response_format = match input["responseFormat"]["type"].as_str() {
+        Some("json_schema") => {
+            let schema = &input["responseFormat"]["jsonSchema"];
+            Some(ResponseFormat::JsonSchema {
+                name: schema["name"].as_str().unwrap().to_owned(),
+                description: schema["description"].as_str().map(str::to_owned),
+                schema: schema["schema"].clone(),
+                strict: schema["strict"].as_bool().unwrap_or(false),
+            })
+        }
+        _ => None,
+    };
+    ChatRequest {
+        messages,
+        tools,
+        tool_choice,
+        response_format,
+        model_options: input["modelOptions"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        case_label: None,
+    }
+}
+
+/// The parts of an answer both runtimes produce, in AIGNE's output shape.
+fn comparable(output: &Value) -> Value {
+    json!({
+        "text": output["text"],
+        "json": output["json"],
+        "toolCalls": output["toolCalls"].as_array().map(|calls| calls.iter().map(|call| json!({
+            "id": call["id"], "name": call["function"]["name"], "arguments": call["function"]["arguments"]
+        })).collect::<Vec<_>>()),
+        "usage": output["usage"].as_object().map(|usage| json!({"inputTokens": usage["inputTokens"], "outputTokens": usage["outputTokens"]})),
+        "model": output["model"],
+    })
+}
+
+fn ours_as_aigne(response: &ChatResponse) -> Value {
+    json!({
+        "text": response.text,
+        "json": response.json,
+        "toolCalls": (!response.tool_calls.is_empty()).then(|| response.tool_calls.iter().map(|call| json!({
+            "id": call.id, "function": {"name": call.name, "arguments": call.arguments}
+        })).collect::<Vec<_>>()),
+        "usage": {"inputTokens": response.usage.input_tokens, "outputTokens": response.usage.output_tokens},
+        "model": response.model,
+    })
+}
+
+#[tokio::test]
+async fn request_bodies_equal_the_official_runtime() {
+    let Some(reference) = reference_install() else {
+        #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
+        {
+            eprintln!("skipped: no node or no official AIGNE install (set AIGNE_CI_REF_AIGNE)");
+        }
+        return;
+    };
+    let schema = json!({
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "score": {"type": "number"}, "tags": {"type": "array", "items": {"type": "string"}}},
+        "required": ["answer"],
+        "additionalProperties": false
+    });
+    let json_schema = json!({"type": "json_schema", "jsonSchema": {"name": "output", "schema": schema, "strict": true}});
+    let weather = json!({"type": "function", "function": {"name": "get-weather", "description": "Weather of a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}});
+    let noop = json!({"type": "function", "function": {"name": "noop", "parameters": {}}});
+    // (provider, model, input, replies)
+    let cases: Vec<(&str, &str, Value, Vec<Reply>)> = vec![
+        (
+            "openai",
+            "gpt-4o-mini",
+            json!({"messages": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}],
+                   "modelOptions": {"temperature": 0.2, "topP": 1, "frequencyPenalty": 0.5, "presencePenalty": -0.5, "reasoningEffort": 2000}}),
+            vec![Reply::text("Hello there").usage(12, 3)],
+        ),
+        (
+            "openai",
+            "gpt-4o",
+            json!({"messages": [
+                    {"role": "user", "content": "Weather?"},
+                    {"role": "agent", "toolCalls": [{"id": "call_0", "type": "function", "function": {"name": "get-weather", "arguments": {"city": "Paris"}}}]},
+                    {"role": "tool", "toolCallId": "call_0", "content": [{"type": "text", "text": "temperature: 20\n"}]}
+                  ],
+                  "tools": [weather], "toolChoice": "auto", "modelOptions": {"parallelToolCalls": true}}),
+            vec![
+                Reply::tool_calls([
+                    FakeToolCall::new("call_a", "get_weather", json!({"city": "Oslo"})),
+                    FakeToolCall::new("call_b", "get_weather", json!({"city": "Rome"})),
+                ])
+                .fragments(3),
+            ],
+        ),
+        (
+            "openai",
+            "gpt-4o-mini",
+            json!({"messages": [{"role": "user", "content": "Answer?"}], "responseFormat": json_schema}),
+            vec![Reply::json(
+                json!({"answer": "42", "score": null, "tags": "[\"a\"]"}),
+            )],
+        ),
+        (
+            "deepseek",
+            "deepseek-chat",
+            json!({"messages": [{"role": "user", "content": "Answer?"}], "tools": [noop], "responseFormat": json_schema}),
+            vec![Reply::text("```json\n{\"answer\": \"yes\"}\n```")],
+        ),
+        (
+            "openai",
+            "gpt-4o-mini",
+            json!({"messages": [{"role": "user", "content": "Answer?"}], "tools": [weather], "toolChoice": "auto", "responseFormat": json_schema}),
+            vec![
+                Reply::text("The answer is yes").usage(10, 5),
+                Reply::json(json!({"answer": "yes"})).usage(20, 7),
+            ],
+        ),
+        (
+            "openai",
+            "gpt-5-mini",
+            json!({"messages": [{"role": "user", "content": "Use the tool"}], "tools": [weather],
+                   "toolChoice": weather,
+                   "modelOptions": {"temperature": 0.7, "topP": 0.9, "presencePenalty": 0.1, "reasoningEffort": "low"}}),
+            vec![Reply::tool_calls([FakeToolCall::new(
+                "call_z",
+                "get_weather",
+                json!({"city": "Lima"}),
+            )])],
+        ),
+        (
+            "poe",
+            "gpt-5-mini",
+            json!({"messages": [{"role": "user", "content": [
+                    {"type": "text", "text": "What is in the picture?"},
+                    {"type": "url", "url": "https://example.com/cat.png"},
+                    {"type": "file", "data": "aGVsbG8=", "mimeType": "image/jpeg"}
+                  ]}],
+                  "tools": [weather], "modelOptions": {"parallelToolCalls": false, "preferInputFileType": "url"}}),
+            vec![Reply::text("A cat").reasoning("looking")],
+        ),
+        (
+            "openai",
+            "gpt-4o-mini",
+            json!({"messages": [{"role": "user", "content": "Bad idea"}]}),
+            vec![Reply::refusal("I can't help with that")],
+        ),
+        (
+            "openai",
+            "o3-mini",
+            json!({"messages": [{"role": "user", "content": "Plan"}], "tools": [weather],
+                   "modelOptions": {"temperature": 1, "topP": 0.5, "parallelToolCalls": false}}),
+            vec![Reply::text("done")],
+        ),
+        (
+            "deepseek",
+            "deepseek-reasoner",
+            json!({"messages": [{"role": "system", "content": "Réponds en français 🎉 </script> \u{2028} \\ \"q\""}, {"role": "user", "content": "Ça va?"}],
+                   "responseFormat": json_schema}),
+            vec![Reply::json(json!({"answer": "Oui ✓", "tags": ["a"]}))],
+        ),
+        (
+            "xai",
+            "grok-4-latest",
+            json!({"messages": [{"role": "user", "content": "Weather?"}], "tools": [weather]}),
+            vec![
+                Reply::tool_calls([FakeToolCall::new(
+                    "call_x",
+                    "get_weather",
+                    json!({"city": "Oslo"}),
+                )])
+                .whole_tool_calls(),
+            ],
+        ),
+        (
+            "ollama",
+            "llama3.2",
+            json!({"messages": [{"role": "user", "content": "Hi"}], "modelOptions": {"temperature": 0}}),
+            vec![Reply::text("Hi!")],
+        ),
+    ];
+
+    // The official runtime, against its own fake server.
+    let official = FakeOpenAi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cases_file = dir.path().join("cases.json");
+    let listed: Vec<Value> = cases
+        .iter()
+        .map(|(provider, model, input, _)| json!({"provider": provider, "model": model, "input": input}))
+        .collect();
+    std::fs::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
+    for (_, _, _, replies) in &cases {
+        official.push_all(replies.clone());
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/conformance/openai_reference.cjs");
+    let ran = std::process::Command::new("node")
+        .arg(&script)
+        .arg(&reference)
+        .arg(&cases_file)
+        .arg(official.base_url())
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let official_outputs: Vec<Value> = String::from_utf8(ran.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(official_outputs.len(), cases.len());
+
+    // Ours, against another.
+    let ours = FakeOpenAi::start();
+    for (_, _, _, replies) in &cases {
+        ours.push_all(replies.clone());
+    }
+    let base = ours.base_url();
+    let settings = settings_for(
+        &ours,
+        &[
+            ("DEEPSEEK_API_KEY", "sk-conformance"),
+            ("POE_API_KEY", "sk-conformance"),
+            ("XAI_API_KEY", "sk-conformance"),
+            ("OLLAMA_API_KEY", "sk-conformance"),
+            ("AIGNE_CI_TEST_BASE_URL_DEEPSEEK", &base),
+            ("AIGNE_CI_TEST_BASE_URL_POE", &base),
+            ("AIGNE_CI_TEST_BASE_URL_XAI", &base),
+            ("AIGNE_CI_TEST_BASE_URL_OLLAMA", &base),
+        ],
+    );
+    let registry = ModelRegistry::new(settings).unwrap();
+    for ((provider, model, input, _), official_output) in cases.iter().zip(&official_outputs) {
+        let chat_model = registry
+            .resolve(&spec(&format!("{provider}:{model}")))
+            .unwrap();
+        let result = chat_model.complete(request_from_aigne(input)).await;
+        match (&official_output.get("error"), result) {
+            (Some(error), Err(ours)) => {
+                let error = error.as_str().unwrap();
+                let kind = if error.starts_with("Got refusal from LLM") {
+                    "model_refusal"
+                } else if error.contains("not found in tools map") {
+                    "structured_output"
+                } else {
+                    panic!("official error {error}")
+                };
+                assert_eq!(ours.kind(), kind, "{ours} / {error}");
+            }
+            (None, Ok(response)) => {
+                assert_eq!(
+                    comparable(&ours_as_aigne(&response)),
+                    comparable(&official_output["output"]),
+                    "{input}"
+                );
+            }
+            (official_error, ours) => panic!("{input}: official {official_error:?}, ours {ours:?}"),
+        }
+    }
+
+    let official_requests = official.requests();
+    let our_requests = ours.requests();
+    assert_eq!(our_requests.len(), official_requests.len());
+    for (official_request, our_request) in official_requests.iter().zip(&our_requests) {
+        assert_eq!(our_request.path, official_request.path);
+        // Byte-for-byte: same fields, same order, same number formatting.
+        assert_eq!(our_request.raw_body, official_request.raw_body);
+    }
 }
