@@ -2,3 +2,6 @@
 
 pub(crate) mod fetch;
 pub(crate) mod inspect;
+pub mod merge;
+pub mod outputs;
+pub mod run;
