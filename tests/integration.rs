@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
 
 mod action;
+mod batch;
 mod cli;
 mod common;
 mod engine;
@@ -9,3 +10,5 @@ mod js;
 mod mcp;
 mod models;
 mod providers;
+mod report;
+mod run_e2e;
