@@ -10,5 +10,6 @@ mod inspect;
 mod js;
 mod mcp;
 mod models;
-mod report;
 mod providers;
+mod report;
+mod run_e2e;
