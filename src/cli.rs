@@ -24,6 +24,13 @@ pub struct Cli {
 pub enum Command {
     /// Fetch a project (stage 1 only) and print JSON describing the cached copy
     Fetch(FetchArgs),
+    /// Load a project and print JSON: agents, schemas, models, and every feature used with
+    /// whether the native engine supports it
+    Inspect(InspectArgs),
+    /// Run an agent over scripted inputs and report the results
+    Run(Box<RunArgs>),
+    /// Merge the results of shards (`--shard K/N`), recompute the summary and exit status
+    Merge(MergeArgs),
 }
 
 /// Where the project comes from and how it is fetched and cached.
@@ -228,6 +235,10 @@ pub struct RunArgs {
     #[arg(long, env = EnvVars::AIGNE_CI_SHARD, value_name = "K/N")]
     pub shard: Option<String>,
 
+    /// After SIGINT/SIGTERM or the total timeout, how long running cases may still finish
+    #[arg(long, env = EnvVars::AIGNE_CI_GRACE_PERIOD, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub grace_period: std::time::Duration,
+
     #[command(flatten)]
     pub policy: PolicyArgs,
 
@@ -249,6 +260,16 @@ pub struct RunArgs {
     /// Allow npm install scripts when installing project dependencies
     #[arg(long, env = EnvVars::AIGNE_CI_ALLOW_INSTALL_SCRIPTS)]
     pub allow_install_scripts: bool,
+
+    /// `@aigne/cli` version that `--engine node` installs into the cache (with its matching
+    /// `@aigne/core`)
+    #[arg(long, env = EnvVars::AIGNE_CI_NODE_ENGINE_VERSION, value_name = "VERSION", default_value = "1.59.0")]
+    pub node_engine_version: String,
+
+    /// Folder that already holds `node_modules/@aigne/cli` for `--engine node` (nothing is
+    /// installed)
+    #[arg(long, env = EnvVars::AIGNE_CI_NODE_ENGINE_DIR, value_name = "DIR")]
+    pub node_engine_dir: Option<PathBuf>,
 }
 
 /// Pass/fail policy, shared by `run` and `merge`.

@@ -27,8 +27,11 @@ use exit_status::ExitStatus;
 use settings::Environment;
 
 /// Runs one command. Holds no global state, so it can be called more than once.
-pub async fn run(cli: Cli, _environment: Environment) -> Result<ExitStatus, Error> {
+pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error> {
     match cli.command {
-        Command::Fetch(_args) => Err(Error::usage("`fetch` is not built yet", None)),
+        Command::Run(args) => commands::run::run(*args, environment).await,
+        Command::Merge(args) => commands::merge::run(args, environment).await,
+        Command::Fetch(args) => commands::fetch::run(args, &environment).await,
+        Command::Inspect(args) => commands::inspect::run(args, &environment).await,
     }
 }

@@ -95,6 +95,20 @@ impl SafeUrl {
     }
 }
 
+/// Masks a URL given as text (proxy settings, user input): through [`SafeUrl`] when it parses,
+/// otherwise everything between `://` and the last `@` is replaced with `****`.
+pub fn mask_url_text(text: &str) -> String {
+    if let Ok(url) = url::Url::parse(text) {
+        return SafeUrl::new(url).masked();
+    }
+    match (text.find("://"), text.rfind('@')) {
+        (Some(start), Some(end)) if end > start + 3 => {
+            format!("{}****{}", &text[..start + 3], &text[end..])
+        }
+        _ => text.to_owned(),
+    }
+}
+
 impl fmt::Display for SafeUrl {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(&self.masked())
@@ -116,6 +130,16 @@ mod tests {
         let secret = Secret::new("sk-live-123");
         assert_eq!(format!("{secret} {secret:?}"), "**** Secret(****)");
         assert_eq!(secret.expose(), "sk-live-123");
+    }
+
+    #[test]
+    fn text_urls_are_masked() {
+        assert_eq!(mask_url_text("http://u:pw@[bad"), "http://****@[bad");
+        assert_eq!(
+            mask_url_text("http://u:pw@proxy:1"),
+            "http://u:****@proxy:1/"
+        );
+        assert_eq!(mask_url_text("proxy:1"), "proxy:1");
     }
 
     #[test]

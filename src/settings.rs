@@ -5,10 +5,16 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::cli::SourceArgs;
 use crate::env_vars::EnvVars;
+use crate::error::Error;
+use crate::fetch::{ExtractLimits, FetchSettings};
+use crate::http::{HttpSettings, ProxySettings, RetryPolicy};
+use crate::secret::Secret;
 
 /// The runner variables aigne-ci reads, deserialized with envy.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -66,6 +72,16 @@ impl Environment {
             .filter(|value| !value.is_empty())
     }
 
+    /// Values of variables that hold credentials (provider keys, tokens, passwords), for
+    /// `::add-mask::` and for redacting everything aigne-ci writes.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.variables
+            .iter()
+            .filter(|(name, value)| is_secret_name(name) && !value.trim().is_empty())
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
     /// Whether we run inside GitHub Actions.
     pub fn in_github_actions(&self) -> bool {
         self.runner.github_actions.as_deref() == Some("true")
@@ -74,6 +90,79 @@ impl Environment {
     /// Whether a test asked for zero retry delays.
     pub fn no_retry_delay(&self) -> bool {
         self.get(EnvVars::AIGNE_CI_TEST_NO_RETRY_DELAY).is_some()
+    }
+
+    /// Proxies from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (upper case first,
+    /// then lower case, as curl does).
+    pub fn proxy_settings(&self) -> ProxySettings {
+        let either = |name: &str| {
+            self.get(name)
+                .or_else(|| self.get(&name.to_ascii_lowercase()))
+                .map(str::to_owned)
+        };
+        ProxySettings {
+            http: either(EnvVars::HTTP_PROXY),
+            https: either(EnvVars::HTTPS_PROXY),
+            all: either(EnvVars::ALL_PROXY),
+            no_proxy: either(EnvVars::NO_PROXY),
+        }
+    }
+
+    /// The shared HTTP client settings: the given timeouts and retries, proxies from the
+    /// environment, and the test knob for zero retry delays.
+    pub fn http_settings(
+        &self,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        max_retries: u32,
+    ) -> HttpSettings {
+        HttpSettings {
+            connect_timeout,
+            read_timeout,
+            proxies: self.proxy_settings(),
+            retry: RetryPolicy {
+                max_retries,
+                no_delay: self.no_retry_delay(),
+                ..RetryPolicy::default()
+            },
+        }
+    }
+
+    /// Stage 1 settings for `source` from the `SourceArgs` flags (which clap already merged with
+    /// their `AIGNE_CI_*` variables) and this environment (`GITHUB_TOKEN`, proxies, cache
+    /// default).
+    pub fn fetch_settings(
+        &self,
+        source: String,
+        args: &SourceArgs,
+    ) -> Result<FetchSettings, Error> {
+        let sha256 = args.sha256.as_deref().map(parse_sha256).transpose()?;
+        if args.max_entries == 0 || args.max_unpacked_bytes == 0 {
+            return Err(Error::usage(
+                "`--max-entries` and `--max-unpacked-bytes` must be greater than 0",
+                None,
+            ));
+        }
+        Ok(FetchSettings {
+            source,
+            current_dir: self.current_dir.clone(),
+            cache_dir: self.cache_dir(args.cache_dir.as_ref()),
+            sha256,
+            offline: args.offline,
+            refresh: args.refresh,
+            subdir: args.subdir.clone(),
+            token: args
+                .token
+                .as_deref()
+                .filter(|token| !token.is_empty())
+                .map(Secret::new),
+            github_token: self.get(EnvVars::GITHUB_TOKEN).map(Secret::new),
+            limits: ExtractLimits {
+                max_unpacked_bytes: args.max_unpacked_bytes,
+                max_entries: args.max_entries,
+            },
+            http: self.http_settings(args.connect_timeout, args.read_timeout, args.http_retries),
+        })
     }
 
     /// `--cache-dir`, else `${GITHUB_WORKSPACE:-$PWD}/.aigne-cache`.
@@ -100,9 +189,72 @@ impl Environment {
     }
 }
 
+/// Whether a variable name looks like it holds a credential.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    const SUFFIXES: &[&str] = &[
+        "_API_KEY",
+        "_APIKEY",
+        "_KEY",
+        "_TOKEN",
+        "_SECRET",
+        "_PASSWORD",
+        "_ACCESS_KEY_ID",
+        "_SECRET_ACCESS_KEY",
+        "_SESSION_TOKEN",
+        "_CREDENTIALS",
+    ];
+    SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
+}
+
+/// `--sha256`: 64 hex digits (an optional `sha256:` prefix is accepted), lower-cased.
+pub fn parse_sha256(text: &str) -> Result<String, Error> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix("sha256:").unwrap_or(trimmed);
+    if digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(digits.to_ascii_lowercase())
+    } else {
+        Err(Error::usage(
+            format!("`--sha256 {text}` is not a sha256 digest (64 hex digits)"),
+            Some("compute it with `sha256sum project.tar.gz`".to_owned()),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_pins() {
+        let digest = "AB".repeat(32);
+        assert_eq!(parse_sha256(&digest).unwrap(), "ab".repeat(32));
+        assert_eq!(
+            parse_sha256(&format!("sha256:{digest}")).unwrap(),
+            "ab".repeat(32)
+        );
+        assert!(parse_sha256("abc").is_err());
+        assert!(parse_sha256(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn proxies_and_retry_knob() {
+        let mut variables = BTreeMap::new();
+        variables.insert("https_proxy".to_owned(), "http://lower:1".to_owned());
+        variables.insert("HTTPS_PROXY".to_owned(), "http://upper:1".to_owned());
+        variables.insert("no_proxy".to_owned(), "localhost".to_owned());
+        variables.insert(
+            EnvVars::AIGNE_CI_TEST_NO_RETRY_DELAY.to_owned(),
+            "1".to_owned(),
+        );
+        let environment = Environment::from_variables(variables, PathBuf::from("/"));
+        let settings = environment.http_settings(Duration::from_secs(1), Duration::from_secs(2), 7);
+        assert_eq!(settings.proxies.https.as_deref(), Some("http://upper:1"));
+        assert_eq!(settings.proxies.http, None);
+        assert_eq!(settings.proxies.no_proxy.as_deref(), Some("localhost"));
+        assert!(settings.retry.no_delay);
+        assert_eq!(settings.retry.max_retries, 7);
+    }
 
     #[test]
     fn cache_dir_prefers_flag_then_workspace() {
@@ -120,6 +272,8 @@ mod tests {
             PathBuf::from("/cwd/c")
         );
         let bare = Environment::from_variables(BTreeMap::new(), PathBuf::from("/cwd"));
+        assert!(is_secret_name("OPENAI_API_KEY") && is_secret_name("GITHUB_TOKEN"));
+        assert!(!is_secret_name("OPENAI_BASE_URL") && !is_secret_name("MODEL"));
         assert_eq!(bare.cache_dir(None), PathBuf::from("/cwd/.aigne-cache"));
     }
 }

@@ -2,12 +2,36 @@
 //!
 //! Input: [`types::ChatRequest`] built by the engine. Output: [`types::ChatResponse`].
 //! Must not import `engine`, `batch` or `report`.
+//!
+//! Layout: [`registry`] (model strings → providers, [`ModelRegistry`]), [`providers`] (the
+//! provider table), [`settings`] (flags, environment and `.env` files), [`openai`] (the OpenAI
+//! chat-completions wire format, used by every OpenAI-compatible provider), [`sse`] (event
+//! streams), [`common`] (AIGNE's `ChatModel` behaviour shared by providers), [`transport`]
+//! (HTTP retries and timeouts), [`cassette`] (record/replay). The native providers
+//! [`anthropic`], [`gemini`], [`bedrock`] and [`hub`] build their requests and read their
+//! answers with [`wire`].
 
+pub mod anthropic;
+pub mod bedrock;
+pub mod cassette;
+pub mod common;
+pub mod gemini;
+pub mod hub;
+pub mod native;
+pub mod openai;
+pub mod providers;
+pub mod registry;
+pub mod settings;
+pub mod sse;
+pub mod transport;
 pub mod types;
+pub mod wire;
 
 mod error;
 
 pub use error::ModelError;
+pub use registry::{ModelRegistry, ResolvedModel, parse_model};
+pub use settings::ModelSettings;
 
 use async_trait::async_trait;
 

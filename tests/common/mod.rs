@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_openai;
+pub mod fake_provider;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -77,3 +80,4 @@ pub fn run(command: &mut Command) -> Ran {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+pub mod mcp_server;

@@ -1,0 +1,90 @@
+//! Subprocesses the engine starts (the Node bridge, the Node engine host, npm installs), recorded
+//! for `summary.json`, and the `PATH` lookup that finds their programs.
+//!
+//! A project from a URL is code: the run lists every process it started.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// One subprocess the run started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubprocessRecord {
+    /// Why it was started (`js-bridge`, `node-engine`, `npm-install`, …).
+    pub purpose: String,
+    /// The program, as resolved on `PATH`.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The folder it ran in.
+    pub working_dir: PathBuf,
+    /// Its process id, when the OS gave one.
+    pub pid: Option<u32>,
+}
+
+/// A shared, append-only list of [`SubprocessRecord`]s.
+#[derive(Debug, Clone, Default)]
+pub struct SubprocessLog {
+    records: Arc<Mutex<Vec<SubprocessRecord>>>,
+}
+
+impl SubprocessLog {
+    /// Appends one record.
+    pub fn record(&self, record: SubprocessRecord) {
+        if let Ok(mut records) = self.records.lock() {
+            records.push(record);
+        }
+    }
+
+    /// Everything recorded so far, in start order.
+    pub fn records(&self) -> Vec<SubprocessRecord> {
+        self.records
+            .lock()
+            .map(|records| records.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Finds `program` on the `PATH` of `env` (the environment the child will get), relative
+/// entries resolved against `working_dir`.
+pub fn find_program(
+    program: &str,
+    env: &BTreeMap<String, String>,
+    working_dir: &Path,
+) -> Option<PathBuf> {
+    let path = env.get("PATH").map(String::as_str).unwrap_or_default();
+    which::which_in(program, Some(path), working_dir).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_programs_only_on_the_given_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("PATH".to_owned(), dir.path().to_string_lossy().into_owned());
+        assert_eq!(find_program("sh", &env, dir.path()), None);
+        env.insert("PATH".to_owned(), "/bin:/usr/bin".to_owned());
+        assert!(find_program("sh", &env, dir.path()).is_some());
+    }
+
+    #[test]
+    fn log_keeps_order() {
+        let log = SubprocessLog::default();
+        for purpose in ["a", "b"] {
+            log.record(SubprocessRecord {
+                purpose: purpose.to_owned(),
+                program: PathBuf::from("/bin/node"),
+                args: vec![],
+                working_dir: PathBuf::from("/"),
+                pid: None,
+            });
+        }
+        let purposes: Vec<_> = log.records().into_iter().map(|r| r.purpose).collect();
+        assert_eq!(purposes, ["a", "b"]);
+    }
+}

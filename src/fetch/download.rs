@@ -1,0 +1,357 @@
+//! Streaming a tarball into the extractor: the body goes through a bounded bridge into a
+//! blocking thread that hashes the raw bytes (sha256), detects gzip and unpacks, all in one
+//! pass; memory stays flat whatever the size. HTTP downloads retry transient failures,
+//! including a connection that breaks mid-body (the attempt starts over in an empty folder).
+
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use sha2::{Digest, Sha256};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use super::FetchError;
+use super::cache::{EntryMetadata, Staging};
+use super::extract::{self, ExtractError, ExtractLimits, Extracted};
+use super::reporter::FetchReporter;
+use crate::http::retry::{self, RetryNotice, RetryPolicy};
+use crate::secret::{SafeUrl, Secret};
+
+/// Read-buffer size between the raw stream and the decompressor.
+const BUFFER: usize = 256 * 1024;
+
+/// What one pass over a tarball produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Unpacked {
+    /// Hex sha256 of the raw bytes.
+    pub sha256: String,
+    /// Raw bytes read.
+    pub size: u64,
+    /// What was written.
+    pub extracted: Extracted,
+}
+
+/// A successful HTTP download.
+#[derive(Debug, Clone)]
+pub(crate) struct Downloaded {
+    pub unpacked: Unpacked,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub final_url: SafeUrl,
+    pub attempts: u32,
+}
+
+/// The outcome of [`download`].
+#[derive(Debug)]
+pub(crate) enum Download {
+    /// `304 Not Modified` to a conditional request.
+    NotModified { attempts: u32 },
+    /// A fresh body, unpacked into the staging folder.
+    Fresh(Downloaded),
+}
+
+/// One HTTP download of `url` into `staging`.
+pub(crate) struct Request<'a> {
+    pub client: &'a reqwest::Client,
+    pub url: &'a SafeUrl,
+    pub token: Option<&'a Secret>,
+    /// The cached entry to revalidate (sends `If-None-Match`/`If-Modified-Since`).
+    pub revalidate: Option<&'a EntryMetadata>,
+    pub policy: &'a RetryPolicy,
+    pub limits: ExtractLimits,
+}
+
+pub(crate) async fn download(
+    request: &Request<'_>,
+    staging: &Staging,
+    reporter: &dyn FetchReporter,
+) -> Result<Download, FetchError> {
+    let url = request.url;
+    let location = url.masked();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        reporter.on_request(url, request.revalidate.is_some());
+        let outcome = build(request).send().await;
+        if let retry::Classification::Transient { retry_after } = retry::classify(&outcome)
+            && request.policy.allows_retry(attempts)
+        {
+            let reason = match &outcome {
+                Ok(response) => response.status().to_string(),
+                Err(error) => retry::error_chain(error),
+            };
+            drop(outcome);
+            wait(request, reporter, attempts, reason, retry_after).await;
+            continue;
+        }
+        let response = outcome.map_err(|source| FetchError::Request {
+            url: url.masked(),
+            attempts,
+            source,
+        })?;
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED && request.revalidate.is_some() {
+            return Ok(Download::NotModified { attempts });
+        }
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                url: url.masked(),
+                status,
+                attempts,
+                body: body_excerpt(response).await,
+                authenticated: request.token.is_some(),
+            });
+        }
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = header(ETAG);
+        let last_modified = header(LAST_MODIFIED);
+        let final_url = SafeUrl::new(response.url().clone());
+        reporter.on_download_start(&location, response.content_length());
+        let stream = response.bytes_stream().map_err(io::Error::other);
+        let reader = SyncIoBridge::new(StreamReader::new(stream));
+        match unpack_stream(reader, staging.files(), request.limits, reporter).await {
+            Ok(unpacked) => {
+                reporter.on_download_end(unpacked.size);
+                return Ok(Download::Fresh(Downloaded {
+                    unpacked,
+                    etag,
+                    last_modified,
+                    final_url,
+                    attempts,
+                }));
+            }
+            Err(StreamFailure::Read { error, bytes }) => {
+                if !request.policy.allows_retry(attempts) {
+                    return Err(FetchError::Body {
+                        url: url.masked(),
+                        bytes,
+                        attempts,
+                        source: error,
+                    });
+                }
+                let reason = format!(
+                    "the body broke off after {bytes} bytes: {}",
+                    retry::error_chain(&error)
+                );
+                staging.reset()?;
+                wait(request, reporter, attempts, reason, None).await;
+            }
+            Err(StreamFailure::Extract(error)) => return Err(extract_error(error, &location)),
+            Err(StreamFailure::Task(source)) => {
+                return Err(FetchError::Task { location, source });
+            }
+        }
+    }
+}
+
+fn build(request: &Request<'_>) -> reqwest::RequestBuilder {
+    let mut builder = request.client.get(request.url.expose().clone());
+    if let Some(token) = request.token {
+        builder = builder.bearer_auth(token.expose());
+    }
+    if let Some(metadata) = request.revalidate {
+        if let Some(etag) = &metadata.etag {
+            builder = builder.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(last_modified) = &metadata.last_modified {
+            builder = builder.header(IF_MODIFIED_SINCE, last_modified);
+        }
+    }
+    builder
+}
+
+async fn wait(
+    request: &Request<'_>,
+    reporter: &dyn FetchReporter,
+    attempt: u32,
+    reason: String,
+    retry_after: Option<Duration>,
+) {
+    let delay = request.policy.delay(attempt, retry_after);
+    reporter.on_retry(
+        request.url,
+        &RetryNotice {
+            attempt,
+            reason,
+            retry_after,
+            delay,
+        },
+    );
+    tokio::time::sleep(delay).await;
+}
+
+/// The first 300 characters of an error body (read for at most 2 s), on one line.
+async fn body_excerpt(response: reqwest::Response) -> String {
+    let text = tokio::time::timeout(Duration::from_secs(2), response.text())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut excerpt: String = line.chars().take(300).collect();
+    if excerpt.len() < line.len() {
+        excerpt.push('…');
+    }
+    excerpt
+}
+
+/// Why streaming into the extractor stopped.
+#[derive(Debug)]
+pub(crate) enum StreamFailure {
+    /// Reading the raw stream failed (network, or the local file) after `bytes` bytes.
+    Read { error: io::Error, bytes: u64 },
+    /// The archive is bad or could not be written.
+    Extract(ExtractError),
+    /// The blocking task died.
+    Task(tokio::task::JoinError),
+}
+
+/// Hashes, decompresses and unpacks `reader` into `destination` on a blocking thread, while
+/// this task relays progress to the reporter.
+pub(crate) async fn unpack_stream<R: Read + Send + 'static>(
+    reader: R,
+    destination: PathBuf,
+    limits: ExtractLimits,
+    reporter: &dyn FetchReporter,
+) -> Result<Unpacked, StreamFailure> {
+    let progress = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&progress);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut raw = RawReader {
+            inner: reader,
+            hasher: Sha256::new(),
+            bytes: 0,
+            progress: counter,
+            failure: None,
+        };
+        let result = extract::unpack(
+            BufReader::with_capacity(BUFFER, &mut raw),
+            &destination,
+            limits,
+        );
+        (result, raw)
+    });
+    tokio::pin!(task);
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let (result, raw) = loop {
+        tokio::select! {
+            joined = &mut task => break joined.map_err(StreamFailure::Task)?,
+            _ = ticker.tick() => reporter.on_download_progress(progress.load(Ordering::Relaxed)),
+        }
+    };
+    reporter.on_download_progress(raw.bytes);
+    if let Some(error) = raw.failure {
+        return Err(StreamFailure::Read {
+            error,
+            bytes: raw.bytes,
+        });
+    }
+    let extracted = result.map_err(StreamFailure::Extract)?;
+    Ok(Unpacked {
+        sha256: hex::encode(raw.hasher.finalize()),
+        size: raw.bytes,
+        extracted,
+    })
+}
+
+/// The lowest reader: every raw byte goes through the hash; a read failure is kept aside so it
+/// is not mistaken for a corrupt archive.
+struct RawReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+    progress: Arc<AtomicU64>,
+    failure: Option<io::Error>,
+}
+
+impl<R: Read> Read for RawReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("the download broke off"));
+        }
+        loop {
+            match self.inner.read(buffer) {
+                Ok(read) => {
+                    self.hasher.update(&buffer[..read]);
+                    self.bytes += read as u64;
+                    self.progress.store(self.bytes, Ordering::Relaxed);
+                    return Ok(read);
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    let kind = error.kind();
+                    self.failure = Some(error);
+                    return Err(io::Error::new(kind, "the download broke off"));
+                }
+            }
+        }
+    }
+}
+
+/// Adds the URL or path to an extraction error.
+pub(crate) fn extract_error(error: ExtractError, location: &str) -> FetchError {
+    let location = location.to_owned();
+    match error {
+        ExtractError::Unsafe { entry, reason } => FetchError::UnsafeEntry {
+            location,
+            entry,
+            reason,
+        },
+        ExtractError::TooLarge { entry, limit } => FetchError::TooLarge {
+            location,
+            entry,
+            limit,
+        },
+        ExtractError::TooManyEntries { limit } => FetchError::TooManyEntries { location, limit },
+        ExtractError::NotAnArchive { reason } => FetchError::NotAnArchive { location, reason },
+        ExtractError::Corrupt { entry, source } => FetchError::CorruptArchive {
+            location,
+            entry,
+            source,
+        },
+        ExtractError::Write { path, source } => FetchError::Cache {
+            action: "write",
+            path,
+            source,
+        },
+    }
+}
+
+/// Unpacks a local tarball.
+pub(crate) async fn unpack_file(
+    path: &Path,
+    staging: &Staging,
+    limits: ExtractLimits,
+    reporter: &dyn FetchReporter,
+) -> Result<Unpacked, FetchError> {
+    let file = std::fs::File::open(path).map_err(|source| FetchError::ReadLocal {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let length = file.metadata().ok().map(|metadata| metadata.len());
+    let location = path.display().to_string();
+    reporter.on_download_start(&location, length);
+    match unpack_stream(file, staging.files(), limits, reporter).await {
+        Ok(unpacked) => {
+            reporter.on_download_end(unpacked.size);
+            Ok(unpacked)
+        }
+        Err(StreamFailure::Read { error, .. }) => Err(FetchError::ReadLocal {
+            path: path.to_path_buf(),
+            source: error,
+        }),
+        Err(StreamFailure::Extract(error)) => Err(extract_error(error, &location)),
+        Err(StreamFailure::Task(source)) => Err(FetchError::Task { location, source }),
+    }
+}

@@ -1,0 +1,376 @@
+//! How a provider request reaches the network: one `POST` with a JSON body, HTTP retries on
+//! 408/409/429/5xx and network errors (honouring `Retry-After`), request timeouts, and the
+//! record/replay [`Cassette`].
+//!
+//! The client and the retry policy (transient statuses and errors, back-off, `Retry-After`) are
+//! the shared [`crate::http`] layer's; this file adds reading the whole body inside the retry
+//! loop (a cut stream is retried too), `retry-after-ms`, a whole-request timeout, and the
+//! cassette.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::ModelError;
+use super::cassette::{Cassette, Interaction, VERSION};
+use super::wire::WireRequest;
+use crate::http::{self, HttpSettings, retry};
+use crate::secret::{SafeUrl, Secret};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+/// How HTTP calls are made.
+#[derive(Debug, Clone)]
+pub struct TransportSettings {
+    /// The shared client's settings; `retry.max_retries` is `--retries`.
+    pub http: HttpSettings,
+    /// Whole-request timeout (headers and body) of one attempt.
+    pub request_timeout: Duration,
+}
+
+/// The HTTP side of every provider.
+pub struct Transport {
+    client: reqwest::Client,
+    settings: TransportSettings,
+    cassette: Option<Arc<Cassette>>,
+}
+
+/// One call to make.
+pub struct HttpCall<'a> {
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub url: &'a SafeUrl,
+    pub key: Option<&'a Secret>,
+    pub body: &'a Value,
+    pub case: Option<&'a str>,
+}
+
+/// A successful (2xx) answer, body read whole.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
+/// One fully built request of any provider (method, headers and body included).
+pub struct RawCall<'a> {
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub request: &'a WireRequest,
+    pub case: Option<&'a str>,
+}
+
+/// A successful (2xx) answer with its body as bytes (Bedrock's event stream is binary).
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
+enum Attempt {
+    Answer {
+        status: u16,
+        content_type: Option<String>,
+        retry_after: Option<Duration>,
+        body: Vec<u8>,
+    },
+    Failed(reqwest::Error),
+    TimedOut,
+}
+
+impl Transport {
+    /// A transport with its own client.
+    pub fn new(
+        settings: TransportSettings,
+        cassette: Option<Arc<Cassette>>,
+    ) -> Result<Self, ModelError> {
+        let client = http::client(&settings.http)?;
+        Ok(Self {
+            client,
+            settings,
+            cassette,
+        })
+    }
+
+    /// Whether calls are answered from a cassette.
+    pub fn is_replay(&self) -> bool {
+        self.cassette
+            .as_ref()
+            .is_some_and(|cassette| cassette.is_replay())
+    }
+
+    /// Posts `body` as JSON (with the key as a bearer token) and returns the 2xx answer; a
+    /// non-2xx final answer is a [`ModelError::Status`].
+    pub async fn post_json(&self, call: HttpCall<'_>) -> Result<HttpAnswer, ModelError> {
+        let invalid = |error: super::wire::WireError| ModelError::InvalidSetting {
+            name: format!("{} request", call.provider),
+            message: error.to_string(),
+        };
+        let mut request =
+            WireRequest::post_json(call.url.expose().clone(), call.body).map_err(invalid)?;
+        request
+            .header("accept", "application/json")
+            .map_err(invalid)?;
+        if let Some(key) = call.key {
+            request
+                .secret_header("authorization", "Bearer ", key)
+                .map_err(invalid)?;
+        }
+        let answer = self
+            .send(RawCall {
+                provider: call.provider,
+                model: call.model,
+                request: &request,
+                case: call.case,
+            })
+            .await?;
+        Ok(HttpAnswer {
+            status: answer.status,
+            content_type: answer.content_type,
+            body: String::from_utf8_lossy(&answer.body).into_owned(),
+            attempts: answer.attempts,
+        })
+    }
+
+    /// Sends a built request with retries (or answers it from the cassette) and returns the
+    /// 2xx answer; a non-2xx final answer is a [`ModelError::Status`].
+    pub async fn send(&self, call: RawCall<'_>) -> Result<RawAnswer, ModelError> {
+        let path = call.request.url.path().to_owned();
+        // The cassette keys on the JSON body (`null` for a `GET`).
+        let request_json = call.request.json_body().unwrap_or(Value::Null);
+        if let Some(cassette) = self
+            .cassette
+            .as_ref()
+            .filter(|cassette| cassette.is_replay())
+        {
+            let recorded = cassette.answer(call.provider, &path, &request_json, call.case)?;
+            return finish(
+                &call,
+                recorded.status,
+                recorded.content_type,
+                recorded.body,
+                1,
+            );
+        }
+        let url = SafeUrl::new(call.request.url.clone());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = match tokio::time::timeout(
+                self.settings.request_timeout,
+                self.attempt(call.request),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Attempt::TimedOut,
+            };
+            let retry_delay = match &outcome {
+                Attempt::Answer {
+                    status,
+                    retry_after,
+                    ..
+                } if is_retryable_status(*status) => Some(*retry_after),
+                Attempt::Answer { .. } => None,
+                Attempt::Failed(error) if retry::is_transient_error(error) => Some(None),
+                Attempt::Failed(_) => None,
+                Attempt::TimedOut => Some(None),
+            };
+            let policy = &self.settings.http.retry;
+            if let Some(retry_after) = retry_delay
+                && policy.allows_retry(attempts)
+            {
+                tokio::time::sleep(policy.delay(attempts, retry_after)).await;
+                continue;
+            }
+            return match outcome {
+                Attempt::Failed(source) => Err(ModelError::Network {
+                    provider: call.provider.to_owned(),
+                    model: call.model.to_owned(),
+                    url: url.to_string(),
+                    attempts,
+                    source: source.without_url(),
+                }),
+                Attempt::TimedOut => Err(ModelError::Timeout {
+                    provider: call.provider.to_owned(),
+                    model: call.model.to_owned(),
+                    url: url.to_string(),
+                    attempts,
+                    timeout: self.settings.request_timeout,
+                }),
+                Attempt::Answer {
+                    status,
+                    content_type,
+                    body,
+                    ..
+                } => {
+                    if let Some(cassette) = &self.cassette {
+                        let (response, response_encoding) = match std::str::from_utf8(&body) {
+                            Ok(text) => (text.to_owned(), None),
+                            Err(_) => (BASE64.encode(&body), Some("base64".to_owned())),
+                        };
+                        cassette.append(Interaction {
+                            version: VERSION,
+                            provider: call.provider.to_owned(),
+                            method: call.request.method.as_str().to_owned(),
+                            path: path.clone(),
+                            case: call.case.map(str::to_owned),
+                            request: request_json.clone(),
+                            status,
+                            content_type: content_type.clone(),
+                            response,
+                            response_encoding,
+                        })?;
+                    }
+                    finish(&call, status, content_type, body, attempts)
+                }
+            };
+        }
+    }
+
+    async fn attempt(&self, wire: &WireRequest) -> Attempt {
+        let mut request = self
+            .client
+            .request(wire.method.clone(), wire.url.clone())
+            .headers(wire.headers.clone());
+        if !wire.body.is_empty() {
+            request = request.body(wire.body.clone());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return Attempt::Failed(error),
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let content_type = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let retry_after = retry_after(headers);
+        match response.bytes().await {
+            Ok(body) => Attempt::Answer {
+                status,
+                content_type,
+                retry_after,
+                body: body.to_vec(),
+            },
+            Err(error) => Attempt::Failed(error),
+        }
+    }
+}
+
+fn finish(
+    call: &RawCall<'_>,
+    status: u16,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    attempts: u32,
+) -> Result<RawAnswer, ModelError> {
+    if (200..300).contains(&status) {
+        return Ok(RawAnswer {
+            status,
+            content_type,
+            body,
+            attempts,
+        });
+    }
+    Err(ModelError::Status {
+        provider: call.provider.to_owned(),
+        model: call.model.to_owned(),
+        status,
+        attempts,
+        message: error_message(&String::from_utf8_lossy(&body)),
+    })
+}
+
+/// The OpenAI SDK retries 408, 409, 429 and 5xx.
+fn is_retryable_status(status: u16) -> bool {
+    status == 409 || reqwest::StatusCode::from_u16(status).is_ok_and(retry::is_transient_status)
+}
+
+/// `retry-after-ms`, then `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(millis) = text("retry-after-ms").and_then(|value| value.trim().parse::<f64>().ok())
+        && millis.is_finite()
+        && millis >= 0.0
+    {
+        return Some(Duration::from_secs_f64(millis / 1000.0));
+    }
+    retry::retry_after(headers, std::time::SystemTime::now())
+}
+
+/// The provider's message: `error.message` when it is a string (or `error` itself when it is a
+/// string), else the body (AIGNE's `CustomOpenAI` uses `JSON.stringify(body)`), cut to 500
+/// characters.
+fn error_message(body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let message = match parsed.as_ref().and_then(|value| value.get("error")) {
+        Some(Value::String(message)) => message.clone(),
+        Some(error) => match error.get("message") {
+            Some(Value::String(message)) => message.clone(),
+            _ => parsed.as_ref().map(Value::to_string).unwrap_or_default(),
+        },
+        // Bedrock: `{"message": …}`.
+        None => match &parsed {
+            Some(value) => match value.get("message") {
+                Some(Value::String(message)) => message.clone(),
+                _ => value.to_string(),
+            },
+            None => body.trim().to_owned(),
+        },
+    };
+    let message = if message.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        message
+    };
+    if message.chars().count() > 500 {
+        let cut: String = message.chars().take(500).collect();
+        format!("{cut}…")
+    } else {
+        message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_error_messages() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"bad key","type":"auth"}}"#),
+            "bad key"
+        );
+        assert_eq!(error_message(r#"{"error":"plain"}"#), "plain");
+        assert_eq!(
+            error_message(r#"{"error":{"code":1}}"#),
+            r#"{"error":{"code":1}}"#
+        );
+        assert_eq!(error_message("oops"), "oops");
+        assert_eq!(error_message(""), "(empty body)");
+    }
+
+    #[test]
+    fn parses_retry_after() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert("retry-after-ms", "150".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "retry-after",
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+    }
+}

@@ -1,0 +1,674 @@
+//! The Node bridge for JavaScript function agents (`aigne_ci::engine::js`), driven through its
+//! library API with a fake engine host.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aigne_ci::engine::js::{
+    JsAgentKind, JsBridge, JsError, JsHandle, JsHost, JsHostError, JsSettings, JsSource,
+};
+use aigne_ci::engine::subprocess::SubprocessLog;
+use async_trait::async_trait;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/js")
+        .join(name)
+}
+
+fn settings(script_dir: &Path, path_var: &str) -> JsSettings {
+    let mut env = BTreeMap::new();
+    env.insert("PATH".to_owned(), path_var.to_owned());
+    JsSettings {
+        env,
+        working_dir: fixture(""),
+        script_dir: script_dir.to_path_buf(),
+        call_timeout: Duration::from_secs(10),
+        deny_exec: false,
+        agent_names: vec!["greeter".to_owned(), "callerAgent".to_owned()],
+    }
+}
+
+fn system_path() -> String {
+    std::env::var("PATH").unwrap_or_default()
+}
+
+/// A host that routes `greeter` back into the bridge (JS → Rust → JS) and fails the rest.
+struct FakeHost {
+    bridge: JsBridge,
+    greeter: Option<JsHandle>,
+    user_context: Mutex<Value>,
+    invoked: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl JsHost for FakeHost {
+    async fn invoke(&self, agent: &str, input: Value) -> Result<Value, JsHostError> {
+        self.invoked.lock().unwrap().push(agent.to_owned());
+        if let Value::Object(map) = &mut *self.user_context.lock().unwrap() {
+            map.insert("seenByHost".to_owned(), json!(true));
+        }
+        let Some(greeter) = self.greeter.filter(|_| agent == "greeter") else {
+            return Err(JsHostError {
+                message: format!("agent `{agent}` not found"),
+            });
+        };
+        let host = Arc::new(FakeHost {
+            bridge: self.bridge.clone(),
+            greeter: self.greeter,
+            user_context: Mutex::new(self.user_context()),
+            invoked: Mutex::new(Vec::new()),
+        });
+        let output = self
+            .bridge
+            .call(greeter, input, host.clone())
+            .await
+            .map_err(|error| JsHostError {
+                message: error.to_string(),
+            })?;
+        self.set_user_context(host.user_context());
+        Ok(output)
+    }
+
+    fn context_id(&self) -> String {
+        "case-1".to_owned()
+    }
+
+    fn user_context(&self) -> Value {
+        self.user_context.lock().unwrap().clone()
+    }
+
+    fn set_user_context(&self, user_context: Value) {
+        *self.user_context.lock().unwrap() = user_context;
+    }
+}
+
+fn no_host(bridge: &JsBridge) -> Arc<FakeHost> {
+    Arc::new(FakeHost {
+        bridge: bridge.clone(),
+        greeter: None,
+        user_context: Mutex::new(json!({})),
+        invoked: Mutex::new(Vec::new()),
+    })
+}
+
+#[tokio::test]
+async fn function_file_loads_with_its_properties_and_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SubprocessLog::default();
+    let bridge = JsBridge::start(settings(dir.path(), &system_path()), log.clone());
+    assert!(!bridge.is_running().await, "node starts only when needed");
+
+    let info = bridge
+        .load(&JsSource::File(fixture("echo.mjs")))
+        .await
+        .unwrap();
+    assert_eq!(info.kind, JsAgentKind::Function);
+    assert_eq!(info.name.as_deref(), Some("echo"));
+    assert_eq!(info.description.as_deref(), Some("Echoes its input"));
+    assert_eq!(
+        info.input_schema,
+        Some(json!({
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+        }))
+    );
+    let output = bridge
+        .call(
+            info.handle.unwrap(),
+            json!({"text": "hi"}),
+            no_host(&bridge),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        output,
+        json!({"echo": {"text": "hi"}, "self": "echo", "hasPrompts": true})
+    );
+
+    let records = log.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].purpose, "js-bridge");
+    assert!(records[0].program.ends_with("node"));
+    bridge.shutdown().await;
+}
+
+#[tokio::test]
+async fn aigne_create_template_sandbox_tool_evaluates_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = JsBridge::start(
+        settings(dir.path(), &system_path()),
+        SubprocessLog::default(),
+    );
+    let sandbox = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/projects/aigne-create-default/sandbox.js");
+    let info = bridge.load(&JsSource::File(sandbox)).await.unwrap();
+    assert_eq!(info.name.as_deref(), Some("evaluateJs"));
+    assert_eq!(
+        info.description.as_deref(),
+        Some("This agent evaluates JavaScript code.")
+    );
+    let output = bridge
+        .call(
+            info.handle.unwrap(),
+            json!({"code": "[1, 2, 3].map((n) => n * 2).join('-')"}),
+            no_host(&bridge),
+        )
+        .await
+        .unwrap();
+    assert_eq!(output, json!({"result": "2-4-6"}));
+}
+
+#[tokio::test]
+async fn context_invoke_routes_back_to_the_host_and_shares_user_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = JsBridge::start(
+        settings(dir.path(), &system_path()),
+        SubprocessLog::default(),
+    );
+    let greeter = bridge
+        .load(&JsSource::File(fixture("greeter.mjs")))
+        .await
+        .unwrap();
+    let caller = bridge
+        .load(&JsSource::File(fixture("caller.mjs")))
+        .await
+        .unwrap();
+    assert_eq!(caller.name.as_deref(), Some("callerAgent"));
+    let host = Arc::new(FakeHost {
+        bridge: bridge.clone(),
+        greeter: greeter.handle,
+        user_context: Mutex::new(json!({"userId": "ci"})),
+        invoked: Mutex::new(Vec::new()),
+    });
+    let output = bridge
+        .call(caller.handle.unwrap(), json!({"name": "ada"}), host.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        output,
+        json!({
+            "greeting": "hello ada",
+            "loud": "hello ADA",
+            "failure": "agent `missing` not found",
+            "agents": ["greeter", "callerAgent"],
+            "seenByHost": true,
+        })
+    );
+    assert_eq!(
+        *host.invoked.lock().unwrap(),
+        ["greeter", "greeter", "missing"]
+    );
+    assert_eq!(
+        host.user_context(),
+        json!({"userId": "ci", "visits": 1, "seenByHost": true, "greeted": ["ada", "ADA"]})
+    );
+}
+
+#[tokio::test]
+async fn thrown_errors_carry_message_and_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = JsBridge::start(
+        settings(dir.path(), &system_path()),
+        SubprocessLog::default(),
+    );
+    let info = bridge
+        .load(&JsSource::File(fixture("throws.mjs")))
+        .await
+        .unwrap();
+    let error = bridge
+        .call(info.handle.unwrap(), json!({}), no_host(&bridge))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the JavaScript agent `thrower` failed: the widget is broken"
+    );
+    let stack = error.stack().unwrap();
+    assert!(
+        stack.starts_with("TypeError: the widget is broken"),
+        "{stack}"
+    );
+    assert!(stack.contains("throws.mjs:2"), "{stack}");
+
+    // The bridge survives and keeps answering.
+    let echo = bridge
+        .load(&JsSource::File(fixture("echo.mjs")))
+        .await
+        .unwrap();
+    assert!(
+        bridge
+            .call(echo.handle.unwrap(), json!({"text": "x"}), no_host(&bridge))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn syntax_errors_fail_the_load_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = JsBridge::start(
+        settings(dir.path(), &system_path()),
+        SubprocessLog::default(),
+    );
+    let error = bridge
+        .load(&JsSource::File(fixture("broken.mjs")))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cannot load the JavaScript agent `{}`: ",
+            fixture("broken.mjs").display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("Unexpected"), "{message}");
+}
+
+#[tokio::test]
+async fn hanging_calls_time_out_and_a_stuck_node_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path(), &system_path());
+    settings.call_timeout = Duration::from_millis(300);
+    let log = SubprocessLog::default();
+    let bridge = JsBridge::start(settings, log.clone());
+    let hangs = bridge
+        .load(&JsSource::File(fixture("hangs.mjs")))
+        .await
+        .unwrap();
+    let echo = bridge
+        .load(&JsSource::File(fixture("echo.mjs")))
+        .await
+        .unwrap();
+
+    // A promise that never settles: node still answers, so it is kept.
+    let error = bridge
+        .call(
+            hangs.handle.unwrap(),
+            json!({"mode": "async"}),
+            no_host(&bridge),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, JsError::Timeout { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "the JavaScript agent `hangs` did not return within 300ms"
+    );
+    assert_eq!(log.records().len(), 1);
+
+    // A synchronous endless loop: node is killed; the next call restarts it and reloads.
+    let error = bridge
+        .call(
+            hangs.handle.unwrap(),
+            json!({"mode": "sync"}),
+            no_host(&bridge),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, JsError::Timeout { .. }), "{error:?}");
+    assert!(!bridge.is_running().await);
+    let output = bridge
+        .call(
+            echo.handle.unwrap(),
+            json!({"text": "again"}),
+            no_host(&bridge),
+        )
+        .await
+        .unwrap();
+    assert_eq!(output["echo"], json!({"text": "again"}));
+    assert_eq!(log.records().len(), 2);
+}
+
+#[tokio::test]
+async fn node_missing_names_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let bridge = JsBridge::start(
+        settings(dir.path(), &empty.path().display().to_string()),
+        SubprocessLog::default(),
+    );
+    let error = bridge
+        .load(&JsSource::File(fixture("echo.mjs")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "`node` was not found on PATH; it is needed to run the JavaScript agent `{}`",
+            fixture("echo.mjs").display()
+        )
+    );
+    assert!(error.hint().unwrap().contains("actions/setup-node"));
+}
+
+#[tokio::test]
+async fn deny_exec_refuses_before_starting_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path(), &system_path());
+    settings.deny_exec = true;
+    let log = SubprocessLog::default();
+    let bridge = JsBridge::start(settings, log.clone());
+    let error = bridge
+        .load(&JsSource::Inline {
+            name: "guard".to_owned(),
+            code: "return {}".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "refusing to run the JavaScript agent `guard` because `--deny-exec` is set"
+    );
+    assert!(log.records().is_empty());
+}
+
+#[tokio::test]
+async fn inline_function_bodies_prompts_streams_definitions_and_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = JsBridge::start(
+        settings(dir.path(), &system_path()),
+        SubprocessLog::default(),
+    );
+    let inline = bridge
+        .load(&JsSource::Inline {
+            name: "adder".to_owned(),
+            code: "return { sum: input.a + input.b, name: this.name };".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        bridge
+            .call(
+                inline.handle.unwrap(),
+                json!({"a": 2, "b": 3}),
+                no_host(&bridge)
+            )
+            .await
+            .unwrap(),
+        json!({"sum": 5, "name": "adder"})
+    );
+
+    let prompts = bridge
+        .load(&JsSource::File(fixture("prompts.mjs")))
+        .await
+        .unwrap();
+    let error = bridge
+        .call(prompts.handle.unwrap(), json!({}), no_host(&bridge))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the JavaScript agent `asks` failed: options.prompts.confirm() asks an interactive \
+         question, which aigne-ci never does in CI; pass the answer in the case input instead"
+    );
+
+    let stream = bridge
+        .load(&JsSource::File(fixture("stream.mjs")))
+        .await
+        .unwrap();
+    assert_eq!(
+        bridge
+            .call(stream.handle.unwrap(), json!({}), no_host(&bridge))
+            .await
+            .unwrap(),
+        json!({"message": "Hello", "done": true})
+    );
+
+    let definition = bridge
+        .load(&JsSource::File(fixture("definition.mjs")))
+        .await
+        .unwrap();
+    assert_eq!(definition.kind, JsAgentKind::Definition);
+    assert_eq!(definition.handle, None);
+    assert_eq!(
+        Value::Object(definition.definition),
+        json!({"type": "ai", "name": "defined", "instructions": "You are terse.",
+               "input_key": "message", "hooks": {}})
+    );
+
+    let logs = bridge
+        .load(&JsSource::File(fixture("logs.mjs")))
+        .await
+        .unwrap();
+    assert_eq!(
+        bridge
+            .call(logs.handle.unwrap(), json!({}), no_host(&bridge))
+            .await
+            .unwrap(),
+        json!({"logged": true})
+    );
+}
+
+/// `--engine node`: the official AIGNE packages in a Node host.
+mod node_engine {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use aigne_ci::engine::node::{
+        DEFAULT_AIGNE_CLI_VERSION, NodeEngine, NodeEngineError, NodeEngineSettings,
+        NodeInvokeError, NodeInvokeRequest,
+    };
+    use aigne_ci::engine::subprocess::SubprocessLog;
+    use pretty_assertions::assert_eq;
+    use serde_json::{Map, json};
+
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    /// The folder holding `node_modules/@aigne/cli`: `AIGNE_CI_TEST_NODE_ENGINE_DIR` when set
+    /// (CI pre-installs it), else one shared npm install under the temp folder (needs the npm
+    /// registry once).
+    fn packages() -> (Option<PathBuf>, PathBuf) {
+        match std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") {
+            Some(dir) => (Some(PathBuf::from(dir)), std::env::temp_dir()),
+            None => (None, std::env::temp_dir().join("aigne-ci-test-node-engine")),
+        }
+    }
+
+    fn project(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/projects")
+            .join(name)
+    }
+
+    fn settings(project_dir: PathBuf, server: &FakeOpenAi) -> NodeEngineSettings {
+        let (preinstalled, cache_dir) = packages();
+        let mut env = BTreeMap::new();
+        for key in ["PATH", "HOME"] {
+            if let Ok(value) = std::env::var(key) {
+                env.insert(key.to_owned(), value);
+            }
+        }
+        env.insert("OPENAI_API_KEY".to_owned(), "sk-test".to_owned());
+        env.insert("OPENAI_BASE_URL".to_owned(), server.base_url());
+        NodeEngineSettings {
+            env,
+            project_dir,
+            cache_dir,
+            version: DEFAULT_AIGNE_CLI_VERSION.to_owned(),
+            preinstalled,
+            offline: false,
+            deny_exec: false,
+            allow_install_scripts: false,
+            case_timeout: Duration::from_secs(20),
+            model: None,
+            model_options: Map::new(),
+        }
+    }
+
+    fn request(agent: &str, input: serde_json::Value) -> NodeInvokeRequest {
+        NodeInvokeRequest {
+            agent: agent.to_owned(),
+            input,
+            user_context: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_the_chat_agent_with_its_javascript_tool_through_the_official_runtime() {
+        let server = FakeOpenAi::start();
+        server.push(
+            Reply::tool_calls([FakeToolCall::new(
+                "call_1",
+                "evaluateJs",
+                json!({"code": "6 * 7"}),
+            )])
+            .usage(20, 7),
+        );
+        server.push(Reply::text("It is 42").usage(30, 4));
+        let log = SubprocessLog::default();
+        let engine = NodeEngine::start(settings(project("js-tools"), &server), log.clone())
+            .await
+            .unwrap();
+        let names: Vec<_> = engine
+            .project()
+            .agents
+            .iter()
+            .map(|agent| agent.name.as_str())
+            .collect();
+        assert_eq!(names, ["chat", "report", "greeter", "slow"]);
+        assert_eq!(engine.project().default_agent.as_deref(), Some("chat"));
+
+        let outcome = engine
+            .invoke(&request("chat", json!({"message": "what is 6 * 7?"})))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"message": "It is 42"}));
+        assert_eq!(
+            (outcome.usage.input_tokens, outcome.usage.output_tokens),
+            (50, 11)
+        );
+        let bodies = server.bodies();
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[0]["model"], "gpt-4o-mini");
+        assert_eq!(bodies[0]["tools"][0]["function"]["name"], "evaluateJs");
+        let messages = bodies[1]["messages"].as_array().unwrap();
+        let tool = messages.last().unwrap();
+        assert_eq!(tool["role"], "tool");
+        assert_eq!(tool["tool_call_id"], "call_1");
+        assert_eq!(
+            tool["content"],
+            json!([{"type": "text", "text": "result: 42\n"}])
+        );
+
+        // A JS agent that calls another through `context.invoke`.
+        let outcome = engine
+            .invoke(&request("report", json!({"name": "ada"})))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"report": "hello ada!"}));
+        let purposes: Vec<_> = log.records().into_iter().map(|r| r.purpose).collect();
+        assert_eq!(purposes, ["node-engine"]);
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_case_that_hangs_restarts_the_host_without_losing_the_others() {
+        let server = FakeOpenAi::start();
+        let mut settings = settings(project("js-tools"), &server);
+        settings.case_timeout = Duration::from_secs(3);
+        let log = SubprocessLog::default();
+        let engine = NodeEngine::start(settings, log.clone()).await.unwrap();
+        let hanging = request("slow", json!({"mode": "sync"}));
+        let fine = request("slow", json!({"mode": "fast"}));
+        // The endless loop blocks the whole host: the fine case, sent just after, is stuck too
+        // until the hanging one times out, then runs again on the new host.
+        let (hung, done) = tokio::join!(engine.invoke(&hanging), async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            engine.invoke(&fine).await
+        });
+        let error = hung.unwrap_err();
+        assert!(
+            matches!(error, NodeInvokeError::Timeout { .. }),
+            "{error:?}"
+        );
+        assert_eq!(error.to_string(), "agent `slow` did not finish within 3s");
+        assert_eq!(done.unwrap().output, json!({"done": "fast"}));
+        assert_eq!(log.records().len(), 2, "the host was started again once");
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn agent_errors_fail_only_their_case() {
+        let server = FakeOpenAi::start();
+        server.push(Reply::error(401, json!({"error": {"message": "bad key"}})));
+        let engine = NodeEngine::start(
+            settings(project("js-tools"), &server),
+            SubprocessLog::default(),
+        )
+        .await
+        .unwrap();
+        let error = engine
+            .invoke(&request("chat", json!({"message": "hi"})))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "agent");
+        assert!(error.to_string().starts_with("agent `chat`: "), "{error}");
+        assert!(error.to_string().contains("bad key"), "{error}");
+        let error = engine
+            .invoke(&request("nobody", json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "agent `nobody`: agent `nobody` not found in the project"
+        );
+        let outcome = engine
+            .invoke(&request("greeter", json!({"name": "bo"})))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"text": "hello bo"}));
+    }
+
+    #[tokio::test]
+    async fn start_errors_are_clear() {
+        let server = FakeOpenAi::start();
+        let missing = tempfile::tempdir().unwrap();
+        let error = NodeEngine::start(
+            settings(missing.path().to_path_buf(), &server),
+            SubprocessLog::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, NodeEngineError::Load { .. }), "{error:?}");
+
+        let cache = tempfile::tempdir().unwrap();
+        let mut offline = settings(project("js-tools"), &server);
+        offline.preinstalled = None;
+        offline.cache_dir = cache.path().to_path_buf();
+        offline.offline = true;
+        let error = NodeEngine::start(offline, SubprocessLog::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the Node engine packages `@aigne/cli@1.59.0` are not installed in `{}` and `--offline` is set",
+                cache.path().join("node-engine-v1/1.59.0").display()
+            )
+        );
+
+        let mut denied = settings(project("js-tools"), &server);
+        denied.deny_exec = true;
+        let log = SubprocessLog::default();
+        let error = NodeEngine::start(denied, log.clone()).await.unwrap_err();
+        assert!(matches!(error, NodeEngineError::Denied));
+        assert!(log.records().is_empty());
+
+        let mut no_node = settings(project("js-tools"), &server);
+        no_node
+            .env
+            .insert("PATH".to_owned(), missing.path().display().to_string());
+        let error = NodeEngine::start(no_node, SubprocessLog::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, NodeEngineError::NodeMissing));
+    }
+}

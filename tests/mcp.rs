@@ -1,0 +1,760 @@
+//! MCP client against real rmcp servers: the `mcp_test_server` example over stdio, and the same
+//! server over streamable HTTP on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aigne_ci::engine::mcp::{
+    McpConnection, McpError, McpHttpTransport, McpPool, McpServerSpec, McpSettings,
+};
+use aigne_ci::engine::subprocess::SubprocessLog;
+use pretty_assertions::assert_eq;
+use serde_json::{Map, Value, json};
+
+use crate::common::mcp_server::{SERVER_NAME, TestServer};
+
+/// The stdio test server, built by cargo next to the binary under test (`examples/`).
+pub fn test_server_binary() -> PathBuf {
+    let binary = crate::common::binary();
+    let path = binary
+        .parent()
+        .map(|dir| dir.join("examples").join("mcp_test_server"))
+        .unwrap_or_default();
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --examples` (cargo test and nextest do)",
+        path.display()
+    );
+    path
+}
+
+/// A stdio spec for the test server that writes its pid to `pid_file`.
+pub fn stdio_spec(pid_file: &Path) -> McpServerSpec {
+    let mut spec = McpServerSpec::stdio(test_server_binary().display().to_string(), Vec::new());
+    spec.env.insert(
+        "MCP_TEST_PID_FILE".to_owned(),
+        pid_file.display().to_string(),
+    );
+    spec
+}
+
+fn settings() -> McpSettings {
+    McpSettings {
+        no_retry_delay: true,
+        ..McpSettings::default()
+    }
+}
+
+fn arguments(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Whether a process is alive (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Waits (bounded) until the process is gone; true when it is.
+pub fn gone_soon(pid: u32) -> bool {
+    for _ in 0..100 {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn read_pid(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .expect("the test server wrote its pid")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+#[tokio::test]
+async fn stdio_server_lists_tools_and_answers_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let connection = McpConnection::connect(
+        &stdio_spec(&pid_file),
+        &settings(),
+        &SubprocessLog::default(),
+    )
+    .await
+    .unwrap();
+    let pid = read_pid(&pid_file);
+    assert!(alive(pid));
+    assert_eq!(connection.server_name(), Some(SERVER_NAME));
+    assert_eq!(connection.server_version(), Some("1.2.3"));
+
+    let mut names: Vec<&str> = connection
+        .tools()
+        .iter()
+        .map(|tool| tool.name.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        vec![
+            "add",
+            "crash",
+            "echo",
+            "env",
+            "fail",
+            "hang",
+            "ping",
+            "spawn_child"
+        ]
+    );
+    let echo = connection
+        .tools()
+        .iter()
+        .find(|tool| tool.name == "echo")
+        .unwrap();
+    assert_eq!(echo.description.as_deref(), Some("Echo the text back"));
+    assert_eq!(echo.input_schema["type"], json!("object"));
+    assert_eq!(
+        echo.input_schema["properties"]["text"]["type"],
+        json!("string")
+    );
+    assert_eq!(echo.input_schema["required"], json!(["text"]));
+    // No properties ⇒ `{}`, as AIGNE's toolFromMCPTool.
+    let ping = connection
+        .tools()
+        .iter()
+        .find(|tool| tool.name == "ping")
+        .unwrap();
+    assert_eq!(ping.input_schema, json!({}));
+
+    let result = connection
+        .call("echo", arguments(json!({"text": "héllo"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        result,
+        json!({"content": [{"type": "text", "text": "héllo"}], "isError": false})
+    );
+    let result = connection
+        .call("add", arguments(json!({"a": 2, "b": 40})))
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], json!("42"));
+    // A tool error is a result, not an error (AIGNE passes it to the model).
+    let result = connection.call("fail", Map::new()).await.unwrap();
+    assert_eq!(
+        result,
+        json!({"content": [{"type": "text", "text": "it failed on purpose"}], "isError": true})
+    );
+
+    connection.shutdown().await;
+    assert!(gone_soon(pid), "server {pid} still running after shutdown");
+    let error = connection.call("ping", Map::new()).await.unwrap_err();
+    assert!(matches!(error, McpError::ShutDown { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn stdio_server_gets_only_safe_variables_and_its_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = stdio_spec(&dir.path().join("pid"));
+    spec.env.insert("GREETING".to_owned(), "bonjour".to_owned());
+    spec.cwd = Some(dir.path().to_path_buf());
+    let mut inherited = BTreeMap::new();
+    inherited.insert("PATH".to_owned(), "/usr/bin:/bin".to_owned());
+    let settings = McpSettings {
+        inherited_env: inherited,
+        ..settings()
+    };
+    let connection = McpConnection::connect(&spec, &settings, &SubprocessLog::default())
+        .await
+        .unwrap();
+    let text = |result: Value| result["content"][0]["text"].as_str().unwrap().to_owned();
+    let greeting = connection
+        .call("env", arguments(json!({"name": "GREETING"})))
+        .await
+        .unwrap();
+    assert_eq!(text(greeting), "bonjour");
+    let path = connection
+        .call("env", arguments(json!({"name": "PATH"})))
+        .await
+        .unwrap();
+    assert_eq!(text(path), "/usr/bin:/bin");
+    // The test process has CARGO_* variables; the server must not see them.
+    let leaked = connection
+        .call("env", arguments(json!({"name": "CARGO_PKG_NAME"})))
+        .await
+        .unwrap();
+    assert_eq!(text(leaked), "<unset>");
+    connection.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_that_dies_mid_call_is_an_error_naming_server_and_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let spec = stdio_spec(&pid_file);
+    let connection = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
+    let pid = read_pid(&pid_file);
+    let error = connection.call("crash", Map::new()).await.unwrap_err();
+    let McpError::Closed {
+        server,
+        method,
+        tool,
+        stderr,
+    } = &error
+    else {
+        panic!("expected Closed, got {error:?}");
+    };
+    assert_eq!(server, &spec.label());
+    assert_eq!(*method, "tools/call");
+    assert_eq!(tool.as_deref(), Some("crash"));
+    assert!(stderr.contains("crashing on purpose"), "{stderr}");
+    assert!(
+        error
+            .to_string()
+            .contains("closed the connection during `tools/call` for tool `crash`"),
+        "{error}"
+    );
+    // Later calls fail fast too (AIGNE does not restart stdio servers).
+    let again = connection.call("ping", Map::new()).await.unwrap_err();
+    assert!(matches!(again, McpError::Closed { .. }), "{again:?}");
+    connection.shutdown().await;
+    assert!(gone_soon(pid));
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let spec = stdio_spec(&pid_file);
+    let settings = McpSettings {
+        request_timeout: Duration::from_millis(300),
+        ..settings()
+    };
+    let connection = McpConnection::connect(&spec, &settings, &SubprocessLog::default())
+        .await
+        .unwrap();
+    let pid = read_pid(&pid_file);
+    let error = connection.call("hang", Map::new()).await.unwrap_err();
+    assert!(matches!(error, McpError::Timeout { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the MCP server `{}` did not answer `tools/call` for tool `hang` within 300ms",
+            spec.label()
+        )
+    );
+    // The connection stays usable after a timed-out call.
+    let result = connection.call("ping", Map::new()).await.unwrap();
+    assert_eq!(result["content"][0]["text"], json!("pong"));
+    connection.shutdown().await;
+    assert!(gone_soon(pid));
+}
+
+#[tokio::test]
+async fn deny_exec_refuses_stdio_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let settings = McpSettings {
+        deny_exec: true,
+        ..settings()
+    };
+    let error =
+        McpConnection::connect(&stdio_spec(&pid_file), &settings, &SubprocessLog::default())
+            .await
+            .unwrap_err();
+    assert!(matches!(error, McpError::DenyExec { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("refusing to start the stdio MCP server `"),
+        "{error}"
+    );
+    assert!(!pid_file.exists(), "nothing may be started");
+}
+
+#[tokio::test]
+async fn a_missing_command_is_a_spawn_error() {
+    let spec = McpServerSpec::stdio("aigne-ci-no-such-mcp-server", vec!["--x".to_owned()]);
+    let error = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "could not start the MCP server `aigne-ci-no-such-mcp-server --x`"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_pool_kills_servers_and_their_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let spec = stdio_spec(&pid_file);
+    let log = SubprocessLog::default();
+    let pool = McpPool::new(settings(), log.clone());
+    let connection = pool.connect(&spec).await.unwrap();
+    let again = pool.connect(&spec).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&connection, &again),
+        "one connection per server"
+    );
+    assert_eq!(pool.started_stdio_servers(), vec![spec.label()]);
+    let pid = read_pid(&pid_file);
+    let records = log.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].purpose, "mcp-server");
+    assert_eq!(records[0].program, test_server_binary());
+    assert_eq!(records[0].pid, Some(pid));
+    let result = connection.call("spawn_child", Map::new()).await.unwrap();
+    let child: u32 = result["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(alive(pid) && alive(child));
+    // Cancellation: nothing is shut down explicitly.
+    drop((connection, again, pool));
+    assert!(gone_soon(pid), "server {pid} outlived its pool");
+    assert!(gone_soon(child), "grandchild {child} outlived its server");
+}
+
+#[tokio::test]
+async fn pool_shutdown_ends_every_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let first_pid = dir.path().join("first");
+    let second_pid = dir.path().join("second");
+    let first = stdio_spec(&first_pid);
+    let mut second = stdio_spec(&second_pid);
+    second.args.push("--second".to_owned());
+    let pool = McpPool::new(settings(), SubprocessLog::default());
+    let (a, b) = tokio::join!(pool.connect(&first), pool.connect(&second));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(!Arc::ptr_eq(&a, &b));
+    let mut started = pool.started_stdio_servers();
+    started.sort();
+    let mut expected = vec![first.label(), second.label()];
+    expected.sort();
+    assert_eq!(started, expected);
+    let pids = [read_pid(&first_pid), read_pid(&second_pid)];
+    pool.shutdown().await;
+    for pid in pids {
+        assert!(gone_soon(pid), "server {pid} still running");
+    }
+}
+
+/// Serves [`TestServer`] over streamable HTTP on 127.0.0.1 (`addr` 0 = any port) until the token
+/// is cancelled.
+pub async fn serve_http(
+    addr: std::net::SocketAddr,
+    token: tokio_util::sync::CancellationToken,
+) -> std::net::SocketAddr {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let service: StreamableHttpService<TestServer, LocalSessionManager> =
+        StreamableHttpService::new(
+            || Ok(TestServer::default()),
+            Default::default(),
+            StreamableHttpServerConfig::default()
+                .with_sse_keep_alive(None)
+                .with_cancellation_token(token.child_token()),
+        );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { token.cancelled_owned().await })
+            .await;
+    });
+    bound
+}
+
+#[tokio::test]
+async fn http_server_answers_and_is_reconnected_after_a_restart() {
+    let token = tokio_util::sync::CancellationToken::new();
+    let addr = serve_http("127.0.0.1:0".parse().unwrap(), token.clone()).await;
+    let url = format!("http://user:pw@{addr}/mcp");
+    let spec = McpServerSpec::http(url, McpHttpTransport::StreamableHttp);
+    assert_eq!(spec.label(), format!("http://user:****@{addr}/mcp"));
+    let connection = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
+    assert!(!connection.is_stdio());
+    assert_eq!(connection.server_name(), Some(SERVER_NAME));
+    assert_eq!(connection.tools().len(), 8);
+    let result = connection
+        .call("add", arguments(json!({"a": 1, "b": 2})))
+        .await
+        .unwrap();
+    assert_eq!(
+        result,
+        json!({"content": [{"type": "text", "text": "3"}], "isError": false})
+    );
+
+    // The server restarts on the same port: its sessions are gone.
+    token.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let token = tokio_util::sync::CancellationToken::new();
+    serve_http(addr, token.clone()).await;
+    let result = connection
+        .call("echo", arguments(json!({"text": "back"})))
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], json!("back"));
+    connection.shutdown().await;
+    token.cancel();
+}
+
+#[tokio::test]
+async fn http_server_that_is_down_fails_after_bounded_reconnects() {
+    let token = tokio_util::sync::CancellationToken::new();
+    let addr = serve_http("127.0.0.1:0".parse().unwrap(), token.clone()).await;
+    let mut spec = McpServerSpec::http(
+        format!("http://{addr}/mcp"),
+        McpHttpTransport::StreamableHttp,
+    );
+    spec.max_reconnects = Some(2);
+    spec.reconnect_timeout = Some(Duration::from_secs(2));
+    let connection = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
+    token.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let error = connection.call("ping", Map::new()).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("MCP server `http://{addr}/mcp`")),
+        "{error}"
+    );
+    connection.shutdown().await;
+}
+
+// --- `type: mcp` skills in the native engine, driven by the fake OpenAI server's tool calls ---
+
+mod engine {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use aigne_ci::engine::mcp::{McpPool, McpSettings};
+    use aigne_ci::engine::subprocess::SubprocessLog;
+    use aigne_ci::engine::{Engine, EngineSettings, InvokeError, InvokeRequest};
+    use aigne_ci::model::{ModelRegistry, ModelSettings};
+    use aigne_ci::project::Project;
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use super::{alive, gone_soon, read_pid, serve_http, test_server_binary};
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    /// A project whose `chat` agent gets the MCP server of `mcp_yaml` as a global skill.
+    fn project(dir: &Path, mcp_yaml: &str) -> Project {
+        std::fs::write(
+            dir.join("aigne.yaml"),
+            "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("chat.yaml"),
+            "name: chat\ninstructions: You use tools.\ninput_key: message\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("tools.yaml"), mcp_yaml).unwrap();
+        Project::load(dir).unwrap()
+    }
+
+    fn stdio_yaml(pid_file: &Path) -> String {
+        format!(
+            "type: mcp\nname: ignored\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display()
+        )
+    }
+
+    fn engine(project: Project, server: &FakeOpenAi, pool: Arc<McpPool>) -> Engine {
+        let mut variables = BTreeMap::new();
+        variables.insert("OPENAI_API_KEY".to_owned(), "sk-test".to_owned());
+        variables.insert("OPENAI_BASE_URL".to_owned(), server.base_url());
+        let settings = ModelSettings::from_variables(variables).without_retry_delays();
+        Engine::new(
+            Arc::new(project),
+            Arc::new(ModelRegistry::new(settings).unwrap()),
+            EngineSettings::default(),
+        )
+        .with_mcp(pool)
+    }
+
+    fn pool(settings: McpSettings, log: &SubprocessLog) -> Arc<McpPool> {
+        Arc::new(McpPool::new(settings, log.clone()))
+    }
+
+    async fn ask(engine: &Engine, message: &str) -> Result<Value, InvokeError> {
+        engine
+            .invoke(InvokeRequest {
+                agent: None,
+                input: json!({"message": message}),
+                case_label: message.to_owned(),
+                session: None,
+            })
+            .await
+            .map(|outcome| outcome.output)
+    }
+
+    fn tool_message(body: &Value) -> &str {
+        body["messages"]
+            .as_array()
+            .and_then(|messages| messages.iter().find(|message| message["role"] == "tool"))
+            .and_then(|message| message["content"][0]["text"].as_str())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn mcp_tools_are_skills_and_results_go_back_as_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let log = SubprocessLog::default();
+        let pool = pool(McpSettings::default(), &log);
+        let engine = engine(
+            project(dir.path(), &stdio_yaml(&pid_file)),
+            &server,
+            pool.clone(),
+        );
+        // Two cases share one server process.
+        for (message, text) in [("say hi", "hi"), ("say yo", "yo")] {
+            server.push(Reply::tool_calls([FakeToolCall::new(
+                "call_1",
+                "echo",
+                json!({"text": text}),
+            )]));
+            server.push(Reply::text("done"));
+            let output = ask(&engine, message).await.unwrap();
+            assert_eq!(output, json!({"message": "done"}));
+        }
+        let bodies = server.bodies();
+        assert_eq!(bodies.len(), 4);
+        let tools = bodies[0]["tools"].as_array().unwrap();
+        let echo = tools
+            .iter()
+            .find(|tool| tool["function"]["name"] == "echo")
+            .unwrap();
+        assert_eq!(echo["function"]["description"], json!("Echo the text back"));
+        assert_eq!(
+            echo["function"]["parameters"]["properties"]["text"]["type"],
+            json!("string")
+        );
+        assert_eq!(
+            echo["function"]["parameters"]["additionalProperties"],
+            json!(false)
+        );
+        let ping = tools
+            .iter()
+            .find(|tool| tool["function"]["name"] == "ping")
+            .unwrap();
+        assert_eq!(ping["function"]["parameters"], json!({}));
+        assert_eq!(tools.len(), 8, "every tool of the server, nothing else");
+        // The CallToolResult, as YAML, is the tool message.
+        assert_eq!(
+            tool_message(&bodies[1]),
+            "content:\n  - type: text\n    text: hi\nisError: false\n"
+        );
+        assert_eq!(
+            tool_message(&bodies[3]),
+            "content:\n  - type: text\n    text: yo\nisError: false\n"
+        );
+
+        let pid = read_pid(&pid_file);
+        let records = log.records();
+        assert_eq!(records.len(), 1, "one server for the whole run");
+        assert_eq!(records[0].purpose, "mcp-server");
+        assert_eq!(records[0].pid, Some(pid));
+        assert_eq!(
+            engine.mcp().started_stdio_servers(),
+            vec![test_server_binary().display().to_string()]
+        );
+        assert!(alive(pid));
+        engine.mcp().shutdown().await;
+        assert!(gone_soon(pid));
+    }
+
+    #[tokio::test]
+    async fn a_server_dying_mid_call_is_a_tool_error_the_model_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let pool = pool(McpSettings::default(), &SubprocessLog::default());
+        let engine = engine(project(dir.path(), &stdio_yaml(&pid_file)), &server, pool);
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "crash",
+            json!({}),
+        )]));
+        server.push(Reply::text("the tool broke"));
+        let output = ask(&engine, "crash it").await.unwrap();
+        assert_eq!(output, json!({"message": "the tool broke"}));
+        let message = tool_message(&server.bodies()[1]).to_owned();
+        assert!(
+            message.starts_with("isError: true\nerror:\n  message: "),
+            "{message}"
+        );
+        let unfolded = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            unfolded.contains("closed the connection during `tools/call` for tool `crash`"),
+            "{message}"
+        );
+        let pid = read_pid(&pid_file);
+        drop(engine);
+        assert!(gone_soon(pid));
+    }
+
+    #[tokio::test]
+    async fn a_tool_that_never_answers_times_out_as_a_tool_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let settings = McpSettings {
+            request_timeout: std::time::Duration::from_millis(300),
+            ..McpSettings::default()
+        };
+        let pool = pool(settings, &SubprocessLog::default());
+        let engine = engine(project(dir.path(), &stdio_yaml(&pid_file)), &server, pool);
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "hang",
+            json!({}),
+        )]));
+        server.push(Reply::text("gave up"));
+        let output = ask(&engine, "wait").await.unwrap();
+        assert_eq!(output, json!({"message": "gave up"}));
+        let message = tool_message(&server.bodies()[1]).to_owned();
+        // npm `yaml` folds lines at 80 columns.
+        let unfolded = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            unfolded.contains("did not answer `tools/call` for tool `hang` within 300ms"),
+            "{message}"
+        );
+        let pid = read_pid(&pid_file);
+        engine.mcp().shutdown().await;
+        assert!(gone_soon(pid));
+    }
+
+    #[tokio::test]
+    async fn deny_exec_is_a_configuration_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let settings = McpSettings {
+            deny_exec: true,
+            ..McpSettings::default()
+        };
+        let pool = pool(settings, &SubprocessLog::default());
+        let engine = engine(project(dir.path(), &stdio_yaml(&pid_file)), &server, pool);
+        let error = ask(&engine, "hello").await.unwrap_err();
+        assert!(error.is_configuration_error(), "{error:?}");
+        assert_eq!(error.kind(), "mcp");
+        assert_eq!(server.request_count(), 0, "no model call");
+        assert!(!pid_file.exists());
+    }
+
+    #[tokio::test]
+    async fn streamable_http_server_as_a_global_skill() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        let addr = serve_http("127.0.0.1:0".parse().unwrap(), token.clone()).await;
+        let server = FakeOpenAi::start();
+        let pool = pool(McpSettings::default(), &SubprocessLog::default());
+        let yaml = format!("type: mcp\nurl: http://{addr}/mcp\ntransport: streamableHttp\n");
+        let engine = engine(project(dir.path(), &yaml), &server, pool);
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "add",
+            json!({"a": 20, "b": 22}),
+        )]));
+        server.push(Reply::text("42"));
+        let output = ask(&engine, "add").await.unwrap();
+        assert_eq!(output, json!({"message": "42"}));
+        assert_eq!(
+            tool_message(&server.bodies()[1]),
+            "content:\n  - type: text\n    text: \"42\"\nisError: false\n"
+        );
+        assert!(engine.mcp().started_stdio_servers().is_empty());
+        engine.mcp().shutdown().await;
+        token.cancel();
+    }
+
+    /// The `aigne create` template's own `filesystem.yaml`, through npx (skipped without npx).
+    #[tokio::test]
+    async fn template_filesystem_server_through_npx() {
+        let npx = std::process::Command::new("npx")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !npx.is_ok_and(|status| status.success()) {
+            #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
+            {
+                eprintln!("skipped: npx is not on PATH");
+            }
+            return;
+        }
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/projects/aigne-create-default/filesystem.yaml"),
+        )
+        .unwrap();
+        assert!(template.contains("@modelcontextprotocol/server-filesystem"));
+        let dir = tempfile::tempdir().unwrap();
+        let server = FakeOpenAi::start();
+        let log = SubprocessLog::default();
+        let environment = aigne_ci::settings::Environment::capture();
+        let pool = pool(McpSettings::resolve(&environment, false), &log);
+        let engine = engine(project(dir.path(), &template), &server, pool);
+        // "." is aigne-ci's working directory (as in AIGNE): here the crate root.
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "read_text_file",
+            json!({"path": "Cargo.toml", "head": 2}),
+        )]));
+        server.push(Reply::text("read it"));
+        let output = ask(&engine, "read Cargo.toml").await.unwrap();
+        assert_eq!(output, json!({"message": "read it"}));
+        let bodies = server.bodies();
+        let names: Vec<&str> = bodies[0]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|tool| tool["function"]["name"].as_str())
+            .collect();
+        assert!(names.contains(&"read_text_file"), "{names:?}");
+        assert!(names.contains(&"list_directory"), "{names:?}");
+        let message = tool_message(&bodies[1]);
+        assert!(
+            message.starts_with("content:\n  - type: text\n"),
+            "{message}"
+        );
+        assert!(message.contains("name = \"aigne-ci\""), "{message}");
+        assert_eq!(
+            engine.mcp().started_stdio_servers(),
+            vec!["npx -y @modelcontextprotocol/server-filesystem .".to_owned()]
+        );
+        let pid = log.records()[0].pid.unwrap();
+        engine.mcp().shutdown().await;
+        assert!(gone_soon(pid), "npx {pid} still running");
+    }
+}
