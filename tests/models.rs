@@ -673,7 +673,7 @@ async fn unreachable_provider_is_a_network_error() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "model_network");
-    let source = std::error::Error::source(&error).unwrap().to_string();
+    let source = error.to_string();
     assert!(
         source.starts_with(
             "request to provider `openai` (model `gpt-4o-mini`) at `http://127.0.0.1:"
@@ -681,6 +681,10 @@ async fn unreachable_provider_is_a_network_error() {
         "{source}"
     );
     assert!(source.ends_with("failed after 4 attempt(s)"), "{source}");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the reqwest error is chained"
+    );
 }
 
 #[test]
@@ -694,6 +698,24 @@ fn missing_key_names_the_variable() {
     assert_eq!(
         error.to_string(),
         "provider `openai` needs an API key for model `gpt-4o`: `OPENAI_API_KEY` is not set"
+    );
+    assert_eq!(
+        registry.describe(&spec("openai:gpt-4o")).unwrap(),
+        aigne_ci::model::ResolvedModel {
+            provider: "openai".to_owned(),
+            model: "gpt-4o".to_owned(),
+            supported: true,
+            missing_key: Some("OPENAI_API_KEY".to_owned()),
+        }
+    );
+    assert_eq!(
+        registry.describe(&ModelSpec::default()).unwrap(),
+        aigne_ci::model::ResolvedModel {
+            provider: "aignehub".to_owned(),
+            model: "openai/gpt-5-mini".to_owned(),
+            supported: false,
+            missing_key: Some("AIGNE_HUB_API_KEY".to_owned()),
+        }
     );
     let hint = aigne_ci::hint::Hint::hint(&error).unwrap();
     assert!(

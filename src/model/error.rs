@@ -119,13 +119,13 @@ pub enum ModelError {
 }
 
 impl ModelError {
-    /// Whether AIGNE's `ChatModel` retries the whole call for this error (structured output
-    /// and network errors).
+    /// Whether AIGNE's `ChatModel` retries the whole call for this error. Its rule is
+    /// "`StructuredOutputError` or `is-network-error`", but the OpenAI SDK wraps network failures
+    /// in `APIConnectionError`, which `is-network-error` does not recognise (it wants a bare
+    /// `TypeError`), so for OpenAI-compatible providers only structured-output errors are
+    /// retried; network errors are retried by the HTTP layer (`--retries`).
     pub fn is_framework_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::StructuredOutput { .. } | Self::Network { .. } | Self::Timeout { .. }
-        )
+        matches!(self, Self::StructuredOutput { .. })
     }
 
     /// The HTTP status, when the provider answered with one.

@@ -243,6 +243,8 @@ pub struct ResolvedModel {
     pub model: String,
     /// Whether this build can call the provider.
     pub supported: bool,
+    /// The key variable to set, when the provider has no key (and none is needed under replay).
+    pub missing_key: Option<String>,
 }
 
 /// The [`ModelResolver`] of a run: model strings routed as AIGNE, one shared [`Transport`],
@@ -310,14 +312,43 @@ impl ModelRegistry {
             .unwrap_or_default()
     }
 
-    /// Where a spec's model goes (no key needed when the provider is unsupported).
+    /// Where a spec's model goes, for `inspect`: never fails for a missing key (it is reported
+    /// in [`ResolvedModel::missing_key`]).
     pub fn describe(&self, spec: &ModelSpec) -> Result<ResolvedModel, ModelError> {
-        let route = route(&self.model_string(spec), &|provider| self.has_key(provider))?;
+        let route = match route(&self.model_string(spec), &|provider| self.has_key(provider)) {
+            Ok(route) => route,
+            Err(ModelError::MissingKey {
+                provider,
+                model,
+                variable,
+            }) => {
+                let supported = providers::find(&provider)
+                    .is_some_and(|found| found.protocol == Protocol::OpenAiCompatible);
+                return Ok(ResolvedModel {
+                    provider,
+                    model,
+                    supported,
+                    missing_key: Some(variable),
+                });
+            }
+            Err(error) => return Err(error),
+        };
         let provider =
             providers::find(&route.provider).ok_or_else(|| ModelError::UnsupportedProvider {
                 provider: route.provider.clone(),
                 model: route.model.clone().unwrap_or_default(),
             })?;
+        let missing_key = (!self.has_key(provider)
+            && provider.key_default.is_none()
+            && !self.transport.is_replay())
+        .then(|| {
+            provider
+                .key_variables
+                .first()
+                .copied()
+                .unwrap_or("")
+                .to_owned()
+        });
         Ok(ResolvedModel {
             provider: provider.id.to_owned(),
             model: route
@@ -326,6 +357,7 @@ impl ModelRegistry {
                 .filter(|model| !model.is_empty())
                 .unwrap_or_else(|| provider.default_model.to_owned()),
             supported: provider.protocol == Protocol::OpenAiCompatible,
+            missing_key,
         })
     }
 
