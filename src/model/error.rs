@@ -69,6 +69,9 @@ pub enum ModelError {
     /// The HTTP client cannot be built (bad proxy).
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// A file of a `url` content part could not be downloaded.
+    #[error("cannot download `{url}` for the model: {message}")]
+    Download { url: String, message: String },
     /// The provider sent something that is not the protocol (bad SSE, bad JSON).
     #[error("provider `{provider}` (model `{model}`) sent a malformed response: {message}")]
     Protocol {
@@ -146,6 +149,7 @@ impl ModelError {
             Self::Status { .. } => "model_status",
             Self::Network { .. } => "model_network",
             Self::Timeout { .. } => "model_timeout",
+            Self::Download { .. } => "model_download",
             Self::Http(_) => "model_config",
             Self::Protocol { .. } => "model_protocol",
             Self::Refusal { .. } => "model_refusal",

@@ -173,6 +173,101 @@ impl Transport {
         }
     }
 
+    /// Downloads a file (AIGNE turns `url` parts into inline files before calling the model).
+    /// Retried like model calls; recorded in and replayed from the cassette (`GET`, the masked
+    /// URL as path, the body base64-encoded), so replay needs no network for it either.
+    pub async fn download(
+        &self,
+        provider: &str,
+        url: &SafeUrl,
+        case: Option<&str>,
+    ) -> Result<Vec<u8>, ModelError> {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let shown = url.to_string();
+        let failed = |message: String| ModelError::Download {
+            url: shown.clone(),
+            message,
+        };
+        if let Some(cassette) = self
+            .cassette
+            .as_ref()
+            .filter(|cassette| cassette.is_replay())
+        {
+            let recorded = cassette.answer(provider, &shown, &Value::Null, case)?;
+            if !(200..300).contains(&recorded.status) {
+                return Err(failed(format!("status {}", recorded.status)));
+            }
+            return engine
+                .decode(recorded.body)
+                .map_err(|error| failed(format!("cassette body is not base64: {error}")));
+        }
+        let policy = &self.settings.http.retry;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = tokio::time::timeout(self.settings.request_timeout, async {
+                let response = self.client.get(url.expose().clone()).send().await?;
+                let status = response.status().as_u16();
+                let content_type = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                let retry_after = retry_after(response.headers());
+                let bytes = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, content_type, retry_after, bytes))
+            })
+            .await;
+            let retry = match &outcome {
+                Ok(Ok((status, _, retry_after, _))) if is_retryable_status(*status) => {
+                    Some(*retry_after)
+                }
+                Ok(Ok(_)) => None,
+                Ok(Err(error)) if retry::is_transient_error(error) => Some(None),
+                Ok(Err(_)) => None,
+                Err(_) => Some(None),
+            };
+            if let Some(retry_after) = retry
+                && policy.allows_retry(attempts)
+            {
+                tokio::time::sleep(policy.delay(attempts, retry_after)).await;
+                continue;
+            }
+            let (status, content_type, bytes) = match outcome {
+                Ok(Ok((status, content_type, _, bytes))) => (status, content_type, bytes),
+                Ok(Err(error)) => {
+                    return Err(failed(format!(
+                        "{} after {attempts} attempt(s)",
+                        error.without_url()
+                    )));
+                }
+                Err(_) => {
+                    return Err(failed(format!("timed out after {attempts} attempt(s)")));
+                }
+            };
+            if let Some(cassette) = &self.cassette {
+                cassette.append(Interaction {
+                    version: VERSION,
+                    provider: provider.to_owned(),
+                    method: "GET".to_owned(),
+                    path: shown.clone(),
+                    case: case.map(str::to_owned),
+                    request: Value::Null,
+                    status,
+                    content_type,
+                    response: engine.encode(&bytes),
+                })?;
+            }
+            if !(200..300).contains(&status) {
+                return Err(failed(format!(
+                    "status {status} after {attempts} attempt(s)"
+                )));
+            }
+            return Ok(bytes.to_vec());
+        }
+    }
+
     async fn attempt(&self, call: &HttpCall<'_>) -> Attempt {
         let mut request = self
             .client
