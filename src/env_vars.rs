@@ -50,6 +50,8 @@ impl EnvVars {
     pub const AIGNE_CI_MAX_TOOL_TURNS: &'static str = "AIGNE_CI_MAX_TOOL_TURNS";
     pub const AIGNE_CI_DENY_EXEC: &'static str = "AIGNE_CI_DENY_EXEC";
     pub const AIGNE_CI_ALLOW_INSTALL_SCRIPTS: &'static str = "AIGNE_CI_ALLOW_INSTALL_SCRIPTS";
+    pub const AIGNE_CI_NODE_ENGINE_VERSION: &'static str = "AIGNE_CI_NODE_ENGINE_VERSION";
+    pub const AIGNE_CI_NODE_ENGINE_DIR: &'static str = "AIGNE_CI_NODE_ENGINE_DIR";
 
     // --- test knobs ---
     /// Set to any value to make every retry back-off zero (tests only).
