@@ -926,3 +926,96 @@ async fn every_provider_records_and_replays_without_network_or_keys() {
         assert_eq!(&replayed, expected, "{name}");
     }
 }
+
+// --- parity with the official runtime --------------------------------------------------------
+
+/// The project of `tests/fixtures/providers` run by the native engine sends, for every native
+/// provider, the request bodies the official runtime sent for the same agent and input.
+#[tokio::test]
+async fn engine_sends_what_the_official_runtime_sends() {
+    use aigne_ci::engine::{Engine, EngineSettings, InvokeRequest};
+    use aigne_ci::project::Project;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/providers");
+    let official: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("official-structured-requests.json")).unwrap(),
+    )
+    .unwrap();
+    let project = Arc::new(Project::load(&root.join("project")).unwrap());
+    let server = FakeProvider::start();
+    let cases: [(&str, ModelSettings, &str, Vec<Canned>); 4] = [
+        (
+            "anthropic",
+            anthropic(&server),
+            "anthropic:claude-sonnet-4-5",
+            vec![Canned::sse(anthropic_stream(
+                "claude-sonnet-4-5",
+                &[AnthropicBlock::ToolUse(
+                    "t",
+                    "generate_json",
+                    r#"{"city":"Paris"}"#,
+                )],
+                5,
+            ))],
+        ),
+        (
+            "gemini",
+            gemini(&server),
+            "google:gemini-2.0-flash",
+            vec![Canned::sse(gemini_stream(
+                "gemini-2.0-flash",
+                &[json!([{"text": "{\"city\":\"Paris\"}"}])],
+                json!({"promptTokenCount": 20, "candidatesTokenCount": 6}),
+            ))],
+        ),
+        (
+            "bedrock",
+            bedrock(&server),
+            "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
+            vec![
+                Canned::bytes(
+                    "application/vnd.amazon.eventstream",
+                    bedrock_stream(Some("Paris."), &[], 50, 6),
+                ),
+                Canned::json(
+                    200,
+                    &json!({"output": {"message": {"content": [{"toolUse": {"toolUseId": "t", "name": "generate_json", "input": {"city": "Paris"}}}]}},
+                        "usage": {"inputTokens": 70, "outputTokens": 8}}),
+                ),
+            ],
+        ),
+        (
+            "aignehub",
+            hub(&server),
+            "claude-sonnet-4-5",
+            vec![Canned::sse(hub_stream(&[
+                json!({"delta": {"json": {"json": {"city": "Paris"}}}}),
+                json!({"delta": {"json": {"usage": {"inputTokens": 20, "outputTokens": 5}}}}),
+            ]))],
+        ),
+    ];
+    for (provider, mut settings, model, answers) in cases {
+        let before = server.calls().len();
+        for answer in answers {
+            server.push(answer);
+        }
+        settings.model_override = Some(model.to_owned());
+        let registry = Arc::new(ModelRegistry::new(settings).unwrap());
+        let engine = Engine::new(project.clone(), registry, EngineSettings::default());
+        let outcome = engine
+            .invoke(InvokeRequest {
+                agent: Some("structured".to_owned()),
+                input: json!("Paris is nice"),
+                case_label: "parity".to_owned(),
+                session: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"city": "Paris"}), "{provider}");
+        let sent: Vec<Value> = server.calls()[before..]
+            .iter()
+            .map(|call| call.body.clone())
+            .collect();
+        assert_eq!(&Value::Array(sent), &official[provider], "{provider}");
+    }
+}
