@@ -150,13 +150,25 @@ fn rank(provider: &str) -> u32 {
     }
 }
 
+/// The patterns of [`MODEL_FAMILIES`], compiled once.
+static FAMILY_PATTERNS: std::sync::LazyLock<Vec<Option<Regex>>> = std::sync::LazyLock::new(|| {
+    MODEL_FAMILIES
+        .iter()
+        .map(|family| Regex::new(family.pattern).ok())
+        .collect()
+});
+
 fn family(model: &str) -> Option<&'static ModelFamily> {
     let id = model.to_lowercase();
-    MODEL_FAMILIES.iter().find(|family| {
-        Regex::new(family.pattern)
-            .map(|pattern| pattern.is_match(&id))
-            .unwrap_or(false)
-    })
+    MODEL_FAMILIES
+        .iter()
+        .zip(FAMILY_PATTERNS.iter())
+        .find(|(_, pattern)| {
+            pattern
+                .as_ref()
+                .is_some_and(|pattern| pattern.is_match(&id))
+        })
+        .map(|(family, _)| family)
 }
 
 /// `resolveProviderModelId`.
