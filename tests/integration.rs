@@ -1,11 +1,15 @@
 //! The one integration-test binary: runs the real `aigne-ci` binary against servers on loopback.
 
 mod action;
+mod batch;
 mod cli;
 mod common;
 mod engine;
 mod fetch;
+mod inspect;
 mod js;
 mod mcp;
 mod models;
 mod providers;
+mod report;
+mod run_e2e;
