@@ -6,7 +6,9 @@
 
 # Refuses an environment that could change what bash runs behind our back: exported functions
 # (`BASH_FUNC_*`, Shellshock-style) and `CDPATH` tricks. The runner passes step `env:` as-is, and
-# a previous step may have written anything to `$GITHUB_ENV`.
+# a previous step may have written anything to `$GITHUB_ENV`. action.yml starts every bash with
+# `-p` (privileged mode), so `BASH_ENV`/`ENV` are never sourced and functions never imported;
+# refusing them here also keeps them away from the programs these scripts start.
 guard_environment() {
   if env | grep -q '^BASH_FUNC_'; then
     printf '::error title=aigne-ci::%s\n' 'exported bash functions (`BASH_FUNC_*`) in the environment; refusing to run'

@@ -249,6 +249,16 @@ pub struct RunArgs {
     /// Allow npm install scripts when installing project dependencies
     #[arg(long, env = EnvVars::AIGNE_CI_ALLOW_INSTALL_SCRIPTS)]
     pub allow_install_scripts: bool,
+
+    /// `@aigne/cli` version that `--engine node` installs into the cache (with its matching
+    /// `@aigne/core`)
+    #[arg(long, env = EnvVars::AIGNE_CI_NODE_ENGINE_VERSION, value_name = "VERSION", default_value = "1.59.0")]
+    pub node_engine_version: String,
+
+    /// Folder that already holds `node_modules/@aigne/cli` for `--engine node` (nothing is
+    /// installed)
+    #[arg(long, env = EnvVars::AIGNE_CI_NODE_ENGINE_DIR, value_name = "DIR")]
+    pub node_engine_dir: Option<PathBuf>,
 }
 
 /// Pass/fail policy, shared by `run` and `merge`.

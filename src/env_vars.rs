@@ -50,13 +50,40 @@ impl EnvVars {
     pub const AIGNE_CI_MAX_TOOL_TURNS: &'static str = "AIGNE_CI_MAX_TOOL_TURNS";
     pub const AIGNE_CI_DENY_EXEC: &'static str = "AIGNE_CI_DENY_EXEC";
     pub const AIGNE_CI_ALLOW_INSTALL_SCRIPTS: &'static str = "AIGNE_CI_ALLOW_INSTALL_SCRIPTS";
+    pub const AIGNE_CI_NODE_ENGINE_VERSION: &'static str = "AIGNE_CI_NODE_ENGINE_VERSION";
+    pub const AIGNE_CI_NODE_ENGINE_DIR: &'static str = "AIGNE_CI_NODE_ENGINE_DIR";
 
     // --- test knobs ---
     /// Set to any value to make every retry back-off zero (tests only).
     pub const AIGNE_CI_TEST_NO_RETRY_DELAY: &'static str = "AIGNE_CI_TEST_NO_RETRY_DELAY";
+    /// Prefix of `AIGNE_CI_TEST_BASE_URL_<PROVIDER>` (e.g. `…_DEEPSEEK`): points a provider whose
+    /// base URL AIGNE hard-codes at a fake server (tests only).
+    pub const AIGNE_CI_TEST_BASE_URL_PREFIX: &'static str = "AIGNE_CI_TEST_BASE_URL_";
 
     // --- AIGNE / model selection (read as AIGNE reads them) ---
     pub const MODEL: &'static str = "MODEL";
+
+    // --- native providers: Anthropic, Gemini, Bedrock, AIGNE Hub (read as AIGNE and the SDKs do) ---
+    pub const ANTHROPIC_API_KEY: &'static str = "ANTHROPIC_API_KEY";
+    pub const CLAUDE_API_KEY: &'static str = "CLAUDE_API_KEY";
+    /// Read by `@anthropic-ai/sdk`, so the official runtime honours it too.
+    pub const ANTHROPIC_BASE_URL: &'static str = "ANTHROPIC_BASE_URL";
+    pub const GEMINI_API_KEY: &'static str = "GEMINI_API_KEY";
+    pub const GOOGLE_API_KEY: &'static str = "GOOGLE_API_KEY";
+    /// Read by `@google/genai`, so the official runtime honours it too.
+    pub const GOOGLE_GEMINI_BASE_URL: &'static str = "GOOGLE_GEMINI_BASE_URL";
+    pub const AWS_ACCESS_KEY_ID: &'static str = "AWS_ACCESS_KEY_ID";
+    pub const AWS_SECRET_ACCESS_KEY: &'static str = "AWS_SECRET_ACCESS_KEY";
+    /// Temporary credentials (OIDC in CI); AIGNE itself does not pass it on.
+    pub const AWS_SESSION_TOKEN: &'static str = "AWS_SESSION_TOKEN";
+    pub const AWS_REGION: &'static str = "AWS_REGION";
+    /// Endpoint overrides the AWS SDKs read (service-specific first).
+    pub const AWS_ENDPOINT_URL_BEDROCK_RUNTIME: &'static str = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME";
+    pub const AWS_ENDPOINT_URL: &'static str = "AWS_ENDPOINT_URL";
+    pub const AIGNE_HUB_API_KEY: &'static str = "AIGNE_HUB_API_KEY";
+    pub const AIGNE_HUB_API_URL: &'static str = "AIGNE_HUB_API_URL";
+    /// Names this machine in the hub's `x-aigne-hub-client-did` header.
+    pub const HOSTNAME: &'static str = "HOSTNAME";
 
     // --- runner environment ---
     pub const GITHUB_ACTIONS: &'static str = "GITHUB_ACTIONS";

@@ -20,6 +20,12 @@ pub enum Error {
     /// Stage 1.
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    /// Stage 2: the project does not load.
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    /// Stage 3b, when an invocation fails for the whole run (unsupported feature, no agent).
+    #[error(transparent)]
+    Invoke(#[from] crate::engine::InvokeError),
     /// Stage 3a, when a model cannot be set up (missing key, unsupported provider, cassette).
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
@@ -41,6 +47,8 @@ impl Error {
             Self::Fetch(error) if error.is_usage() => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
             Self::Model(_) => ExitStatus::Usage,
+            Self::Project(_) => ExitStatus::Usage,
+            Self::Invoke(_) => ExitStatus::Usage,
         }
     }
 
@@ -50,6 +58,8 @@ impl Error {
             Self::Usage { hint, .. } => hint.clone(),
             Self::Fetch(error) => error.hint(),
             Self::Model(error) => error.hint(),
+            Self::Project(error) => error.hint(),
+            Self::Invoke(error) => error.hint(),
         }
     }
 }

@@ -23,7 +23,7 @@ const ACTION_ONLY_OUTPUTS: &[(&str, &str)] = &[(
     "${{ steps.install.outputs.aigne-ci-path }}",
 )];
 /// The shell every `run:` step uses.
-const HARDENED_SHELL: &str = "bash --noprofile --norc -euo pipefail {0}";
+const HARDENED_SHELL: &str = "bash --noprofile --norc -p -euo pipefail {0}";
 
 #[derive(Debug, Deserialize)]
 struct Action {
@@ -350,8 +350,10 @@ mod runner {
         pub action: Action,
         pub inputs: BTreeMap<String, String>,
         pub env: BTreeMap<String, String>,
-        /// Folders put first on PATH (fake tools); the rest is `/usr/bin:/bin`.
+        /// Folders put first on PATH (fake tools).
         pub path: Vec<PathBuf>,
+        /// The rest of PATH.
+        pub system_path: Vec<PathBuf>,
         outputs: BTreeMap<String, BTreeMap<String, String>>,
     }
 
@@ -376,6 +378,7 @@ mod runner {
             std::fs::write(dir.path().join("github_path"), "").unwrap();
             Self {
                 path: vec![dir.path().join("bin")],
+                system_path: vec![PathBuf::from("/usr/bin"), PathBuf::from("/bin")],
                 dir,
                 action: action(),
                 inputs: BTreeMap::new(),
@@ -464,12 +467,12 @@ mod runner {
             let mut command = Command::new(words.next().unwrap());
             command.args(words);
             command.env_clear();
-            let mut path: Vec<String> = self
+            let path: Vec<String> = self
                 .path
                 .iter()
+                .chain(&self.system_path)
                 .map(|dir| dir.to_string_lossy().into_owned())
                 .collect();
-            path.extend(["/usr/bin".to_owned(), "/bin".to_owned()]);
             let dir = self.dir.path();
             command
                 .env("PATH", path.join(":"))
@@ -620,12 +623,17 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
     /// and records it in the runner's copy of the manifest with scripts/update-manifest.sh.
     /// Returns the archive path.
     pub fn publish_release(runner: &Runner) -> PathBuf {
+        publish_release_for(runner, &target())
+    }
+
+    /// [`publish_release`] for another target (`.zip` for Windows ones).
+    pub fn publish_release_for(runner: &Runner, target: &str) -> PathBuf {
         let release = runner.join(&format!("release/v{VERSION}"));
         let binary = runner.join("temp/built/aigne-ci");
         write_executable(&binary, &fake_binary(VERSION));
         let packed = Command::new("bash")
             .arg(root().join("scripts/package.sh"))
-            .args([target().as_str(), VERSION])
+            .args([target, VERSION])
             .arg(&binary)
             .arg(&release)
             .output()
@@ -647,7 +655,12 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
             "{}",
             String::from_utf8_lossy(&recorded.stderr)
         );
-        release.join(format!("aigne-ci-{VERSION}-{}.tar.gz", target()))
+        let extension = if target.contains("windows") {
+            "zip"
+        } else {
+            "tar.gz"
+        };
+        release.join(format!("aigne-ci-{VERSION}-{target}.{extension}"))
     }
 }
 
@@ -719,6 +732,82 @@ mod simulated {
         assert_eq!(second.outputs["source"], "tool-cache");
         assert_eq!(second.outputs["aigne-ci-path"], installed.to_str().unwrap());
         assert_eq!(server.requests().len(), 2);
+    }
+
+    /// The Windows path of install.sh (zip archive, `aigne-ci.exe`), run by bash as on a Windows
+    /// runner (where Git Bash is the `bash` of `shell:`); without `cygpath` paths stay as they are.
+    #[test]
+    fn install_unpacks_the_windows_zip() {
+        let mut runner = Runner::new();
+        let archive = publish_release_for(&runner, "x86_64-pc-windows-msvc");
+        let listing = Command::new("unzip")
+            .arg("-l")
+            .arg(&archive)
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        assert!(
+            listing.contains(&format!(
+                "aigne-ci-{VERSION}-x86_64-pc-windows-msvc/aigne-ci.exe"
+            )),
+            "{listing}"
+        );
+        let server = ReleaseServer::start(runner.join("release"), 0);
+        runner
+            .env
+            .insert("AIGNE_CI_RELEASE_BASE_URL".to_owned(), server.url.clone());
+        runner
+            .env
+            .insert("RUNNER_OS".to_owned(), "Windows".to_owned());
+        runner
+            .env
+            .insert("RUNNER_ARCH".to_owned(), "X64".to_owned());
+        let step = runner.run_step("install");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        assert_eq!(step.outputs["source"], "download");
+        assert_eq!(
+            step.outputs["aigne-ci-path"],
+            runner
+                .join(&format!("tool-cache/aigne-ci/{VERSION}/x64/aigne-ci.exe"))
+                .to_str()
+                .unwrap()
+        );
+        assert_eq!(
+            server.requests(),
+            [format!(
+                "v{VERSION}/aigne-ci-{VERSION}-x86_64-pc-windows-msvc.zip"
+            )]
+        );
+    }
+
+    /// macOS runners have `shasum`, not `sha256sum`: the same install with only the tools a
+    /// macOS image has.
+    #[test]
+    fn install_verifies_with_shasum_when_sha256sum_is_missing() {
+        let mut runner = Runner::new();
+        publish_release(&runner);
+        let tools = runner.join("macos-like-bin");
+        std::fs::create_dir(&tools).unwrap();
+        for tool in [
+            "bash", "env", "grep", "cut", "awk", "tr", "mktemp", "mkdir", "rm", "cp", "mv",
+            "chmod", "tar", "gzip", "curl", "dirname", "basename", "cat", "sleep", "shasum",
+        ] {
+            let found = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|dir| std::path::Path::new(dir).join(tool))
+                .find(|path| path.exists())
+                .unwrap_or_else(|| panic!("`{tool}` is not installed"));
+            std::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
+        }
+        runner.system_path = vec![tools];
+        let server = ReleaseServer::start(runner.join("release"), 0);
+        runner
+            .env
+            .insert("AIGNE_CI_RELEASE_BASE_URL".to_owned(), server.url.clone());
+        let step = runner.run_step("install");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        assert_eq!(step.outputs["source"], "download");
+        assert!(step.log.contains("verified"), "{}", step.log);
     }
 
     #[test]
@@ -865,6 +954,34 @@ chmod +x "$root/bin/aigne-ci"
             runner.github_path(),
             format!("{}\n", binary.parent().unwrap().display())
         );
+    }
+
+    /// A `BASH_ENV` (e.g. written to `$GITHUB_ENV` by an earlier step) is never sourced, and
+    /// exported functions are refused rather than imported.
+    #[test]
+    fn steps_ignore_bash_env_and_refuse_exported_functions() {
+        let mut runner = Runner::new();
+        let binary = runner.join("preinstalled/aigne-ci");
+        write_executable(&binary, &fake_binary(VERSION));
+        let marker = runner.join("bash-env-ran");
+        let bash_env = runner.join("bash-env.sh");
+        std::fs::write(&bash_env, format!("touch '{}'\n", marker.display())).unwrap();
+        runner
+            .env
+            .insert("BASH_ENV".to_owned(), bash_env.display().to_string());
+        runner.input("aigne-ci-path", binary.to_str().unwrap());
+        let step = runner.run_step("install");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        assert!(!marker.exists(), "BASH_ENV was sourced");
+
+        runner.env.insert(
+            "BASH_FUNC_grep%%".to_owned(),
+            "() {  echo hijacked; }".to_owned(),
+        );
+        let step = runner.run_step("install");
+        assert_eq!(step.code, Some(1), "{}", step.log);
+        assert!(step.log.contains("exported bash functions"), "{}", step.log);
+        assert!(step.outputs.is_empty());
     }
 
     #[test]
@@ -1051,12 +1168,16 @@ chmod +x "$root/bin/aigne-ci"
             "other",
         )
         .unwrap();
-        let status = Command::new("bash")
+        let updated = Command::new("bash")
             .arg(root().join("scripts/update-manifest.sh"))
             .args(["v0.1.0", dist.to_str().unwrap(), manifest.to_str().unwrap()])
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        assert!(updated.status.success(), "{updated:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&updated.stdout),
+            "aigne-ci: release-manifest: 2 archives of 0.1.0 recorded\n"
+        );
         assert_eq!(
             std::fs::read_to_string(&manifest).unwrap(),
             format!(

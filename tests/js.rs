@@ -445,3 +445,230 @@ async fn inline_function_bodies_prompts_streams_definitions_and_console() {
         json!({"logged": true})
     );
 }
+
+/// `--engine node`: the official AIGNE packages in a Node host.
+mod node_engine {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use aigne_ci::engine::node::{
+        DEFAULT_AIGNE_CLI_VERSION, NodeEngine, NodeEngineError, NodeEngineSettings,
+        NodeInvokeError, NodeInvokeRequest,
+    };
+    use aigne_ci::engine::subprocess::SubprocessLog;
+    use pretty_assertions::assert_eq;
+    use serde_json::{Map, json};
+
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    /// The folder holding `node_modules/@aigne/cli`: `AIGNE_CI_TEST_NODE_ENGINE_DIR` when set
+    /// (CI pre-installs it), else one shared npm install under the temp folder (needs the npm
+    /// registry once).
+    fn packages() -> (Option<PathBuf>, PathBuf) {
+        match std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") {
+            Some(dir) => (Some(PathBuf::from(dir)), std::env::temp_dir()),
+            None => (None, std::env::temp_dir().join("aigne-ci-test-node-engine")),
+        }
+    }
+
+    fn project(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/projects")
+            .join(name)
+    }
+
+    fn settings(project_dir: PathBuf, server: &FakeOpenAi) -> NodeEngineSettings {
+        let (preinstalled, cache_dir) = packages();
+        let mut env = BTreeMap::new();
+        for key in ["PATH", "HOME"] {
+            if let Ok(value) = std::env::var(key) {
+                env.insert(key.to_owned(), value);
+            }
+        }
+        env.insert("OPENAI_API_KEY".to_owned(), "sk-test".to_owned());
+        env.insert("OPENAI_BASE_URL".to_owned(), server.base_url());
+        NodeEngineSettings {
+            env,
+            project_dir,
+            cache_dir,
+            version: DEFAULT_AIGNE_CLI_VERSION.to_owned(),
+            preinstalled,
+            offline: false,
+            deny_exec: false,
+            allow_install_scripts: false,
+            case_timeout: Duration::from_secs(20),
+            model: None,
+            model_options: Map::new(),
+        }
+    }
+
+    fn request(agent: &str, input: serde_json::Value) -> NodeInvokeRequest {
+        NodeInvokeRequest {
+            agent: agent.to_owned(),
+            input,
+            user_context: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_the_chat_agent_with_its_javascript_tool_through_the_official_runtime() {
+        let server = FakeOpenAi::start();
+        server.push(
+            Reply::tool_calls([FakeToolCall::new(
+                "call_1",
+                "evaluateJs",
+                json!({"code": "6 * 7"}),
+            )])
+            .usage(20, 7),
+        );
+        server.push(Reply::text("It is 42").usage(30, 4));
+        let log = SubprocessLog::default();
+        let engine = NodeEngine::start(settings(project("js-tools"), &server), log.clone())
+            .await
+            .unwrap();
+        let names: Vec<_> = engine
+            .project()
+            .agents
+            .iter()
+            .map(|agent| agent.name.as_str())
+            .collect();
+        assert_eq!(names, ["chat", "report", "greeter", "slow"]);
+        assert_eq!(engine.project().default_agent.as_deref(), Some("chat"));
+
+        let outcome = engine
+            .invoke(&request("chat", json!({"message": "what is 6 * 7?"})))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"message": "It is 42"}));
+        assert_eq!(
+            (outcome.usage.input_tokens, outcome.usage.output_tokens),
+            (50, 11)
+        );
+        let bodies = server.bodies();
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[0]["model"], "gpt-4o-mini");
+        assert_eq!(bodies[0]["tools"][0]["function"]["name"], "evaluateJs");
+        let messages = bodies[1]["messages"].as_array().unwrap();
+        let tool = messages.last().unwrap();
+        assert_eq!(tool["role"], "tool");
+        assert_eq!(tool["tool_call_id"], "call_1");
+        assert_eq!(
+            tool["content"],
+            json!([{"type": "text", "text": "result: 42\n"}])
+        );
+
+        // A JS agent that calls another through `context.invoke`.
+        let outcome = engine
+            .invoke(&request("report", json!({"name": "ada"})))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"report": "hello ada!"}));
+        let purposes: Vec<_> = log.records().into_iter().map(|r| r.purpose).collect();
+        assert_eq!(purposes, ["node-engine"]);
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_case_that_hangs_restarts_the_host_without_losing_the_others() {
+        let server = FakeOpenAi::start();
+        let mut settings = settings(project("js-tools"), &server);
+        settings.case_timeout = Duration::from_secs(3);
+        let log = SubprocessLog::default();
+        let engine = NodeEngine::start(settings, log.clone()).await.unwrap();
+        let hanging = request("slow", json!({"mode": "sync"}));
+        let fine = request("slow", json!({"mode": "fast"}));
+        // The endless loop blocks the whole host: the fine case, sent just after, is stuck too
+        // until the hanging one times out, then runs again on the new host.
+        let (hung, done) = tokio::join!(engine.invoke(&hanging), async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            engine.invoke(&fine).await
+        });
+        let error = hung.unwrap_err();
+        assert!(
+            matches!(error, NodeInvokeError::Timeout { .. }),
+            "{error:?}"
+        );
+        assert_eq!(error.to_string(), "agent `slow` did not finish within 3s");
+        assert_eq!(done.unwrap().output, json!({"done": "fast"}));
+        assert_eq!(log.records().len(), 2, "the host was started again once");
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn agent_errors_fail_only_their_case() {
+        let server = FakeOpenAi::start();
+        server.push(Reply::error(401, json!({"error": {"message": "bad key"}})));
+        let engine = NodeEngine::start(
+            settings(project("js-tools"), &server),
+            SubprocessLog::default(),
+        )
+        .await
+        .unwrap();
+        let error = engine
+            .invoke(&request("chat", json!({"message": "hi"})))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "agent");
+        assert!(error.to_string().starts_with("agent `chat`: "), "{error}");
+        assert!(error.to_string().contains("bad key"), "{error}");
+        let error = engine
+            .invoke(&request("nobody", json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "agent `nobody`: agent `nobody` not found in the project"
+        );
+        let outcome = engine
+            .invoke(&request("greeter", json!({"name": "bo"})))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"text": "hello bo"}));
+    }
+
+    #[tokio::test]
+    async fn start_errors_are_clear() {
+        let server = FakeOpenAi::start();
+        let missing = tempfile::tempdir().unwrap();
+        let error = NodeEngine::start(
+            settings(missing.path().to_path_buf(), &server),
+            SubprocessLog::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, NodeEngineError::Load { .. }), "{error:?}");
+
+        let cache = tempfile::tempdir().unwrap();
+        let mut offline = settings(project("js-tools"), &server);
+        offline.preinstalled = None;
+        offline.cache_dir = cache.path().to_path_buf();
+        offline.offline = true;
+        let error = NodeEngine::start(offline, SubprocessLog::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the Node engine packages `@aigne/cli@1.59.0` are not installed in `{}` and `--offline` is set",
+                cache.path().join("node-engine-v1/1.59.0").display()
+            )
+        );
+
+        let mut denied = settings(project("js-tools"), &server);
+        denied.deny_exec = true;
+        let log = SubprocessLog::default();
+        let error = NodeEngine::start(denied, log.clone()).await.unwrap_err();
+        assert!(matches!(error, NodeEngineError::Denied));
+        assert!(log.records().is_empty());
+
+        let mut no_node = settings(project("js-tools"), &server);
+        no_node
+            .env
+            .insert("PATH".to_owned(), missing.path().display().to_string());
+        let error = NodeEngine::start(no_node, SubprocessLog::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, NodeEngineError::NodeMissing));
+    }
+}

@@ -1,7 +1,318 @@
-//! STAGE 3b: run one agent on one input, natively (ai, team, transform) or through Node.
+//! STAGE 3b: run one agent on one input, natively, as AIGNE's runtime does (`ai`, `team`,
+//! `transform`).
 //!
+//! Input: a loaded [`Project`], a [`ModelResolver`] and an [`InvokeRequest`]. Output:
+//! [`InvokeOutcome`] (the agent's output object, token usage, model calls) or [`InvokeError`].
 //! Must not import `batch` or `report`.
+//!
+//! The contract the batch stage relies on: [`Engine::new`] once per run, then
+//! [`Engine::invoke`] per case (concurrently from many tasks; turns of one `session` must be
+//! invoked in order). Every agent invocation follows AIGNE's `Agent.invoke` lifecycle:
+//! `default_input` merge → input validation (passthrough) → the kind's `process` → output must be
+//! an object, validated → `include_input_in_output`. Dispatch on [`AgentKind`] is one `match` in
+//! [`Engine::invoke_agent`]; kinds the native engine does not run (MCP, JS, function, image,
+//! third-party types) return [`InvokeError::Unsupported`] naming the feature and file.
 
+mod ai;
+pub mod choice;
+mod error;
 pub mod js;
 pub mod line_child;
+pub mod node;
+pub mod npm;
+mod prompt;
+mod schema;
+mod session;
 pub mod subprocess;
+mod team;
+pub mod template;
+mod transform;
+pub mod yaml;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use crate::model::types::Usage;
+use crate::model::{ModelResolver, ModelSpec};
+use crate::project::{AgentDef, AgentKind, ModelConfig, Project};
+
+pub use error::InvokeError;
+pub use prompt::{merge_default_input, resolve_getters};
+pub use schema::{to_model_schema, validate};
+pub use transform::evaluate as evaluate_jsonata;
+
+use session::SessionStore;
+
+/// Engine limits and switches.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Most model turns in one AI agent's tool loop (AIGNE has no bound).
+    pub max_tool_turns: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self { max_tool_turns: 64 }
+    }
+}
+
+/// One invocation: which agent, on what input.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    /// Agent name; `None` = the first of `agents:`.
+    pub agent: Option<String>,
+    /// The input: an object, or a string for the agent's `input_key` (or `message`).
+    pub input: Value,
+    /// Label of the case, attached to model requests (for cassettes and messages).
+    pub case_label: String,
+    /// Conversation id: turns with the same id see the earlier turns (for agents that keep
+    /// history, as AIGNE's AFS history and legacy memory do).
+    pub session: Option<String>,
+}
+
+/// What an invocation produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvokeOutcome {
+    /// The agent's output object.
+    pub output: Value,
+    /// Tokens of every model call made.
+    pub usage: Usage,
+    /// The model that answered the last call (as the provider reports it, else as configured).
+    pub model: Option<String>,
+    /// How many model calls were made.
+    pub model_calls: u32,
+}
+
+/// Runs agents of one project.
+pub struct Engine {
+    project: Arc<Project>,
+    models: Arc<dyn ModelResolver>,
+    settings: EngineSettings,
+    sessions: SessionStore,
+}
+
+/// Per-invocation state shared by nested agent calls.
+struct Run {
+    case_label: String,
+    session: Option<String>,
+    usage: Mutex<Usage>,
+    model: Mutex<Option<String>>,
+    model_calls: AtomicU32,
+}
+
+impl Run {
+    fn record_call(&self, usage: &Usage, model: Option<String>) {
+        if let Ok(mut total) = self.usage.lock() {
+            total.add(usage);
+        }
+        if let Some(model) = model
+            && let Ok(mut last) = self.model.lock()
+        {
+            *last = Some(model);
+        }
+        self.model_calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Engine {
+    /// An engine for `project`, resolving models through `models`.
+    pub fn new(
+        project: Arc<Project>,
+        models: Arc<dyn ModelResolver>,
+        settings: EngineSettings,
+    ) -> Self {
+        Self {
+            project,
+            models,
+            settings,
+            sessions: SessionStore::default(),
+        }
+    }
+
+    /// The project this engine runs.
+    pub fn project(&self) -> &Arc<Project> {
+        &self.project
+    }
+
+    /// Runs one agent on one input.
+    pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeOutcome, InvokeError> {
+        let agent = self.project.agent(request.agent.as_deref())?.clone();
+        let input = match request.input {
+            Value::Object(map) => map,
+            Value::String(text) => {
+                let key = agent
+                    .ai()
+                    .and_then(|ai| ai.input_key.clone())
+                    .unwrap_or_else(|| "message".to_owned());
+                let mut map = Map::new();
+                map.insert(key, Value::String(text));
+                map
+            }
+            Value::Null => Map::new(),
+            other => {
+                return Err(InvokeError::Schema {
+                    agent: agent.name.clone(),
+                    which: "input",
+                    message: format!(
+                        "expected an object or a string, found {}",
+                        crate::project::type_name(&other)
+                    ),
+                });
+            }
+        };
+        let run = Run {
+            case_label: request.case_label,
+            session: request.session,
+            usage: Mutex::new(Usage::default()),
+            model: Mutex::new(None),
+            model_calls: AtomicU32::new(0),
+        };
+        let output = self.invoke_agent(&run, &agent, input, None).await?;
+        let usage = run.usage.lock().map(|u| *u).unwrap_or_default();
+        let model = run.model.lock().ok().and_then(|m| m.clone());
+        Ok(InvokeOutcome {
+            output: Value::Object(output),
+            usage,
+            model,
+            model_calls: run.model_calls.load(Ordering::Relaxed),
+        })
+    }
+
+    /// AIGNE's `Agent.invoke` for any agent kind. `inherited` is the model the caller passes
+    /// down (`this.model || options.model`).
+    fn invoke_agent<'a>(
+        &'a self,
+        run: &'a Run,
+        agent: &'a Arc<AgentDef>,
+        input: Map<String, Value>,
+        inherited: Option<&'a ModelConfig>,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, InvokeError>> {
+        async move {
+            self.check_supported(agent)?;
+            let input = merge_default_input(&agent.default_input, input);
+            let input_key = agent.ai().and_then(|ai| ai.input_key.as_deref());
+            if let Some(schema) = schema::with_input_key(agent.input_schema.as_ref(), input_key) {
+                validate(&schema, &Value::Object(input.clone())).map_err(|message| {
+                    InvokeError::Schema {
+                        agent: agent.name.clone(),
+                        which: "input",
+                        message,
+                    }
+                })?;
+            }
+            let output = match &agent.kind {
+                AgentKind::Ai(ai) => self.run_ai(run, agent, ai, &input, inherited).await?,
+                AgentKind::Team(team) => self.run_team(run, agent, team, &input, inherited).await?,
+                AgentKind::Transform { jsonata } => {
+                    transform::evaluate(jsonata, &input).map_err(|message| {
+                        InvokeError::Transform {
+                            agent: agent.name.clone(),
+                            message,
+                        }
+                    })?
+                }
+                AgentKind::Mcp { .. }
+                | AgentKind::Function { .. }
+                | AgentKind::JsFile
+                | AgentKind::Image { .. }
+                | AgentKind::Other { .. } => {
+                    return Err(unsupported(agent, agent_type_feature(agent)));
+                }
+            };
+            if let Some(schema) = &agent.output_schema {
+                validate(schema, &Value::Object(output.clone())).map_err(|message| {
+                    InvokeError::Schema {
+                        agent: agent.name.clone(),
+                        which: "output",
+                        message,
+                    }
+                })?;
+            }
+            Ok(if agent.include_input_in_output {
+                let mut merged = input;
+                for (key, value) in output {
+                    merged.insert(key, value);
+                }
+                merged
+            } else {
+                output
+            })
+        }
+        .boxed()
+    }
+
+    /// Features of one agent the native engine refuses to run (instead of running them
+    /// differently from AIGNE).
+    fn check_supported(&self, agent: &AgentDef) -> Result<(), InvokeError> {
+        if !agent.hooks.is_empty() {
+            return Err(unsupported(agent, "hooks".to_owned()));
+        }
+        if let Some(afs) = &agent.afs
+            && !session::is_history_only_afs(afs)
+        {
+            return Err(unsupported(agent, "afs".to_owned()));
+        }
+        if let Some(ai) = agent.ai() {
+            if ai.structured_stream_mode {
+                return Err(unsupported(agent, "structured_stream_mode".to_owned()));
+            }
+            if ai.input_file_key.is_some() {
+                return Err(unsupported(agent, "input_file_key".to_owned()));
+            }
+        }
+        if agent.extra.contains_key("retryOnError") {
+            return Err(unsupported(agent, "retry_on_error".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The model spec an AI agent uses: its own (already `{...aigne.model, ...agent.model}`),
+    /// else the caller's, else the project's; getters in `model` resolve against the input.
+    fn model_spec(
+        &self,
+        agent: &AgentDef,
+        inherited: Option<&ModelConfig>,
+        input: &Map<String, Value>,
+    ) -> ModelSpec {
+        let config = agent
+            .model
+            .as_ref()
+            .or(inherited)
+            .or(self.project.model.as_ref());
+        match config {
+            None => ModelSpec::default(),
+            Some(config) => ModelSpec {
+                model: config
+                    .model
+                    .as_ref()
+                    .and_then(|model| resolve_getters(model, input))
+                    .and_then(|model| model.as_str().map(str::to_owned)),
+                options: config.options.clone(),
+            },
+        }
+    }
+}
+
+fn agent_type_feature(agent: &AgentDef) -> String {
+    format!("type: {}", agent.kind.type_name())
+}
+
+fn unsupported(agent: &AgentDef, feature: String) -> InvokeError {
+    InvokeError::Unsupported {
+        agent: agent.name.clone(),
+        feature,
+        location: agent.location(),
+    }
+}
+
+/// JS truthiness of a JSON value.
+pub(crate) fn is_truthy_value(value: &Value) -> bool {
+    crate::project::is_truthy(value)
+}
+
+#[cfg(test)]
+mod tests;

@@ -54,6 +54,21 @@ pub enum ModelError {
         #[source]
         source: reqwest::Error,
     },
+    /// One attempt took longer than the request timeout, on every attempt.
+    #[error(
+        "request to provider `{provider}` (model `{model}`) at `{url}` timed out after {}s ({attempts} attempt(s))",
+        timeout.as_secs()
+    )]
+    Timeout {
+        provider: String,
+        model: String,
+        url: String,
+        attempts: u32,
+        timeout: std::time::Duration,
+    },
+    /// The HTTP client cannot be built (bad proxy).
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     /// The provider sent something that is not the protocol (bad SSE, bad JSON).
     #[error("provider `{provider}` (model `{model}`) sent a malformed response: {message}")]
     Protocol {
@@ -107,7 +122,10 @@ impl ModelError {
     /// Whether AIGNE's `ChatModel` retries the whole call for this error (structured output
     /// and network errors).
     pub fn is_framework_retryable(&self) -> bool {
-        matches!(self, Self::StructuredOutput { .. } | Self::Network { .. })
+        matches!(
+            self,
+            Self::StructuredOutput { .. } | Self::Network { .. } | Self::Timeout { .. }
+        )
     }
 
     /// The HTTP status, when the provider answered with one.
@@ -127,6 +145,8 @@ impl ModelError {
             Self::InvalidSetting { .. } | Self::DotEnv { .. } => "model_config",
             Self::Status { .. } => "model_status",
             Self::Network { .. } => "model_network",
+            Self::Timeout { .. } => "model_timeout",
+            Self::Http(_) => "model_config",
             Self::Protocol { .. } => "model_protocol",
             Self::Refusal { .. } => "model_refusal",
             Self::StructuredOutput { .. } | Self::InvalidToolName { .. } => "structured_output",

@@ -7,10 +7,16 @@
 //! provider table), [`settings`] (flags, environment and `.env` files), [`openai`] (the OpenAI
 //! chat-completions wire format, used by every OpenAI-compatible provider), [`sse`] (event
 //! streams), [`common`] (AIGNE's `ChatModel` behaviour shared by providers), [`transport`]
-//! (HTTP retries and timeouts), [`cassette`] (record/replay).
+//! (HTTP retries and timeouts), [`cassette`] (record/replay). The native providers
+//! [`anthropic`], [`gemini`], [`bedrock`] and [`hub`] build their requests and read their
+//! answers with [`wire`].
 
+pub mod anthropic;
+pub mod bedrock;
 pub mod cassette;
 pub mod common;
+pub mod gemini;
+pub mod hub;
 pub mod openai;
 pub mod providers;
 pub mod registry;
@@ -18,6 +24,7 @@ pub mod settings;
 pub mod sse;
 pub mod transport;
 pub mod types;
+pub mod wire;
 
 mod error;
 

@@ -592,7 +592,9 @@ impl ChatModel for OpenAiChatModel {
 
 fn error_attempts(error: &ModelError) -> u32 {
     match error {
-        ModelError::Status { attempts, .. } | ModelError::Network { attempts, .. } => *attempts,
+        ModelError::Status { attempts, .. }
+        | ModelError::Network { attempts, .. }
+        | ModelError::Timeout { attempts, .. } => *attempts,
         _ => 1,
     }
 }
@@ -678,15 +680,16 @@ fn tool_choice_json(request: &ChatRequest) -> Option<Value> {
         ToolChoice::None => json!("none"),
         ToolChoice::Required => json!("required"),
         ToolChoice::Function(name) => {
+            // AIGNE's input check only accepts a whole tool here, and the tool goes out
+            // unchanged: the original (unsanitised) name, description and parameters.
+            let tool = request.tools.iter().find(|tool| &tool.name == name);
             let mut function = Map::new();
             function.insert("name".to_owned(), json!(name));
-            if let Some(description) = request
-                .tools
-                .iter()
-                .find(|tool| &tool.name == name)
-                .and_then(|tool| tool.description.clone())
-            {
+            if let Some(description) = tool.and_then(|tool| tool.description.clone()) {
                 function.insert("description".to_owned(), json!(description));
+            }
+            if let Some(tool) = tool {
+                function.insert("parameters".to_owned(), tool.parameters.clone());
             }
             json!({"type": "function", "function": Value::Object(function)})
         }

@@ -268,10 +268,8 @@ impl ModelRegistry {
         };
         let transport = Transport::new(
             TransportSettings {
-                retries: settings.http_retries,
-                no_retry_delay: settings.no_retry_delay,
+                http: settings.http.clone(),
                 request_timeout: settings.request_timeout,
-                connect_timeout: settings.connect_timeout,
             },
             cassette.clone(),
         )?;
@@ -405,9 +403,16 @@ impl ModelRegistry {
                     .to_owned(),
             });
         }
-        let base_url = provider
-            .base_url_variable
-            .and_then(|variable| self.settings.variable(variable))
+        let base_url = self
+            .settings
+            .base_url_overrides
+            .get(provider.id)
+            .map(String::as_str)
+            .or_else(|| {
+                provider
+                    .base_url_variable
+                    .and_then(|variable| self.settings.variable(variable))
+            })
             .unwrap_or(provider.default_base_url);
         let base_url = url::Url::parse(base_url).map_err(|error| ModelError::InvalidSetting {
             name: provider.base_url_variable.unwrap_or("base URL").to_owned(),

@@ -11,7 +11,11 @@ use super::ModelError;
 use super::types::ModelOptions;
 use crate::cli::ModelArgs;
 use crate::env_vars::EnvVars;
+use crate::http::{HttpSettings, ProxySettings, RetryPolicy};
 use crate::settings::Environment;
+
+/// The OpenAI SDK's default timeout: 10 minutes.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Settings of the model stage.
 #[derive(Debug, Clone)]
@@ -20,17 +24,19 @@ pub struct ModelSettings {
     pub model_override: Option<String>,
     /// `--temperature`, `--top-p`, … as AIGNE's camelCase model options.
     pub cli_options: ModelOptions,
-    /// HTTP retries (`--retries`).
-    pub http_retries: u32,
+    /// The shared HTTP client settings; `http.retry.max_retries` is `--retries`.
+    pub http: HttpSettings,
     /// AIGNE's `ChatModel` retries on structured-output and network errors (3).
     pub framework_retries: u32,
     /// Zero back-off everywhere (test knob).
     pub no_retry_delay: bool,
-    /// Whole-request timeout (the OpenAI SDK's default: 10 minutes).
+    /// Whole-request timeout of one attempt (the OpenAI SDK's default: 10 minutes).
     pub request_timeout: Duration,
-    pub connect_timeout: Duration,
     pub record: Option<PathBuf>,
     pub replay: Option<PathBuf>,
+    /// Base URLs by provider id that replace the built-in ones (tests:
+    /// `AIGNE_CI_TEST_BASE_URL_<PROVIDER>`).
+    pub base_url_overrides: BTreeMap<String, String>,
     /// The environment merged with `.env` files: real environment > current-folder files >
     /// project-folder files.
     pub variables: BTreeMap<String, String>,
@@ -62,15 +68,24 @@ impl ModelSettings {
         Ok(Self {
             model_override,
             cli_options: cli_options(args)?,
-            http_retries: args.retries,
+            // A model may think for minutes before its first byte: reads wait as long as the
+            // whole request may take.
+            http: environment.http_settings(Duration::from_secs(30), REQUEST_TIMEOUT, args.retries),
             framework_retries: 3,
             no_retry_delay: environment.no_retry_delay(),
-            request_timeout: Duration::from_secs(600),
-            connect_timeout: Duration::from_secs(30),
+            request_timeout: REQUEST_TIMEOUT,
             record: args.record.as_ref().map(|path| environment.absolute(path)),
             replay: args.replay.as_ref().map(|path| environment.absolute(path)),
+            base_url_overrides: base_url_overrides(&variables),
             variables,
         })
+    }
+
+    /// Makes every back-off zero (HTTP and framework retries).
+    pub fn without_retry_delays(mut self) -> Self {
+        self.no_retry_delay = true;
+        self.http.retry.no_delay = true;
+        self
     }
 
     /// Settings for tests and programmatic use: no flags, these variables.
@@ -78,13 +93,21 @@ impl ModelSettings {
         Self {
             model_override: None,
             cli_options: ModelOptions::new(),
-            http_retries: 3,
+            http: HttpSettings {
+                connect_timeout: Duration::from_secs(30),
+                read_timeout: REQUEST_TIMEOUT,
+                proxies: ProxySettings::default(),
+                retry: RetryPolicy {
+                    max_retries: 3,
+                    ..RetryPolicy::default()
+                },
+            },
             framework_retries: 3,
             no_retry_delay: false,
-            request_timeout: Duration::from_secs(600),
-            connect_timeout: Duration::from_secs(30),
+            request_timeout: REQUEST_TIMEOUT,
             record: None,
             replay: None,
+            base_url_overrides: base_url_overrides(&variables),
             variables,
         }
     }
@@ -96,6 +119,17 @@ impl ModelSettings {
             .map(String::as_str)
             .filter(|value| !value.is_empty())
     }
+}
+
+fn base_url_overrides(variables: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    variables
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .filter_map(|(name, value)| {
+            let provider = name.strip_prefix(EnvVars::AIGNE_CI_TEST_BASE_URL_PREFIX)?;
+            Some((provider.to_ascii_lowercase(), value.clone()))
+        })
+        .collect()
 }
 
 /// A JSON number as JavaScript writes it (`1`, not `1.0`).

@@ -2,8 +2,10 @@
 //! 408/409/429/5xx and network errors (honouring `Retry-After`), request timeouts, and the
 //! record/replay [`Cassette`].
 //!
-//! Kept behind [`Transport::post_json`] so that moving onto the shared `crate::http` layer only
-//! touches this file.
+//! The client and the retry policy (transient statuses and errors, back-off, `Retry-After`) are
+//! the shared [`crate::http`] layer's; this file adds reading the whole body inside the retry
+//! loop (a cut stream is retried too), `retry-after-ms`, a whole-request timeout, and the
+//! cassette.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,18 +14,16 @@ use serde_json::Value;
 
 use super::ModelError;
 use super::cassette::{Cassette, Interaction, VERSION};
+use crate::http::{self, HttpSettings, retry};
 use crate::secret::{SafeUrl, Secret};
 
 /// How HTTP calls are made.
 #[derive(Debug, Clone)]
 pub struct TransportSettings {
-    /// Retries after the first attempt (`--retries`).
-    pub retries: u32,
-    /// Zero back-off (tests).
-    pub no_retry_delay: bool,
-    /// Whole-request timeout (headers and body).
+    /// The shared client's settings; `retry.max_retries` is `--retries`.
+    pub http: HttpSettings,
+    /// Whole-request timeout (headers and body) of one attempt.
     pub request_timeout: Duration,
-    pub connect_timeout: Duration,
 }
 
 /// The HTTP side of every provider.
@@ -61,6 +61,7 @@ enum Attempt {
         body: String,
     },
     Failed(reqwest::Error),
+    TimedOut,
 }
 
 impl Transport {
@@ -69,15 +70,7 @@ impl Transport {
         settings: TransportSettings,
         cassette: Option<Arc<Cassette>>,
     ) -> Result<Self, ModelError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("aigne-ci/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| ModelError::InvalidSetting {
-                name: "http client".to_owned(),
-                message: error.to_string(),
-            })?;
+        let client = http::client(&settings.http)?;
         Ok(Self {
             client,
             settings,
@@ -113,7 +106,15 @@ impl Transport {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let outcome = self.attempt(&call).await;
+            let outcome = match tokio::time::timeout(
+                self.settings.request_timeout,
+                self.attempt(&call),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Attempt::TimedOut,
+            };
             let retry_delay = match &outcome {
                 Attempt::Answer {
                     status,
@@ -121,12 +122,15 @@ impl Transport {
                     ..
                 } if is_retryable_status(*status) => Some(*retry_after),
                 Attempt::Answer { .. } => None,
-                Attempt::Failed(_) => Some(None),
+                Attempt::Failed(error) if retry::is_transient_error(error) => Some(None),
+                Attempt::Failed(_) => None,
+                Attempt::TimedOut => Some(None),
             };
+            let policy = &self.settings.http.retry;
             if let Some(retry_after) = retry_delay
-                && attempts <= self.settings.retries
+                && policy.allows_retry(attempts)
             {
-                tokio::time::sleep(self.delay(attempts, retry_after)).await;
+                tokio::time::sleep(policy.delay(attempts, retry_after)).await;
                 continue;
             }
             return match outcome {
@@ -136,6 +140,13 @@ impl Transport {
                     url: call.url.to_string(),
                     attempts,
                     source: source.without_url(),
+                }),
+                Attempt::TimedOut => Err(ModelError::Timeout {
+                    provider: call.provider.to_owned(),
+                    model: call.model.to_owned(),
+                    url: call.url.to_string(),
+                    attempts,
+                    timeout: self.settings.request_timeout,
                 }),
                 Attempt::Answer {
                     status,
@@ -193,19 +204,6 @@ impl Transport {
             Err(error) => Attempt::Failed(error),
         }
     }
-
-    /// Back-off before retry `attempt` (from 1): `Retry-After` when given (at most 60 s),
-    /// else 500 ms doubling up to 8 s (the OpenAI SDK's schedule, without jitter).
-    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if self.settings.no_retry_delay {
-            return Duration::ZERO;
-        }
-        if let Some(delay) = retry_after {
-            return delay.min(Duration::from_secs(60));
-        }
-        let millis = 500u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(10));
-        Duration::from_millis(millis.min(8_000))
-    }
 }
 
 fn finish(
@@ -234,7 +232,7 @@ fn finish(
 
 /// The OpenAI SDK retries 408, 409, 429 and 5xx.
 fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || status >= 500
+    status == 409 || reqwest::StatusCode::from_u16(status).is_ok_and(retry::is_transient_status)
 }
 
 /// `retry-after-ms`, then `Retry-After` as seconds or an HTTP date.
@@ -246,32 +244,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     {
         return Some(Duration::from_secs_f64(millis / 1000.0));
     }
-    let value = text("retry-after")?.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    let date = httpdate_parse(value)?;
-    Some(
-        date.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
-    humantime::parse_rfc3339_weak(value).ok().or_else(|| {
-        // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-        let parts: Vec<&str> = value.split_whitespace().collect();
-        let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-            return None;
-        };
-        let month = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ]
-        .iter()
-        .position(|name| name == month)?
-            + 1;
-        humantime::parse_rfc3339_weak(&format!("{year}-{month:02}-{day:0>2} {time}")).ok()
-    })
+    retry::retry_after(headers, std::time::SystemTime::now())
 }
 
 /// The provider's message: `error.message` when it is a string (or `error` itself when it is a

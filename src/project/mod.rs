@@ -1,3 +1,389 @@
-//! STAGE 2: a project folder → a typed project (`aigne.yaml` and agent files).
+//! STAGE 2: a project folder → a typed [`Project`] (`aigne.yaml` and agent files), as AIGNE's
+//! loader reads them (`packages/core/src/loader`).
 //!
 //! Pure: no network, no tokio. Must not import `fetch`, `model`, `engine`, `batch` or `report`.
+
+mod agent;
+mod error;
+mod features;
+mod schema;
+mod yaml;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+pub use agent::{
+    AgentDef, AgentKind, AiAgentDef, HookDef, Instruction, InstructionRole, ModelConfig,
+    ReflectionDef, TeamAgentDef, TeamMode, ToolChoiceDef, is_truthy, type_name,
+};
+pub use error::{Location, ProjectError};
+pub use features::{Feature, FeatureUse};
+pub use yaml::camel_case;
+
+use agent::AgentLoader;
+use yaml::{camelize, key_line, read_yaml};
+
+/// A `cli.agents` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CliAgent {
+    /// The agent (`None` for a pure command group).
+    pub agent: Option<Arc<AgentDef>>,
+    /// Overriding name.
+    pub name: Option<String>,
+    /// Overriding aliases.
+    pub alias: Vec<String>,
+    /// Overriding description.
+    pub description: Option<String>,
+    /// Sub-commands.
+    pub agents: Vec<CliAgent>,
+}
+
+/// A loaded project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// The folder of `aigne.yaml`: paths in it resolve here.
+    pub root_dir: PathBuf,
+    /// `aigne.yaml` itself.
+    pub file: PathBuf,
+    /// `name`.
+    pub name: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `model` (alias `chat_model`).
+    pub model: Option<ModelConfig>,
+    /// `image_model`.
+    pub image_model: Option<ModelConfig>,
+    /// `agents`, in order (the first is the default agent).
+    pub agents: Vec<Arc<AgentDef>>,
+    /// `skills`: offered as tools to every AI agent.
+    pub skills: Vec<Arc<AgentDef>>,
+    /// `mcp_server.agents`.
+    pub mcp_server_agents: Vec<Arc<AgentDef>>,
+    /// `cli.chat`.
+    pub cli_chat: Option<Arc<AgentDef>>,
+    /// `cli.agents`.
+    pub cli_agents: Vec<CliAgent>,
+}
+
+impl Project {
+    /// Loads a project from a folder holding `aigne.yaml`/`aigne.yml`, or from the file itself.
+    pub fn load(path: &Path) -> Result<Project, ProjectError> {
+        let file = find_aigne_file(path)?;
+        let root_dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let parsed = read_yaml(&file)?;
+        let text = parsed.text.as_str();
+        let invalid = |key: &str, message: String| ProjectError::Invalid {
+            location: Location::line(&file, key_line(text, &[key])),
+            message: format!("`{key}`: {message}"),
+        };
+        let raw = match parsed.value {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => {
+                return Err(ProjectError::Invalid {
+                    location: Location::file(&file),
+                    message: format!("expected a mapping, found {}", type_name(&other)),
+                });
+            }
+        };
+        // `model || chatModel || chat_model`, then camelize (unknown keys are dropped).
+        let model_value = [
+            raw.get("model"),
+            raw.get("chatModel"),
+            raw.get("chat_model"),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|v| is_truthy(v))
+        .cloned();
+        let map = camelize(&raw);
+        let string = |key: &str| -> Result<Option<String>, ProjectError> {
+            match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(other) => Err(invalid(
+                    key,
+                    format!("expected a string, found {}", type_name(other)),
+                )),
+            }
+        };
+        let name = string("name")?;
+        let description = string("description")?;
+        let model = match &model_value {
+            Some(value) => ModelConfig::parse(value, true).map_err(|m| invalid("model", m))?,
+            None => None,
+        };
+        let image_model = match map.get("imageModel") {
+            Some(value) => {
+                ModelConfig::parse(value, false).map_err(|m| invalid("imageModel", m))?
+            }
+            None => None,
+        };
+        let paths = |value: Option<&Value>, key: &str| -> Result<Vec<String>, ProjectError> {
+            match value {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(path) => Ok(path.clone()),
+                        other => Err(invalid(
+                            key,
+                            format!("expected agent file paths, found {}", type_name(other)),
+                        )),
+                    })
+                    .collect(),
+                Some(other) => Err(invalid(
+                    key,
+                    format!(
+                        "expected a list of agent file paths, found {}",
+                        type_name(other)
+                    ),
+                )),
+            }
+        };
+        let agent_paths = paths(map.get("agents"), "agents")?;
+        let skill_paths = paths(map.get("skills"), "skills")?;
+        let mcp_paths = match map.get("mcpServer") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(server)) => paths(server.get("agents"), "mcpServer")?,
+            Some(_) => return Err(invalid("mcpServer", "expected a mapping".to_owned())),
+        };
+        let (cli_chat_path, cli_entries) = match map.get("cli") {
+            None | Some(Value::Null) => (None, Vec::new()),
+            Some(Value::Object(cli)) => {
+                let chat = match cli.get("chat") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(path)) => Some(path.clone()),
+                    Some(_) => return Err(invalid("cli", "`chat` must be a path".to_owned())),
+                };
+                let entries = match cli.get("agents") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(|item| parse_cli_entry(item).map_err(|m| invalid("cli", m)))
+                        .collect::<Result<_, _>>()?,
+                    Some(_) => return Err(invalid("cli", "`agents` must be a list".to_owned())),
+                };
+                (chat, entries)
+            }
+            Some(_) => return Err(invalid("cli", "expected a mapping".to_owned())),
+        };
+
+        // Load each referenced file once and share it between the lists.
+        let mut all_paths: Vec<String> = Vec::new();
+        all_paths.extend(agent_paths.iter().cloned());
+        all_paths.extend(skill_paths.iter().cloned());
+        all_paths.extend(mcp_paths.iter().cloned());
+        all_paths.extend(cli_chat_path.iter().cloned());
+        for entry in &cli_entries {
+            entry.collect_urls(&mut all_paths);
+        }
+        let loader = AgentLoader {
+            project_model: model.as_ref(),
+            project_image_model: image_model.as_ref(),
+        };
+        let mut loaded: HashMap<PathBuf, Arc<AgentDef>> = HashMap::new();
+        for relative in &all_paths {
+            let full = normalize(&root_dir.join(relative));
+            if loaded.contains_key(&full) {
+                continue;
+            }
+            let agent = loader.load_file(&full, 0)?;
+            loaded.insert(full, Arc::new(agent));
+        }
+        let pick = |relative: &String| loaded.get(&normalize(&root_dir.join(relative))).cloned();
+        let pick_all = |list: &[String]| list.iter().filter_map(&pick).collect::<Vec<_>>();
+        let cli_agents = cli_entries
+            .iter()
+            .map(|entry| entry.resolve(&pick))
+            .collect();
+        Ok(Project {
+            agents: pick_all(&agent_paths),
+            skills: pick_all(&skill_paths),
+            mcp_server_agents: pick_all(&mcp_paths),
+            cli_chat: cli_chat_path.as_ref().and_then(pick),
+            cli_agents,
+            root_dir,
+            file,
+            name,
+            description,
+            model,
+            image_model,
+        })
+    }
+
+    /// The agent to run: by name (searching `agents`, then `skills`, `mcp_server`, `cli`), or
+    /// the first of `agents:` when no name is given (as `aigne run` does).
+    pub fn agent(&self, name: Option<&str>) -> Result<&Arc<AgentDef>, ProjectError> {
+        let Some(name) = name else {
+            return self.agents.first().ok_or_else(|| ProjectError::NoAgents {
+                path: self.file.clone(),
+            });
+        };
+        self.top_level_agents()
+            .into_iter()
+            .find(|agent| agent.name == name || agent.alias.iter().any(|a| a == name))
+            .ok_or_else(|| ProjectError::AgentNotFound {
+                name: name.to_owned(),
+                available: self.agents.iter().map(|a| a.name.clone()).collect(),
+            })
+    }
+
+    /// Every agent of `agents`, `skills`, `mcp_server`, `cli` (each once, in that order).
+    pub fn top_level_agents(&self) -> Vec<&Arc<AgentDef>> {
+        let mut out: Vec<&Arc<AgentDef>> = Vec::new();
+        for agent in self
+            .agents
+            .iter()
+            .chain(&self.skills)
+            .chain(&self.mcp_server_agents)
+            .chain(&self.cli_chat)
+        {
+            if !out.iter().any(|seen| Arc::ptr_eq(seen, agent)) {
+                out.push(agent);
+            }
+        }
+        fn walk<'a>(entries: &'a [CliAgent], out: &mut Vec<&'a Arc<AgentDef>>) {
+            for entry in entries {
+                if let Some(agent) = &entry.agent
+                    && !out.iter().any(|seen| Arc::ptr_eq(seen, agent))
+                {
+                    out.push(agent);
+                }
+                walk(&entry.agents, out);
+            }
+        }
+        walk(&self.cli_agents, &mut out);
+        out
+    }
+
+    /// Every feature the project uses, with where (for `inspect` and engine support checks).
+    pub fn features(&self) -> Vec<FeatureUse> {
+        features::collect(self)
+    }
+}
+
+/// A `cli.agents` entry before agents are picked.
+#[derive(Debug, Clone)]
+struct CliEntry {
+    url: Option<String>,
+    name: Option<String>,
+    alias: Vec<String>,
+    description: Option<String>,
+    agents: Vec<CliEntry>,
+}
+
+impl CliEntry {
+    fn collect_urls(&self, out: &mut Vec<String>) {
+        out.extend(self.url.iter().cloned());
+        for entry in &self.agents {
+            entry.collect_urls(out);
+        }
+    }
+
+    fn resolve(&self, pick: &dyn Fn(&String) -> Option<Arc<AgentDef>>) -> CliAgent {
+        CliAgent {
+            agent: self.url.as_ref().and_then(pick),
+            name: self.name.clone(),
+            alias: self.alias.clone(),
+            description: self.description.clone(),
+            agents: self
+                .agents
+                .iter()
+                .map(|entry| entry.resolve(pick))
+                .collect(),
+        }
+    }
+}
+
+fn parse_cli_entry(value: &Value) -> Result<CliEntry, String> {
+    match value {
+        Value::String(url) => Ok(CliEntry {
+            url: Some(url.clone()),
+            name: None,
+            alias: Vec::new(),
+            description: None,
+            agents: Vec::new(),
+        }),
+        Value::Object(map) => {
+            let string = |key: &str| match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(_) => Err(format!("`{key}` of a cli entry must be a string")),
+            };
+            let alias = match map.get("alias") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_owned)
+                            .ok_or("`alias` must be strings")
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err("`alias` must be a list".to_owned()),
+            };
+            let agents = match map.get("agents") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(parse_cli_entry)
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err("`agents` of a cli entry must be a list".to_owned()),
+            };
+            Ok(CliEntry {
+                url: string("url")?,
+                name: string("name")?,
+                alias,
+                description: string("description")?,
+                agents,
+            })
+        }
+        other => Err(format!(
+            "a cli entry must be a path or a mapping, found {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// `findAIGNEFile`.
+fn find_aigne_file(path: &Path) -> Result<PathBuf, ProjectError> {
+    let is_named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "aigne.yaml" || n == "aigne.yml");
+    let candidates = if is_named {
+        vec![path.to_path_buf()]
+    } else {
+        vec![path.join("aigne.yaml"), path.join("aigne.yml")]
+    };
+    candidates
+        .into_iter()
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| ProjectError::NotFound {
+            path: path.to_path_buf(),
+        })
+}
+
+/// `path.join` semantics: drop `.` and fold `..` lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

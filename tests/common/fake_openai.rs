@@ -44,7 +44,8 @@
 //!   [`Reply::malformed_stream`] (a 200 SSE stream with a broken JSON chunk and no `[DONE]`), and
 //!   modifiers [`Reply::usage`] (default 10 in / 5 out), [`Reply::cached_tokens`],
 //!   [`Reply::latency`] (before the response head), [`Reply::chunk_delay`] (between SSE frames),
-//!   [`Reply::header`], [`Reply::reasoning`] (non-standard `delta.reasoning`), [`Reply::finish_reason`].
+//!   [`Reply::header`], [`Reply::reasoning`] (non-standard `delta.reasoning`), [`Reply::finish_reason`],
+//!   [`Reply::whole_tool_calls`] (each call in one delta, as xAI streams them).
 //! * [`sse_body`] renders what a reply would stream, for tests of the parser alone.
 
 #![allow(dead_code)]
@@ -165,6 +166,7 @@ pub struct Reply {
     chunk_delay: Duration,
     headers: Vec<(String, String)>,
     fragments: usize,
+    whole_tool_calls: bool,
     finish_reason: Option<String>,
 }
 
@@ -184,6 +186,7 @@ impl Reply {
             chunk_delay: Duration::ZERO,
             headers: Vec::new(),
             fragments: 2,
+            whole_tool_calls: false,
             finish_reason: None,
         }
     }
@@ -293,6 +296,12 @@ impl Reply {
     /// How many deltas text and tool arguments are split into (at least 1).
     pub fn fragments(mut self, fragments: usize) -> Self {
         self.fragments = fragments.max(1);
+        self
+    }
+
+    /// Sends each tool call whole in one delta (id, type, name and all arguments), as xAI does.
+    pub fn whole_tool_calls(mut self) -> Self {
+        self.whole_tool_calls = true;
         self
     }
 
@@ -408,10 +417,11 @@ pub fn sse_frames(reply: &Reply, model: &str, include_usage: bool) -> Vec<String
                 }
             }
             for (index, call) in tool_calls.iter().enumerate() {
+                let whole = reply.whole_tool_calls;
                 let mut first = json!({
                     "index": index,
                     "type": "function",
-                    "function": {"name": call.name, "arguments": ""},
+                    "function": {"name": call.name, "arguments": if whole { call.arguments.as_str() } else { "" }},
                 });
                 if let Some(id) = &call.id {
                     first["id"] = json!(id);
@@ -421,7 +431,7 @@ pub fn sse_frames(reply: &Reply, model: &str, include_usage: bool) -> Vec<String
                     json!([{"index": 0, "delta": {"tool_calls": [first]}, "logprobs": null, "finish_reason": null}]),
                     None,
                 ));
-                if !call.arguments.is_empty() {
+                if !whole && !call.arguments.is_empty() {
                     for piece in split(&call.arguments, reply.fragments) {
                         push(chunk(
                             model,

@@ -1,0 +1,153 @@
+//! [`InvokeError`]: why one agent invocation failed, naming the agent (and tool, file, feature).
+
+use crate::model::ModelError;
+use crate::project::{Location, ProjectError};
+
+/// One invocation failed. [`InvokeError::kind`] is the short class written to results.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The model call failed.
+    #[error("agent `{agent}`: model call failed")]
+    Model {
+        /// The agent.
+        agent: String,
+        /// Why.
+        #[source]
+        source: Box<ModelError>,
+    },
+    /// No model is configured for an AI agent.
+    #[error(
+        "agent `{agent}`: no model configured (set `model` in `aigne.yaml`, `--model` or `MODEL`)"
+    )]
+    NoModel {
+        /// The agent.
+        agent: String,
+    },
+    /// The agent's own logic failed (AIGNE throws an `Error`).
+    #[error("agent `{agent}`: {message}")]
+    Agent {
+        /// The agent.
+        agent: String,
+        /// AIGNE's message where there is one.
+        message: String,
+    },
+    /// An instruction template failed to render.
+    #[error("agent `{agent}`: template `{location}`: {message}")]
+    Template {
+        /// The agent.
+        agent: String,
+        /// The template file and line.
+        location: Location,
+        /// What went wrong.
+        message: String,
+    },
+    /// A tool (skill) call failed and `catch_tools_error` is off.
+    #[error("agent `{agent}`: tool `{tool}` failed")]
+    Tool {
+        /// The calling agent.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// Why.
+        #[source]
+        source: Box<InvokeError>,
+    },
+    /// Input or output does not match the agent's schema.
+    #[error("agent `{agent}`: {which} does not match the schema: {message}")]
+    Schema {
+        /// The agent.
+        agent: String,
+        /// `input` or `output`.
+        which: &'static str,
+        /// The validator's messages.
+        message: String,
+    },
+    /// The tool loop ran more model turns than allowed.
+    #[error("agent `{agent}`: the tool loop exceeded {limit} model turns")]
+    ToolTurns {
+        /// The agent.
+        agent: String,
+        /// `--max-tool-turns`.
+        limit: u32,
+    },
+    /// A JSONata expression failed.
+    #[error("agent `{agent}`: jsonata: {message}")]
+    Transform {
+        /// The agent.
+        agent: String,
+        /// The evaluator's message.
+        message: String,
+    },
+    /// The invocation ran out of time.
+    #[error("agent `{agent}`: timed out")]
+    Timeout {
+        /// The agent.
+        agent: String,
+    },
+    /// The project uses a feature the native engine does not run.
+    #[error(
+        "agent `{agent}` at `{location}` uses `{feature}`, which the native engine does not support"
+    )]
+    Unsupported {
+        /// The agent.
+        agent: String,
+        /// The feature.
+        feature: String,
+        /// Where it is used.
+        location: Location,
+    },
+    /// The agent to run does not exist (or the project has none).
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+}
+
+impl InvokeError {
+    /// A short class: `model`, `agent`, `template`, `tool`, `schema`, `timeout`, `unsupported`,
+    /// `project`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Model { .. } | Self::NoModel { .. } => "model",
+            Self::Agent { .. } | Self::ToolTurns { .. } | Self::Transform { .. } => "agent",
+            Self::Template { .. } => "template",
+            Self::Tool { .. } => "tool",
+            Self::Schema { .. } => "schema",
+            Self::Timeout { .. } => "timeout",
+            Self::Unsupported { .. } => "unsupported",
+            Self::Project(_) => "project",
+        }
+    }
+
+    /// Whether this is a configuration problem of the whole run (exit 2) rather than a failed
+    /// case: an unsupported feature, a missing agent, no model.
+    pub fn is_configuration_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Unsupported { .. } | Self::Project(_) | Self::NoModel { .. }
+        )
+    }
+
+    /// The message AIGNE would put in a tool error result (`{isError, error: {message}}`).
+    pub(crate) fn tool_message(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(inner) = source {
+            message.push_str(": ");
+            message.push_str(&inner.to_string());
+            source = inner.source();
+        }
+        message
+    }
+}
+
+impl crate::hint::Hint for InvokeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Unsupported { .. } => Some(
+                "run `aigne-ci inspect` to list the features the project uses; `--engine node` runs it with the official AIGNE runtime".to_owned(),
+            ),
+            Self::ToolTurns { .. } => Some("raise `--max-tool-turns` if the agent needs more turns".to_owned()),
+            Self::Project(error) => crate::hint::Hint::hint(error),
+            _ => None,
+        }
+    }
+}

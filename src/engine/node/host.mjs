@@ -1,0 +1,137 @@
+// aigne-ci Node engine host: runs a project with the official AIGNE packages (`@aigne/cli`,
+// `@aigne/core`), loaded once, invoked once per case. Shipped inside the aigne-ci binary.
+//
+// Started as `node host.mjs <aigne-cli package folder>`. Protocol: JSON lines, requests on stdin,
+// replies on stdout; anything the project prints goes to stderr.
+//
+//   → {id, type: "load", path, model?, model_options?}
+//   ← {id, type: "result", ok: true, value: {agents: [{name, description, input_schema?}], default_agent}}
+//   → {id, type: "invoke", agent, input, user_context?}
+//   ← {id, type: "result", ok: true, value: {output, usage: {input_tokens, output_tokens}}}
+//   ← {id, type: "result", ok: false, error: {message, name, stack}}
+
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { format } from "node:util";
+
+const writeProtocol = process.stdout.write.bind(process.stdout);
+const writeLog = process.stderr.write.bind(process.stderr);
+process.stdout.write = writeLog;
+for (const method of ["log", "info", "debug", "warn", "error", "trace"]) {
+  console[method] = (...args) => writeLog(`${format(...args)}\n`);
+}
+
+const cliDir = process.argv[2];
+if (!cliDir) {
+  writeLog("usage: node host.mjs <@aigne/cli package folder>\n");
+  process.exit(2);
+}
+
+let aigne;
+let loading;
+let allAgents = [];
+const inFlight = new Set();
+
+function send(message) {
+  writeProtocol(`${JSON.stringify(message)}\n`);
+}
+
+function errorInfo(error) {
+  if (error instanceof Error) return { message: error.message, name: error.name, stack: error.stack };
+  return { message: typeof error === "string" ? error : String(error) };
+}
+
+function jsonSchemaOf(agent) {
+  try {
+    const schema = agent.inputSchema;
+    if (schema && typeof schema.toJSONSchema === "function") return schema.toJSONSchema();
+  } catch {}
+  return undefined;
+}
+
+async function load({ path, model, model_options: modelOptions }) {
+  const { loadAIGNE } = await import(pathToFileURL(join(cliDir, "dist/utils/load-aigne.js")).href);
+  aigne = await loadAIGNE({ path, modelOptions: { ...(modelOptions ?? {}), model } });
+  const seen = new Set();
+  allAgents = [aigne.agents, aigne.skills, aigne.cli?.chat, aigne.mcpServer?.agents]
+    .flat(2)
+    .filter((agent) => agent && !seen.has(agent) && seen.add(agent));
+  return {
+    agents: allAgents.map((agent) => ({
+      name: agent.name,
+      description: agent.description,
+      input_schema: jsonSchemaOf(agent),
+    })),
+    default_agent: aigne.agents[0]?.name ?? null,
+  };
+}
+
+function findAgent(name) {
+  const agent = allAgents.find((a) => a.name === name || a.alias?.includes?.(name));
+  if (!agent) throw new Error(`agent \`${name}\` not found in the project`);
+  return agent;
+}
+
+async function invoke({ agent: name, input, user_context: userContext }) {
+  await loading;
+  if (!aigne) throw new Error("the project is not loaded");
+  const agent = findAgent(name);
+  const context = aigne.newContext();
+  if (userContext && typeof userContext === "object") Object.assign(context.userContext, userContext);
+  const output = await context.invoke(agent, input ?? {});
+  const usage = context.usage ?? {};
+  return {
+    output,
+    usage: { input_tokens: usage.inputTokens ?? 0, output_tokens: usage.outputTokens ?? 0 },
+  };
+}
+
+async function handle(message) {
+  switch (message.type) {
+    case "load":
+      loading = load(message);
+      return await loading;
+    case "invoke":
+      return await invoke(message);
+    case "ping":
+      return "pong";
+    default:
+      throw new Error(`unknown request type \`${message.type}\``);
+  }
+}
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+lines.on("line", (line) => {
+  if (!line.trim()) return;
+  let message;
+  try {
+    message = JSON.parse(line);
+  } catch (error) {
+    writeLog(`aigne-ci host: unreadable request: ${error.message}\n`);
+    return;
+  }
+  const done = handle(message).then(
+    (value) => {
+      try {
+        send({ id: message.id, type: "result", ok: true, value });
+      } catch (error) {
+        send({ id: message.id, type: "result", ok: false, error: errorInfo(error) });
+      }
+    },
+    (error) => send({ id: message.id, type: "result", ok: false, error: errorInfo(error) }),
+  );
+  inFlight.add(done);
+  done.finally(() => inFlight.delete(done));
+});
+lines.on("close", async () => {
+  try {
+    await Promise.allSettled([...inFlight]);
+    await aigne?.shutdown?.();
+  } finally {
+    process.exit(0);
+  }
+});
+process.on("unhandledRejection", (error) => {
+  writeLog(`aigne-ci host: unhandled rejection: ${errorInfo(error).stack ?? errorInfo(error).message}\n`);
+});

@@ -1,0 +1,519 @@
+//! `--engine node`: the project runs on the official AIGNE packages (`@aigne/cli` at a pinned
+//! version, with its matching `@aigne/core`) in one long-lived Node host per run.
+//!
+//! The packages are installed with npm into `<cache>/node-engine-v1/<version>/` on first use and
+//! reused after (no network once installed; `--offline` never installs). A folder that already
+//! holds them (`AIGNE_CI_NODE_ENGINE_DIR`) is used as is. The host (`host.mjs`, shipped inside
+//! the binary) loads the project once with the CLI's own `loadAIGNE` and invokes the agent per
+//! case over JSON lines, answering output and token usage. It never prompts (stdin is the
+//! protocol pipe, no TTY) and records no observability data. A case that times out on a host
+//! that no longer answers (a synchronous endless loop) kills it; the next case starts a new one,
+//! and cases that were stuck on the killed host run again on the new one, so no other case is
+//! lost.
+
+mod error;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+pub use error::{NodeEngineError, NodeInvokeError};
+
+use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec};
+use crate::engine::npm::{self, NpmSettings};
+use crate::engine::subprocess::{SubprocessLog, find_program};
+use crate::model::types::Usage;
+
+/// The `@aigne/cli` version `--engine node` installs unless told otherwise.
+pub const DEFAULT_AIGNE_CLI_VERSION: &str = "1.59.0";
+
+/// The host script, shipped inside the binary.
+const HOST_SCRIPT: &str = include_str!("host.mjs");
+
+/// How long a host whose case timed out gets to prove it still answers.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often a case runs again after the host under it was restarted by another case.
+const HOST_RESTART_RETRIES: u32 = 2;
+
+/// What the Node engine needs from the run's settings.
+#[derive(Debug, Clone)]
+pub struct NodeEngineSettings {
+    /// The complete environment of node and npm (provider keys included; `PATH` finds them).
+    pub env: BTreeMap<String, String>,
+    /// The project folder (holding `aigne.yaml`).
+    pub project_dir: PathBuf,
+    /// The aigne-ci cache root (packages go to `node-engine-v1/<version>/` in it).
+    pub cache_dir: PathBuf,
+    /// The `@aigne/cli` version (`--node-engine-version`).
+    pub version: String,
+    /// A folder that already holds `node_modules/@aigne/cli` (`AIGNE_CI_NODE_ENGINE_DIR`).
+    pub preinstalled: Option<PathBuf>,
+    /// `--offline`: never install.
+    pub offline: bool,
+    /// `--deny-exec`.
+    pub deny_exec: bool,
+    /// `--allow-install-scripts` (project dependencies).
+    pub allow_install_scripts: bool,
+    /// Longest one case may take.
+    pub case_timeout: Duration,
+    /// `--model` (`provider:name`), when given.
+    pub model: Option<String>,
+    /// Model options as the CLI names them (`temperature`, `topP`, `presencePenalty`, …).
+    pub model_options: Map<String, Value>,
+}
+
+/// An agent the official runtime loaded.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NodeAgentInfo {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Its input schema, when the runtime could express it as JSON Schema.
+    #[serde(default)]
+    pub input_schema: Option<Value>,
+}
+
+/// What the official runtime loaded.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NodeProject {
+    /// `agents`, `skills`, `cli.chat` and `mcp_server.agents`, in that order.
+    pub agents: Vec<NodeAgentInfo>,
+    /// The first entry of `agents:` (what the official CLI runs by default).
+    #[serde(default)]
+    pub default_agent: Option<String>,
+}
+
+/// One case for the Node engine.
+#[derive(Debug, Clone)]
+pub struct NodeInvokeRequest {
+    /// The agent's name.
+    pub agent: String,
+    /// Its input.
+    pub input: Value,
+    /// The case's `userContext` (e.g. `{userId, sessionId}`).
+    pub user_context: Option<Value>,
+}
+
+/// What one case returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeInvokeOutput {
+    /// The agent's output object.
+    pub output: Value,
+    /// Tokens of every model call the case made.
+    pub usage: Usage,
+}
+
+/// The Node host of one run. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NodeEngine {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("NodeEngine")
+            .field("project_dir", &self.inner.settings.project_dir)
+            .field("cli_dir", &self.inner.cli_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    settings: NodeEngineSettings,
+    log: SubprocessLog,
+    spec: LineChildSpec,
+    cli_dir: PathBuf,
+    project: NodeProject,
+    slot: tokio::sync::Mutex<Slot>,
+}
+
+struct Slot {
+    child: Option<LineChild>,
+    generation: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Reply {
+    ok: bool,
+    #[serde(default)]
+    value: Value,
+    #[serde(default)]
+    error: Option<ReplyError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyError {
+    message: String,
+    #[serde(default)]
+    stack: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct InvokeValue {
+    #[serde(default)]
+    output: Value,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+impl NodeEngine {
+    /// Installs what is missing, starts the host and loads the project.
+    pub async fn start(
+        settings: NodeEngineSettings,
+        log: SubprocessLog,
+    ) -> Result<Self, NodeEngineError> {
+        if settings.deny_exec {
+            return Err(NodeEngineError::Denied);
+        }
+        let node = find_program("node", &settings.env, &settings.project_dir)
+            .ok_or(NodeEngineError::NodeMissing)?;
+        let cli_dir = ensure_packages(&settings, &log).await?;
+        let npm_settings = NpmSettings {
+            env: settings.env.clone(),
+            deny_exec: settings.deny_exec,
+            allow_install_scripts: settings.allow_install_scripts,
+        };
+        npm::install_project_dependencies(&settings.project_dir, &npm_settings, &log).await?;
+        let script = write_script(&settings.cache_dir.join("node-engine-v1"))?;
+        let mut env = settings.env.clone();
+        // No traces, spans or observability server: the run records only its own results.
+        env.insert("AIGNE_OBSERVABILITY_DISABLED".to_owned(), "true".to_owned());
+        env.insert("NO_COLOR".to_owned(), "1".to_owned());
+        let spec = LineChildSpec {
+            purpose: "node-engine".to_owned(),
+            program: node,
+            args: vec![script.display().to_string(), cli_dir.display().to_string()],
+            env,
+            working_dir: settings.project_dir.clone(),
+        };
+        let (child, project) = spawn_host(&spec, &settings, &log).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                log,
+                spec,
+                cli_dir,
+                project,
+                slot: tokio::sync::Mutex::new(Slot {
+                    child: Some(child),
+                    generation: 0,
+                }),
+            }),
+        })
+    }
+
+    /// What the official runtime loaded.
+    pub fn project(&self) -> &NodeProject {
+        &self.inner.project
+    }
+
+    /// The `@aigne/cli` package folder in use.
+    pub fn cli_dir(&self) -> &Path {
+        &self.inner.cli_dir
+    }
+
+    /// Runs one case. Times out after the configured case timeout (the host is then restarted).
+    pub async fn invoke(
+        &self,
+        request: &NodeInvokeRequest,
+    ) -> Result<NodeInvokeOutput, NodeInvokeError> {
+        let timeout = self.inner.settings.case_timeout;
+        let mut restarts = 0;
+        loop {
+            let (child, generation) = self.current(&request.agent).await?;
+            // The clock starts once a host is ready: starting one (and time lost to another
+            // case that hung the host) is not this case's.
+            let deadline = Instant::now() + timeout;
+            let message = json!({
+                "type": "invoke",
+                "agent": request.agent,
+                "input": request.input,
+                "user_context": request.user_context,
+            });
+            let mut guard = RestartOnDrop {
+                engine: Some(self.clone()),
+                generation,
+            };
+            let outcome = tokio::time::timeout_at(deadline, child.request(message)).await;
+            match outcome {
+                Err(_) => {
+                    guard.engine = None;
+                    if self.after_timeout(&child, generation).await
+                        && restarts < HOST_RESTART_RETRIES
+                    {
+                        // Another case hung the host and had it restarted: run again.
+                        restarts += 1;
+                        continue;
+                    }
+                    return Err(NodeInvokeError::Timeout {
+                        agent: request.agent.clone(),
+                        timeout,
+                    });
+                }
+                Ok(Ok(reply)) => {
+                    guard.engine = None;
+                    return parse_reply(reply, &request.agent);
+                }
+                Ok(Err(error)) => {
+                    guard.engine = None;
+                    restarts += 1;
+                    if restarts > HOST_RESTART_RETRIES {
+                        return Err(NodeInvokeError::Host {
+                            agent: request.agent.clone(),
+                            message: describe(&error),
+                        });
+                    }
+                    self.restart(generation).await;
+                }
+            }
+        }
+    }
+
+    /// Stops the host (closing its stdin lets the runtime shut down MCP servers cleanly).
+    pub async fn shutdown(&self) {
+        let child = self.inner.slot.lock().await.child.take();
+        if let Some(child) = child {
+            child.shutdown().await;
+        }
+    }
+
+    /// Every subprocess started so far.
+    pub fn subprocesses(&self) -> &SubprocessLog {
+        &self.inner.log
+    }
+
+    /// The live host, started again (project reloaded) when the last one was killed.
+    async fn current(&self, agent: &str) -> Result<(LineChild, u64), NodeInvokeError> {
+        let mut slot = self.inner.slot.lock().await;
+        if let Some(child) = slot.child.as_ref().filter(|child| child.is_alive()) {
+            return Ok((child.clone(), slot.generation));
+        }
+        let (child, _) = spawn_host(&self.inner.spec, &self.inner.settings, &self.inner.log)
+            .await
+            .map_err(|error| NodeInvokeError::Host {
+                agent: agent.to_owned(),
+                message: format!("restarting the host failed: {error}"),
+            })?;
+        slot.child = Some(child.clone());
+        Ok((child, slot.generation))
+    }
+
+    /// A case on the host of `generation` timed out. Returns `true` when another case already
+    /// had that host restarted (this case was only stuck behind it). Otherwise kills the host
+    /// when it no longer answers (a synchronous endless loop) and returns `false`; a host that
+    /// still answers is kept (the case's promise just never settled).
+    async fn after_timeout(&self, child: &LineChild, generation: u64) -> bool {
+        let mut slot = self.inner.slot.lock().await;
+        if slot.generation != generation {
+            return true;
+        }
+        let ping = tokio::time::timeout(PING_TIMEOUT, child.request(json!({"type": "ping"}))).await;
+        if !matches!(ping, Ok(Ok(_))) {
+            slot.generation += 1;
+            if let Some(child) = slot.child.take() {
+                child.kill().await;
+            }
+        }
+        false
+    }
+
+    /// Kills the host of `generation` (unless another case already did).
+    async fn restart(&self, generation: u64) {
+        let mut slot = self.inner.slot.lock().await;
+        if slot.generation != generation {
+            return;
+        }
+        slot.generation += 1;
+        if let Some(child) = slot.child.take() {
+            child.kill().await;
+        }
+    }
+}
+
+/// When a case's future is dropped mid-call (the batch gave up on it), the host may be stuck in
+/// that case's JavaScript: restart it.
+struct RestartOnDrop {
+    engine: Option<NodeEngine>,
+    generation: u64,
+}
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            let generation = self.generation;
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { engine.restart(generation).await });
+            }
+        }
+    }
+}
+
+fn parse_reply(reply: Value, agent: &str) -> Result<NodeInvokeOutput, NodeInvokeError> {
+    let reply: Reply = serde_json::from_value(reply).map_err(|error| NodeInvokeError::Host {
+        agent: agent.to_owned(),
+        message: format!("unreadable reply: {error}"),
+    })?;
+    if !reply.ok {
+        let error = reply.error.unwrap_or(ReplyError {
+            message: "unknown error".to_owned(),
+            stack: None,
+        });
+        return Err(NodeInvokeError::Agent {
+            agent: agent.to_owned(),
+            message: error.message,
+            stack: error.stack,
+        });
+    }
+    let value: InvokeValue = serde_json::from_value(reply.value).unwrap_or_default();
+    Ok(NodeInvokeOutput {
+        output: value.output,
+        usage: value.usage.unwrap_or_default(),
+    })
+}
+
+fn describe(error: &LineChildError) -> String {
+    match error {
+        LineChildError::Exited { status, stderr } => {
+            let tail: Vec<&str> = stderr.trim().lines().rev().take(8).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            if tail.is_empty() {
+                format!("node exited{status}")
+            } else {
+                format!(
+                    "node exited{status}; its stderr ends with:\n{}",
+                    tail.join("\n")
+                )
+            }
+        }
+        LineChildError::Write { message } => message.clone(),
+    }
+}
+
+/// Starts a host and loads the project in it.
+async fn spawn_host(
+    spec: &LineChildSpec,
+    settings: &NodeEngineSettings,
+    log: &SubprocessLog,
+) -> Result<(LineChild, NodeProject), NodeEngineError> {
+    let child = LineChild::spawn(spec, log, Arc::new(|_, _| {})).map_err(|source| {
+        NodeEngineError::Spawn {
+            program: spec.program.clone(),
+            source,
+        }
+    })?;
+    let mut message = json!({
+        "type": "load",
+        "path": settings.project_dir,
+        "model_options": settings.model_options,
+    });
+    if let Some(model) = &settings.model {
+        message["model"] = Value::String(model.clone());
+    }
+    let load_error = |message: String| NodeEngineError::Load {
+        project: settings.project_dir.clone(),
+        message,
+    };
+    let reply = child
+        .request(message)
+        .await
+        .map_err(|error| load_error(describe(&error)))?;
+    let reply: Reply =
+        serde_json::from_value(reply).map_err(|error| load_error(error.to_string()))?;
+    if !reply.ok {
+        child.kill().await;
+        return Err(load_error(
+            reply
+                .error
+                .map(|error| error.message)
+                .unwrap_or_else(|| "unknown error".to_owned()),
+        ));
+    }
+    let project: NodeProject =
+        serde_json::from_value(reply.value).map_err(|error| load_error(error.to_string()))?;
+    Ok((child, project))
+}
+
+/// The `@aigne/cli` package folder: pre-installed, cached, or installed now.
+async fn ensure_packages(
+    settings: &NodeEngineSettings,
+    log: &SubprocessLog,
+) -> Result<PathBuf, NodeEngineError> {
+    if let Some(dir) = &settings.preinstalled {
+        let cli = dir.join("node_modules/@aigne/cli");
+        if !cli.join("package.json").is_file() {
+            return Err(NodeEngineError::BadPreinstalled { dir: dir.clone() });
+        }
+        return Ok(cli);
+    }
+    let target = settings
+        .cache_dir
+        .join("node-engine-v1")
+        .join(&settings.version);
+    let cli = target.join("node_modules/@aigne/cli");
+    if cli.join("package.json").is_file() {
+        return Ok(cli);
+    }
+    if settings.offline {
+        return Err(NodeEngineError::NotInstalled {
+            version: settings.version.clone(),
+            dir: target,
+        });
+    }
+    let npm_settings = NpmSettings {
+        env: settings.env.clone(),
+        deny_exec: settings.deny_exec,
+        allow_install_scripts: false,
+    };
+    npm::install_package("@aigne/cli", &settings.version, &target, &npm_settings, log).await?;
+    Ok(cli)
+}
+
+/// Writes the host script under a name that changes with its content; reuses it when present.
+fn write_script(dir: &Path) -> Result<PathBuf, NodeEngineError> {
+    let digest = hex::encode(Sha256::digest(HOST_SCRIPT.as_bytes()));
+    let path = dir.join(format!("host-{}.mjs", &digest[..16]));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let write = || -> std::io::Result<()> {
+        fs_err::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut file, HOST_SCRIPT.as_bytes())?;
+        file.persist(&path).map_err(|error| error.error)?;
+        Ok(())
+    };
+    write().map_err(|source| NodeEngineError::WriteScript {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        run: crate::cli::RunArgs,
+    }
+
+    #[test]
+    fn the_flag_default_is_the_pinned_version() {
+        let wrapper = Wrapper::try_parse_from(["aigne-ci"]).unwrap();
+        assert_eq!(wrapper.run.node_engine_version, DEFAULT_AIGNE_CLI_VERSION);
+    }
+}

@@ -1,0 +1,354 @@
+//! npm installs: the official AIGNE packages for `--engine node`, and a project's own
+//! `package.json` dependencies before its JavaScript runs.
+//!
+//! Installs run with install scripts off (unless the caller allows them), no audit, no fund
+//! messages, into a temp folder renamed into place, under a lock so parallel jobs sharing a
+//! cache install once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
+
+/// Most bytes of npm's stderr kept in an error.
+const STDERR_EXCERPT_BYTES: usize = 4000;
+
+/// Why an npm install failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NpmError {
+    /// `--deny-exec` forbids running npm.
+    #[error("refusing to run `npm install` in `{dir}` because `--deny-exec` is set")]
+    Denied {
+        /// Where it would have run.
+        dir: PathBuf,
+    },
+    /// No npm on `PATH`.
+    #[error("`npm` was not found on PATH; it is needed to install `{what}`")]
+    NpmMissing {
+        /// What was to be installed.
+        what: String,
+    },
+    /// Reading `package.json`, creating folders, locking or renaming failed.
+    #[error("cannot prepare the npm install in `{path}`")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The io error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `package.json` is not JSON.
+    #[error("`{path}` is not valid JSON: {message}")]
+    PackageJson {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// npm ran and failed.
+    #[error("`npm install` of `{what}` failed{status}:\n{stderr}")]
+    Failed {
+        /// What was being installed.
+        what: String,
+        /// `" with status N"`.
+        status: String,
+        /// The end of npm's stderr.
+        stderr: String,
+    },
+}
+
+/// How npm runs.
+#[derive(Debug, Clone)]
+pub struct NpmSettings {
+    /// The complete environment npm gets (its `PATH` is where npm is looked up).
+    pub env: BTreeMap<String, String>,
+    /// `--deny-exec`.
+    pub deny_exec: bool,
+    /// `--allow-install-scripts` (project dependencies only).
+    pub allow_install_scripts: bool,
+}
+
+/// Runs `npm install` for a project whose `package.json` has `dependencies` and which has no
+/// `node_modules` yet. Returns whether it installed.
+pub async fn install_project_dependencies(
+    project_dir: &Path,
+    settings: &NpmSettings,
+    log: &SubprocessLog,
+) -> Result<bool, NpmError> {
+    let manifest = project_dir.join("package.json");
+    if !manifest.is_file() || project_dir.join("node_modules").is_dir() {
+        return Ok(false);
+    }
+    let text = fs_err::read_to_string(&manifest).map_err(|source| NpmError::Io {
+        path: manifest.clone(),
+        source,
+    })?;
+    let package: Value = serde_json::from_str(&text).map_err(|error| NpmError::PackageJson {
+        path: manifest.clone(),
+        message: error.to_string(),
+    })?;
+    let has_dependencies = package
+        .get("dependencies")
+        .and_then(Value::as_object)
+        .is_some_and(|dependencies| !dependencies.is_empty());
+    if !has_dependencies {
+        return Ok(false);
+    }
+    let lock_path = project_dir.join(".aigne-ci-npm.lock");
+    let _lock = lock(&lock_path).await?;
+    if project_dir.join("node_modules").is_dir() {
+        return Ok(false);
+    }
+    let lockfile = project_dir.join("package-lock.json").is_file();
+    let mut args = vec![if lockfile { "ci" } else { "install" }.to_owned()];
+    args.extend(common_args(settings.allow_install_scripts));
+    run_npm(
+        &args,
+        project_dir,
+        settings,
+        log,
+        &format!("the dependencies of `{}`", manifest.display()),
+    )
+    .await?;
+    let _ = fs_err::remove_file(&lock_path);
+    Ok(true)
+}
+
+/// Installs `package@version` into `target` (`target/node_modules/…`) unless it is already
+/// there. Install scripts stay off. Returns whether it installed.
+pub async fn install_package(
+    package: &str,
+    version: &str,
+    target: &Path,
+    settings: &NpmSettings,
+    log: &SubprocessLog,
+) -> Result<bool, NpmError> {
+    let marker = target
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    if marker.is_file() {
+        return Ok(false);
+    }
+    let parent = target.parent().unwrap_or(target);
+    fs_err::create_dir_all(parent).map_err(|source| NpmError::Io {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let lock_path = target.with_extension("lock");
+    let _lock = lock(&lock_path).await?;
+    if marker.is_file() {
+        return Ok(false);
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".install-")
+        .tempdir_in(parent)
+        .map_err(|source| NpmError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    let manifest = serde_json::json!({
+        "name": "aigne-ci-node-engine",
+        "private": true,
+        "dependencies": { package: version },
+    });
+    let manifest_path = staging.path().join("package.json");
+    fs_err::write(&manifest_path, manifest.to_string()).map_err(|source| NpmError::Io {
+        path: manifest_path.clone(),
+        source,
+    })?;
+    let mut args = vec!["install".to_owned()];
+    args.extend(common_args(false));
+    run_npm(
+        &args,
+        staging.path(),
+        settings,
+        log,
+        &format!("{package}@{version}"),
+    )
+    .await?;
+    if target.exists() {
+        fs_err::remove_dir_all(target).map_err(|source| NpmError::Io {
+            path: target.to_path_buf(),
+            source,
+        })?;
+    }
+    let staged = staging.keep();
+    fs_err::rename(&staged, target).map_err(|source| NpmError::Io {
+        path: target.to_path_buf(),
+        source,
+    })?;
+    Ok(true)
+}
+
+fn common_args(allow_install_scripts: bool) -> Vec<String> {
+    let mut args = vec![
+        "--no-audit".to_owned(),
+        "--no-fund".to_owned(),
+        "--omit=dev".to_owned(),
+        "--loglevel=error".to_owned(),
+    ];
+    if !allow_install_scripts {
+        args.push("--ignore-scripts".to_owned());
+    }
+    args
+}
+
+async fn run_npm(
+    args: &[String],
+    dir: &Path,
+    settings: &NpmSettings,
+    log: &SubprocessLog,
+    what: &str,
+) -> Result<(), NpmError> {
+    if settings.deny_exec {
+        return Err(NpmError::Denied {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let program = find_program("npm", &settings.env, dir).ok_or_else(|| NpmError::NpmMissing {
+        what: what.to_owned(),
+    })?;
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(&settings.env)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn().map_err(|source| NpmError::Io {
+        path: program.clone(),
+        source,
+    })?;
+    log.record(SubprocessRecord {
+        purpose: "npm-install".to_owned(),
+        program: program.clone(),
+        args: args.to_vec(),
+        working_dir: dir.to_path_buf(),
+        pid: child.id(),
+    });
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|source| NpmError::Io {
+            path: program,
+            source,
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let start = stderr.len().saturating_sub(STDERR_EXCERPT_BYTES);
+    let start = (start..stderr.len())
+        .find(|index| stderr.is_char_boundary(*index))
+        .unwrap_or(stderr.len());
+    Err(NpmError::Failed {
+        what: what.to_owned(),
+        status: output
+            .status
+            .code()
+            .map(|code| format!(" with status {code}"))
+            .unwrap_or_default(),
+        stderr: stderr[start..].trim().to_owned(),
+    })
+}
+
+/// An exclusive lock on `path`, taken off the async threads; released on drop.
+async fn lock(path: &Path) -> Result<std::fs::File, NpmError> {
+    let path = path.to_path_buf();
+    let error_path = path.clone();
+    let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?
+            .into_parts()
+            .0;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|error| NpmError::Io {
+        path: error_path.clone(),
+        source: std::io::Error::other(error.to_string()),
+    })?;
+    locked.map_err(|source| NpmError::Io {
+        path: error_path,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> NpmSettings {
+        NpmSettings {
+            env: BTreeMap::new(),
+            deny_exec: false,
+            allow_install_scripts: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn projects_without_dependencies_or_with_node_modules_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SubprocessLog::default();
+        assert!(
+            !install_project_dependencies(dir.path(), &settings(), &log)
+                .await
+                .unwrap()
+        );
+        fs_err::write(dir.path().join("package.json"), r#"{"dependencies": {}}"#).unwrap();
+        assert!(
+            !install_project_dependencies(dir.path(), &settings(), &log)
+                .await
+                .unwrap()
+        );
+        fs_err::write(
+            dir.path().join("package.json"),
+            r#"{"dependencies": {"left-pad": "1"}}"#,
+        )
+        .unwrap();
+        fs_err::create_dir(dir.path().join("node_modules")).unwrap();
+        assert!(
+            !install_project_dependencies(dir.path(), &settings(), &log)
+                .await
+                .unwrap()
+        );
+        assert!(log.records().is_empty());
+    }
+
+    #[tokio::test]
+    async fn missing_npm_and_deny_exec_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SubprocessLog::default();
+        fs_err::write(
+            dir.path().join("package.json"),
+            r#"{"dependencies": {"left-pad": "1"}}"#,
+        )
+        .unwrap();
+        let error = install_project_dependencies(dir.path(), &settings(), &log)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "`npm` was not found on PATH; it is needed to install `the dependencies of `"
+            ),
+            "{error}"
+        );
+        let mut denied = settings();
+        denied.deny_exec = true;
+        let error = install_project_dependencies(dir.path(), &denied, &log)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, NpmError::Denied { .. }), "{error}");
+    }
+}

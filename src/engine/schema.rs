@@ -1,0 +1,295 @@
+//! JSON Schema handling as AIGNE does it: the schema a model sees (`response_format`, tool
+//! `parameters`) is the agent's schema after a round trip through zod
+//! (`@aigne/json-schema-to-zod` → `zod-to-json-schema`) and `outputSchemaToResponseFormatSchema`
+//! (`additionalProperties: false` on every object, nullable properties turned optional); and
+//! input/output validation is "passthrough" (extra keys allowed).
+
+use serde_json::{Map, Value, json};
+
+const DRAFT_07: &str = "http://json-schema.org/draft-07/schema#";
+
+/// Whether a top-level object schema has no properties (AIGNE then sends no `response_format`
+/// and tool `parameters: {}`).
+pub fn is_empty_object(schema: &Value) -> bool {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_none_or(Map::is_empty)
+}
+
+/// The schema AIGNE sends to a model for an agent schema (top-level object).
+pub fn to_model_schema(schema: &Value) -> Value {
+    let converted = roundtrip(schema);
+    let zod_emitted_required = converted.get("required").is_some();
+    let (mut converted, _) = nullable_to_optional(converted);
+    if let Value::Object(map) = &mut converted {
+        // zod-to-json-schema adds `$schema` after the body; a `required` zod did not emit is
+        // appended after it by `convertNullableToOptional`.
+        let required = if zod_emitted_required {
+            None
+        } else {
+            map.remove("required")
+        };
+        map.insert("$schema".to_owned(), Value::String(DRAFT_07.to_owned()));
+        if let Some(required) = required {
+            map.insert("required".to_owned(), required);
+        }
+    }
+    converted
+}
+
+/// The agent's input schema as AIGNE builds it for an AI agent with `input_key`: the key is
+/// added as an optional nullable string.
+pub fn with_input_key(schema: Option<&Value>, input_key: Option<&str>) -> Option<Value> {
+    let Some(key) = input_key else {
+        return schema.cloned();
+    };
+    let mut schema = schema
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.insert(key.to_owned(), json!({"type": ["string", "null"]}));
+    }
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|item| item.as_str() != Some(key));
+    }
+    Some(schema)
+}
+
+/// zod round trip: objects become `{type, additionalProperties: false, properties, required,
+/// …}` with `required` in property order; other keys keep their order with `default` and
+/// `description` last.
+fn roundtrip(schema: &Value) -> Value {
+    let Value::Object(map) = schema else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    if let Some(kind) = map.get("type") {
+        out.insert("type".to_owned(), kind.clone());
+    }
+    let is_object = map.get("type").and_then(Value::as_str) == Some("object");
+    if is_object {
+        out.insert("additionalProperties".to_owned(), Value::Bool(false));
+        if let Some(Value::Object(properties)) = map.get("properties") {
+            let required: Vec<&str> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|items| items.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut converted = Map::new();
+            for (key, value) in properties {
+                converted.insert(key.clone(), roundtrip(value));
+            }
+            let ordered: Vec<Value> = properties
+                .keys()
+                .filter(|key| required.contains(&key.as_str()))
+                .map(|key| Value::String(key.clone()))
+                .collect();
+            out.insert("properties".to_owned(), Value::Object(converted));
+            if !ordered.is_empty() {
+                out.insert("required".to_owned(), Value::Array(ordered));
+            }
+        }
+    }
+    for (key, value) in map {
+        if matches!(key.as_str(), "type" | "default" | "description" | "$schema")
+            || (is_object
+                && matches!(
+                    key.as_str(),
+                    "properties" | "required" | "additionalProperties"
+                ))
+        {
+            continue;
+        }
+        let value = match key.as_str() {
+            "items" => roundtrip(value),
+            "anyOf" | "oneOf" | "allOf" => match value {
+                Value::Array(items) => Value::Array(items.iter().map(roundtrip).collect()),
+                other => other.clone(),
+            },
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    for key in ["default", "description"] {
+        if let Some(value) = map.get(key) {
+            out.insert(key.to_owned(), value.clone());
+        }
+    }
+    out.into()
+}
+
+/// `convertNullableToOptional`: returns the schema and whether it was nullable.
+fn nullable_to_optional(schema: Value) -> (Value, bool) {
+    let Value::Object(mut map) = schema else {
+        return (schema, false);
+    };
+    let kind = map.get("type").cloned();
+    if kind.as_ref().and_then(Value::as_str) == Some("object")
+        && let Some(Value::Object(properties)) = map.get("properties").cloned()
+    {
+        let mut optional = Vec::new();
+        let mut converted = Map::new();
+        for (key, value) in properties {
+            let (value, nullable) = nullable_to_optional(value);
+            if nullable {
+                optional.push(key.clone());
+            }
+            converted.insert(key, value);
+        }
+        let required: Vec<Value> = map
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|item| {
+                        !item
+                            .as_str()
+                            .is_some_and(|k| optional.iter().any(|o| o == k))
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        map.insert("properties".to_owned(), Value::Object(converted));
+        map.insert("required".to_owned(), Value::Array(required));
+        return (Value::Object(map), false);
+    }
+    if kind.as_ref().and_then(Value::as_str) == Some("array")
+        && let Some(items) = map.get("items").cloned()
+        && items.is_object()
+    {
+        let (items, _) = nullable_to_optional(items);
+        map.insert("items".to_owned(), items);
+        return (Value::Object(map), false);
+    }
+    if let Some(Value::Array(types)) = &kind
+        && types.len() == 2
+        && types.iter().any(|t| t == "null")
+    {
+        let other = types
+            .iter()
+            .find(|t| *t != "null")
+            .cloned()
+            .unwrap_or(Value::Null);
+        map.insert("type".to_owned(), other);
+        return (Value::Object(map), true);
+    }
+    if let Some(Value::Array(any_of)) = map.get("anyOf").cloned() {
+        let kept: Vec<Value> = any_of
+            .iter()
+            .filter(|item| {
+                item.is_object()
+                    && item.get("type").and_then(Value::as_str) != Some("null")
+                    && !item
+                        .get("not")
+                        .is_some_and(|not| not.as_object().is_some_and(Map::is_empty))
+            })
+            .cloned()
+            .collect();
+        let optional = kept.len() != any_of.len();
+        if kept.len() == 1 {
+            let (single, _) = nullable_to_optional(kept[0].clone());
+            return (single, optional);
+        }
+    }
+    (Value::Object(map), false)
+}
+
+/// The schema used to validate inputs and outputs: passthrough (no `additionalProperties`
+/// anywhere, as zod `passthrough()` at the top and stripping below).
+pub fn validation_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(key, _)| key.as_str() != "additionalProperties")
+                .map(|(key, value)| {
+                    let value = match key.as_str() {
+                        // Property names are data, not keywords.
+                        "properties" => match value {
+                            Value::Object(properties) => Value::Object(
+                                properties
+                                    .iter()
+                                    .map(|(k, v)| (k.clone(), validation_schema(v)))
+                                    .collect(),
+                            ),
+                            other => other.clone(),
+                        },
+                        _ => validation_schema(value),
+                    };
+                    (key.clone(), value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(validation_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Validates `value` against `schema` (passthrough); the error lists every problem.
+pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
+    let schema = validation_schema(schema);
+    let validator =
+        jsonschema::validator_for(&schema).map_err(|error| format!("invalid schema: {error}"))?;
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|error| {
+            let path = error.instance_path().to_string();
+            if path.is_empty() {
+                error.to_string()
+            } else {
+                format!("{path}: {error}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_schema_matches_aigne() {
+        let schema = json!({"type":"object","properties":{"a":{"type":"string","description":"x"},"b":{"type":["number","null"]},"c":{"type":"array","items":{"type":"object","properties":{"d":{"type":"integer","default":3}}}},"e":{"type":"string","enum":["x","y"]}},"required":["a","b"]});
+        let expected = json!({"type":"object","additionalProperties":false,"properties":{"a":{"type":"string","description":"x"},"b":{"type":"number"},"c":{"type":"array","items":{"type":"object","additionalProperties":false,"properties":{"d":{"type":"integer","default":3}},"required":[]}},"e":{"type":"string","enum":["x","y"]}},"required":["a"],"$schema":"http://json-schema.org/draft-07/schema#"});
+        let converted = to_model_schema(&schema);
+        assert_eq!(converted, expected);
+        assert_eq!(
+            serde_json::to_string(&converted).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn required_in_property_order_and_free_objects() {
+        let schema = json!({"type":"object","properties":{"o":{"type":"object"},"p":{"type":"object","properties":{"x":{"type":"string"}},"required":["x"],"additionalProperties":true},"r":{"type":"array","items":{"type":"string"},"description":"d"}},"required":["r","o"]});
+        let expected = json!({"type":"object","additionalProperties":false,"properties":{"o":{"type":"object","additionalProperties":false},"p":{"type":"object","additionalProperties":false,"properties":{"x":{"type":"string"}},"required":["x"]},"r":{"type":"array","items":{"type":"string"},"description":"d"}},"required":["o","r"],"$schema":"http://json-schema.org/draft-07/schema#"});
+        assert_eq!(
+            serde_json::to_string(&to_model_schema(&schema)).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn no_required_is_appended_last() {
+        let schema = json!({"type":"object","properties":{"u":{"anyOf":[{"type":"string"},{"type":"null"}]}}});
+        assert_eq!(
+            serde_json::to_string(&to_model_schema(&schema)).unwrap(),
+            r#"{"type":"object","additionalProperties":false,"properties":{"u":{"type":"string"}},"$schema":"http://json-schema.org/draft-07/schema#","required":[]}"#
+        );
+    }
+
+    #[test]
+    fn validation_is_passthrough() {
+        let schema = json!({"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false});
+        assert!(validate(&schema, &json!({"a": "x", "extra": 1})).is_ok());
+        let error = validate(&schema, &json!({"b": 1})).unwrap_err();
+        assert!(error.contains("\"a\" is a required property"), "{error}");
+    }
+}

@@ -1,0 +1,320 @@
+//! [`Feature`]s a project uses, each with the agent and file that uses it. Which of them an
+//! engine supports is the engine's business; this module only lists them.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::Project;
+use super::agent::{
+    AgentDef, AgentKind, TeamMode, ToolChoiceDef, is_base_key, is_effective_passthrough,
+};
+use super::error::Location;
+
+/// A feature of the AIGNE project format.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feature {
+    /// An agent `type` (`ai`, `team`, `transform`, `mcp`, `function`, `js` for JS files,
+    /// `image`, or a module name).
+    AgentType(String),
+    /// `instructions`.
+    Instructions,
+    /// `{% include %}` in an instruction.
+    TemplateInclude,
+    /// `input_schema`.
+    InputSchema,
+    /// `output_schema`.
+    OutputSchema,
+    /// `default_input`.
+    DefaultInput,
+    /// `include_input_in_output`.
+    IncludeInputInOutput,
+    /// `skills` of an agent.
+    Skills,
+    /// `skills` of `aigne.yaml` (offered to every AI agent).
+    GlobalSkills,
+    /// `hooks`.
+    Hooks,
+    /// `memory` (legacy memory).
+    Memory,
+    /// `afs`.
+    Afs,
+    /// `session` (AI agents).
+    Session,
+    /// `tool_choice` with its value.
+    ToolChoice(String),
+    /// `tool_calls_concurrency`.
+    ToolCallsConcurrency,
+    /// `catch_tools_error: false`.
+    CatchToolsErrorOff,
+    /// `structured_stream_mode`.
+    StructuredStreamMode,
+    /// `input_file_key`.
+    InputFileKey,
+    /// `output_file_key`.
+    OutputFileKey,
+    /// `keep_text_in_tool_uses`.
+    KeepTextInToolUses,
+    /// Team `mode` (`sequential` or `parallel`).
+    TeamMode(String),
+    /// Team `iterate_on` (+ `concurrency`).
+    IterateOn,
+    /// Team `iterate_with_previous_output`.
+    IterateWithPreviousOutput,
+    /// Team `include_all_steps_output`.
+    IncludeAllStepsOutput,
+    /// Team `reflection`.
+    Reflection,
+    /// A per-agent `model`.
+    PerAgentModel,
+    /// A `{$get}` getter in model options.
+    ModelGetter,
+    /// `image_model`.
+    ImageModel,
+    /// `task_title` / `task_render_mode` (UI only).
+    TaskTitle,
+    /// A passthrough key some AIGNE class reads (`retry_on_error`, …), camelCase.
+    PassthroughKey(String),
+    /// A key no AIGNE class reads (no effect), camelCase.
+    IgnoredKey(String),
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AgentType(name) => write!(formatter, "type: {name}"),
+            Self::Instructions => write!(formatter, "instructions"),
+            Self::TemplateInclude => write!(formatter, "{{% include %}}"),
+            Self::InputSchema => write!(formatter, "input_schema"),
+            Self::OutputSchema => write!(formatter, "output_schema"),
+            Self::DefaultInput => write!(formatter, "default_input"),
+            Self::IncludeInputInOutput => write!(formatter, "include_input_in_output"),
+            Self::Skills => write!(formatter, "skills"),
+            Self::GlobalSkills => write!(formatter, "global skills"),
+            Self::Hooks => write!(formatter, "hooks"),
+            Self::Memory => write!(formatter, "memory"),
+            Self::Afs => write!(formatter, "afs"),
+            Self::Session => write!(formatter, "session"),
+            Self::ToolChoice(choice) => write!(formatter, "tool_choice: {choice}"),
+            Self::ToolCallsConcurrency => write!(formatter, "tool_calls_concurrency"),
+            Self::CatchToolsErrorOff => write!(formatter, "catch_tools_error: false"),
+            Self::StructuredStreamMode => write!(formatter, "structured_stream_mode"),
+            Self::InputFileKey => write!(formatter, "input_file_key"),
+            Self::OutputFileKey => write!(formatter, "output_file_key"),
+            Self::KeepTextInToolUses => write!(formatter, "keep_text_in_tool_uses"),
+            Self::TeamMode(mode) => write!(formatter, "mode: {mode}"),
+            Self::IterateOn => write!(formatter, "iterate_on"),
+            Self::IterateWithPreviousOutput => write!(formatter, "iterate_with_previous_output"),
+            Self::IncludeAllStepsOutput => write!(formatter, "include_all_steps_output"),
+            Self::Reflection => write!(formatter, "reflection"),
+            Self::PerAgentModel => write!(formatter, "per-agent model"),
+            Self::ModelGetter => write!(formatter, "model option getter ($get)"),
+            Self::ImageModel => write!(formatter, "image_model"),
+            Self::TaskTitle => write!(formatter, "task_title"),
+            Self::PassthroughKey(key) => write!(formatter, "key {key}"),
+            Self::IgnoredKey(key) => write!(formatter, "key {key} (no effect)"),
+        }
+    }
+}
+
+/// One use of a feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureUse {
+    /// The feature.
+    pub feature: Feature,
+    /// The agent using it (empty for `aigne.yaml` itself).
+    pub agent: String,
+    /// Where.
+    pub location: Location,
+}
+
+pub(super) fn collect(project: &Project) -> Vec<FeatureUse> {
+    let mut out = Vec::new();
+    if !project.skills.is_empty() {
+        out.push(FeatureUse {
+            feature: Feature::GlobalSkills,
+            agent: String::new(),
+            location: Location::file(&project.file),
+        });
+    }
+    if project.image_model.is_some() {
+        out.push(FeatureUse {
+            feature: Feature::ImageModel,
+            agent: String::new(),
+            location: Location::file(&project.file),
+        });
+    }
+    if project
+        .model
+        .as_ref()
+        .is_some_and(|m| has_getter(&m.options))
+    {
+        out.push(FeatureUse {
+            feature: Feature::ModelGetter,
+            agent: String::new(),
+            location: Location::file(&project.file),
+        });
+    }
+    let mut seen: HashSet<*const AgentDef> = HashSet::new();
+    for agent in project.top_level_agents() {
+        walk(agent, &mut seen, &mut out);
+    }
+    out
+}
+
+fn has_getter(options: &serde_json::Map<String, Value>) -> bool {
+    options.values().any(|value| match value {
+        Value::Object(map) => map.contains_key("$get") || has_getter(map),
+        _ => false,
+    })
+}
+
+fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Vec<FeatureUse>) {
+    if !seen.insert(Arc::as_ptr(agent)) {
+        return;
+    }
+    let mut push = |feature: Feature| {
+        out.push(FeatureUse {
+            feature,
+            agent: agent.name.clone(),
+            location: agent.location(),
+        });
+    };
+    push(Feature::AgentType(agent.kind.type_name().to_owned()));
+    if agent.input_schema.is_some() {
+        push(Feature::InputSchema);
+    }
+    if agent.output_schema.is_some() {
+        push(Feature::OutputSchema);
+    }
+    if !agent.default_input.is_empty() {
+        push(Feature::DefaultInput);
+    }
+    if agent.include_input_in_output {
+        push(Feature::IncludeInputInOutput);
+    }
+    if !agent.skills.is_empty() {
+        push(Feature::Skills);
+    }
+    if !agent.hooks.is_empty() {
+        push(Feature::Hooks);
+    }
+    if agent.memory.is_some() {
+        push(Feature::Memory);
+    }
+    if agent
+        .afs
+        .as_ref()
+        .is_some_and(|afs| afs != &Value::Bool(false))
+    {
+        push(Feature::Afs);
+    }
+    if let Some(model) = &agent.model {
+        push(Feature::PerAgentModel);
+        if has_getter(&model.options) {
+            push(Feature::ModelGetter);
+        }
+    }
+    if agent.image_model.is_some() {
+        push(Feature::ImageModel);
+    }
+    if agent.task_title.is_some() {
+        push(Feature::TaskTitle);
+    }
+    for key in agent.extra.keys() {
+        if is_base_key(key) {
+            continue;
+        }
+        if is_effective_passthrough(key) {
+            push(Feature::PassthroughKey(key.clone()));
+        } else {
+            push(Feature::IgnoredKey(key.clone()));
+        }
+    }
+    match &agent.kind {
+        AgentKind::Ai(ai) => {
+            if !ai.instructions.is_empty() {
+                push(Feature::Instructions);
+            }
+            if ai
+                .instructions
+                .iter()
+                .any(|i| i.content.contains("{% include") || i.content.contains("{%- include"))
+            {
+                push(Feature::TemplateInclude);
+            }
+            if let Some(choice) = ai.tool_choice {
+                push(Feature::ToolChoice(
+                    match choice {
+                        ToolChoiceDef::Auto => "auto",
+                        ToolChoiceDef::None => "none",
+                        ToolChoiceDef::Required => "required",
+                        ToolChoiceDef::Router => "router",
+                    }
+                    .to_owned(),
+                ));
+            }
+            if ai.tool_calls_concurrency.is_some_and(|n| n > 1) {
+                push(Feature::ToolCallsConcurrency);
+            }
+            if !ai.catch_tools_error {
+                push(Feature::CatchToolsErrorOff);
+            }
+            if ai.structured_stream_mode {
+                push(Feature::StructuredStreamMode);
+            }
+            if ai.input_file_key.is_some() {
+                push(Feature::InputFileKey);
+            }
+            if ai.output_file_key.is_some() {
+                push(Feature::OutputFileKey);
+            }
+            if ai.keep_text_in_tool_uses {
+                push(Feature::KeepTextInToolUses);
+            }
+            if ai.session.is_some() {
+                push(Feature::Session);
+            }
+        }
+        AgentKind::Team(team) => {
+            push(Feature::TeamMode(
+                match team.mode {
+                    TeamMode::Sequential => "sequential",
+                    TeamMode::Parallel => "parallel",
+                }
+                .to_owned(),
+            ));
+            if team.iterate_on.is_some() {
+                push(Feature::IterateOn);
+            }
+            if team.iterate_with_previous_output {
+                push(Feature::IterateWithPreviousOutput);
+            }
+            if team.include_all_steps_output {
+                push(Feature::IncludeAllStepsOutput);
+            }
+            if team.reflection.is_some() {
+                push(Feature::Reflection);
+            }
+        }
+        AgentKind::Image { .. } => {
+            push(Feature::Instructions);
+        }
+        _ => {}
+    }
+    for skill in &agent.skills {
+        walk(skill, seen, out);
+    }
+    for hook in &agent.hooks {
+        for (_, hook_agent) in &hook.slots {
+            walk(hook_agent, seen, out);
+        }
+    }
+    if let AgentKind::Team(team) = &agent.kind
+        && let Some(reflection) = &team.reflection
+    {
+        walk(&reflection.reviewer, seen, out);
+    }
+}
