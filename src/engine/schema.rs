@@ -198,30 +198,31 @@ fn nullable_to_optional(schema: Value) -> (Value, bool) {
 }
 
 /// The schema used to validate inputs and outputs: passthrough (no `additionalProperties`
-/// anywhere, as zod `passthrough()` at the top and stripping below).
+/// anywhere, as zod `passthrough()` at the top and stripping below). A required nullable
+/// property must be present (AIGNE: `Invalid input expect string,null got undefined`).
 pub fn validation_schema(schema: &Value) -> Value {
     match schema {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(key, _)| key.as_str() != "additionalProperties")
-                .map(|(key, value)| {
-                    let value = match key.as_str() {
-                        // Property names are data, not keywords.
-                        "properties" => match value {
-                            Value::Object(properties) => Value::Object(
-                                properties
-                                    .iter()
-                                    .map(|(k, v)| (k.clone(), validation_schema(v)))
-                                    .collect(),
-                            ),
-                            other => other.clone(),
-                        },
-                        _ => validation_schema(value),
-                    };
-                    (key.clone(), value)
-                })
-                .collect(),
-        ),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, value) in map {
+                let value = match key.as_str() {
+                    "additionalProperties" => continue,
+                    // Property names are data, not keywords.
+                    "properties" => match value {
+                        Value::Object(properties) => Value::Object(
+                            properties
+                                .iter()
+                                .map(|(k, v)| (k.clone(), validation_schema(v)))
+                                .collect(),
+                        ),
+                        other => other.clone(),
+                    },
+                    _ => validation_schema(value),
+                };
+                out.insert(key.clone(), value);
+            }
+            Value::Object(out)
+        }
         Value::Array(items) => Value::Array(items.iter().map(validation_schema).collect()),
         other => other.clone(),
     }
