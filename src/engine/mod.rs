@@ -18,6 +18,7 @@ pub mod choice;
 mod error;
 pub mod js;
 pub mod line_child;
+pub mod mcp;
 pub mod node;
 pub mod npm;
 mod prompt;
