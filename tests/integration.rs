@@ -9,5 +9,5 @@ mod fetch;
 mod js;
 mod mcp;
 mod models;
-mod report;
 mod providers;
+mod report;
