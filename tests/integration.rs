@@ -11,3 +11,4 @@ mod mcp;
 mod models;
 mod providers;
 mod report;
+mod run_e2e;
