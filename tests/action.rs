@@ -289,8 +289,12 @@ fn workflows_are_least_privilege_and_pinned() {
             );
         }
     }
-    names.sort();
-    assert_eq!(names, ["ci.yml", "release.yml", "self-test.yml"]);
+    for expected in ["ci.yml", "release.yml", "self-test.yml"] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "missing workflow {expected}"
+        );
+    }
 }
 
 /// Runs the composite steps of action.yml the way the runner does: env evaluated from inputs and

@@ -673,7 +673,7 @@ async fn unreachable_provider_is_a_network_error() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "model_network");
-    let source = std::error::Error::source(&error).unwrap().to_string();
+    let source = error.to_string();
     assert!(
         source.starts_with(
             "request to provider `openai` (model `gpt-4o-mini`) at `http://127.0.0.1:"
@@ -681,6 +681,10 @@ async fn unreachable_provider_is_a_network_error() {
         "{source}"
     );
     assert!(source.ends_with("failed after 4 attempt(s)"), "{source}");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the reqwest error is chained"
+    );
 }
 
 #[test]
@@ -694,6 +698,24 @@ fn missing_key_names_the_variable() {
     assert_eq!(
         error.to_string(),
         "provider `openai` needs an API key for model `gpt-4o`: `OPENAI_API_KEY` is not set"
+    );
+    assert_eq!(
+        registry.describe(&spec("openai:gpt-4o")).unwrap(),
+        aigne_ci::model::ResolvedModel {
+            provider: "openai".to_owned(),
+            model: "gpt-4o".to_owned(),
+            supported: true,
+            missing_key: Some("OPENAI_API_KEY".to_owned()),
+        }
+    );
+    assert_eq!(
+        registry.describe(&ModelSpec::default()).unwrap(),
+        aigne_ci::model::ResolvedModel {
+            provider: "aignehub".to_owned(),
+            model: "openai/gpt-5-mini".to_owned(),
+            supported: true,
+            missing_key: Some("AIGNE_HUB_API_KEY".to_owned()),
+        }
     );
     let hint = aigne_ci::hint::Hint::hint(&error).unwrap();
     assert!(
@@ -1175,6 +1197,16 @@ async fn request_bodies_equal_the_official_runtime() {
         ),
         (
             "openai",
+            "gpt-4o",
+            json!({"messages": [{"role": "user", "content": [
+              {"type": "text", "text": "Describe"},
+              {"type": "url", "url": "http://FILES/files/cat.png"},
+              {"type": "url", "url": "http://FILES/files/photo", "mimeType": "image/webp"}
+            ]}]}),
+            vec![Reply::text("A cat")],
+        ),
+        (
+            "openai",
             "o3-mini",
             json!({"messages": [{"role": "user", "content": "Plan"}], "tools": [weather],
                    "modelOptions": {"temperature": 1, "topP": 0.5, "parallelToolCalls": false}}),
@@ -1210,11 +1242,17 @@ async fn request_bodies_equal_the_official_runtime() {
 
     // The official runtime, against its own fake server.
     let official = FakeOpenAi::start();
+    let with_files = |input: &Value, server: &FakeOpenAi| -> Value {
+        serde_json::from_str(&input.to_string().replace("http://FILES", &server.url())).unwrap()
+    };
+    let png: &[u8] = b"\x89PNG fake image";
+    official.serve_file("/files/cat.png", "image/png", png);
+    official.serve_file("/files/photo", "application/octet-stream", b"webp bytes");
     let dir = tempfile::tempdir().unwrap();
     let cases_file = dir.path().join("cases.json");
     let listed: Vec<Value> = cases
         .iter()
-        .map(|(provider, model, input, _)| json!({"provider": provider, "model": model, "input": input}))
+.map(|(provider, model, input, _)| json!({"provider": provider, "model": model, "input": with_files(input, &official)}))
         .collect();
     std::fs::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
     for (_, _, _, replies) in &cases {
@@ -1244,6 +1282,8 @@ async fn request_bodies_equal_the_official_runtime() {
 
     // Ours, against another.
     let ours = FakeOpenAi::start();
+    ours.serve_file("/files/cat.png", "image/png", png);
+    ours.serve_file("/files/photo", "application/octet-stream", b"webp bytes");
     for (_, _, _, replies) in &cases {
         ours.push_all(replies.clone());
     }
@@ -1266,7 +1306,9 @@ async fn request_bodies_equal_the_official_runtime() {
         let chat_model = registry
             .resolve(&spec(&format!("{provider}:{model}")))
             .unwrap();
-        let result = chat_model.complete(request_from_aigne(input)).await;
+        let result = chat_model
+            .complete(request_from_aigne(&with_files(input, &ours)))
+            .await;
         match (&official_output.get("error"), result) {
             (Some(error), Err(ours)) => {
                 let error = error.as_str().unwrap();
@@ -1298,4 +1340,64 @@ async fn request_bodies_equal_the_official_runtime() {
         // Byte-for-byte: same fields, same order, same number formatting.
         assert_eq!(our_request.raw_body, official_request.raw_body);
     }
+    // `url` parts were downloaded and inlined, with the type from the name or the part.
+    assert!(our_requests.iter().any(|request| request.method == "GET"));
+    let inlined = our_requests
+        .iter()
+        .find(|request| request.raw_body.contains("Describe"))
+        .unwrap();
+    assert!(
+        inlined
+            .raw_body
+            .contains("data:image/png;base64,iVBORyBmYWtlIGltYWdl")
+            && inlined
+                .raw_body
+                .contains("data:image/webp;base64,d2VicCBieXRlcw=="),
+        "{}",
+        inlined.raw_body
+    );
+}
+
+#[tokio::test]
+async fn url_parts_are_downloaded_recorded_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("files.jsonl");
+    let server = FakeOpenAi::start();
+    server.serve_file("/img/a.jpg", "image/jpeg", b"jpeg!");
+    server.push(Reply::text("a picture"));
+    let request = ChatRequest {
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: Some(Content::Parts(vec![ContentPart::Url {
+                url: format!("{}/img/a.jpg", server.url()),
+                mime_type: None,
+                filename: None,
+            }])),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        }],
+        case_label: Some("img".to_owned()),
+        ..ChatRequest::default()
+    };
+    let mut settings = settings_for(&server, &[]);
+    settings.record = Some(cassette.clone());
+    let model = ModelRegistry::new(settings)
+        .unwrap()
+        .resolve(&spec("openai:gpt-4o"))
+        .unwrap();
+    let recorded = model.complete(request.clone()).await.unwrap();
+    let bodies = server.bodies();
+    assert_eq!(
+        bodies.last().unwrap()["messages"][0]["content"],
+        json!([{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,anBlZyE="}}])
+    );
+    server.shutdown();
+    let mut settings = ModelSettings::from_variables(BTreeMap::new());
+    settings.replay = Some(cassette);
+    let model = ModelRegistry::new(settings)
+        .unwrap()
+        .resolve(&spec("openai:gpt-4o"))
+        .unwrap();
+    assert_eq!(model.complete(request).await.unwrap(), recorded);
 }

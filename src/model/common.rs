@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::types::{ModelOptions, ToolCall, ToolDefinition};
+use super::ModelError;
+use super::transport::Transport;
+use super::types::{ChatRequest, Content, ContentPart, ModelOptions, ToolCall, ToolDefinition};
 
 /// `normalizeToolName`: `-` and whitespace become `_`.
 pub fn sanitize_tool_name(name: &str) -> String {
@@ -302,6 +304,77 @@ fn strip_getters(value: Value) -> Option<Value> {
     }
 }
 
+/// `mime.getType(path)`: the type of the text after the last `.` of the last path segment
+/// (so a URL with a query string has none).
+pub fn mime_type_of(path: &str) -> Option<String> {
+    let last = path
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(path)
+        .to_lowercase();
+    let (_, extension) = last.rsplit_once('.')?;
+    if extension.is_empty() {
+        return None;
+    }
+    mime_guess::from_ext(extension)
+        .first()
+        .map(|mime| mime.essence_str().to_owned())
+}
+
+/// `ChatModel.preprocess`: `url` parts are downloaded and sent inline (base64 `file` parts)
+/// unless the model option `preferInputFileType` is `"url"`.
+pub async fn inline_url_parts(
+    request: &ChatRequest,
+    options: &ModelOptions,
+    transport: &Transport,
+    provider: &str,
+) -> Result<Option<ChatRequest>, ModelError> {
+    use base64::Engine;
+    let has_urls = request.messages.iter().any(|message| {
+        matches!(&message.content, Some(Content::Parts(parts))
+            if parts.iter().any(|part| matches!(part, ContentPart::Url { .. })))
+    });
+    if !has_urls || options.get("preferInputFileType").and_then(Value::as_str) == Some("url") {
+        return Ok(None);
+    }
+    let mut inlined = request.clone();
+    for message in &mut inlined.messages {
+        let Some(Content::Parts(parts)) = &mut message.content else {
+            continue;
+        };
+        for part in parts.iter_mut() {
+            let ContentPart::Url {
+                url,
+                mime_type,
+                filename,
+            } = part
+            else {
+                continue;
+            };
+            let parsed = url::Url::parse(url).map_err(|error| ModelError::Download {
+                url: crate::secret::mask_url_text(url),
+                message: error.to_string(),
+            })?;
+            let bytes = transport
+                .download(
+                    provider,
+                    &crate::secret::SafeUrl::new(parsed),
+                    request.case_label.as_deref(),
+                )
+                .await?;
+            let mime_type = mime_type
+                .clone()
+                .or_else(|| mime_type_of(filename.as_deref().unwrap_or(url)));
+            *part = ContentPart::File {
+                data: base64::engine::general_purpose::STANDARD.encode(bytes),
+                mime_type,
+                filename: filename.clone(),
+            };
+        }
+    }
+    Ok(Some(inlined))
+}
+
 /// AIGNE's framework back-off: `1000ms * 2^(attempt-1)` (attempt from 1), zero under the test knob.
 pub fn framework_delay(attempt: u32, no_delay: bool) -> Duration {
     if no_delay {
@@ -407,6 +480,17 @@ mod tests {
             Value::Object(drop_unresolved_getters(options)),
             json!({"topP": 0.5})
         );
+    }
+
+    #[test]
+    fn guesses_mime_types_like_the_mime_package() {
+        assert_eq!(
+            mime_type_of("https://example.com/cat.png").as_deref(),
+            Some("image/png")
+        );
+        assert_eq!(mime_type_of("photo.JPG").as_deref(), Some("image/jpeg"));
+        assert_eq!(mime_type_of("https://example.com/cat.png?x=1"), None);
+        assert_eq!(mime_type_of("https://example.com/cat"), None);
     }
 
     #[test]

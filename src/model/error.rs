@@ -69,6 +69,9 @@ pub enum ModelError {
     /// The HTTP client cannot be built (bad proxy).
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// A file of a `url` content part could not be downloaded.
+    #[error("cannot download `{url}` for the model: {message}")]
+    Download { url: String, message: String },
     /// The provider sent something that is not the protocol (bad SSE, bad JSON).
     #[error("provider `{provider}` (model `{model}`) sent a malformed response: {message}")]
     Protocol {
@@ -136,13 +139,13 @@ pub enum ModelError {
 }
 
 impl ModelError {
-    /// Whether AIGNE's `ChatModel` retries the whole call for this error (structured output
-    /// and network errors).
+    /// Whether AIGNE's `ChatModel` retries the whole call for this error. Its rule is
+    /// "`StructuredOutputError` or `is-network-error`", but the OpenAI SDK wraps network failures
+    /// in `APIConnectionError`, which `is-network-error` does not recognise (it wants a bare
+    /// `TypeError`), so for OpenAI-compatible providers only structured-output errors are
+    /// retried; network errors are retried by the HTTP layer (`--retries`).
     pub fn is_framework_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::StructuredOutput { .. } | Self::Network { .. } | Self::Timeout { .. }
-        )
+        matches!(self, Self::StructuredOutput { .. })
     }
 
     /// The HTTP status, when the provider answered with one.
@@ -163,6 +166,7 @@ impl ModelError {
             Self::Status { .. } => "model_status",
             Self::Network { .. } => "model_network",
             Self::Timeout { .. } => "model_timeout",
+            Self::Download { .. } => "model_download",
             Self::Http(_) => "model_config",
             Self::Protocol { .. } => "model_protocol",
             Self::Refusal { .. } => "model_refusal",

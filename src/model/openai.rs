@@ -215,6 +215,9 @@ impl OpenAiChatModel {
             }
         }
         let options = self.model_options(request);
+        let inlined =
+            common::inline_url_parts(request, &options, &self.transport, self.provider.id).await?;
+        let request = inlined.as_ref().unwrap_or(request);
         let body = self.base_body(request, &options);
         let model = body
             .get("model")

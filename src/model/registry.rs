@@ -150,13 +150,25 @@ fn rank(provider: &str) -> u32 {
     }
 }
 
+/// The patterns of [`MODEL_FAMILIES`], compiled once.
+static FAMILY_PATTERNS: std::sync::LazyLock<Vec<Option<Regex>>> = std::sync::LazyLock::new(|| {
+    MODEL_FAMILIES
+        .iter()
+        .map(|family| Regex::new(family.pattern).ok())
+        .collect()
+});
+
 fn family(model: &str) -> Option<&'static ModelFamily> {
     let id = model.to_lowercase();
-    MODEL_FAMILIES.iter().find(|family| {
-        Regex::new(family.pattern)
-            .map(|pattern| pattern.is_match(&id))
-            .unwrap_or(false)
-    })
+    MODEL_FAMILIES
+        .iter()
+        .zip(FAMILY_PATTERNS.iter())
+        .find(|(_, pattern)| {
+            pattern
+                .as_ref()
+                .is_some_and(|pattern| pattern.is_match(&id))
+        })
+        .map(|(family, _)| family)
 }
 
 /// `resolveProviderModelId`.
@@ -244,6 +256,8 @@ pub struct ResolvedModel {
     pub model: String,
     /// Whether this build can call the provider.
     pub supported: bool,
+    /// The key variable to set, when the provider has no key (and none is needed under replay).
+    pub missing_key: Option<String>,
 }
 
 /// The [`ModelResolver`] of a run: model strings routed as AIGNE, one shared [`Transport`],
@@ -311,14 +325,47 @@ impl ModelRegistry {
             .unwrap_or_default()
     }
 
-    /// Where a spec's model goes (no key needed when the provider is unsupported).
+    /// Where a spec's model goes, for `inspect`: never fails for a missing key (it is reported
+    /// in [`ResolvedModel::missing_key`]).
     pub fn describe(&self, spec: &ModelSpec) -> Result<ResolvedModel, ModelError> {
-        let route = route(&self.model_string(spec), &|provider| self.has_key(provider))?;
+        let route = match route(&self.model_string(spec), &|provider| self.has_key(provider)) {
+            Ok(route) => route,
+            Err(ModelError::MissingKey {
+                provider,
+                model,
+                variable,
+            }) => {
+                let supported = providers::find(&provider).is_some_and(|found| {
+                    matches!(
+                        found.protocol,
+                        Protocol::OpenAiCompatible | Protocol::Native
+                    )
+                });
+                return Ok(ResolvedModel {
+                    provider,
+                    model,
+                    supported,
+                    missing_key: Some(variable),
+                });
+            }
+            Err(error) => return Err(error),
+        };
         let provider =
             providers::find(&route.provider).ok_or_else(|| ModelError::UnsupportedProvider {
                 provider: route.provider.clone(),
                 model: route.model.clone().unwrap_or_default(),
             })?;
+        let missing_key = (!self.has_key(provider)
+            && provider.key_default.is_none()
+            && !self.transport.is_replay())
+        .then(|| {
+            provider
+                .key_variables
+                .first()
+                .copied()
+                .unwrap_or("")
+                .to_owned()
+        });
         Ok(ResolvedModel {
             provider: provider.id.to_owned(),
             model: route
@@ -330,6 +377,7 @@ impl ModelRegistry {
                 provider.protocol,
                 Protocol::OpenAiCompatible | Protocol::Native
             ),
+            missing_key,
         })
     }
 

@@ -235,6 +235,46 @@ impl Transport {
         }
     }
 
+    /// Downloads a file (AIGNE turns `url` parts into inline files before calling the model):
+    /// a `GET` through [`Self::send`], so it is retried, recorded and replayed like model calls
+    /// and replay needs no network for it either.
+    pub async fn download(
+        &self,
+        provider: &str,
+        url: &SafeUrl,
+        case: Option<&str>,
+    ) -> Result<Vec<u8>, ModelError> {
+        let request = WireRequest::get(url.expose().clone());
+        let answer = self
+            .send(RawCall {
+                provider,
+                model: "",
+                request: &request,
+                case,
+            })
+            .await
+            .map_err(|error| match error {
+                ModelError::Status {
+                    status, attempts, ..
+                } => ModelError::Download {
+                    url: url.to_string(),
+                    message: format!("status {status} after {attempts} attempt(s)"),
+                },
+                ModelError::Network {
+                    attempts, source, ..
+                } => ModelError::Download {
+                    url: url.to_string(),
+                    message: format!("{source} after {attempts} attempt(s)"),
+                },
+                ModelError::Timeout { attempts, .. } => ModelError::Download {
+                    url: url.to_string(),
+                    message: format!("timed out after {attempts} attempt(s)"),
+                },
+                other => other,
+            })?;
+        Ok(answer.body)
+    }
+
     async fn attempt(&self, wire: &WireRequest) -> Attempt {
         let mut request = self
             .client

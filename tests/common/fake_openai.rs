@@ -30,7 +30,8 @@
 //!   loud.
 //! * Every request is recorded ([`RecordedRequest`]: method, path, query, lowercase headers, raw
 //!   body and parsed JSON body) whatever the path. `POST …/chat/completions` gets the scripted reply;
-//!   `GET …/models` lists one model; any other path is 404 (still recorded).
+//!   `GET …/models` lists one model; `GET` of a path given to [`FakeOpenAi::serve_file`] answers
+//!   that file; any other path is 404 (still recorded).
 //! * A reply is streamed as SSE when the request body has `"stream": true` (each chunk its own
 //!   `data: {...}\n\n` frame, then `data: [DONE]`), with a final usage chunk (`choices: []`) only when
 //!   `stream_options.include_usage` is true, exactly as OpenAI does; otherwise it is one
@@ -525,6 +526,7 @@ struct State {
     handler: Option<Handler>,
     default: Option<Reply>,
     requests: Vec<RecordedRequest>,
+    files: std::collections::HashMap<String, (String, Vec<u8>)>,
 }
 
 /// The running fake server. Stops when dropped.
@@ -610,6 +612,13 @@ impl FakeOpenAi {
     /// Answers with this reply whenever the queue is empty and there is no handler.
     pub fn set_default(&self, reply: Reply) {
         self.lock().default = Some(reply);
+    }
+
+    /// Serves `GET <path>` with this content type and body (files behind `url` content parts).
+    pub fn serve_file(&self, path: &str, content_type: &str, body: &[u8]) {
+        self.lock()
+            .files
+            .insert(path.to_owned(), (content_type.to_owned(), body.to_vec()));
     }
 
     /// Every request received so far, in arrival order.
@@ -705,6 +714,21 @@ async fn handle(
         (request, reply)
     };
     let is_chat = method == Method::POST && request.path.ends_with("/chat/completions");
+    if method == Method::GET {
+        let file = state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .files
+            .get(&request.path)
+            .cloned();
+        if let Some((content_type, body)) = file {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .expect("file response");
+        }
+    }
     if !is_chat {
         if method == Method::GET && request.path.ends_with("/models") {
             return json_response(
