@@ -60,7 +60,9 @@ impl Engine {
             .unwrap_or_default();
         let built = build_messages(agent, input, memory_parts)?;
 
-        let tools = tool_agents(&self.project.skills, agent);
+        let tools = self
+            .resolve_all_js(tool_agents(&self.project.skills, agent))
+            .await?;
         for tool in &tools {
             if matches!(tool.kind, crate::project::AgentKind::Mcp { .. }) {
                 // MCP agents are replaced by their server's tools; that needs an MCP client.

@@ -3,6 +3,8 @@
 use crate::model::ModelError;
 use crate::project::{Location, ProjectError};
 
+use super::js::JsError;
+
 /// One invocation failed. [`InvokeError::kind`] is the short class written to results.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -99,6 +101,9 @@ pub enum InvokeError {
     /// The agent to run does not exist (or the project has none).
     #[error(transparent)]
     Project(#[from] ProjectError),
+    /// A JavaScript agent failed (the error names the agent).
+    #[error(transparent)]
+    Js(#[from] JsError),
 }
 
 impl InvokeError {
@@ -114,6 +119,11 @@ impl InvokeError {
             Self::Timeout { .. } => "timeout",
             Self::Unsupported { .. } => "unsupported",
             Self::Project(_) => "project",
+            Self::Js(
+                JsError::Thrown { .. } | JsError::Exited { .. } | JsError::Protocol { .. },
+            ) => "agent",
+            Self::Js(JsError::Timeout { .. }) => "timeout",
+            Self::Js(_) => "project",
         }
     }
 
@@ -123,6 +133,16 @@ impl InvokeError {
         matches!(
             self,
             Self::Unsupported { .. } | Self::Project(_) | Self::NoModel { .. }
+        ) || matches!(
+            self,
+            Self::Js(
+                JsError::Denied { .. }
+                    | JsError::NodeMissing { .. }
+                    | JsError::Spawn { .. }
+                    | JsError::WriteScript { .. }
+                    | JsError::Load { .. }
+                    | JsError::NotCallable { .. }
+            )
         )
     }
 
@@ -147,6 +167,7 @@ impl crate::hint::Hint for InvokeError {
             ),
             Self::ToolTurns { .. } => Some("raise `--max-tool-turns` if the agent needs more turns".to_owned()),
             Self::Project(error) => crate::hint::Hint::hint(error),
+            Self::Js(error) => error.hint(),
             _ => None,
         }
     }

@@ -204,6 +204,23 @@ pub fn validation_schema(schema: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .filter(|(key, _)| key.as_str() != "additionalProperties")
+                // An unknown `type` (`"any"` in the `aigne create` template's `sandbox.js`) is
+                // `z.any()` for AIGNE's json-schema-to-zod: no constraint.
+                .filter(|(key, value)| {
+                    key.as_str() != "type"
+                        || value.as_str().is_none_or(|name| {
+                            matches!(
+                                name,
+                                "string"
+                                    | "number"
+                                    | "integer"
+                                    | "boolean"
+                                    | "object"
+                                    | "array"
+                                    | "null"
+                            )
+                        })
+                })
                 .map(|(key, value)| {
                     let value = match key.as_str() {
                         // Property names are data, not keywords.
@@ -253,6 +270,13 @@ pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_types_accept_anything() {
+        let schema = json!({"type": "object", "properties": {"result": {"type": "any"}}, "required": ["result"]});
+        assert_eq!(validate(&schema, &json!({"result": [1, "x"]})), Ok(()));
+        assert!(validate(&schema, &json!({})).is_err());
+    }
 
     #[test]
     fn model_schema_matches_aigne() {
