@@ -3,6 +3,8 @@
 mod action;
 mod cli;
 mod common;
+mod engine;
 mod fetch;
 mod js;
 mod models;
+mod providers;

@@ -700,14 +700,14 @@ fn missing_key_names_the_variable() {
         hint.starts_with("set `OPENAI_API_KEY` in the environment"),
         "{hint}"
     );
-    // Nothing configured at all: the AIGNE Hub default, which is not supported yet.
+    // Nothing configured at all: the AIGNE Hub default, which needs its key (no login).
     let error = match registry.resolve(&ModelSpec::default()) {
         Err(error) => error,
         Ok(_) => panic!("resolved the hub"),
     };
     assert_eq!(
         error.to_string(),
-        "provider `aignehub` (model `openai/gpt-5-mini`) is not supported yet"
+        "provider `aignehub` needs an API key for model `openai/gpt-5-mini`: `AIGNE_HUB_API_KEY` is not set"
     );
 }
 

@@ -146,8 +146,15 @@ impl InvokeError {
         )
     }
 
-    /// The message AIGNE would put in a tool error result (`{isError, error: {message}}`).
+    /// The message AIGNE would put in a tool error result (`{isError, error: {message}}`):
+    /// the runtime's own message, without our agent prefix.
     pub(crate) fn tool_message(&self) -> String {
+        match self {
+            Self::Agent { message, .. } | Self::Transform { message, .. } => {
+                return message.clone();
+            }
+            _ => {}
+        }
         let mut message = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(inner) = source {

@@ -251,9 +251,13 @@ impl Engine {
                 })?;
             }
             Ok(if agent.include_input_in_output {
-                let mut merged = input;
-                for (key, value) in output {
-                    merged.insert(key, value);
+                // AIGNE merges the streamed output with `{...input, ...output}`: the output's
+                // keys come first, then the input's other keys.
+                let mut merged = output.clone();
+                for (key, value) in input {
+                    if !output.contains_key(&key) {
+                        merged.insert(key, value);
+                    }
                 }
                 merged
             } else {

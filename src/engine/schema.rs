@@ -197,48 +197,42 @@ fn nullable_to_optional(schema: Value) -> (Value, bool) {
     (Value::Object(map), false)
 }
 
+fn is_json_type(name: &str) -> bool {
+    matches!(
+        name,
+        "string" | "number" | "integer" | "boolean" | "object" | "array" | "null"
+    )
+}
+
 /// The schema used to validate inputs and outputs: passthrough (no `additionalProperties`
-/// anywhere, as zod `passthrough()` at the top and stripping below).
+/// anywhere, as zod `passthrough()` at the top and stripping below). A required nullable
+/// property must be present (AIGNE: `Invalid input expect string,null got undefined`).
 pub fn validation_schema(schema: &Value) -> Value {
     match schema {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(key, _)| key.as_str() != "additionalProperties")
-                // An unknown `type` (`"any"` in the `aigne create` template's `sandbox.js`) is
-                // `z.any()` for AIGNE's json-schema-to-zod: no constraint.
-                .filter(|(key, value)| {
-                    key.as_str() != "type"
-                        || value.as_str().is_none_or(|name| {
-                            matches!(
-                                name,
-                                "string"
-                                    | "number"
-                                    | "integer"
-                                    | "boolean"
-                                    | "object"
-                                    | "array"
-                                    | "null"
-                            )
-                        })
-                })
-                .map(|(key, value)| {
-                    let value = match key.as_str() {
-                        // Property names are data, not keywords.
-                        "properties" => match value {
-                            Value::Object(properties) => Value::Object(
-                                properties
-                                    .iter()
-                                    .map(|(k, v)| (k.clone(), validation_schema(v)))
-                                    .collect(),
-                            ),
-                            other => other.clone(),
-                        },
-                        _ => validation_schema(value),
-                    };
-                    (key.clone(), value)
-                })
-                .collect(),
-        ),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, value) in map {
+                let value = match key.as_str() {
+                    "additionalProperties" => continue,
+                    // An unknown `type` (`"any"` in the `aigne create` template's `sandbox.js`)
+                    // is `z.any()` for AIGNE's json-schema-to-zod: no constraint.
+                    "type" if value.as_str().is_some_and(|name| !is_json_type(name)) => continue,
+                    // Property names are data, not keywords.
+                    "properties" => match value {
+                        Value::Object(properties) => Value::Object(
+                            properties
+                                .iter()
+                                .map(|(k, v)| (k.clone(), validation_schema(v)))
+                                .collect(),
+                        ),
+                        other => other.clone(),
+                    },
+                    _ => validation_schema(value),
+                };
+                out.insert(key.clone(), value);
+            }
+            Value::Object(out)
+        }
         Value::Array(items) => Value::Array(items.iter().map(validation_schema).collect()),
         other => other.clone(),
     }

@@ -522,3 +522,58 @@ async fn transform_agent() {
         .unwrap_err();
     assert_eq!(error.kind(), "schema");
 }
+
+#[tokio::test]
+async fn concurrent_tools_and_uncaught_tool_errors() {
+    let (engine, script) = engine(
+        "basic",
+        vec![tool_calls(&[
+            ("c1", "add", json!({"a": 1, "b": 2})),
+            ("c2", "failing", json!({})),
+        ])],
+    );
+    let error = engine
+        .invoke(request("parallel_tools", json!({"message": "go"})))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "tool");
+    assert_eq!(
+        error.to_string(),
+        "agent `parallel_tools`: tool `failing` failed"
+    );
+    assert_eq!(script.requests.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unsupported_kinds_name_feature_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("aigne.yaml"), "agents:\n  - fn.mjs\n").unwrap();
+    std::fs::write(
+        dir.path().join("fn.mjs"),
+        "export default function fn() {}\n",
+    )
+    .unwrap();
+    let project = Project::load(dir.path()).unwrap();
+    let script = Arc::new(Script::default());
+    let engine = Engine::new(
+        Arc::new(project),
+        Arc::new(script),
+        EngineSettings::default(),
+    );
+    let error = engine
+        .invoke(InvokeRequest {
+            agent: None,
+            input: json!({}),
+            case_label: "c".to_owned(),
+            session: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "unsupported");
+    assert!(error.is_configuration_error());
+    let message = error.to_string();
+    assert!(
+        message.contains("type: js") && message.contains("fn.mjs"),
+        "{message}"
+    );
+}

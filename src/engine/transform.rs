@@ -48,7 +48,7 @@ pub fn evaluate(
                 Value::Bool(_) => "boolean",
                 _ => "object",
             },
-            other
+            js_display(&other)
         )),
     }
 }
@@ -108,6 +108,17 @@ fn reorder_at(
                 .collect(),
         ),
         other => other,
+    }
+}
+
+/// `${value}` in JS.
+fn js_display(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items.iter().map(js_display).collect::<Vec<_>>().join(","),
+        Value::Object(_) => "[object Object]".to_owned(),
+        Value::Null => "null".to_owned(),
+        other => other.to_string(),
     }
 }
 

@@ -16,7 +16,7 @@ pub fn to_yaml_string(value: &Value) -> String {
         Value::Object(map) if !map.is_empty() => write_map(map, 0, &mut out),
         Value::Array(items) if !items.is_empty() => write_seq(items, 0, &mut out),
         scalar => {
-            out.push_str(&scalar_text(scalar, 0, 0));
+            out.push_str(&scalar_text(scalar, 0, None));
             out.push('\n');
         }
     }
@@ -39,12 +39,12 @@ fn write_map(map: &serde_json::Map<String, Value>, indent: usize, out: &mut Stri
         let key_text = key_text(key);
         out.push_str(&key_text);
         out.push(':');
-        write_value_after_key(value, indent, indent + key_text.chars().count() + 2, out);
+        write_value_after_key(value, indent, key_text.chars().count() + 2, out);
     }
 }
 
 /// After `key:` (or `- `): nested collections go on the next lines, scalars on this one.
-fn write_value_after_key(value: &Value, indent: usize, column: usize, out: &mut String) {
+fn write_value_after_key(value: &Value, indent: usize, indent_at_start: usize, out: &mut String) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             out.push('\n');
@@ -58,7 +58,7 @@ fn write_value_after_key(value: &Value, indent: usize, column: usize, out: &mut 
         }
         scalar => {
             out.push(' ');
-            out.push_str(&scalar_text(scalar, indent + 2, column));
+            out.push_str(&scalar_text(scalar, indent + 2, Some(indent_at_start)));
             out.push('\n');
         }
     }
@@ -76,7 +76,7 @@ fn write_seq(items: &[Value], indent: usize, out: &mut String) {
             Value::Object(map) if !map.is_empty() => write_map(map, indent + 2, out),
             Value::Array(inner) if !inner.is_empty() => write_seq(inner, indent + 2, out),
             scalar => {
-                out.push_str(&scalar_text(scalar, indent + 2, indent + 2));
+                out.push_str(&scalar_text(scalar, indent + 2, None));
                 out.push('\n');
             }
         }
@@ -91,26 +91,26 @@ fn key_text(key: &str) -> String {
     }
 }
 
-/// A scalar; `indent` is the block indent for continuation lines, `column` where it starts.
-fn scalar_text(value: &Value, indent: usize, column: usize) -> String {
+/// A scalar; `indent` is the block indent for continuation lines.
+fn scalar_text(value: &Value, indent: usize, indent_at_start: Option<usize>) -> String {
     match value {
         Value::Null => "null".to_owned(),
         Value::Bool(flag) => flag.to_string(),
         Value::Number(number) => js_number(number),
-        Value::String(text) => string_text(text, indent, column),
+        Value::String(text) => string_text(text, indent, indent_at_start),
         Value::Array(_) => "[]".to_owned(),
         Value::Object(_) => "{}".to_owned(),
     }
 }
 
-fn string_text(text: &str, indent: usize, column: usize) -> String {
+fn string_text(text: &str, indent: usize, indent_at_start: Option<usize>) -> String {
     if text.contains('\n') {
         return block_literal(text, indent);
     }
     if needs_quotes(text) {
-        return quote(text);
+        return fold(&quote(text), indent, indent_at_start);
     }
-    fold(text, indent, column)
+    fold(text, indent, indent_at_start)
 }
 
 fn block_literal(text: &str, indent: usize) -> String {
@@ -144,39 +144,65 @@ fn block_literal(text: &str, indent: usize) -> String {
     out
 }
 
-/// Folds a long plain scalar at spaces so that lines stay within 80 columns.
-fn fold(text: &str, indent: usize, column: usize) -> String {
-    if column + text.chars().count() <= LINE_WIDTH || !text.contains(' ') {
+/// `foldFlowLines` of npm `yaml` (flow and quoted modes): breaks at single spaces so that
+/// lines stay within 80 columns; `indent` is the continuation indent; `indent_at_start` is
+/// where the first line starts (`key:`'s length + 1 for map values; unset for sequence items
+/// and documents, where the indent is used).
+fn fold(text: &str, indent: usize, indent_at_start: Option<usize>) -> String {
+    const MIN_CONTENT_WIDTH: usize = 20;
+    let chars: Vec<char> = text.chars().collect();
+    let end_step = (1 + MIN_CONTENT_WIDTH).max((1 + LINE_WIDTH).saturating_sub(indent));
+    if chars.len() <= end_step {
         return text.to_owned();
     }
-    let mut out = String::new();
-    let mut line_start_column = column;
-    let mut line = String::new();
-    let words: Vec<&str> = text.split(' ').collect();
-    // Only fold at single spaces between non-space words (as `yaml` does).
-    if words.iter().any(|w| w.is_empty()) {
-        return text.to_owned();
-    }
-    for word in words {
-        if line.is_empty() {
-            line.push_str(word);
-            continue;
-        }
-        if line_start_column + line.chars().count() + 1 + word.chars().count() > LINE_WIDTH {
-            out.push_str(&line);
-            out.push('\n');
-            for _ in 0..indent {
-                out.push(' ');
-            }
-            line_start_column = indent;
-            line.clear();
-            line.push_str(word);
+    let mut folds: Vec<usize> = Vec::new();
+    let mut end = LINE_WIDTH as isize - indent as isize;
+    if let Some(at_start) = indent_at_start {
+        if at_start > LINE_WIDTH - 2.max(MIN_CONTENT_WIDTH) {
+            folds.push(0);
         } else {
-            line.push(' ');
-            line.push_str(word);
+            end = LINE_WIDTH as isize - at_start as isize;
         }
     }
-    out.push_str(&line);
+    let mut split: Option<usize> = None;
+    let mut prev: Option<char> = None;
+    for (i, &ch) in chars.iter().enumerate() {
+        if ch == '\n' {
+            end = (i + indent + end_step) as isize;
+            split = None;
+        } else {
+            if ch == ' '
+                && prev.is_some_and(|p| p != ' ' && p != '\n' && p != '\t')
+                && chars
+                    .get(i + 1)
+                    .is_some_and(|&n| n != ' ' && n != '\n' && n != '\t')
+            {
+                split = Some(i);
+            }
+            if i as isize >= end
+                && let Some(at) = split.take()
+            {
+                folds.push(at);
+                end = (at + end_step) as isize;
+            }
+        }
+        prev = Some(ch);
+    }
+    if folds.is_empty() {
+        return text.to_owned();
+    }
+    let pad: String = " ".repeat(indent);
+    let mut out: String = chars[..folds[0]].iter().collect();
+    for (index, &at) in folds.iter().enumerate() {
+        let stop = folds.get(index + 1).copied().unwrap_or(chars.len());
+        if at == 0 {
+            out = format!("\n{pad}{}", chars[..stop].iter().collect::<String>());
+        } else {
+            out.push('\n');
+            out.push_str(&pad);
+            out.extend(&chars[at + 1..stop]);
+        }
+    }
     out
 }
 
@@ -369,6 +395,33 @@ mod tests {
             vec!["word"; 15].join(" ")
         );
         assert_eq!(to_yaml_string(&json!({"long": long})), expected);
+    }
+
+    #[test]
+    fn folds_like_npm_yaml() {
+        let long = "expect to return a record type such as {result: ...}, but got (string): not an object and then some more words to make it go over two lines of text";
+        assert_eq!(
+            to_yaml_string(&json!({"isError": true, "error": {"message": long}})),
+            "isError: true\nerror:\n  message: \"expect to return a record type such as {result: ...}, but got\n    (string): not an object and then some more words to make it go over two\n    lines of text\"\n"
+        );
+        assert_eq!(
+            to_yaml_string(&json!([long])),
+            "- \"expect to return a record type such as {result: ...}, but got (string): not\n  an object and then some more words to make it go over two lines of text\"\n"
+        );
+        assert_eq!(
+            to_yaml_string(&json!({"a": {"b": {"c": long}}})),
+            "a:\n  b:\n    c: \"expect to return a record type such as {result: ...}, but got (string): not\n      an object and then some more words to make it go over two lines of text\"\n"
+        );
+        assert_eq!(
+            to_yaml_string(&json!({"k": format!("say \"hi\" {long}")})),
+            "k: 'say \"hi\" expect to return a record type such as {result: ...}, but got\n  (string): not an object and then some more words to make it go over two lines\n  of text'\n"
+        );
+        let xs = "x".repeat(90);
+        assert_eq!(to_yaml_string(&json!({"k": xs})), format!("k: {xs}\n"));
+        assert_eq!(
+            to_yaml_string(&json!({"k": "a  b ".repeat(20)})),
+            "k: \"a  b a  b a  b a  b a  b a  b a  b a  b a  b a  b a  b a  b a  b a  b a  b\n  a  b a  b a  b a  b a  b \"\n"
+        );
     }
 
     #[test]

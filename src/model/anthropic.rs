@@ -14,10 +14,9 @@ use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Content, ContentPart, ResponseFormat, Role, ToolCall,
     ToolChoice, Usage,
 };
-use super::wire::{self, WireError, WireRequest};
+use super::wire::{self, Variables, WireError, WireRequest};
 use crate::env_vars::EnvVars;
 use crate::secret::Secret;
-use crate::settings::Environment;
 
 /// Provider id.
 pub const PROVIDER: &str = "anthropic";
@@ -46,15 +45,16 @@ pub struct AnthropicSettings {
 impl AnthropicSettings {
     /// Reads the key and base URL as AIGNE and the SDK do.
     pub fn from_environment(
-        environment: &Environment,
+        environment: &dyn Variables,
         model: Option<&str>,
     ) -> Result<Self, WireError> {
         let api_key = environment
-            .get(EnvVars::ANTHROPIC_API_KEY)
-            .or_else(|| environment.get(EnvVars::CLAUDE_API_KEY))
+            .variable(EnvVars::ANTHROPIC_API_KEY)
+            .or_else(|| environment.variable(EnvVars::CLAUDE_API_KEY))
             .ok_or_else(|| WireError::MissingCredential {
                 provider: PROVIDER,
                 what: "an API key",
+                variable: EnvVars::ANTHROPIC_API_KEY,
                 variables: format!(
                     "`{}` or `{}`",
                     EnvVars::ANTHROPIC_API_KEY,
@@ -64,7 +64,7 @@ impl AnthropicSettings {
         Ok(Self {
             api_key: Secret::new(api_key),
             base_url: wire::base_url(
-                environment.get(EnvVars::ANTHROPIC_BASE_URL),
+                environment.variable(EnvVars::ANTHROPIC_BASE_URL),
                 EnvVars::ANTHROPIC_BASE_URL,
                 DEFAULT_BASE_URL,
             )?,
@@ -580,6 +580,7 @@ pub fn error_message(body: &[u8]) -> Option<(String, Option<String>)> {
 mod tests {
     use super::*;
     use crate::model::types::ToolDefinition;
+    use crate::settings::Environment;
     use pretty_assertions::assert_eq;
 
     fn add_tool() -> ToolDefinition {

@@ -13,7 +13,9 @@
 //! * `provider` is our provider id, `path` the URL path (no host, no query: the base URL may
 //!   differ between recording and replay), `request` the JSON body exactly as sent, `response`
 //!   the raw body (SSE or JSON) of the final answer (after HTTP retries), `status` its status.
-//!   `case` is informational (the case that made the call).
+//!   `case` is informational (the case that made the call). A binary response (Bedrock's event
+//!   stream) is stored base64-encoded with `"response_encoding":"base64"`; `method` is `GET`
+//!   for AIGNE Hub's mount-point discovery, whose `request` is `null`.
 //! * Secrets are stripped: no header is stored, and every occurrence of a credential value from
 //!   the environment (provider keys, tokens: see [`secret_values`]) in the body or response is
 //!   replaced by `****`.
@@ -30,6 +32,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -52,6 +56,9 @@ pub struct Interaction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     pub response: String,
+    /// `base64` when the response body is binary (Bedrock's event stream); absent for text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_encoding: Option<String>,
 }
 
 /// What a replayed call answers.
@@ -59,7 +66,8 @@ pub struct Interaction {
 pub struct Recorded {
     pub status: u16,
     pub content_type: Option<String>,
-    pub body: String,
+    /// The body as it was received (base64 decoded).
+    pub body: Vec<u8>,
 }
 
 type Key = (String, String, String);
@@ -217,10 +225,20 @@ impl Cassette {
             let index = queue.next.min(queue.interactions.len().saturating_sub(1));
             queue.next += 1;
             if let Some(found) = queue.interactions.get(index) {
+                let body =
+                    match found.response_encoding.as_deref() {
+                        Some("base64") => BASE64.decode(&found.response).map_err(|error| {
+                            ModelError::Cassette {
+                                path: path.clone(),
+                                message: format!("a base64 response does not decode: {error}"),
+                            }
+                        })?,
+                        _ => found.response.clone().into_bytes(),
+                    };
                 return Ok(Recorded {
                     status: found.status,
                     content_type: found.content_type.clone(),
-                    body: found.response.clone(),
+                    body,
                 });
             }
         }
@@ -422,6 +440,7 @@ mod tests {
             status: 200,
             content_type: None,
             response: response.to_owned(),
+            response_encoding: None,
         }
     }
 
@@ -452,6 +471,7 @@ mod tests {
                 .unwrap()
                 .body
         };
+        let answer = |player: &Cassette| String::from_utf8(answer(player)).unwrap();
         assert_eq!(answer(&player), "first");
         assert_eq!(answer(&player), "second");
         assert_eq!(answer(&player), "second");

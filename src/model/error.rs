@@ -116,6 +116,23 @@ pub enum ModelError {
         /// Where the request differs from the closest recorded one.
         diff: String,
     },
+    /// The provider reported an error inside an answer (an `error` event of a stream, a
+    /// Bedrock exception frame).
+    #[error("provider `{provider}` (model `{model}`) reported an error: {message}")]
+    Reported {
+        provider: String,
+        model: String,
+        message: String,
+        /// The provider's error type (`overloaded_error`, `throttlingException`, …).
+        kind: Option<String>,
+    },
+    /// The conversation cannot be put into the provider's format (AIGNE throws the same).
+    #[error("cannot build a request for provider `{provider}` (model `{model}`): {message}")]
+    InvalidRequest {
+        provider: String,
+        model: String,
+        message: String,
+    },
 }
 
 impl ModelError {
@@ -153,6 +170,8 @@ impl ModelError {
             Self::Retried { source, .. } => source.kind(),
             Self::Cassette { .. } => "cassette",
             Self::CassetteMiss { .. } => "cassette_miss",
+            Self::Reported { .. } => "model_reported",
+            Self::InvalidRequest { .. } => "model_request",
         }
     }
 }

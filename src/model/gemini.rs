@@ -12,10 +12,9 @@ use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Content, ContentPart, ResponseFormat, Role, ToolCall,
     ToolChoice, Usage,
 };
-use super::wire::{self, WireError, WireRequest};
+use super::wire::{self, Variables, WireError, WireRequest};
 use crate::env_vars::EnvVars;
 use crate::secret::Secret;
-use crate::settings::Environment;
 
 /// Provider id.
 pub const PROVIDER: &str = "gemini";
@@ -40,15 +39,16 @@ pub struct GeminiSettings {
 impl GeminiSettings {
     /// Reads the key and base URL as AIGNE and the SDK do.
     pub fn from_environment(
-        environment: &Environment,
+        environment: &dyn Variables,
         model: Option<&str>,
     ) -> Result<Self, WireError> {
         let api_key = environment
-            .get(EnvVars::GEMINI_API_KEY)
-            .or_else(|| environment.get(EnvVars::GOOGLE_API_KEY))
+            .variable(EnvVars::GEMINI_API_KEY)
+            .or_else(|| environment.variable(EnvVars::GOOGLE_API_KEY))
             .ok_or_else(|| WireError::MissingCredential {
                 provider: PROVIDER,
                 what: "an API key",
+                variable: EnvVars::GEMINI_API_KEY,
                 variables: format!(
                     "`{}` or `{}`",
                     EnvVars::GEMINI_API_KEY,
@@ -58,7 +58,7 @@ impl GeminiSettings {
         Ok(Self {
             api_key: Secret::new(api_key),
             base_url: wire::base_url(
-                environment.get(EnvVars::GOOGLE_GEMINI_BASE_URL),
+                environment.variable(EnvVars::GOOGLE_GEMINI_BASE_URL),
                 EnvVars::GOOGLE_GEMINI_BASE_URL,
                 DEFAULT_BASE_URL,
             )?,

@@ -11,10 +11,9 @@ use super::sse;
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, ResponseFormat, ToolCall, ToolChoice, Usage,
 };
-use super::wire::{self, WireError, WireRequest};
+use super::wire::{self, Variables, WireError, WireRequest};
 use crate::env_vars::EnvVars;
 use crate::secret::Secret;
-use crate::settings::Environment;
 
 /// Provider id.
 pub const PROVIDER: &str = "aignehub";
@@ -47,24 +46,25 @@ pub struct HubSettings {
 impl HubSettings {
     /// Reads the hub key and URL. No key is an error right away (never a login prompt).
     pub fn from_environment(
-        environment: &Environment,
+        environment: &dyn Variables,
         model: Option<&str>,
     ) -> Result<Self, WireError> {
-        let api_key = environment.get(EnvVars::AIGNE_HUB_API_KEY).ok_or_else(|| {
-            WireError::MissingCredential {
+        let api_key = environment
+            .variable(EnvVars::AIGNE_HUB_API_KEY)
+            .ok_or_else(|| WireError::MissingCredential {
                 provider: PROVIDER,
                 what: "an access key",
+                variable: EnvVars::AIGNE_HUB_API_KEY,
                 variables: format!(
                     "`{}` (and `{}` for a hub other than {DEFAULT_BASE_URL})",
                     EnvVars::AIGNE_HUB_API_KEY,
                     EnvVars::AIGNE_HUB_API_URL
                 ),
-            }
-        })?;
+            })?;
         Ok(Self {
             api_key: Secret::new(api_key),
             base_url: wire::base_url(
-                environment.get(EnvVars::AIGNE_HUB_API_URL),
+                environment.variable(EnvVars::AIGNE_HUB_API_URL),
                 EnvVars::AIGNE_HUB_API_URL,
                 DEFAULT_BASE_URL,
             )?,
@@ -74,7 +74,9 @@ impl HubSettings {
                 .to_owned(),
             client_id: format!(
                 "@aigne/aigne-hub:{}",
-                environment.get(EnvVars::HOSTNAME).unwrap_or("aigne-ci")
+                environment
+                    .variable(EnvVars::HOSTNAME)
+                    .unwrap_or("aigne-ci")
             ),
         })
     }
@@ -396,6 +398,7 @@ pub fn error_message(body: &[u8]) -> Option<(String, Option<String>)> {
 mod tests {
     use super::*;
     use crate::model::types::{Content, ContentPart, Role, ToolDefinition};
+    use crate::settings::Environment;
     use pretty_assertions::assert_eq;
 
     fn settings(url: &str) -> HubSettings {

@@ -17,6 +17,7 @@ pub mod cassette;
 pub mod common;
 pub mod gemini;
 pub mod hub;
+pub mod native;
 pub mod openai;
 pub mod providers;
 pub mod registry;

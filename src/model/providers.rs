@@ -6,8 +6,8 @@
 pub enum Protocol {
     /// OpenAI chat completions ([`super::openai`]).
     OpenAiCompatible,
-    /// Not built yet (Anthropic, Gemini, Bedrock, AIGNE Hub).
-    Unsupported,
+    /// Its own protocol: Anthropic, Gemini, Bedrock, AIGNE Hub ([`super::native`]).
+    Native,
 }
 
 /// What differs between OpenAI-compatible providers (`OpenAIChatModel` subclass flags).
@@ -84,7 +84,7 @@ const fn oai(
     }
 }
 
-const fn unsupported(
+const fn native(
     id: &'static str,
     class_names: &'static [&'static str],
     default_model: &'static str,
@@ -93,7 +93,7 @@ const fn unsupported(
     Provider {
         id,
         class_names,
-        protocol: Protocol::Unsupported,
+        protocol: Protocol::Native,
         default_model,
         key_variables,
         key_default: None,
@@ -114,13 +114,15 @@ pub const PROVIDERS: &[Provider] = &[
         "https://api.openai.com/v1",
         Capabilities::ALL,
     ),
-    unsupported(
+    native(
         "anthropic",
         &["AnthropicChatModel"],
         "claude-3-7-sonnet-latest",
-        &["ANTHROPIC_API_KEY"],
+        // `CLAUDE_API_KEY` is the model's own fallback; counting it for routing too (the AIGNE
+        // CLI checks only `ANTHROPIC_API_KEY`) lets it select Anthropic on its own.
+        &["ANTHROPIC_API_KEY", "CLAUDE_API_KEY"],
     ),
-    unsupported(
+    native(
         "bedrock",
         &["BedrockChatModel"],
         "us.amazon.nova-lite-v1:0",
@@ -139,7 +141,7 @@ pub const PROVIDERS: &[Provider] = &[
             ..Capabilities::ALL
         },
     ),
-    unsupported(
+    native(
         "google",
         &["GeminiChatModel", "google"],
         "gemini-2.0-flash",
@@ -199,7 +201,7 @@ pub const PROVIDERS: &[Provider] = &[
             ..Capabilities::ALL
         },
     ),
-    unsupported(
+    native(
         "aignehub",
         &["AIGNEHubChatModel"],
         "openai/gpt-5-mini",

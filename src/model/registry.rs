@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use regex::Regex;
 
 use super::cassette::{self, Cassette};
+use super::native::{NativeChatModel, NativeSettings};
 use super::openai::{OpenAiChatModel, OpenAiSettings};
 use super::providers::{self, HUB, HUB_DEFAULT_MODEL, Protocol, Provider};
 use super::settings::ModelSettings;
@@ -325,7 +326,10 @@ impl ModelRegistry {
                 .clone()
                 .filter(|model| !model.is_empty())
                 .unwrap_or_else(|| provider.default_model.to_owned()),
-            supported: provider.protocol == Protocol::OpenAiCompatible,
+            supported: matches!(
+                provider.protocol,
+                Protocol::OpenAiCompatible | Protocol::Native
+            ),
         })
     }
 
@@ -361,12 +365,6 @@ impl ModelRegistry {
             .filter(|model| !model.is_empty())
             .unwrap_or(provider.default_model)
             .to_owned();
-        if provider.protocol != Protocol::OpenAiCompatible {
-            return Err(ModelError::UnsupportedProvider {
-                provider: provider.id.to_owned(),
-                model,
-            });
-        }
         // Constructor options: the project's, then the CLI's (`loadChatModel`).
         let mut constructor = options.clone();
         constructor.remove("model");
@@ -384,6 +382,28 @@ impl ModelRegistry {
             .unwrap_or_else(|poison| poison.into_inner());
         if let Some(existing) = models.get(&cache_key) {
             return Ok(existing.clone());
+        }
+        if provider.protocol == Protocol::Native {
+            let chat_model: Arc<dyn ChatModel> = Arc::new(NativeChatModel::new(
+                NativeSettings {
+                    provider: provider.id,
+                    model: Some(&model),
+                    base_url_override: self
+                        .settings
+                        .base_url_overrides
+                        .get(provider.id)
+                        .map(String::as_str),
+                    options: constructor,
+                    cli_options: self.settings.cli_options.clone(),
+                    framework_retries: self.settings.framework_retries,
+                    no_retry_delay: self.settings.no_retry_delay,
+                    replay: self.transport.is_replay(),
+                },
+                &self.settings,
+                self.transport.clone(),
+            )?);
+            models.insert(cache_key, chat_model.clone());
+            return Ok(chat_model);
         }
         let key = provider
             .key_variables

@@ -14,8 +14,11 @@ use serde_json::Value;
 
 use super::ModelError;
 use super::cassette::{Cassette, Interaction, VERSION};
+use super::wire::WireRequest;
 use crate::http::{self, HttpSettings, retry};
 use crate::secret::{SafeUrl, Secret};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// How HTTP calls are made.
 #[derive(Debug, Clone)]
@@ -53,12 +56,30 @@ pub struct HttpAnswer {
     pub attempts: u32,
 }
 
+/// One fully built request of any provider (method, headers and body included).
+pub struct RawCall<'a> {
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub request: &'a WireRequest,
+    pub case: Option<&'a str>,
+}
+
+/// A successful (2xx) answer with its body as bytes (Bedrock's event stream is binary).
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
 enum Attempt {
     Answer {
         status: u16,
         content_type: Option<String>,
         retry_after: Option<Duration>,
-        body: String,
+        body: Vec<u8>,
     },
     Failed(reqwest::Error),
     TimedOut,
@@ -85,16 +106,51 @@ impl Transport {
             .is_some_and(|cassette| cassette.is_replay())
     }
 
-    /// Posts `body` as JSON and returns the 2xx answer; a non-2xx final answer is a
-    /// [`ModelError::Status`].
+    /// Posts `body` as JSON (with the key as a bearer token) and returns the 2xx answer; a
+    /// non-2xx final answer is a [`ModelError::Status`].
     pub async fn post_json(&self, call: HttpCall<'_>) -> Result<HttpAnswer, ModelError> {
-        let path = call.url.expose().path().to_owned();
+        let invalid = |error: super::wire::WireError| ModelError::InvalidSetting {
+            name: format!("{} request", call.provider),
+            message: error.to_string(),
+        };
+        let mut request =
+            WireRequest::post_json(call.url.expose().clone(), call.body).map_err(invalid)?;
+        request
+            .header("accept", "application/json")
+            .map_err(invalid)?;
+        if let Some(key) = call.key {
+            request
+                .secret_header("authorization", "Bearer ", key)
+                .map_err(invalid)?;
+        }
+        let answer = self
+            .send(RawCall {
+                provider: call.provider,
+                model: call.model,
+                request: &request,
+                case: call.case,
+            })
+            .await?;
+        Ok(HttpAnswer {
+            status: answer.status,
+            content_type: answer.content_type,
+            body: String::from_utf8_lossy(&answer.body).into_owned(),
+            attempts: answer.attempts,
+        })
+    }
+
+    /// Sends a built request with retries (or answers it from the cassette) and returns the
+    /// 2xx answer; a non-2xx final answer is a [`ModelError::Status`].
+    pub async fn send(&self, call: RawCall<'_>) -> Result<RawAnswer, ModelError> {
+        let path = call.request.url.path().to_owned();
+        // The cassette keys on the JSON body (`null` for a `GET`).
+        let request_json = call.request.json_body().unwrap_or(Value::Null);
         if let Some(cassette) = self
             .cassette
             .as_ref()
             .filter(|cassette| cassette.is_replay())
         {
-            let recorded = cassette.answer(call.provider, &path, call.body, call.case)?;
+            let recorded = cassette.answer(call.provider, &path, &request_json, call.case)?;
             return finish(
                 &call,
                 recorded.status,
@@ -103,12 +159,13 @@ impl Transport {
                 1,
             );
         }
+        let url = SafeUrl::new(call.request.url.clone());
         let mut attempts = 0;
         loop {
             attempts += 1;
             let outcome = match tokio::time::timeout(
                 self.settings.request_timeout,
-                self.attempt(&call),
+                self.attempt(call.request),
             )
             .await
             {
@@ -137,14 +194,14 @@ impl Transport {
                 Attempt::Failed(source) => Err(ModelError::Network {
                     provider: call.provider.to_owned(),
                     model: call.model.to_owned(),
-                    url: call.url.to_string(),
+                    url: url.to_string(),
                     attempts,
                     source: source.without_url(),
                 }),
                 Attempt::TimedOut => Err(ModelError::Timeout {
                     provider: call.provider.to_owned(),
                     model: call.model.to_owned(),
-                    url: call.url.to_string(),
+                    url: url.to_string(),
                     attempts,
                     timeout: self.settings.request_timeout,
                 }),
@@ -155,16 +212,21 @@ impl Transport {
                     ..
                 } => {
                     if let Some(cassette) = &self.cassette {
+                        let (response, response_encoding) = match std::str::from_utf8(&body) {
+                            Ok(text) => (text.to_owned(), None),
+                            Err(_) => (BASE64.encode(&body), Some("base64".to_owned())),
+                        };
                         cassette.append(Interaction {
                             version: VERSION,
                             provider: call.provider.to_owned(),
-                            method: "POST".to_owned(),
+                            method: call.request.method.as_str().to_owned(),
                             path: path.clone(),
                             case: call.case.map(str::to_owned),
-                            request: call.body.clone(),
+                            request: request_json.clone(),
                             status,
                             content_type: content_type.clone(),
-                            response: body.clone(),
+                            response,
+                            response_encoding,
                         })?;
                     }
                     finish(&call, status, content_type, body, attempts)
@@ -173,15 +235,13 @@ impl Transport {
         }
     }
 
-    async fn attempt(&self, call: &HttpCall<'_>) -> Attempt {
+    async fn attempt(&self, wire: &WireRequest) -> Attempt {
         let mut request = self
             .client
-            .post(call.url.expose().clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(serde_json::to_vec(call.body).unwrap_or_default());
-        if let Some(key) = call.key {
-            request = request.bearer_auth(key.expose());
+            .request(wire.method.clone(), wire.url.clone())
+            .headers(wire.headers.clone());
+        if !wire.body.is_empty() {
+            request = request.body(wire.body.clone());
         }
         let response = match request.send().await {
             Ok(response) => response,
@@ -194,12 +254,12 @@ impl Transport {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
         let retry_after = retry_after(headers);
-        match response.text().await {
+        match response.bytes().await {
             Ok(body) => Attempt::Answer {
                 status,
                 content_type,
                 retry_after,
-                body,
+                body: body.to_vec(),
             },
             Err(error) => Attempt::Failed(error),
         }
@@ -207,14 +267,14 @@ impl Transport {
 }
 
 fn finish(
-    call: &HttpCall<'_>,
+    call: &RawCall<'_>,
     status: u16,
     content_type: Option<String>,
-    body: String,
+    body: Vec<u8>,
     attempts: u32,
-) -> Result<HttpAnswer, ModelError> {
+) -> Result<RawAnswer, ModelError> {
     if (200..300).contains(&status) {
-        return Ok(HttpAnswer {
+        return Ok(RawAnswer {
             status,
             content_type,
             body,
@@ -226,7 +286,7 @@ fn finish(
         model: call.model.to_owned(),
         status,
         attempts,
-        message: error_message(&body),
+        message: error_message(&String::from_utf8_lossy(&body)),
     })
 }
 
@@ -258,8 +318,12 @@ fn error_message(body: &str) -> String {
             Some(Value::String(message)) => message.clone(),
             _ => parsed.as_ref().map(Value::to_string).unwrap_or_default(),
         },
+        // Bedrock: `{"message": …}`.
         None => match &parsed {
-            Some(value) => value.to_string(),
+            Some(value) => match value.get("message") {
+                Some(Value::String(message)) => message.clone(),
+                _ => value.to_string(),
+            },
             None => body.trim().to_owned(),
         },
     };

@@ -6,6 +6,19 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::secret::Secret;
+use crate::settings::Environment;
+
+/// Where provider settings read variables (the environment, merged with `.env` files).
+pub trait Variables {
+    /// A variable's value, when set and not empty.
+    fn variable(&self, name: &str) -> Option<&str>;
+}
+
+impl Variables for Environment {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
+}
 
 /// One HTTP request, fully built: the transport only sends it (and retries it).
 #[derive(Debug, Clone)]
@@ -91,6 +104,8 @@ pub enum WireError {
         what: &'static str,
         /// The variables that provide it, in backticks.
         variables: String,
+        /// The (first) variable to set.
+        variable: &'static str,
     },
     /// A base URL from the environment does not parse.
     #[error("`{variable}` is not a valid URL: `{value}`")]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_openai;
+pub mod fake_provider;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

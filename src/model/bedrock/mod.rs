@@ -11,10 +11,9 @@ use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Content, ContentPart, ResponseFormat, Role, ToolCall,
     ToolChoice, Usage,
 };
-use super::wire::{self, WireError, WireRequest};
+use super::wire::{self, Variables, WireError, WireRequest};
 use crate::env_vars::EnvVars;
 use crate::secret::Secret;
-use crate::settings::Environment;
 
 /// Provider id.
 pub const PROVIDER: &str = "bedrock";
@@ -41,16 +40,21 @@ pub struct BedrockSettings {
 impl BedrockSettings {
     /// Reads credentials, region and endpoint as AIGNE and the AWS SDK do.
     pub fn from_environment(
-        environment: &Environment,
+        environment: &dyn Variables,
         model: Option<&str>,
     ) -> Result<Self, WireError> {
-        let (Some(access_key_id), Some(secret_access_key)) = (
-            environment.get(EnvVars::AWS_ACCESS_KEY_ID),
-            environment.get(EnvVars::AWS_SECRET_ACCESS_KEY),
-        ) else {
+        let access_key_id = environment.variable(EnvVars::AWS_ACCESS_KEY_ID);
+        let secret_access_key = environment.variable(EnvVars::AWS_SECRET_ACCESS_KEY);
+        let (Some(access_key_id), Some(secret_access_key)) = (access_key_id, secret_access_key)
+        else {
             return Err(WireError::MissingCredential {
                 provider: PROVIDER,
                 what: "an access key id and secret",
+                variable: if access_key_id.is_none() {
+                    EnvVars::AWS_ACCESS_KEY_ID
+                } else {
+                    EnvVars::AWS_SECRET_ACCESS_KEY
+                },
                 variables: format!(
                     "`{}` and `{}`",
                     EnvVars::AWS_ACCESS_KEY_ID,
@@ -58,27 +62,29 @@ impl BedrockSettings {
                 ),
             });
         };
-        let region =
-            environment
-                .get(EnvVars::AWS_REGION)
-                .ok_or_else(|| WireError::MissingCredential {
-                    provider: PROVIDER,
-                    what: "a region",
-                    variables: format!("`{}`", EnvVars::AWS_REGION),
-                })?;
+        let region = environment.variable(EnvVars::AWS_REGION).ok_or_else(|| {
+            WireError::MissingCredential {
+                provider: PROVIDER,
+                what: "a region",
+                variable: EnvVars::AWS_REGION,
+                variables: format!("`{}`", EnvVars::AWS_REGION),
+            }
+        })?;
         let (variable, value) = [
             EnvVars::AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
             EnvVars::AWS_ENDPOINT_URL,
         ]
         .into_iter()
-        .find_map(|name| environment.get(name).map(|value| (name, Some(value))))
+        .find_map(|name| environment.variable(name).map(|value| (name, Some(value))))
         .unwrap_or((EnvVars::AWS_REGION, None));
         let default = format!("https://bedrock-runtime.{region}.amazonaws.com");
         Ok(Self {
             credentials: sigv4::Credentials {
                 access_key_id: access_key_id.to_owned(),
                 secret_access_key: Secret::new(secret_access_key),
-                session_token: environment.get(EnvVars::AWS_SESSION_TOKEN).map(Secret::new),
+                session_token: environment
+                    .variable(EnvVars::AWS_SESSION_TOKEN)
+                    .map(Secret::new),
             },
             region: region.to_owned(),
             endpoint: wire::base_url(value, variable, &default)?,
@@ -534,6 +540,7 @@ pub fn error_message(body: &[u8], error_type: Option<&str>) -> Option<(String, O
 mod tests {
     use super::*;
     use crate::model::types::ToolDefinition;
+    use crate::settings::Environment;
     use pretty_assertions::assert_eq;
 
     fn text_part(text: &str) -> Content {

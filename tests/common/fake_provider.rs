@@ -1,0 +1,403 @@
+//! A scripted fake server on `127.0.0.1` for the native provider protocols (Anthropic Messages,
+//! Gemini `streamGenerateContent`, Bedrock ConverseStream, AIGNE Hub), plus renderers that produce
+//! each protocol's streamed answer.
+//!
+//! ```ignore
+//! let server = FakeProvider::start();
+//! server.push(Canned::sse(anthropic_stream(&[AnthropicBlock::Text("Hi")], usage)));
+//! // ANTHROPIC_BASE_URL = server.url()
+//! let requests = server.requests();          // method, path, query, headers, raw and JSON body
+//! ```
+//!
+//! * Every request is recorded. `GET /__blocklet__.js` answers the AIGNE Hub blocklet
+//!   description (AI Kit mounted at [`HUB_MOUNT`]) without using the queue; everything else is
+//!   answered from the queue, in order; an empty queue answers 500 (a missing script is loud).
+//! * [`Canned`] is a status, headers and raw body; [`Canned::sse`], [`Canned::bytes`],
+//!   [`Canned::json`] and [`Canned::error`] build the usual ones.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+/// Where the fake hub mounts its AI Kit component.
+pub const HUB_MOUNT: &str = "/app/ai-kit";
+/// The AI Kit component DID.
+pub const HUB_DID: &str = "z8ia3xzq2tMq8CRHfaXj1BTYJyYnEcHbqP8cJ";
+
+/// One request the server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub raw_body: Vec<u8>,
+    /// The body as JSON (`Null` when it is not JSON).
+    pub body: Value,
+}
+
+impl Received {
+    /// A header by (lowercase) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A scripted answer.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    /// A 200 `text/event-stream` body.
+    pub fn sse(body: String) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: body.into_bytes(),
+        }
+    }
+
+    /// A 200 body of this content type.
+    pub fn bytes(content_type: &str, body: Vec<u8>) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        }
+    }
+
+    /// A JSON body with a status.
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    /// An error status with `{"error":{"message"}}`.
+    pub fn error(status: u16, message: &str) -> Self {
+        Self::json(
+            status,
+            &json!({"type": "error", "error": {"type": "error", "message": message}}),
+        )
+    }
+
+    /// Adds a header (`Retry-After`, …).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Canned>,
+    requests: Vec<Received>,
+}
+
+/// The running server; stops when dropped.
+pub struct FakeProvider {
+    address: SocketAddr,
+    state: Arc<Mutex<State>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeProvider {
+    /// Starts on `127.0.0.1:<free port>` in its own thread and runtime.
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
+        let (address_sender, address_receiver) = std::sync::mpsc::channel();
+        let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
+        let server_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("fake_provider runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("fake_provider binds a port");
+                address_sender
+                    .send(listener.local_addr().expect("local address"))
+                    .expect("address sent");
+                let app = axum::Router::new().fallback(move |method, uri, headers, body| {
+                    handle(server_state.clone(), method, uri, headers, body)
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = shutdown_receiver.await;
+                    })
+                    .await
+                    .expect("fake_provider serves");
+            });
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        });
+        let address = address_receiver.recv().expect("fake_provider started");
+        Self {
+            address,
+            state,
+            shutdown: Some(shutdown_sender),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Queues answers.
+    pub fn push(&self, canned: Canned) {
+        self.lock().queue.push_back(canned);
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Received> {
+        self.lock().requests.clone()
+    }
+
+    /// The requests that were not the hub's blocklet discovery.
+    pub fn calls(&self) -> Vec<Received> {
+        self.requests()
+            .into_iter()
+            .filter(|request| request.path != "/__blocklet__.js")
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl Drop for FakeProvider {
+    fn drop(&mut self) {
+        if let Some(sender) = self.shutdown.take() {
+            let _ = sender.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn handle(
+    state: Arc<Mutex<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let received = Received {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        raw_body: body.to_vec(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    let canned = {
+        let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
+        state.requests.push(received.clone());
+        if method == Method::GET && received.path == "/__blocklet__.js" {
+            Some(Canned::json(
+                200,
+                &json!({"appPid": "zFake", "componentMountPoints": [
+                    {"did": "zOther", "mountPoint": "/other"},
+                    {"did": HUB_DID, "mountPoint": HUB_MOUNT, "name": "ai-kit"}
+                ]}),
+            ))
+        } else {
+            state.queue.pop_front()
+        }
+    };
+    let canned = canned.unwrap_or_else(|| Canned::error(500, "fake_provider: no scripted answer"));
+    let mut response = Response::builder().status(StatusCode::from_u16(canned.status).unwrap());
+    for (name, value) in &canned.headers {
+        response = response.header(name, value);
+    }
+    response.body(Body::from(canned.body)).unwrap()
+}
+
+// --- Anthropic -------------------------------------------------------------------------------
+
+/// A content block of an Anthropic answer.
+pub enum AnthropicBlock<'a> {
+    Text(&'a str),
+    /// id, name, arguments (streamed in two `input_json_delta` pieces).
+    ToolUse(&'a str, &'a str, &'a str),
+}
+
+/// An Anthropic Messages SSE stream: `message_start` (input 25, cache read 10, creation 3),
+/// the blocks, `message_delta` with `output_tokens`, `message_stop`.
+pub fn anthropic_stream(model: &str, blocks: &[AnthropicBlock<'_>], output_tokens: u64) -> String {
+    let mut events = vec![json!({"type": "message_start", "message": {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": null, "usage": {"input_tokens": 25, "output_tokens": 1,
+            "cache_creation_input_tokens": 3, "cache_read_input_tokens": 10}}})];
+    for (index, block) in blocks.iter().enumerate() {
+        match block {
+            AnthropicBlock::Text(text) => {
+                events.push(json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}));
+                events.push(json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}));
+            }
+            AnthropicBlock::ToolUse(id, name, arguments) => {
+                events.push(json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}));
+                let middle = arguments.len() / 2;
+                for part in [&arguments[..middle], &arguments[middle..]] {
+                    events.push(json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": part}}));
+                }
+            }
+        }
+        events.push(json!({"type": "content_block_stop", "index": index}));
+    }
+    events.push(json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": output_tokens}}));
+    events.push(json!({"type": "message_stop"}));
+    events
+        .iter()
+        .map(|event| {
+            format!(
+                "event: {}\ndata: {event}\n\n",
+                event["type"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+// --- Gemini ----------------------------------------------------------------------------------
+
+/// A Gemini SSE stream: one chunk per part list, the last with `finishReason` and usage.
+pub fn gemini_stream(model: &str, chunks: &[Value], usage: Value) -> String {
+    let last = chunks.len().saturating_sub(1);
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(index, parts)| {
+            let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
+            let mut chunk = json!({"modelVersion": model, "responseId": "r1"});
+            if index == last {
+                candidate["finishReason"] = json!("STOP");
+                chunk["usageMetadata"] = usage.clone();
+            }
+            chunk["candidates"] = json!([candidate]);
+            format!("data: {chunk}\r\n\r\n")
+        })
+        .collect()
+}
+
+// --- Bedrock ---------------------------------------------------------------------------------
+
+/// One event-stream frame with string headers.
+pub fn event_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    let mut encoded = Vec::new();
+    for (name, value) in headers {
+        encoded.push(name.len() as u8);
+        encoded.extend_from_slice(name.as_bytes());
+        encoded.push(7);
+        encoded.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        encoded.extend_from_slice(value.as_bytes());
+    }
+    let total = 12 + encoded.len() + payload.len() + 4;
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&(total as u32).to_be_bytes());
+    frame.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+    let prelude = crc32fast::hash(&frame);
+    frame.extend_from_slice(&prelude.to_be_bytes());
+    frame.extend_from_slice(&encoded);
+    frame.extend_from_slice(payload);
+    let crc = crc32fast::hash(&frame);
+    frame.extend_from_slice(&crc.to_be_bytes());
+    frame
+}
+
+/// A ConverseStream event.
+pub fn bedrock_event(event_type: &str, payload: Value) -> Vec<u8> {
+    event_frame(
+        &[
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().as_bytes(),
+    )
+}
+
+/// A ConverseStream answer: text, then tool uses, then usage.
+pub fn bedrock_stream(
+    text: Option<&str>,
+    tools: &[(&str, &str, &str)],
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Vec<u8> {
+    let mut body = bedrock_event("messageStart", json!({"role": "assistant"}));
+    let mut index = 0;
+    if let Some(text) = text {
+        body.extend(bedrock_event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": text}}),
+        ));
+        body.extend(bedrock_event(
+            "contentBlockStop",
+            json!({"contentBlockIndex": 0}),
+        ));
+        index += 1;
+    }
+    for (id, name, arguments) in tools {
+        body.extend(bedrock_event(
+            "contentBlockStart",
+            json!({"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+        ));
+        body.extend(bedrock_event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": arguments}}}),
+        ));
+        index += 1;
+    }
+    body.extend(bedrock_event(
+        "messageStop",
+        json!({"stopReason": if tools.is_empty() { "end_turn" } else { "tool_use" }}),
+    ));
+    body.extend(bedrock_event(
+        "metadata",
+        json!({"usage": {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}, "metrics": {"latencyMs": 1}}),
+    ));
+    body
+}
+
+// --- AIGNE Hub -------------------------------------------------------------------------------
+
+/// AIGNE response chunks as SSE `data:` lines.
+pub fn hub_stream(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .map(|chunk| format!("data: {chunk}\n\n"))
+        .collect()
+}
