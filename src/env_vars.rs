@@ -62,6 +62,10 @@ impl EnvVars {
 
     // --- AIGNE / model selection (read as AIGNE reads them) ---
     pub const MODEL: &'static str = "MODEL";
+    /// MCP request timeout in milliseconds (AIGNE's `MCPAgent`), before [`Self::TIMEOUT`].
+    pub const MCP_TIMEOUT: &'static str = "MCP_TIMEOUT";
+    /// Fallback MCP request timeout in milliseconds (AIGNE's `MCPAgent`).
+    pub const TIMEOUT: &'static str = "TIMEOUT";
 
     // --- native providers: Anthropic, Gemini, Bedrock, AIGNE Hub (read as AIGNE and the SDKs do) ---
     pub const ANTHROPIC_API_KEY: &'static str = "ANTHROPIC_API_KEY";
@@ -92,6 +96,11 @@ impl EnvVars {
     pub const GITHUB_STEP_SUMMARY: &'static str = "GITHUB_STEP_SUMMARY";
     pub const GITHUB_TOKEN: &'static str = "GITHUB_TOKEN";
     pub const CI: &'static str = "CI";
+
+    // --- inherited by stdio MCP servers (the MCP SDK's `getDefaultEnvironment`) ---
+    /// The only variables a stdio MCP server inherits, besides its own `env`.
+    pub const MCP_INHERITED: &'static [&'static str] =
+        &["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"];
 
     // --- proxies (either case, upper case wins) ---
     pub const HTTP_PROXY: &'static str = "HTTP_PROXY";

@@ -6,5 +6,6 @@ mod common;
 mod engine;
 mod fetch;
 mod js;
+mod mcp;
 mod models;
 mod providers;

@@ -19,6 +19,7 @@ mod error;
 pub mod js;
 mod js_agent;
 pub mod line_child;
+pub mod mcp;
 pub mod node;
 pub mod npm;
 mod prompt;

@@ -80,3 +80,4 @@ pub fn run(command: &mut Command) -> Ran {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+pub mod mcp_server;

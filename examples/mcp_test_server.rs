@@ -1,0 +1,20 @@
+//! The tests' MCP server over stdio (see `tests/common/mcp_server.rs`). Not part of aigne-ci.
+//!
+//! Writes its pid to `$MCP_TEST_PID_FILE` when set, so tests can check that it is gone.
+
+#[path = "../tests/common/mcp_server.rs"]
+mod mcp_server;
+
+use rmcp::ServiceExt;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if let Ok(path) = std::env::var("MCP_TEST_PID_FILE") {
+        std::fs::write(path, std::process::id().to_string())?;
+    }
+    let service = mcp_server::TestServer::default()
+        .serve(rmcp::transport::stdio())
+        .await?;
+    service.waiting().await?;
+    Ok(())
+}

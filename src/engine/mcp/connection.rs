@@ -1,0 +1,547 @@
+//! [`McpConnection`]: one connected MCP server — its tools, and calls to them.
+//!
+//! A stdio server runs in its own process group, so that shutting it down also ends what it
+//! started (`npx` runs the real server as its child). Shutdown is explicit ([`McpConnection::shutdown`]:
+//! close stdin, wait, `SIGTERM`, `SIGKILL`, as rmcp's graceful shutdown does) and, as a last resort,
+//! on drop: the group is killed synchronously, so no server outlives aigne-ci.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+};
+use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use serde_json::{Map, Value};
+use tokio::io::AsyncBufReadExt;
+
+use super::error::McpError;
+use super::settings::McpSettings;
+use super::spec::{McpHttpTransport, McpServerSpec};
+use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
+
+/// AIGNE's default `max_reconnects` for URL servers.
+const DEFAULT_MAX_RECONNECTS: u32 = 10;
+/// How long an explicit shutdown may take before the process group is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+/// Lines of a stdio server's stderr kept for error messages.
+const STDERR_TAIL_LINES: usize = 20;
+/// Longest pause between two reconnect attempts (AIGNE's p-retry doubles without bound).
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(30);
+
+/// One tool offered by an MCP server, as an AI agent's skill sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpTool {
+    /// Tool name (the skill name).
+    pub name: String,
+    /// Tool description.
+    pub description: Option<String>,
+    /// The tool's input JSON Schema; `{}` when it has no properties (AIGNE `toolFromMCPTool`).
+    pub input_schema: Value,
+}
+
+/// A connected MCP server.
+pub struct McpConnection {
+    spec: McpServerSpec,
+    label: String,
+    settings: McpSettings,
+    server_name: Option<String>,
+    server_version: Option<String>,
+    tools: Vec<McpTool>,
+    session: tokio::sync::RwLock<Option<Arc<Session>>>,
+    reconnecting: tokio::sync::Mutex<()>,
+    log: SubprocessLog,
+}
+
+impl std::fmt::Debug for McpConnection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("McpConnection")
+            .field("server", &self.label)
+            .field("tools", &self.tools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One live client session (replaced when a URL server reconnects).
+struct Session {
+    service: tokio::sync::Mutex<Option<RunningService<RoleClient, ClientConfig>>>,
+    peer: rmcp::service::Peer<RoleClient>,
+    group: Option<ProcessGroupGuard>,
+    stderr: StderrTail,
+}
+
+impl McpConnection {
+    /// Starts or reaches the server, does the MCP handshake and lists its tools.
+    /// A started stdio server is recorded in `log` (purpose `mcp-server`) for `summary.json`.
+    pub async fn connect(
+        spec: &McpServerSpec,
+        settings: &McpSettings,
+        log: &SubprocessLog,
+    ) -> Result<Self, McpError> {
+        let label = spec.label();
+        let session = open_session(spec, settings, log, &label, settings.request_timeout).await?;
+        let info = session.peer.peer_info();
+        let server_name = info
+            .as_ref()
+            .and_then(|info| info.server_info.as_ref())
+            .map(|server| server.name.clone());
+        let server_version = info
+            .as_ref()
+            .and_then(|info| info.server_info.as_ref())
+            .map(|server| server.version.clone());
+        let offers_tools = info
+            .as_ref()
+            .is_some_and(|info| info.capabilities.tools.is_some());
+        let connection = Self {
+            spec: spec.clone(),
+            label,
+            settings: settings.clone(),
+            server_name,
+            server_version,
+            tools: Vec::new(),
+            session: tokio::sync::RwLock::new(Some(Arc::new(session))),
+            reconnecting: tokio::sync::Mutex::new(()),
+            log: log.clone(),
+        };
+        // AIGNE lists tools only when the server declares the capability.
+        if !offers_tools {
+            return Ok(connection);
+        }
+        match connection.list_tools().await {
+            Ok(tools) => Ok(Self {
+                tools,
+                ..connection
+            }),
+            Err(error) => {
+                connection.shutdown().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// `command arg…` or the masked URL.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The server's spec.
+    pub fn spec(&self) -> &McpServerSpec {
+        &self.spec
+    }
+
+    /// The name the server reports (AIGNE names the `MCPAgent` after it).
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+
+    /// The version the server reports.
+    pub fn server_version(&self) -> Option<&str> {
+        self.server_version.as_deref()
+    }
+
+    /// The tools listed at connect time.
+    pub fn tools(&self) -> &[McpTool] {
+        &self.tools
+    }
+
+    /// Whether this connection started a child process.
+    pub fn is_stdio(&self) -> bool {
+        self.spec.is_stdio()
+    }
+
+    async fn list_tools(&self) -> Result<Vec<McpTool>, McpError> {
+        let session = self.current_session().await?;
+        let timeout = self.settings.request_timeout;
+        let listed = tokio::time::timeout(timeout, session.peer.list_all_tools()).await;
+        let tools = match listed {
+            Ok(Ok(tools)) => tools,
+            Ok(Err(source)) => {
+                return Err(self.request_error(&session, "tools/list", None, source));
+            }
+            Err(_) => {
+                return Err(McpError::Timeout {
+                    server: self.label.clone(),
+                    method: "tools/list",
+                    tool: None,
+                    timeout,
+                });
+            }
+        };
+        Ok(tools.into_iter().map(tool_from_mcp).collect())
+    }
+
+    /// Calls a tool and returns its `CallToolResult` as JSON (`content`, `structuredContent`,
+    /// `isError`, `_meta`), as AIGNE's `MCPTool` returns it. A URL server that fails is
+    /// reconnected and the call retried once, as AIGNE's `ClientWithReconnect` does.
+    pub async fn call(&self, tool: &str, arguments: Map<String, Value>) -> Result<Value, McpError> {
+        let session = self.current_session().await?;
+        match self.call_once(&session, tool, arguments.clone()).await {
+            Ok(value) => Ok(value),
+            Err(error) if self.spec.url.is_some() => {
+                self.reconnect(&session, error).await?;
+                let session = self.current_session().await?;
+                self.call_once(&session, tool, arguments).await
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn call_once(
+        &self,
+        session: &Session,
+        tool: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<Value, McpError> {
+        let timeout = self.settings.request_timeout;
+        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        match tokio::time::timeout(timeout, session.peer.call_tool(params)).await {
+            Ok(Ok(result)) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
+            Ok(Err(source)) => {
+                Err(self.request_error(session, "tools/call", Some(tool.to_owned()), source))
+            }
+            Err(_) => Err(McpError::Timeout {
+                server: self.label.clone(),
+                method: "tools/call",
+                tool: Some(tool.to_owned()),
+                timeout,
+            }),
+        }
+    }
+
+    fn request_error(
+        &self,
+        session: &Session,
+        method: &'static str,
+        tool: Option<String>,
+        source: ServiceError,
+    ) -> McpError {
+        match source {
+            ServiceError::TransportClosed | ServiceError::TransportSend(_) => McpError::Closed {
+                server: self.label.clone(),
+                method,
+                tool,
+                stderr: session.stderr.text(),
+            },
+            ServiceError::Timeout { timeout } => McpError::Timeout {
+                server: self.label.clone(),
+                method,
+                tool,
+                timeout,
+            },
+            source => McpError::Request {
+                server: self.label.clone(),
+                method,
+                tool,
+                source,
+            },
+        }
+    }
+
+    async fn current_session(&self) -> Result<Arc<Session>, McpError> {
+        self.session
+            .read()
+            .await
+            .clone()
+            .ok_or_else(|| McpError::ShutDown {
+                server: self.label.clone(),
+            })
+    }
+
+    /// Replaces a failed session of a URL server, trying up to `max_reconnects` times.
+    async fn reconnect(&self, failed: &Arc<Session>, error: McpError) -> Result<(), McpError> {
+        let _one_at_a_time = self.reconnecting.lock().await;
+        match self.session.read().await.as_ref() {
+            // Another call reconnected already.
+            Some(current) if !Arc::ptr_eq(current, failed) => return Ok(()),
+            None => {
+                return Err(McpError::ShutDown {
+                    server: self.label.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+        failed.close().await;
+        let attempts = self.spec.max_reconnects.unwrap_or(DEFAULT_MAX_RECONNECTS);
+        if attempts == 0 {
+            return Err(error);
+        }
+        let connect_timeout = self
+            .spec
+            .reconnect_timeout
+            .unwrap_or(self.settings.request_timeout);
+        let mut last = error;
+        for attempt in 0..=attempts {
+            let opened = open_session(
+                &self.spec,
+                &self.settings,
+                &self.log,
+                &self.label,
+                connect_timeout,
+            );
+            match opened.await {
+                Ok(session) => {
+                    *self.session.write().await = Some(Arc::new(session));
+                    return Ok(());
+                }
+                Err(error) => last = error,
+            }
+            if attempt < attempts && !self.settings.no_retry_delay {
+                let delay = Duration::from_secs(1 << attempt.min(5)).min(MAX_RECONNECT_DELAY);
+                tokio::time::sleep(delay).await;
+            }
+        }
+        Err(last)
+    }
+
+    /// Closes the session and ends the server process (stdin closed, then `SIGTERM`, then
+    /// `SIGKILL` to its whole process group). Idempotent.
+    pub async fn shutdown(&self) {
+        let session = self.session.write().await.take();
+        if let Some(session) = session {
+            session.close().await;
+        }
+    }
+}
+
+impl Session {
+    async fn close(&self) {
+        let service = self.service.lock().await.take();
+        if let Some(mut service) = service {
+            let _ = service.close_with_timeout(SHUTDOWN_GRACE).await;
+        }
+        if let Some(group) = &self.group {
+            group.kill();
+        }
+    }
+}
+
+/// Starts or reaches the server and does the handshake within `timeout`.
+async fn open_session(
+    spec: &McpServerSpec,
+    settings: &McpSettings,
+    log: &SubprocessLog,
+    label: &str,
+    timeout: Duration,
+) -> Result<Session, McpError> {
+    if let Some(url) = &spec.url {
+        return open_http_session(spec, settings, url, label, timeout).await;
+    }
+    let Some(command) = &spec.command else {
+        return Err(McpError::NoServer);
+    };
+    if settings.deny_exec {
+        return Err(McpError::DenyExec {
+            server: label.to_owned(),
+        });
+    }
+    let mut process = tokio::process::Command::new(command);
+    process
+        .args(&spec.args)
+        .env_clear()
+        .envs(&settings.inherited_env)
+        .envs(&spec.env);
+    if let Some(cwd) = &spec.cwd {
+        process.current_dir(cwd);
+    }
+    let mut wrapped = process_wrap::tokio::CommandWrap::from(process);
+    wrapped
+        .wrap(process_wrap::tokio::ProcessGroup::leader())
+        .wrap(process_wrap::tokio::KillOnDrop);
+    let (transport, stderr) = TokioChildProcess::builder(wrapped)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| McpError::Spawn {
+            server: label.to_owned(),
+            source,
+        })?;
+    let group = transport.id().map(ProcessGroupGuard::new);
+    let mut child_env = settings.inherited_env.clone();
+    child_env.extend(spec.env.clone());
+    let working_dir = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
+    log.record(SubprocessRecord {
+        purpose: "mcp-server".to_owned(),
+        program: find_program(command, &child_env, &working_dir)
+            .unwrap_or_else(|| PathBuf::from(command)),
+        args: spec.args.clone(),
+        working_dir,
+        pid: transport.id(),
+    });
+    let tail = StderrTail::default();
+    if let Some(stderr) = stderr {
+        tail.follow(stderr);
+    }
+    let (service, peer) = handshake(transport, label, timeout, &tail).await?;
+    Ok(Session {
+        service: tokio::sync::Mutex::new(Some(service)),
+        peer,
+        group,
+        stderr: tail,
+    })
+}
+
+async fn open_http_session(
+    spec: &McpServerSpec,
+    settings: &McpSettings,
+    url: &str,
+    label: &str,
+    timeout: Duration,
+) -> Result<Session, McpError> {
+    let parsed = url::Url::parse(url).map_err(|source| McpError::InvalidUrl {
+        url: label.to_owned(),
+        source,
+    })?;
+    let client =
+        crate::http::client(&settings.http_settings()).map_err(|source| McpError::HttpClient {
+            server: label.to_owned(),
+            source,
+        })?;
+    let tail = StderrTail::default();
+    let transport = StreamableHttpClientTransport::with_client(
+        client,
+        StreamableHttpClientTransportConfig::with_uri(parsed.as_str()),
+    );
+    let result = handshake(transport, label, timeout, &tail).await;
+    let (service, peer) = match (result, spec.transport) {
+        (Ok(connected), _) => connected,
+        (Err(error), McpHttpTransport::StreamableHttp | McpHttpTransport::Sse) => {
+            return Err(error);
+        }
+    };
+    Ok(Session {
+        service: tokio::sync::Mutex::new(Some(service)),
+        peer,
+        group: None,
+        stderr: tail,
+    })
+}
+
+/// The legacy `initialize` handshake (what AIGNE's TypeScript SDK speaks), bounded by `timeout`.
+async fn handshake<T, E, A>(
+    transport: T,
+    label: &str,
+    timeout: Duration,
+    stderr: &StderrTail,
+) -> Result<
+    (
+        RunningService<RoleClient, ClientConfig>,
+        rmcp::service::Peer<RoleClient>,
+    ),
+    McpError,
+>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("aigne-ci", env!("CARGO_PKG_VERSION")),
+    )
+    .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+    match tokio::time::timeout(timeout, info.serve(transport)).await {
+        Ok(Ok(service)) => {
+            let peer = service.peer().clone();
+            Ok((service, peer))
+        }
+        Ok(Err(source)) => Err(McpError::Connect {
+            server: label.to_owned(),
+            stderr: stderr.text(),
+            source: Box::new(source),
+        }),
+        Err(_) => Err(McpError::Timeout {
+            server: label.to_owned(),
+            method: "initialize",
+            tool: None,
+            timeout,
+        }),
+    }
+}
+
+/// AIGNE `toolFromMCPTool`: empty `properties` ⇒ `{}`, else the tool's schema as is.
+fn tool_from_mcp(tool: rmcp::model::Tool) -> McpTool {
+    let schema = Value::Object(tool.input_schema.as_ref().clone());
+    let has_properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|properties| !properties.is_empty());
+    McpTool {
+        name: tool.name.into_owned(),
+        description: tool.description.map(|description| description.into_owned()),
+        input_schema: if has_properties {
+            schema
+        } else {
+            Value::Object(Map::new())
+        },
+    }
+}
+
+/// The last lines a stdio server wrote to stderr (AIGNE pipes and hides them; aigne-ci shows
+/// them when the server fails).
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn follow(&self, stderr: tokio::process::ChildStderr) {
+        let lines = self.0.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(mut lines) = lines.lock() {
+                    if lines.len() == STDERR_TAIL_LINES {
+                        lines.pop_front();
+                    }
+                    lines.push_back(line);
+                }
+            }
+        });
+    }
+
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+}
+
+/// Kills a stdio server's whole process group when dropped (or asked), synchronously, so that
+/// nothing survives even when the async shutdown never runs.
+/// Signals at most once, so that a process id reused later is never hit.
+struct ProcessGroupGuard {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pgid: u32,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl ProcessGroupGuard {
+    fn new(pgid: u32) -> Self {
+        Self {
+            pgid,
+            armed: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    fn kill(&self) {
+        if !self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        #[cfg(unix)]
+        if let Ok(pgid) = i32::try_from(self.pgid) {
+            // ESRCH (already gone) is the normal case after a graceful shutdown.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for ProcessGroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
