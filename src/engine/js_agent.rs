@@ -292,7 +292,10 @@ impl Engine {
         self.js.bridge.as_ref().ok_or_else(|| {
             super::unsupported(
                 agent,
-                "JavaScript agents (this run has no Node bridge)".to_owned(),
+                format!(
+                    "{} (this run has no Node bridge)",
+                    super::agent_type_feature(agent)
+                ),
             )
         })
     }
