@@ -183,7 +183,7 @@ impl crate::hint::Hint for ModelError {
                 "set `{variable}` in the environment (in GitHub Actions: `env: {variable}: ${{{{ secrets.{variable} }}}}`) or in a `.env` file, or pass `--replay FILE` to answer from a cassette"
             )),
             Self::UnsupportedProvider { .. } => Some(
-                "use an OpenAI-compatible provider (`openai:`, `deepseek:`, `openrouter:`, `xai:`, `ollama:`, `doubao:`, `poe:`) with `--model`, or `--engine node`"
+                "name a provider AIGNE knows with `--model` (`openai:`, `anthropic:`, `gemini:`, `bedrock:`, `aignehub:`, `deepseek:`, `openrouter:`, `xai:`, `ollama:`, `doubao:`, `poe:`), or use `--engine node`"
                     .to_owned(),
             ),
             Self::Status { status: 401 | 403, .. } => {

@@ -301,7 +301,7 @@ impl NativeChatModel {
         case: Option<&str>,
     ) -> Result<ChatResponse, ModelError> {
         let error = |error| self.wire_error(model, error);
-        let body = bedrock::build_body(input, &settings.model).map_err(error)?;
+        let body = bedrock::build_body(input).map_err(error)?;
         let wire = settings
             .signed_request(model, "converse-stream", &body, chrono::Utc::now())
             .map_err(error)?;
@@ -412,8 +412,11 @@ fn call_error(provider: &str, model: &str, error: WireError) -> ModelError {
             name: variables,
             message: format!("{what} is missing"),
         },
+        error @ WireError::HubComponentNotFound { .. } => ModelError::InvalidSetting {
+            name: crate::env_vars::EnvVars::AIGNE_HUB_API_URL.to_owned(),
+            message: error.to_string(),
+        },
         error @ (WireError::InvalidBaseUrl { .. }
-        | WireError::HubComponentNotFound { .. }
         | WireError::InvalidHeader { .. }
         | WireError::Encode { .. }) => ModelError::InvalidSetting {
             name: format!("{provider} setting"),

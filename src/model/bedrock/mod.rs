@@ -154,16 +154,11 @@ pub fn build_request(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<WireRequest, WireError> {
     let model = wire::model_name(&request.model_options, &settings.model);
-    settings.signed_request(
-        model,
-        "converse-stream",
-        &build_body(request, &settings.model)?,
-        now,
-    )
+    settings.signed_request(model, "converse-stream", &build_body(request)?, now)
 }
 
 /// The ConverseStream body (AIGNE's `_process`; `modelId` goes into the path).
-pub fn build_body(request: &ChatRequest, _configured_model: &str) -> Result<Value, WireError> {
+pub fn build_body(request: &ChatRequest) -> Result<Value, WireError> {
     let options = &request.model_options;
     let (messages, system) = convert_messages(&request.messages)?;
     let mut body = Map::new();
@@ -602,7 +597,7 @@ mod tests {
             ..ChatRequest::default()
         };
         assert_eq!(
-            build_body(&request, DEFAULT_MODEL).unwrap(),
+            build_body(&request).unwrap(),
             json!({
                 "messages": [
                     {"role": "user", "content": [{"text": "what is 1+2"}]},
@@ -661,7 +656,7 @@ mod tests {
         };
         let mut request = request;
         request.model_options.insert("temperature".into(), json!(0));
-        let body = build_body(&request, DEFAULT_MODEL).unwrap();
+        let body = build_body(&request).unwrap();
         assert_eq!(
             body["messages"],
             json!([
@@ -820,7 +815,7 @@ mod tests {
             }),
             ..ChatRequest::default()
         };
-        let body = build_body(&request, "m").unwrap();
+        let body = build_body(&request).unwrap();
         let first = ChatResponse {
             text: Some("The city is Paris.".into()),
             usage: Usage {
