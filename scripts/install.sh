@@ -156,7 +156,10 @@ command -v cargo >/dev/null 2>&1 ||
 warn "no release asset of aigne-ci $version for ${target:-$os/$arch}; building it from the action's source with cargo (slow)"
 build_root="${RUNNER_TEMP:?RUNNER_TEMP is not set}/aigne-ci-build"
 echo '::group::aigne-ci: cargo install --locked'
-CARGO_TARGET_DIR="$build_root/target" cargo install --locked --path "$action_path" --root "$build_root" --bin aigne-ci
+# Without LTO and with many codegen units: a CI build of a few minutes instead of a release build
+# several times longer, for a binary that runs one job.
+CARGO_TARGET_DIR="$build_root/target" CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 \
+  cargo install --locked --path "$action_path" --root "$build_root" --bin aigne-ci
 echo '::endgroup::'
 [ -x "$build_root/bin/aigne-ci$exe" ] || bail "cargo install did not produce \`$build_root/bin/aigne-ci$exe\`"
 finish "$build_root/bin/aigne-ci$exe" "$version" build

@@ -24,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Fetch a project (stage 1 only) and print JSON describing the cached copy
     Fetch(FetchArgs),
+    /// Run an agent over scripted inputs and report the results
+    Run(Box<RunArgs>),
+    /// Merge the results of shards (`--shard K/N`), recompute the summary and exit status
+    Merge(MergeArgs),
 }
 
 /// Where the project comes from and how it is fetched and cached.
@@ -227,6 +231,10 @@ pub struct RunArgs {
     /// Run only shard K of N (1-based), e.g. `2/4`
     #[arg(long, env = EnvVars::AIGNE_CI_SHARD, value_name = "K/N")]
     pub shard: Option<String>,
+
+    /// After SIGINT/SIGTERM or the total timeout, how long running cases may still finish
+    #[arg(long, env = EnvVars::AIGNE_CI_GRACE_PERIOD, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub grace_period: std::time::Duration,
 
     #[command(flatten)]
     pub policy: PolicyArgs,

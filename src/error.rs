@@ -20,6 +20,12 @@ pub enum Error {
     /// Stage 1.
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    /// Stage 4.
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
+    /// Stage 5.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     /// Stage 2: the project does not load.
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
@@ -46,6 +52,8 @@ impl Error {
             Self::Usage { .. } => ExitStatus::Usage,
             Self::Fetch(error) if error.is_usage() => ExitStatus::Usage,
             Self::Fetch(_) => ExitStatus::Fetch,
+            Self::Batch(_) => ExitStatus::Usage,
+            Self::Report(_) => ExitStatus::Usage,
             Self::Model(_) => ExitStatus::Usage,
             Self::Project(_) => ExitStatus::Usage,
             Self::Invoke(_) => ExitStatus::Usage,
@@ -57,6 +65,8 @@ impl Error {
         match self {
             Self::Usage { hint, .. } => hint.clone(),
             Self::Fetch(error) => error.hint(),
+            Self::Batch(error) => error.hint(),
+            Self::Report(error) => error.hint(),
             Self::Model(error) => error.hint(),
             Self::Project(error) => error.hint(),
             Self::Invoke(error) => error.hint(),

@@ -29,6 +29,8 @@ use settings::Environment;
 /// Runs one command. Holds no global state, so it can be called more than once.
 pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error> {
     match cli.command {
+        Command::Run(args) => commands::run::run(*args, environment).await,
+        Command::Merge(args) => commands::merge::run(args, environment).await,
         Command::Fetch(args) => commands::fetch::run(args, &environment).await,
     }
 }

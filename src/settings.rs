@@ -72,6 +72,16 @@ impl Environment {
             .filter(|value| !value.is_empty())
     }
 
+    /// Values of variables that hold credentials (provider keys, tokens, passwords), for
+    /// `::add-mask::` and for redacting everything aigne-ci writes.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.variables
+            .iter()
+            .filter(|(name, value)| is_secret_name(name) && !value.trim().is_empty())
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
     /// Whether we run inside GitHub Actions.
     pub fn in_github_actions(&self) -> bool {
         self.runner.github_actions.as_deref() == Some("true")
@@ -179,6 +189,24 @@ impl Environment {
     }
 }
 
+/// Whether a variable name looks like it holds a credential.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    const SUFFIXES: &[&str] = &[
+        "_API_KEY",
+        "_APIKEY",
+        "_KEY",
+        "_TOKEN",
+        "_SECRET",
+        "_PASSWORD",
+        "_ACCESS_KEY_ID",
+        "_SECRET_ACCESS_KEY",
+        "_SESSION_TOKEN",
+        "_CREDENTIALS",
+    ];
+    SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
+}
+
 /// `--sha256`: 64 hex digits (an optional `sha256:` prefix is accepted), lower-cased.
 pub fn parse_sha256(text: &str) -> Result<String, Error> {
     let trimmed = text.trim();
@@ -244,6 +272,8 @@ mod tests {
             PathBuf::from("/cwd/c")
         );
         let bare = Environment::from_variables(BTreeMap::new(), PathBuf::from("/cwd"));
+        assert!(is_secret_name("OPENAI_API_KEY") && is_secret_name("GITHUB_TOKEN"));
+        assert!(!is_secret_name("OPENAI_BASE_URL") && !is_secret_name("MODEL"));
         assert_eq!(bare.cache_dir(None), PathBuf::from("/cwd/.aigne-cache"));
     }
 }

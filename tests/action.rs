@@ -877,6 +877,7 @@ mod simulated {
         let cargo = format!(
             r#"#!/bin/sh
 echo "$@" > '{log}'
+echo "lto=$CARGO_PROFILE_RELEASE_LTO target=$CARGO_TARGET_DIR" >> '{log}'
 while [ $# -gt 0 ]; do [ "$1" = --root ] && root=$2; shift; done
 mkdir -p "$root/bin"
 cat > "$root/bin/aigne-ci" <<'BIN'
@@ -899,9 +900,10 @@ chmod +x "$root/bin/aigne-ci"
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
             format!(
-                "install --locked --path {} --root {} --bin aigne-ci\n",
+                "install --locked --path {} --root {} --bin aigne-ci\nlto=off target={}\n",
                 runner.join("action").display(),
-                build_root.display()
+                build_root.display(),
+                build_root.join("target").display()
             )
         );
         assert!(

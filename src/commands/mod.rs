@@ -1,3 +1,6 @@
 //! One file per subcommand: each wires the stages for its command.
 
 pub(crate) mod fetch;
+pub mod merge;
+pub mod outputs;
+pub mod run;

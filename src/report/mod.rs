@@ -1,8 +1,460 @@
-//! STAGE 5: results.jsonl, summary.json, JUnit, GitHub step outputs and the human summary.
-//! Also the terminal side of earlier stages' reporter traits.
+//! STAGE 5: `results.jsonl`, `summary.json`, JUnit, GitHub step outputs and annotations, and the
+//! human summary on stderr.
+//!
+//! Input: the [`CaseOutcome`]s of stage 4 (through [`RunReporter`], the batch's
+//! [`crate::batch::Reporter`]) or the records of earlier runs (`merge`). Output: files, and text
+//! on stderr. This stage and `diagnostics.rs` are the only ones that print. Everything written
+//! passes through the [`Redactor`], so a secret a model echoes never reaches a file or the log.
 
+pub mod github;
+pub mod human;
+pub mod junit;
+pub mod record;
+pub mod redact;
 pub mod step_outputs;
+pub mod summary;
 
 mod fetch_progress;
 
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::batch::assertion::{excerpt, output_text};
+use crate::batch::{CaseOutcome, CaseStatus, Reporter, StopReason};
+
 pub use fetch_progress::FetchProgress;
+pub use human::ProgressMode;
+pub use record::{FORMAT_VERSION, ResultRecord};
+pub use redact::Redactor;
+pub use summary::{InputsInfo, ProjectInfo, RunContext, ShardInfo, Summary, Tally};
+
+/// Stage 5 failed: an output file cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Writing a file failed.
+    #[error("cannot write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading a file failed.
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A results line is not a result record.
+    #[error("`{path}` line {line} is not a results record")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JUnit serialisation failed.
+    #[error("cannot render the JUnit report `{path}`")]
+    Junit {
+        path: PathBuf,
+        #[source]
+        source: quick_junit::SerializeError,
+    },
+}
+
+impl crate::hint::Hint for ReportError {}
+
+/// GitHub Actions files (when the integration is on).
+#[derive(Debug, Clone, Default)]
+pub struct GithubSettings {
+    /// `$GITHUB_OUTPUT`.
+    pub output: Option<PathBuf>,
+    /// `$GITHUB_STEP_SUMMARY`.
+    pub step_summary: Option<PathBuf>,
+}
+
+/// Where and how to report.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    pub results_path: PathBuf,
+    pub summary_path: PathBuf,
+    pub junit_path: Option<PathBuf>,
+    /// `None` when the GitHub integration is off.
+    pub github: Option<GithubSettings>,
+    pub progress: ProgressMode,
+    pub redactor: Redactor,
+    /// The inputs file as named in annotations and messages (`None` for inline inputs).
+    pub inputs_file: Option<String>,
+    /// Grace period, for the "stopping" message.
+    pub grace_period: Duration,
+}
+
+/// What the end-of-run reports need of one case (small, kept for every case).
+#[derive(Debug, Clone)]
+pub struct Brief {
+    pub id: String,
+    pub line: usize,
+    pub agent: String,
+    pub status: CaseStatus,
+    pub duration_ms: u64,
+    /// Why it did not pass.
+    pub detail: Option<String>,
+    /// Error kind of an errored case.
+    pub error_kind: Option<String>,
+    /// Start of the output text of a failed case.
+    pub output_excerpt: Option<String>,
+}
+
+impl Brief {
+    /// The brief of a record (already redacted text is expected).
+    pub fn of(record: &ResultRecord) -> Self {
+        let output_excerpt = match (record.status, &record.output) {
+            (CaseStatus::Failed, Some(output)) => Some(excerpt(&output_text(output, "message"))),
+            _ => None,
+        };
+        Self {
+            id: record.id.clone(),
+            line: record.line,
+            agent: record.agent.clone(),
+            status: record.status,
+            duration_ms: record.duration_ms,
+            detail: record.detail(),
+            error_kind: record.error.as_ref().map(|error| error.kind.clone()),
+            output_excerpt,
+        }
+    }
+
+    fn redacted(mut self, redactor: &Redactor) -> Self {
+        self.detail = self
+            .detail
+            .map(|detail| redactor.redact(&detail).into_owned());
+        self.output_excerpt = self
+            .output_excerpt
+            .map(|output| redactor.redact(&output).into_owned());
+        self
+    }
+}
+
+/// Every case seen: totals and briefs.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub tally: Tally,
+    pub briefs: Vec<Brief>,
+}
+
+impl Collected {
+    /// Adds one record.
+    pub fn add(&mut self, record: &ResultRecord, redactor: &Redactor) {
+        self.tally.add(record);
+        self.briefs.push(Brief::of(record).redacted(redactor));
+    }
+}
+
+/// Appends records to `results.jsonl`, one line per case, flushed at once.
+pub struct ResultsWriter {
+    path: PathBuf,
+    file: std::io::BufWriter<fs_err::File>,
+}
+
+impl ResultsWriter {
+    /// Creates (truncates) the results file and its folder.
+    pub fn create(path: &Path) -> Result<Self, ReportError> {
+        let write_error = |source| ReportError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(folder) = path.parent()
+            && !folder.as_os_str().is_empty()
+        {
+            fs_err::create_dir_all(folder).map_err(write_error)?;
+        }
+        let file = fs_err::File::create(path).map_err(write_error)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    /// Writes one record as a line and flushes it.
+    pub fn write(&mut self, record: &ResultRecord, redactor: &Redactor) -> std::io::Result<()> {
+        let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+        let line = redactor.redact(&line);
+        self.file.write_all(line.as_bytes())?;
+        self.file.write_all(b"\n")?;
+        self.file.flush()
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads a `results.jsonl` file.
+pub fn read_results(path: &Path) -> Result<Vec<ResultRecord>, ReportError> {
+    let file = fs_err::File::open(path).map_err(|source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| ReportError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line).map_err(|source| ReportError::Parse {
+            path: path.to_path_buf(),
+            line: index + 1,
+            source,
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Reads a `summary.json` file.
+pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
+    let text = fs_err::read_to_string(path).map_err(|source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ReportError::Parse {
+        path: path.to_path_buf(),
+        line: source.line(),
+        source,
+    })
+}
+
+/// Prints an agent output as JSON on stdout (the data of a one-input run), redacted.
+pub fn print_output(output: &serde_json::Value, redactor: &Redactor) {
+    let text = serde_json::to_string_pretty(output).unwrap_or_else(|_| output.to_string());
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", redactor.redact(&text));
+    let _ = stdout.flush();
+}
+
+/// Emits `::add-mask::` for every secret (first thing a run does in GitHub Actions).
+pub fn announce_masks(redactor: &Redactor) {
+    human::eprint(&github::mask_commands(redactor.secrets()));
+}
+
+/// The batch's reporter for `run`: writes each case to `results.jsonl` as it ends, shows
+/// progress and keeps the briefs for the end-of-run reports.
+pub struct RunReporter {
+    settings: ReportSettings,
+    writer: ResultsWriter,
+    collected: Collected,
+    progress: human::Progress,
+    single_output: Option<serde_json::Value>,
+}
+
+impl RunReporter {
+    /// Creates the results file.
+    pub fn create(settings: ReportSettings) -> Result<Self, ReportError> {
+        let writer = ResultsWriter::create(&settings.results_path)?;
+        let progress = human::Progress::new(settings.progress);
+        Ok(Self {
+            settings,
+            writer,
+            collected: Collected::default(),
+            progress,
+            single_output: None,
+        })
+    }
+
+    /// The output of the last case, when the run had one case (for stdout).
+    pub fn single_output(&self) -> Option<&serde_json::Value> {
+        self.single_output.as_ref()
+    }
+
+    /// Writes the summary and the other end-of-run reports.
+    pub fn finish(
+        mut self,
+        context: &RunContext,
+        not_run: usize,
+        stopped: Option<StopReason>,
+        wall_ms: u64,
+    ) -> Result<Summary, ReportError> {
+        self.progress.finish();
+        publish(
+            &self.settings,
+            context,
+            &self.collected,
+            not_run,
+            stopped,
+            wall_ms,
+            Vec::new(),
+        )
+    }
+}
+
+impl Reporter for RunReporter {
+    fn on_start(&mut self, cases: usize) {
+        if self.settings.github.is_some() {
+            human::eprint_line(&format!("::group::aigne-ci: running {cases} cases"));
+        }
+        self.progress.start(cases);
+    }
+
+    fn on_case(&mut self, outcome: &CaseOutcome) -> std::io::Result<()> {
+        let record = ResultRecord::from(outcome);
+        self.writer
+            .write(&record, &self.settings.redactor)
+            .map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("cannot write `{}`: {error}", self.writer.path().display()),
+                )
+            })?;
+        self.collected.add(&record, &self.settings.redactor);
+        if self.collected.tally.counts.total == 1 {
+            self.single_output = record.output.clone();
+        } else {
+            self.single_output = None;
+        }
+        self.progress.case(record.status);
+        Ok(())
+    }
+
+    fn on_stopping(&mut self, reason: StopReason, in_flight: usize) {
+        self.progress
+            .stopping(reason, in_flight, self.settings.grace_period);
+    }
+}
+
+/// Writes `summary.json`, the JUnit file and the GitHub files, and prints the human summary.
+pub fn publish(
+    settings: &ReportSettings,
+    context: &RunContext,
+    collected: &Collected,
+    not_run: usize,
+    stopped: Option<StopReason>,
+    wall_ms: u64,
+    merged_from: Vec<String>,
+) -> Result<Summary, ReportError> {
+    publish_with_problems(
+        settings,
+        context,
+        collected,
+        not_run,
+        stopped,
+        wall_ms,
+        merged_from,
+        Vec::new(),
+    )
+}
+
+/// [`publish`], with problems of a merge (duplicate or missing lines) that make the policy
+/// fail.
+#[allow(clippy::too_many_arguments)]
+pub fn publish_with_problems(
+    settings: &ReportSettings,
+    context: &RunContext,
+    collected: &Collected,
+    not_run: usize,
+    stopped: Option<StopReason>,
+    wall_ms: u64,
+    merged_from: Vec<String>,
+    problems: Vec<String>,
+) -> Result<Summary, ReportError> {
+    let redactor = &settings.redactor;
+    let mut summary = summary::build(
+        context,
+        &collected.tally,
+        not_run,
+        stopped,
+        wall_ms,
+        &settings.results_path,
+        settings.junit_path.as_deref(),
+    );
+    summary.merged_from = merged_from;
+    if !problems.is_empty() {
+        summary.policy.holds = false;
+        summary.policy.reasons.extend(problems);
+        if summary.conclusion == "success" {
+            summary.conclusion = "failure".to_owned();
+        }
+    }
+    let json = serde_json::to_string_pretty(&summary).map_err(|source| ReportError::Write {
+        path: settings.summary_path.clone(),
+        source: std::io::Error::other(source),
+    })?;
+    summary::write_atomic(
+        &settings.summary_path,
+        format!("{}\n", redactor.redact(&json)).as_bytes(),
+    )
+    .map_err(|source| ReportError::Write {
+        path: settings.summary_path.clone(),
+        source,
+    })?;
+    if let Some(junit_path) = &settings.junit_path {
+        let xml =
+            junit::render(&summary, &collected.briefs).map_err(|source| ReportError::Junit {
+                path: junit_path.clone(),
+                source,
+            })?;
+        summary::write_atomic(junit_path, redactor.redact(&xml).as_bytes()).map_err(|source| {
+            ReportError::Write {
+                path: junit_path.clone(),
+                source,
+            }
+        })?;
+    }
+    let file_label = settings
+        .inputs_file
+        .as_deref()
+        .unwrap_or(&summary.inputs.file);
+    let summary_file = settings.summary_path.display().to_string();
+    match &settings.github {
+        Some(github_settings) => {
+            human::eprint_line("::endgroup::");
+            let (annotations, left_out) =
+                github::annotations(settings.inputs_file.as_deref(), &collected.briefs);
+            let text = human::render(
+                &summary,
+                &collected.briefs,
+                file_label,
+                &summary_file,
+                true,
+                left_out,
+            );
+            human::eprint(&redactor.redact(&format!("{annotations}{text}")));
+            if let Some(path) = &github_settings.output {
+                let pairs: Vec<(&str, String)> = github::outputs(&summary, &settings.summary_path)
+                    .into_iter()
+                    .map(|(key, value)| (key, redactor.redact(&value).into_owned()))
+                    .collect();
+                github::write_outputs(path, &pairs).map_err(|source| ReportError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            if let Some(path) = &github_settings.step_summary {
+                let markdown =
+                    github::step_summary(&summary, &collected.briefs, github::STEP_SUMMARY_BUDGET);
+                github::append(path, &redactor.redact(&markdown)).map_err(|source| {
+                    ReportError::Write {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+            }
+        }
+        None => {
+            let text = human::render(
+                &summary,
+                &collected.briefs,
+                file_label,
+                &summary_file,
+                false,
+                0,
+            );
+            human::eprint(&redactor.redact(&text));
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,61 @@
+//! [`BatchError`]: what stops a batch before or while it runs (never a failed case: those are
+//! data).
+
+use super::case::InvalidCase;
+
+/// Stage 4 failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The inputs file cannot be read.
+    #[error("cannot read the inputs file `{file}`")]
+    ReadInputs {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Malformed entries under `--on-invalid-input error`.
+    #[error("{} malformed {} in `{file}`:{}", invalid.len(), if invalid.len() == 1 { "entry" } else { "entries" }, list(file, invalid))]
+    InvalidInputs {
+        file: String,
+        invalid: Vec<InvalidCase>,
+    },
+    /// The inputs hold no case.
+    #[error("no cases in `{file}`")]
+    NoCases { file: String },
+    /// `--shard` is not `K/N` with 1 ≤ K ≤ N.
+    #[error("`--shard {value}` must look like `K/N` with 1 <= K <= N")]
+    Shard { value: String },
+    /// `--concurrency 0` and the like.
+    #[error("`--{flag}` {message}")]
+    Setting { flag: &'static str, message: String },
+    /// A reporter could not record a case (results file unwritable).
+    #[error("cannot record the result of line {line}")]
+    Record {
+        line: usize,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list(file: &str, invalid: &[InvalidCase]) -> String {
+    invalid
+        .iter()
+        .map(|invalid| format!("\n  {file}:{}: {}", invalid.line, invalid.message))
+        .collect()
+}
+
+impl crate::hint::Hint for BatchError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::InvalidInputs { .. } => Some(
+                "fix these entries, or pass `--on-invalid-input skip` to record them as skipped and run the rest"
+                    .to_owned(),
+            ),
+            Self::NoCases { .. } => {
+                Some("an inputs file holds one JSON value per line (or a JSON array, or a YAML list)".to_owned())
+            }
+            Self::Shard { .. } => Some("for example `--shard 1/4` runs the first of four shards".to_owned()),
+            _ => None,
+        }
+    }
+}

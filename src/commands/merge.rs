@@ -1,0 +1,197 @@
+//! `aigne-ci merge RESULTS...`: joins the `results.jsonl` of shards into one, reports duplicate
+//! and missing lines, rewrites the summary (and JUnit, GitHub files), applies the policy and
+//! exits like `run`.
+//!
+//! A RESULTS argument is a `results.jsonl` file or a folder holding one. The `summary.json` next
+//! to it (same folder), when there is one, gives the inputs' lines (to find missing ones), the
+//! project, engine, model and wall time of the shard.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::batch::{Policy, StopReason};
+use crate::cli::MergeArgs;
+use crate::error::Error;
+use crate::exit_status::ExitStatus;
+use crate::report::{
+    self, Collected, InputsInfo, ResultRecord, ResultsWriter, RunContext, Summary,
+};
+use crate::settings::Environment;
+
+use super::outputs;
+
+/// Runs the command.
+pub async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
+    let started_at = SystemTime::now();
+    let redactor = outputs::redactor(&environment);
+    let github = outputs::github_enabled(args.outputs.github, &environment);
+    if github {
+        report::announce_masks(&redactor);
+    }
+    let mut by_line: BTreeMap<usize, ResultRecord> = BTreeMap::new();
+    let mut duplicates: Vec<usize> = Vec::new();
+    let mut summaries: Vec<Summary> = Vec::new();
+    let mut merged_from = Vec::new();
+    for argument in &args.results {
+        let argument = environment.absolute(argument);
+        let results_path = if argument.is_dir() {
+            argument.join("results.jsonl")
+        } else {
+            argument
+        };
+        merged_from.push(results_path.display().to_string());
+        for record in report::read_results(&results_path)? {
+            match by_line.entry(record.line) {
+                std::collections::btree_map::Entry::Occupied(_) => duplicates.push(record.line),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(record);
+                }
+            }
+        }
+        let summary_path = sibling_summary(&results_path);
+        if summary_path.is_file() {
+            summaries.push(report::read_summary(&summary_path)?);
+        }
+    }
+    duplicates.sort_unstable();
+    duplicates.dedup();
+
+    let mut expected_lines: Vec<usize> = summaries
+        .iter()
+        .flat_map(|summary| summary.inputs.lines.iter().copied())
+        .collect();
+    expected_lines.sort_unstable();
+    expected_lines.dedup();
+    let missing: Vec<usize> = expected_lines
+        .iter()
+        .copied()
+        .filter(|line| !by_line.contains_key(line))
+        .collect();
+
+    let report_settings = outputs::report_settings(
+        &args.outputs,
+        &environment,
+        redactor,
+        summaries
+            .first()
+            .map(|summary| summary.inputs.file.clone())
+            .filter(|file| !file.starts_with('<') && !file.starts_with("--")),
+        std::time::Duration::ZERO,
+    );
+    let mut writer = ResultsWriter::create(&report_settings.results_path)?;
+    let mut collected = Collected::default();
+    for record in by_line.values() {
+        writer
+            .write(record, &report_settings.redactor)
+            .map_err(|source| report::ReportError::Write {
+                path: report_settings.results_path.clone(),
+                source,
+            })?;
+        collected.add(record, &report_settings.redactor);
+    }
+    drop(writer);
+
+    let first = summaries.first();
+    let stopped = if summaries.iter().any(|summary| summary.cancelled) {
+        Some(StopReason::Interrupted)
+    } else if summaries.iter().any(|summary| summary.timed_out) {
+        Some(StopReason::TotalTimeout)
+    } else {
+        None
+    };
+    let context = RunContext {
+        project: first
+            .map(|summary| summary.project.clone())
+            .unwrap_or_default(),
+        engine: first
+            .map(|summary| summary.engine.clone())
+            .unwrap_or_else(|| "unknown".to_owned()),
+        model: first.and_then(|summary| summary.model.clone()),
+        agent: first.and_then(|summary| summary.agent.clone()),
+        inputs: InputsInfo {
+            file: first
+                .map(|summary| summary.inputs.file.clone())
+                .unwrap_or_default(),
+            cases: expected_lines.len().max(by_line.len()),
+            lines: if expected_lines.is_empty() {
+                by_line.keys().copied().collect()
+            } else {
+                expected_lines.clone()
+            },
+        },
+        shard: None,
+        policy: Policy {
+            fail_on: args.policy.fail_on,
+            min_pass_rate: args.policy.min_pass_rate,
+        },
+        started_at,
+    };
+    let not_run: usize = missing.len();
+    let wall_ms = summaries
+        .iter()
+        .map(|summary| summary.durations.wall_ms)
+        .max()
+        .unwrap_or(0);
+    let mut problems = Vec::new();
+    if !duplicates.is_empty() {
+        problems.push(format!(
+            "{} {} more than once (first kept): {}",
+            duplicates.len(),
+            if duplicates.len() == 1 {
+                "line appears"
+            } else {
+                "lines appear"
+            },
+            list(&duplicates)
+        ));
+    }
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} {} of the inputs missing from the shards: {}",
+            missing.len(),
+            if missing.len() == 1 { "line" } else { "lines" },
+            list(&missing)
+        ));
+    }
+    if summaries.is_empty() {
+        report::human::eprint_line(
+            "aigne-ci: warning: no `summary.json` beside the results, so missing lines cannot be found",
+        );
+    }
+    for problem in &problems {
+        report::human::eprint_line(&format!("aigne-ci: warning: {problem}"));
+    }
+    let summary = report::publish_with_problems(
+        &report_settings,
+        &context,
+        &collected,
+        not_run,
+        stopped,
+        wall_ms,
+        merged_from,
+        problems,
+    )?;
+    Ok(match stopped {
+        Some(StopReason::Interrupted) => ExitStatus::Interrupted,
+        Some(StopReason::TotalTimeout) => ExitStatus::TotalTimeout,
+        None if summary.policy.holds => ExitStatus::Success,
+        None => ExitStatus::PolicyFailed,
+    })
+}
+
+fn sibling_summary(results: &Path) -> PathBuf {
+    results.parent().map_or_else(
+        || PathBuf::from("summary.json"),
+        |folder| folder.join("summary.json"),
+    )
+}
+
+/// `3, 7, 9` (at most 20, then `…`).
+fn list(lines: &[usize]) -> String {
+    let mut text: Vec<String> = lines.iter().take(20).map(usize::to_string).collect();
+    if lines.len() > 20 {
+        text.push("…".to_owned());
+    }
+    text.join(", ")
+}

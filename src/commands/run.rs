@@ -1,0 +1,248 @@
+//! `aigne-ci run [SOURCE] [AGENT]`: fetch → project → engine → batch → report.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::batch::{
+    self, BatchError, BatchSettings, CaseRunner, InputsSource, Policy, Shard, StopReason,
+    StopSignal,
+};
+use crate::cli::{OnInvalidInput, RunArgs};
+use crate::error::Error;
+use crate::exit_status::ExitStatus;
+use crate::report::{self, InputsInfo, ProjectInfo, RunContext, RunReporter, ShardInfo};
+use crate::settings::Environment;
+
+use super::outputs;
+
+/// Runs the command.
+pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
+    let started_at = SystemTime::now();
+    let redactor = outputs::redactor(&environment);
+    if outputs::github_enabled(args.outputs.github, &environment) {
+        // Before anything else prints.
+        report::announce_masks(&redactor);
+    }
+    let stop = StopSignal::new();
+    let _signals = listen_for_signals(stop.clone());
+
+    // Inputs first: every malformed line is reported before the project loads or a model is
+    // called.
+    let source = inputs_source(&args)?;
+    let inputs = batch::read_inputs(&source)?;
+    if !inputs.invalid.is_empty() && args.inputs.on_invalid_input == OnInvalidInput::Error {
+        return Err(BatchError::InvalidInputs {
+            file: inputs.label,
+            invalid: inputs.invalid,
+        }
+        .into());
+    }
+    if inputs.cases.is_empty() && inputs.invalid.is_empty() {
+        return Err(BatchError::NoCases { file: inputs.label }.into());
+    }
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let all_lines = inputs.lines();
+    let (cases, invalid) = match shard {
+        Some(shard) => shard.select(inputs.cases, inputs.invalid),
+        None => (inputs.cases, inputs.invalid),
+    };
+    let concurrency = NonZeroUsize::new(args.concurrency).ok_or(BatchError::Setting {
+        flag: "concurrency",
+        message: "must be at least 1".to_owned(),
+    })?;
+    if let Some(rate) = args.policy.min_pass_rate
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return Err(BatchError::Setting {
+            flag: "min-pass-rate",
+            message: format!("must be between 0 and 1, not `{rate}`"),
+        }
+        .into());
+    }
+
+    let source_text = args
+        .source
+        .clone()
+        .or_else(|| args.url.clone())
+        .unwrap_or_else(|| ".".to_owned());
+    let prepared = prepare_engine(&args, &environment, &source_text).await?;
+
+    let settings = BatchSettings {
+        concurrency,
+        case_timeout: args.timeout,
+        total_timeout: args.total_timeout,
+        grace_period: args.grace_period,
+        default_agent: prepared.default_agent.clone(),
+    };
+    let report_settings = outputs::report_settings(
+        &args.outputs,
+        &environment,
+        redactor,
+        inputs.path.as_ref().map(|_| inputs.label.clone()),
+        args.grace_period,
+    );
+    let context = RunContext {
+        project: prepared.project.clone(),
+        engine: prepared.engine.clone(),
+        model: args.model.model.clone(),
+        agent: Some(prepared.default_agent.clone()),
+        inputs: InputsInfo {
+            file: inputs.label.clone(),
+            cases: all_lines.len(),
+            lines: all_lines,
+        },
+        shard: shard.map(|shard| ShardInfo {
+            index: shard.index,
+            count: shard.count,
+        }),
+        policy: Policy {
+            fail_on: args.policy.fail_on,
+            min_pass_rate: args.policy.min_pass_rate,
+        },
+        started_at,
+    };
+    let single = cases.len() + invalid.len() == 1 && inputs.path.is_none();
+    let stdout_redactor = report_settings.redactor.clone();
+    let mut reporter = RunReporter::create(report_settings)?;
+    let outcome = batch::execute(
+        cases,
+        invalid,
+        prepared.runner.as_ref(),
+        &settings,
+        &stop,
+        &mut reporter,
+    )
+    .await?;
+    let single_output = reporter.single_output().cloned();
+    let summary = reporter.finish(&context, outcome.not_run, outcome.stopped, outcome.wall_ms)?;
+    if single && let Some(output) = single_output {
+        report::print_output(&output, &stdout_redactor);
+    }
+    Ok(match outcome.stopped {
+        Some(StopReason::Interrupted) => ExitStatus::Interrupted,
+        Some(StopReason::TotalTimeout) => ExitStatus::TotalTimeout,
+        None if summary.policy.holds => ExitStatus::Success,
+        None => ExitStatus::PolicyFailed,
+    })
+}
+
+/// `--input`, `--prompt` or `--input-json`.
+fn inputs_source(args: &RunArgs) -> Result<InputsSource, Error> {
+    if let Some(path) = &args.inputs.input {
+        return Ok(if path.as_os_str() == "-" {
+            InputsSource::Stdin
+        } else {
+            InputsSource::File(path.clone())
+        });
+    }
+    if let Some(prompt) = &args.inputs.prompt {
+        return Ok(InputsSource::Prompt(prompt.clone()));
+    }
+    if let Some(json) = &args.inputs.input_json {
+        return Ok(InputsSource::InputJson(json.clone()));
+    }
+    Err(Error::usage(
+        "no inputs: pass `--input FILE`, `--prompt TEXT` or `--input-json JSON`",
+        Some(
+            "an inputs file holds one JSON value per line, e.g. `{\"message\": \"hello\"}`"
+                .to_owned(),
+        ),
+    ))
+}
+
+/// What the batch needs from the earlier stages.
+struct Prepared {
+    runner: Arc<dyn CaseRunner>,
+    default_agent: String,
+    project: ProjectInfo,
+    engine: String,
+}
+
+/// Fetches and loads the project and builds the engine.
+async fn prepare_engine(
+    _args: &RunArgs,
+    _environment: &Environment,
+    source: &str,
+) -> Result<Prepared, Error> {
+    Err(Error::usage(
+        format!("cannot run `{source}`: the native engine is not built into this version yet"),
+        None,
+    ))
+}
+
+/// Turns SIGINT/SIGTERM into stops: the first stops scheduling (grace period), the second
+/// drops the running cases. The handlers are installed before this returns (so a signal that
+/// comes right after is never the default "terminate"); the task ends with the returned guard.
+fn listen_for_signals(stop: StopSignal) -> SignalGuard {
+    let mut signals = Signals::install();
+    let task = tokio::spawn(async move {
+        let mut count = 0;
+        while signals.next().await {
+            count += 1;
+            if count == 1 {
+                stop.stop(StopReason::Interrupted);
+            } else {
+                stop.abandon(StopReason::Interrupted);
+            }
+        }
+    });
+    SignalGuard(task)
+}
+
+/// Aborts the signal task when dropped.
+struct SignalGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(unix)]
+struct Signals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Waits for the next signal; `false` when none can come.
+    async fn next(&mut self) -> bool {
+        async fn receive(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+            match signal {
+                Some(signal) => signal.recv().await,
+                None => futures::future::pending().await,
+            }
+        }
+        if self.interrupt.is_none() && self.terminate.is_none() {
+            return false;
+        }
+        tokio::select! {
+            received = receive(&mut self.interrupt) => received.is_some(),
+            received = receive(&mut self.terminate) => received.is_some(),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Self
+    }
+
+    async fn next(&mut self) -> bool {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}

@@ -1,0 +1,263 @@
+//! `summary.json`: the totals of a run (or of merged shards), written atomically.
+//!
+//! The JSON Schema is `schemas/summary.schema.json`; `format_version` is shared with
+//! `results.jsonl` ([`super::record::FORMAT_VERSION`]).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{CaseStatus, Counts, Policy, StopReason, Usage, Verdict};
+use crate::cli::FailOn;
+
+use super::record::{FORMAT_VERSION, ResultRecord};
+
+/// Where the project came from (stage 1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    /// The source as given (URL with credentials masked, or a path).
+    pub source: String,
+    /// sha256 of the tarball (`None` for a local folder).
+    pub sha256: Option<String>,
+    /// Whether the cache had it.
+    pub cache_hit: Option<bool>,
+    /// The cache key (for `actions/cache`).
+    pub cache_key: Option<String>,
+}
+
+/// The inputs of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputsInfo {
+    /// The inputs file as given (`<stdin>`, `--prompt`, `--input-json` for the others).
+    pub file: String,
+    /// Number of entries in the whole file (every shard), malformed ones included.
+    pub cases: usize,
+    /// Their lines: `merge` uses them to find missing lines.
+    pub lines: Vec<usize>,
+}
+
+/// `--shard K/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// Cases per status, plus those a stop left unstarted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountsInfo {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errored: usize,
+    pub skipped: usize,
+    pub not_run: usize,
+}
+
+/// Case durations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durations {
+    /// Wall time of the run (of the longest shard after a merge).
+    pub wall_ms: u64,
+    /// Sum of case durations.
+    pub cases_ms: u64,
+    pub mean_ms: u64,
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub max_ms: u64,
+}
+
+/// The policy and whether it held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyInfo {
+    pub fail_on: String,
+    pub min_pass_rate: Option<f64>,
+    pub holds: bool,
+    pub reasons: Vec<String>,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub format_version: u32,
+    pub aigne_ci_version: String,
+    /// `success`, `failure`, `cancelled` or `timed_out`.
+    pub conclusion: String,
+    pub cancelled: bool,
+    pub timed_out: bool,
+    pub counts: CountsInfo,
+    /// passed / (passed + failed + errored); `null` when no case ran.
+    pub pass_rate: Option<f64>,
+    pub policy: PolicyInfo,
+    pub tokens: Usage,
+    pub durations: Durations,
+    pub project: ProjectInfo,
+    pub engine: String,
+    /// The model every case used (the `--model` override, or the only one seen).
+    pub model: Option<String>,
+    /// Every model seen, sorted.
+    pub models: Vec<String>,
+    /// The run's default agent.
+    pub agent: Option<String>,
+    pub inputs: InputsInfo,
+    pub shard: Option<ShardInfo>,
+    /// Shard summaries or results merged into this one (`merge` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    pub results_file: String,
+    pub junit_file: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// What the summary needs besides the cases.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub project: ProjectInfo,
+    pub engine: String,
+    pub model: Option<String>,
+    pub agent: Option<String>,
+    pub inputs: InputsInfo,
+    pub shard: Option<ShardInfo>,
+    pub policy: Policy,
+    pub started_at: std::time::SystemTime,
+}
+
+/// The totals of a run, accumulated one case at a time (small per case: 10,000 cases take
+/// well under a megabyte).
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub counts: Counts,
+    pub usage: Usage,
+    pub durations: Vec<u64>,
+    pub models: std::collections::BTreeSet<String>,
+}
+
+impl Tally {
+    /// Counts one case.
+    pub fn add(&mut self, record: &ResultRecord) {
+        self.counts.add(record.status);
+        self.usage.add(record.usage);
+        if record.status != CaseStatus::Skipped {
+            self.durations.push(record.duration_ms);
+        }
+        if let Some(model) = &record.model
+            && !self.models.contains(model)
+        {
+            self.models.insert(model.clone());
+        }
+    }
+
+    fn durations(&self, wall_ms: u64) -> Durations {
+        let mut sorted = self.durations.clone();
+        sorted.sort_unstable();
+        let cases_ms: u64 = sorted.iter().sum();
+        let percentile = |fraction: f64| -> u64 {
+            if sorted.is_empty() {
+                return 0;
+            }
+            let rank = (fraction * sorted.len() as f64).ceil() as usize;
+            sorted[rank.clamp(1, sorted.len()) - 1]
+        };
+        Durations {
+            wall_ms,
+            cases_ms,
+            mean_ms: if sorted.is_empty() {
+                0
+            } else {
+                cases_ms / sorted.len() as u64
+            },
+            p50_ms: percentile(0.5),
+            p95_ms: percentile(0.95),
+            max_ms: sorted.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// How a run ended, for the conclusion and the exit status.
+pub fn conclusion(stopped: Option<StopReason>, verdict: &Verdict) -> &'static str {
+    match stopped {
+        Some(StopReason::Interrupted) => "cancelled",
+        Some(StopReason::TotalTimeout) => "timed_out",
+        None if verdict.holds => "success",
+        None => "failure",
+    }
+}
+
+/// Builds the summary.
+pub fn build(
+    context: &RunContext,
+    tally: &Tally,
+    not_run: usize,
+    stopped: Option<StopReason>,
+    wall_ms: u64,
+    results_file: &Path,
+    junit_file: Option<&Path>,
+) -> Summary {
+    let verdict = context.policy.evaluate(&tally.counts);
+    let models: Vec<String> = tally.models.iter().cloned().collect();
+    let model = context
+        .model
+        .clone()
+        .or_else(|| (models.len() == 1).then(|| models[0].clone()));
+    Summary {
+        format_version: FORMAT_VERSION,
+        aigne_ci_version: env!("CARGO_PKG_VERSION").to_owned(),
+        conclusion: conclusion(stopped, &verdict).to_owned(),
+        cancelled: stopped == Some(StopReason::Interrupted),
+        timed_out: stopped == Some(StopReason::TotalTimeout),
+        counts: CountsInfo {
+            total: tally.counts.total,
+            passed: tally.counts.passed,
+            failed: tally.counts.failed,
+            errored: tally.counts.errored,
+            skipped: tally.counts.skipped,
+            not_run,
+        },
+        pass_rate: tally.counts.pass_rate(),
+        policy: PolicyInfo {
+            fail_on: fail_on_name(context.policy.fail_on).to_owned(),
+            min_pass_rate: context.policy.min_pass_rate,
+            holds: verdict.holds,
+            reasons: verdict.reasons,
+        },
+        tokens: tally.usage,
+        durations: tally.durations(wall_ms),
+        project: context.project.clone(),
+        engine: context.engine.clone(),
+        model,
+        models,
+        agent: context.agent.clone(),
+        inputs: context.inputs.clone(),
+        shard: context.shard,
+        merged_from: Vec::new(),
+        results_file: results_file.display().to_string(),
+        junit_file: junit_file.map(|path| path.display().to_string()),
+        started_at: humantime::format_rfc3339_millis(context.started_at).to_string(),
+        finished_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+    }
+}
+
+/// `error`, `failure`, `never`.
+pub fn fail_on_name(fail_on: FailOn) -> &'static str {
+    match fail_on {
+        FailOn::Error => "error",
+        FailOn::Failure => "failure",
+        FailOn::Never => "never",
+    }
+}
+
+/// Writes a file atomically: a temp file in the same folder, then a rename.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    fs_err::create_dir_all(folder)?;
+    let mut file = tempfile::NamedTempFile::new_in(folder)?;
+    file.write_all(contents)?;
+    file.flush()?;
+    file.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
