@@ -9,5 +9,6 @@ mod fetch;
 mod js;
 mod mcp;
 mod models;
-mod report;
 mod providers;
+mod report;
+mod run_e2e;

@@ -338,6 +338,32 @@ async fn anthropic_errors_status_and_malformed_stream() {
     );
 }
 
+#[tokio::test]
+async fn a_stalled_provider_times_out() {
+    let server = FakeProvider::start();
+    server.push(
+        Canned::sse(anthropic_stream("m", &[AnthropicBlock::Text("late")], 1))
+            .delay(std::time::Duration::from_secs(1)),
+    );
+    let mut settings = anthropic(&server);
+    settings.request_timeout = std::time::Duration::from_millis(200);
+    settings.http.retry.max_retries = 0;
+    settings.framework_retries = 0;
+    let model = model(settings, "anthropic:claude-3-5-haiku-20241022");
+    let error = model
+        .complete(ChatRequest {
+            messages: vec![ChatMessage::text(Role::User, "hi")],
+            ..ChatRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ModelError::Timeout { attempts: 1, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), "model_timeout");
+}
+
 // --- Gemini ----------------------------------------------------------------------------------
 
 #[tokio::test]

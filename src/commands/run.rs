@@ -5,12 +5,20 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::batch::{
-    self, BatchError, BatchSettings, CaseRunner, InputsSource, Policy, Shard, StopReason,
-    StopSignal,
+    self, BatchError, BatchSettings, Case, CaseExecution, CaseRunner, ErrorInfo, InputsSource,
+    Policy, Shard, StopReason, StopSignal, Usage,
 };
-use crate::cli::{OnInvalidInput, RunArgs};
+use crate::cli::{EngineChoice, OnInvalidInput, RunArgs};
+use crate::engine::js::{JsBridge, JsSettings};
+use crate::engine::subprocess::SubprocessLog;
+use crate::engine::{Engine, EngineSettings, InvokeError, InvokeRequest};
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
+use crate::fetch;
+use crate::model::registry::ModelRegistry;
+use crate::model::settings::ModelSettings;
+use crate::project::Project;
+use crate::report::FetchProgress;
 use crate::report::{self, InputsInfo, ProjectInfo, RunContext, RunReporter, ShardInfo};
 use crate::settings::Environment;
 
@@ -161,14 +169,129 @@ struct Prepared {
 
 /// Fetches and loads the project and builds the engine.
 async fn prepare_engine(
-    _args: &RunArgs,
-    _environment: &Environment,
+    args: &RunArgs,
+    environment: &Environment,
     source: &str,
 ) -> Result<Prepared, Error> {
-    Err(Error::usage(
-        format!("cannot run `{source}`: the native engine is not built into this version yet"),
-        None,
-    ))
+    if args.engine == EngineChoice::Node {
+        return Err(Error::usage(
+            "`--engine node` is not available for `run` in this version",
+            Some("use `--engine native` (the default engine)".to_owned()),
+        ));
+    }
+    let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
+    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let fetched = fetch::fetch(&fetch_settings, &progress).await?;
+    let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let agent_name = args.agent.clone().or_else(|| args.entry_agent.clone());
+    let default_agent = project.agent(agent_name.as_deref())?.name.clone();
+    let model_settings =
+        ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
+    let registry = ModelRegistry::new(model_settings)?;
+    // JavaScript agents run in one `node` child, started only if one is invoked.
+    let js = JsBridge::start(
+        JsSettings {
+            env: environment.variables.clone(),
+            working_dir: fetched.project_dir.clone(),
+            script_dir: environment
+                .cache_dir(args.source_args.cache_dir.as_ref())
+                .join("node-bridge-v1"),
+            call_timeout: args.timeout,
+            deny_exec: args.deny_exec,
+            agent_names: project
+                .top_level_agents()
+                .iter()
+                .map(|agent| agent.name.clone())
+                .collect(),
+        },
+        SubprocessLog::default(),
+    );
+    let engine = Engine::new(
+        project,
+        Arc::new(registry),
+        EngineSettings {
+            max_tool_turns: args.max_tool_turns,
+            js: Some(js),
+        },
+    );
+    Ok(Prepared {
+        runner: Arc::new(EngineRunner {
+            engine,
+            default_agent: default_agent.clone(),
+        }),
+        default_agent,
+        project: ProjectInfo {
+            source: fetched.source,
+            sha256: fetched.sha256,
+            cache_hit: Some(fetched.cache_hit),
+            cache_key: fetched.cache_key,
+        },
+        engine: "native".to_owned(),
+    })
+}
+
+/// The batch's [`CaseRunner`] over the native [`Engine`].
+struct EngineRunner {
+    engine: Engine,
+    default_agent: String,
+}
+
+#[async_trait::async_trait]
+impl CaseRunner for EngineRunner {
+    async fn run(&self, case: &Case) -> CaseExecution {
+        let agent = case.agent.as_deref().unwrap_or(&self.default_agent);
+        let output_key = self
+            .engine
+            .project()
+            .agent(Some(agent))
+            .ok()
+            .and_then(|agent| agent.ai().and_then(|ai| ai.output_key.clone()));
+        let request = InvokeRequest {
+            agent: Some(agent.to_owned()),
+            input: case.input.clone(),
+            case_label: format!("{} (line {})", case.id, case.line),
+            session: case.session.clone(),
+        };
+        match self.engine.invoke(request).await {
+            Ok(outcome) => CaseExecution {
+                output: Ok(outcome.output),
+                usage: Usage {
+                    input_tokens: outcome.usage.input_tokens,
+                    output_tokens: outcome.usage.output_tokens,
+                },
+                model: outcome.model,
+                attempts: outcome.model_calls,
+                output_key,
+            },
+            Err(error) => {
+                let kind = match &error {
+                    InvokeError::Model { .. } | InvokeError::NoModel { .. } => "model",
+                    InvokeError::Schema { .. } => "schema",
+                    InvokeError::Template { .. } => "template",
+                    InvokeError::Tool { .. } => "tool",
+                    _ => "agent",
+                };
+                let mut execution = CaseExecution::error(ErrorInfo::new(kind, error_chain(&error)));
+                execution.output_key = output_key;
+                execution
+            }
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Turns SIGINT/SIGTERM into stops: the first stops scheduling (grace period), the second

@@ -104,6 +104,15 @@ pub enum InvokeError {
     /// A JavaScript agent failed (the error names the agent).
     #[error(transparent)]
     Js(#[from] JsError),
+    /// An MCP server (`type: mcp`) could not be started or reached, or a call to it failed.
+    #[error("agent `{agent}`: MCP server failed")]
+    Mcp {
+        /// The agent whose skill it is.
+        agent: String,
+        /// Why (names the server and tool).
+        #[source]
+        source: Box<crate::engine::mcp::McpError>,
+    },
 }
 
 impl InvokeError {
@@ -124,26 +133,33 @@ impl InvokeError {
             ) => "agent",
             Self::Js(JsError::Timeout { .. }) => "timeout",
             Self::Js(_) => "project",
+            Self::Mcp { .. } => "mcp",
         }
     }
 
     /// Whether this is a configuration problem of the whole run (exit 2) rather than a failed
     /// case: an unsupported feature, a missing agent, no model.
     pub fn is_configuration_error(&self) -> bool {
-        matches!(
-            self,
-            Self::Unsupported { .. } | Self::Project(_) | Self::NoModel { .. }
-        ) || matches!(
-            self,
-            Self::Js(
+        match self {
+            Self::Unsupported { .. } | Self::Project(_) | Self::NoModel { .. } => true,
+            // `--deny-exec` against a project that starts servers is a setting of the run.
+            Self::Mcp { source, .. } => matches!(
+                source.as_ref(),
+                crate::engine::mcp::McpError::DenyExec { .. }
+                    | crate::engine::mcp::McpError::NoServer
+            ),
+            // A JS file that does not load, or no way to run it, stops the run.
+            Self::Js(error) => matches!(
+                error,
                 JsError::Denied { .. }
                     | JsError::NodeMissing { .. }
                     | JsError::Spawn { .. }
                     | JsError::WriteScript { .. }
                     | JsError::Load { .. }
                     | JsError::NotCallable { .. }
-            )
-        )
+            ),
+            _ => false,
+        }
     }
 
     /// The message AIGNE would put in a tool error result (`{isError, error: {message}}`):
@@ -152,6 +168,17 @@ impl InvokeError {
         match self {
             Self::Agent { message, .. } | Self::Transform { message, .. } => {
                 return message.clone();
+            }
+            // The MCP error names server and tool already.
+            Self::Mcp { source, .. } => {
+                let mut message = source.to_string();
+                let mut inner = std::error::Error::source(source.as_ref());
+                while let Some(error) = inner {
+                    message.push_str(": ");
+                    message.push_str(&error.to_string());
+                    inner = error.source();
+                }
+                return message;
             }
             _ => {}
         }
@@ -175,6 +202,7 @@ impl crate::hint::Hint for InvokeError {
             Self::ToolTurns { .. } => Some("raise `--max-tool-turns` if the agent needs more turns".to_owned()),
             Self::Project(error) => crate::hint::Hint::hint(error),
             Self::Js(error) => error.hint(),
+            Self::Mcp { source, .. } => crate::hint::Hint::hint(source.as_ref()),
             _ => None,
         }
     }

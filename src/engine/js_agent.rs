@@ -136,18 +136,6 @@ impl Engine {
         Err(error.into())
     }
 
-    /// Resolves every JS file among `agents` (tools of an AI agent).
-    pub(super) async fn resolve_all_js(
-        &self,
-        agents: Vec<Arc<AgentDef>>,
-    ) -> Result<Vec<Arc<AgentDef>>, InvokeError> {
-        let mut out = Vec::with_capacity(agents.len());
-        for agent in &agents {
-            out.push(self.resolve_js(agent).await?);
-        }
-        Ok(out)
-    }
-
     /// A JS file's definition with the name, description, schemas and `default_input` its
     /// default export carries. Other kinds come back as they are.
     pub(super) async fn resolve_js(

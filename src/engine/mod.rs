@@ -25,6 +25,7 @@ pub mod npm;
 mod prompt;
 mod schema;
 mod session;
+mod skill;
 pub mod subprocess;
 mod team;
 pub mod template;
@@ -101,6 +102,7 @@ pub struct Engine {
     settings: EngineSettings,
     sessions: SessionStore,
     js: js_agent::JsAgents,
+    mcp: Arc<mcp::McpPool>,
 }
 
 /// Per-invocation state shared by nested agent calls.
@@ -141,7 +143,21 @@ impl Engine {
             js: js_agent::JsAgents::new(settings.js.clone()),
             settings,
             sessions: SessionStore::default(),
+            mcp: Arc::new(mcp::McpPool::default()),
         }
+    }
+
+    /// Uses `pool` for MCP servers (`type: mcp` skills): its settings (`--deny-exec`,
+    /// `MCP_TIMEOUT`) and its subprocess log. Shut it down with [`mcp::McpPool::shutdown`]
+    /// when the run ends; dropping it kills the servers too.
+    pub fn with_mcp(mut self, pool: Arc<mcp::McpPool>) -> Self {
+        self.mcp = pool;
+        self
+    }
+
+    /// The MCP servers of this run (for shutdown and `summary.json`).
+    pub fn mcp(&self) -> &Arc<mcp::McpPool> {
+        &self.mcp
     }
 
     /// The project this engine runs.

@@ -576,7 +576,7 @@ impl GeminiStream {
             if let Some(json) = self.json {
                 response.json = Some(json);
             } else if !self.text.is_empty() {
-                response.json = serde_json::from_str(&self.text).ok();
+                response.json = super::common::safe_parse_json(&self.text);
             } else if response.tool_calls.is_empty() {
                 return Err(WireError::StructuredOutput {
                     provider: PROVIDER,
@@ -976,6 +976,15 @@ mod tests {
             .unwrap();
         assert_eq!(response.json, Some(json!({"city": "Paris"})));
         assert_eq!(response.text, None);
+        // The text is parsed leniently (`safeParseJSON`): a Markdown fence is fine.
+        let fenced = sse(&[
+            json!({"candidates": [{"content": {"parts": [{"text": "```json\n{\"city\": \"Oslo\"}\n```"}]}}]}),
+        ]);
+        let response = parse_stream(&fenced, &json_request, "m")
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(response.json, Some(json!({"city": "Oslo"})));
         let output = sse(&[
             json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "output", "args": {"city": "Rome"}}}]}}]}),
         ]);

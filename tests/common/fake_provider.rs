@@ -61,6 +61,8 @@ pub struct Canned {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Wait before the response head.
+    pub delay: Duration,
 }
 
 impl Canned {
@@ -70,6 +72,7 @@ impl Canned {
             status: 200,
             headers: vec![("content-type".into(), "text/event-stream".into())],
             body: body.into_bytes(),
+            delay: Duration::ZERO,
         }
     }
 
@@ -79,6 +82,7 @@ impl Canned {
             status: 200,
             headers: vec![("content-type".into(), content_type.into())],
             body,
+            delay: Duration::ZERO,
         }
     }
 
@@ -88,6 +92,7 @@ impl Canned {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string().into_bytes(),
+            delay: Duration::ZERO,
         }
     }
 
@@ -97,6 +102,12 @@ impl Canned {
             status,
             &json!({"type": "error", "error": {"type": "error", "message": message}}),
         )
+    }
+
+    /// Waits this long before answering.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// Adds a header (`Retry-After`, …).
@@ -240,6 +251,9 @@ async fn handle(
         }
     };
     let canned = canned.unwrap_or_else(|| Canned::error(500, "fake_provider: no scripted answer"));
+    if !canned.delay.is_zero() {
+        tokio::time::sleep(canned.delay).await;
+    }
     let mut response = Response::builder().status(StatusCode::from_u16(canned.status).unwrap());
     for (name, value) in &canned.headers {
         response = response.header(name, value);

@@ -1,0 +1,404 @@
+//! `aigne-ci run` end to end: the binary, a project on disk and the fake OpenAI server.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common;
+use crate::common::fake_openai::{FakeOpenAi, Reply};
+use crate::report::parse_github_output;
+
+/// A one-agent project: `chat` answers the message; `memory_chat` keeps history.
+fn project(dir: &Path) {
+    std::fs::write(
+        dir.join("aigne.yaml"),
+        "name: e2e\nchat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - memory.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("chat.yaml"),
+        "name: chat\ninstructions: You are terse.\ninput_key: message\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("memory.yaml"),
+        "name: memory_chat\ninstructions: Remember things.\ninput_key: message\nafs:\n  modules:\n    - history\n",
+    )
+    .unwrap();
+}
+
+/// The fake answers `echo: <last user message>`.
+fn echo_server() -> FakeOpenAi {
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        let messages = request.body["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let last = messages
+            .iter()
+            .rev()
+            .find(|message| message["role"] == "user")
+            .map(|message| content_text(&message["content"]))
+            .unwrap_or_default();
+        Reply::text(&format!("echo: {last}")).usage(7, 3)
+    });
+    server
+}
+
+/// The text of a message content (a string or text parts).
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|part| part["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+fn command(dir: &Path, server: &FakeOpenAi) -> std::process::Command {
+    let mut command = common::command(dir);
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-e2e-secret-key-0001")
+        .args(["run", "."]);
+    command
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("aigne-ci-output/results.jsonl")).unwrap();
+    let mut records: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    records.sort_by_key(|record| record["line"].as_u64());
+    records
+}
+
+#[test]
+fn every_input_shape_and_assertion_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = echo_server();
+    let lines = [
+        r#""plain text""#,
+        r#"{"message": "object input"}"#,
+        r#"{"id": "exp", "input": "hello", "expected": "echo: hello"}"#,
+        r#"{"id": "asserts", "input": {"message": "Paris"}, "assert": [{"type": "equals", "value": "echo: Paris"}, {"type": "contains", "value": "Paris"}, {"type": "not-contains", "value": "Lyon"}, {"type": "regex", "value": "^echo: P"}, {"type": "json-schema", "value": {"type": "object", "required": ["message"]}}, {"type": "json-path-equals", "path": "$.message", "value": "echo: Paris"}, {"type": "max-latency-ms", "value": 60000}, {"type": "max-tokens", "value": 10}]}"#,
+        r#"{"id": "fails", "input": "x", "assert": [{"type": "contains", "value": "nope"}, {"type": "max-tokens", "value": 9}]}"#,
+    ];
+    std::fs::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
+    let ran = common::run(command(dir.path(), &server).args([
+        "--input",
+        "prompts.jsonl",
+        "--junit",
+        "junit.xml",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let records = records(dir.path());
+    let statuses: Vec<(&str, &str)> = records
+        .iter()
+        .map(|record| {
+            (
+                record["id"].as_str().unwrap(),
+                record["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("line-1", "passed"),
+            ("line-2", "passed"),
+            ("exp", "passed"),
+            ("asserts", "passed"),
+            ("fails", "failed")
+        ]
+    );
+    assert_eq!(records[0]["output"], json!({"message": "echo: plain text"}));
+    assert_eq!(
+        records[1]["usage"],
+        json!({"input_tokens": 7, "output_tokens": 3})
+    );
+    assert_eq!(records[3]["assertions"].as_array().unwrap().len(), 8);
+    let failed: Vec<&str> = records[4]["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|assertion| assertion["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            "output does not contain `nope`",
+            "used 10 tokens, more than 9"
+        ]
+    );
+    assert!(
+        ran.stderr.contains("prompts.jsonl:5 `fails` failed"),
+        "{}",
+        ran.stderr
+    );
+    assert!(dir.path().join("junit.xml").is_file());
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["counts"]["passed"], json!(4));
+    assert_eq!(summary["engine"], json!("native"));
+    assert_eq!(summary["agent"], json!("chat"));
+    assert_eq!(server.requests().len(), 5);
+}
+
+#[test]
+fn malformed_lines_stop_the_run_before_any_model_call() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = echo_server();
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"ok\"\n{bad\n7\n").unwrap();
+    let ran = common::run(command(dir.path(), &server).args(["--input", "prompts.jsonl"]));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("error: 2 malformed entries in `prompts.jsonl`:\n  prompts.jsonl:2: invalid JSON: key must be a string (column 2)\n  prompts.jsonl:3: an entry must be a JSON object or string, found a number\n"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("hint: fix these entries, or pass `--on-invalid-input skip`"),
+        "{}",
+        ran.stderr
+    );
+    assert!(server.requests().is_empty());
+    // With skip, the rest runs and the bad lines are recorded.
+    let ran = common::run(command(dir.path(), &server).args([
+        "--input",
+        "prompts.jsonl",
+        "--on-invalid-input",
+        "skip",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let statuses: Vec<String> = records(dir.path())
+        .iter()
+        .map(|record| record["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, vec!["passed", "skipped", "skipped"]);
+}
+
+#[test]
+fn one_prompt_prints_its_output_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = echo_server();
+    let ran = common::run(command(dir.path(), &server).args(["--prompt", "hi"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&ran.stdout).unwrap(),
+        json!({"message": "echo: hi"})
+    );
+}
+
+#[test]
+fn github_files_and_log_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    // A hostile model: workflow commands and delimiter-like text in its answer.
+    server.set_default(Reply::text(
+        "::error::injected\nghadelimiter_x\n::add-mask::y sk-e2e-secret-key-0001",
+    ));
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"input\": \"a\", \"assert\": [{\"type\": \"contains\", \"value\": \"safe\"}]}\n",
+    )
+    .unwrap();
+    let ran = common::run(
+        command(dir.path(), &server)
+            .args(["--input", "prompts.jsonl"])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", dir.path().join("out"))
+            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md")),
+    );
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("::add-mask::sk-e2e-secret-key-0001\n"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("::error file=prompts.jsonl,line=1,title=aigne-ci%3A case `line-1` failed::contains: output does not contain `safe`\n"), "{}", ran.stderr);
+    // The model's text is echoed only between stop-commands markers.
+    let start = ran.stderr.find("::stop-commands::").expect("stop-commands");
+    let token = ran.stderr[start + 17..].lines().next().unwrap().to_owned();
+    let end = ran.stderr.find(&format!("::{token}::")).expect("resume");
+    let injected = ran.stderr.find("::error::injected").expect("echoed");
+    assert!(start < injected && injected < end, "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr.matches("sk-e2e-secret-key-0001").count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+    let outputs = parse_github_output(&std::fs::read_to_string(dir.path().join("out")).unwrap());
+    assert_eq!(outputs["conclusion"], "failure");
+    assert_eq!(outputs["failed"], "1");
+    assert_eq!(outputs.len(), 13);
+    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(
+        markdown.starts_with("## ❌ aigne-ci: 0 of 1 passed (failure)"),
+        "{markdown}"
+    );
+    let results =
+        std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    assert!(!results.contains("sk-e2e-secret-key-0001"), "{results}");
+}
+
+#[test]
+fn sessions_see_their_earlier_turns_in_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = echo_server();
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        [
+            r#"{"input": "one", "session": "a", "agent": "memory_chat"}"#,
+            r#"{"input": "other", "session": "b", "agent": "memory_chat"}"#,
+            r#"{"input": "two", "session": "a", "agent": "memory_chat"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let ran = common::run(command(dir.path(), &server).args([
+        "--input",
+        "prompts.jsonl",
+        "--concurrency",
+        "4",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let requests = server.requests();
+    let second_turn = requests
+        .iter()
+        .find(|request| request.body["messages"].to_string().contains("\"two\""))
+        .unwrap();
+    let texts: Vec<String> = second_turn.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["content"].to_string())
+        .collect();
+    let joined = texts.join("|");
+    assert!(
+        joined.contains("one") && joined.contains("echo: one"),
+        "{joined}"
+    );
+    assert!(!joined.contains("other"), "{joined}");
+}
+
+fn wait_for(path: &Path, condition: impl Fn(&str) -> bool) {
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && condition(&text)
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for {}", path.display());
+}
+
+#[cfg(unix)]
+fn signal_stops_the_run(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        if request.index == 0 {
+            Reply::text("quick")
+        } else {
+            Reply::text("slow").latency(Duration::from_secs(30))
+        }
+    });
+    let text: String = (0..6).map(|index| format!("\"case {index}\"\n")).collect();
+    std::fs::write(dir.path().join("prompts.jsonl"), text).unwrap();
+    let mut child = command(dir.path(), &server)
+        .args([
+            "--input",
+            "prompts.jsonl",
+            "--concurrency",
+            "1",
+            "--grace-period",
+            "200ms",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let results = dir.path().join("aigne-ci-output/results.jsonl");
+    wait_for(&results, |text| text.lines().count() == 1);
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let records = records(dir.path());
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["status"], json!("passed"));
+    assert_eq!(records[1]["error"]["kind"], json!("cancelled"));
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["cancelled"], json!(true));
+    assert_eq!(summary["conclusion"], json!("cancelled"));
+    assert_eq!(summary["counts"]["not_run"], json!(4));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_keeps_results_and_exits_130() {
+    signal_stops_the_run("TERM");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_keeps_results_and_exits_130() {
+    signal_stops_the_run("INT");
+}
+
+#[test]
+fn total_timeout_exits_4_with_results_so_far() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        if request.index == 0 {
+            Reply::text("quick")
+        } else {
+            Reply::text("slow").latency(Duration::from_secs(30))
+        }
+    });
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n\"c\"\n").unwrap();
+    let ran = common::run(command(dir.path(), &server).args([
+        "--input",
+        "prompts.jsonl",
+        "--concurrency",
+        "1",
+        "--total-timeout",
+        "1s",
+        "--grace-period",
+        "100ms",
+    ]));
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    let records = records(dir.path());
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["status"], json!("passed"));
+    assert_eq!(records[1]["error"]["kind"], json!("total_timeout"));
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["timed_out"], json!(true));
+    assert_eq!(summary["counts"]["not_run"], json!(1));
+}
