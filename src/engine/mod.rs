@@ -27,6 +27,7 @@ mod schema;
 mod session;
 mod skill;
 pub mod subprocess;
+pub mod support;
 mod team;
 pub mod template;
 mod transform;
