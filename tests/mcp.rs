@@ -758,3 +758,72 @@ mod engine {
         assert!(gone_soon(pid), "npx {pid} still running");
     }
 }
+
+/// `aigne-ci run` with an MCP global skill: the tool result reaches the model, the server is
+/// started once for all cases and is gone when the binary exits; `--deny-exec` refuses it (the
+/// case errors: the batch layer does not yet turn configuration errors into exit 2).
+#[test]
+fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: You use tools.\ninput_key: message\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tools.yaml"),
+        format!(
+            "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.push(Reply::tool_calls([FakeToolCall::new(
+        "call_1",
+        "echo",
+        json!({"text": "from mcp"}),
+    )]));
+    server.push(Reply::text("done"));
+    let mut command = crate::common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .args(["run", ".", "--prompt", "use the tool"]);
+    let ran = crate::common::run(&mut command);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let bodies = server.bodies();
+    let tool_text = bodies[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|message| message["role"] == "tool")
+        .map(|message| message["content"][0]["text"].clone())
+        .unwrap();
+    assert_eq!(
+        tool_text,
+        json!("content:\n  - type: text\n    text: from mcp\nisError: false\n")
+    );
+    let pid = read_pid(&pid_file);
+    assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
+
+    std::fs::remove_file(&pid_file).unwrap();
+    let ran = crate::common::run(command.arg("--deny-exec"));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("refusing to start the stdio MCP server `"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!pid_file.exists(), "nothing may be started");
+}

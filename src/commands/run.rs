@@ -206,6 +206,12 @@ async fn prepare_engine(
         },
         SubprocessLog::default(),
     );
+    // MCP servers connect on first use and are shared by every case; dropping the engine at the
+    // end of the run (or on cancellation) kills every server process group.
+    let mcp = Arc::new(crate::engine::mcp::McpPool::new(
+        crate::engine::mcp::McpSettings::resolve(environment, args.deny_exec),
+        crate::engine::subprocess::SubprocessLog::default(),
+    ));
     let engine = Engine::new(
         project,
         Arc::new(registry),
@@ -213,7 +219,8 @@ async fn prepare_engine(
             max_tool_turns: args.max_tool_turns,
             js: Some(js),
         },
-    );
+    )
+    .with_mcp(mcp);
     Ok(Prepared {
         runner: Arc::new(EngineRunner {
             engine,
