@@ -672,3 +672,276 @@ mod node_engine {
         assert!(matches!(error, NodeEngineError::NodeMissing));
     }
 }
+
+/// JavaScript agents inside the native engine: tools of the AI tool loop, team members,
+/// `context.invoke`, and the same answers as the official runtime.
+mod native_engine {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use aigne_ci::engine::js::{JsBridge, JsSettings};
+    use aigne_ci::engine::subprocess::SubprocessLog;
+    use aigne_ci::engine::{Engine, EngineSettings, InvokeRequest};
+    use aigne_ci::model::registry::ModelRegistry;
+    use aigne_ci::model::settings::ModelSettings;
+    use aigne_ci::project::Project;
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    fn project_dir(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/projects")
+            .join(name)
+    }
+
+    fn engine(dir: &Path, server: &FakeOpenAi, log: &SubprocessLog, script_dir: &Path) -> Engine {
+        let project = Project::load(dir).unwrap();
+        let mut variables = BTreeMap::new();
+        variables.insert("OPENAI_API_KEY".to_owned(), "sk-test".to_owned());
+        variables.insert("OPENAI_BASE_URL".to_owned(), server.base_url());
+        let models =
+            ModelRegistry::new(ModelSettings::from_variables(variables).without_retry_delays())
+                .unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("PATH".to_owned(), std::env::var("PATH").unwrap_or_default());
+        let bridge = JsBridge::start(
+            JsSettings {
+                env,
+                working_dir: dir.to_path_buf(),
+                script_dir: script_dir.to_path_buf(),
+                call_timeout: Duration::from_secs(10),
+                deny_exec: false,
+                agent_names: project
+                    .top_level_agents()
+                    .iter()
+                    .map(|agent| agent.name.clone())
+                    .collect(),
+            },
+            log.clone(),
+        );
+        Engine::new(
+            Arc::new(project),
+            Arc::new(models),
+            EngineSettings {
+                js: Some(bridge),
+                ..EngineSettings::default()
+            },
+        )
+    }
+
+    fn request(agent: Option<&str>, input: Value) -> InvokeRequest {
+        InvokeRequest {
+            agent: agent.map(str::to_owned),
+            input,
+            case_label: "case".to_owned(),
+            session: None,
+        }
+    }
+
+    /// The `aigne create` template as generated, minus its MCP filesystem skill (that one is
+    /// `npx -y @modelcontextprotocol/server-filesystem`, fetched from the npm registry).
+    fn template_without_mcp() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(project_dir("aigne-create-default")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+        let manifest = dir.path().join("aigne.yaml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        assert!(text.contains("  - filesystem.yaml\n"));
+        std::fs::write(&manifest, text.replace("  - filesystem.yaml\n", "")).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn aigne_create_template_runs_its_sandbox_tool_in_the_tool_loop() {
+        let server = FakeOpenAi::start();
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "evaluateJs",
+            json!({"code": "[1, 2, 3].reduce((a, b) => a + b, 0)"}),
+        )]));
+        server.push(Reply::text("The sum is 6"));
+        let project = template_without_mcp();
+        let scripts = tempfile::tempdir().unwrap();
+        let log = SubprocessLog::default();
+        let engine = engine(project.path(), &server, &log, scripts.path());
+
+        let outcome = engine
+            .invoke(request(None, json!("add 1, 2 and 3")))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"message": "The sum is 6"}));
+        assert_eq!(outcome.model_calls, 2);
+
+        let bodies = server.bodies();
+        assert_eq!(
+            bodies[0]["tools"],
+            json!([{
+                "type": "function",
+                "function": {
+                    "name": "evaluateJs",
+                    "description": "This agent evaluates JavaScript code.",
+                    "parameters": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "code": {"type": "string", "description": "JavaScript code to evaluate"}
+                        },
+                        "required": ["code"],
+                        "$schema": "http://json-schema.org/draft-07/schema#",
+                    },
+                },
+            }])
+        );
+        let messages = bodies[1]["messages"].as_array().unwrap();
+        let tool = messages.last().unwrap();
+        assert_eq!(tool["role"], "tool");
+        assert_eq!(tool["tool_call_id"], "call_1");
+        let content = serde_json::to_string(&tool["content"]).unwrap();
+        assert!(content.contains("result: 6"), "{content}");
+        assert_eq!(log.records().len(), 1, "one node child for the run");
+    }
+
+    #[tokio::test]
+    async fn js_agents_invoke_others_and_are_found_by_their_exported_names() {
+        let server = FakeOpenAi::start();
+        let scripts = tempfile::tempdir().unwrap();
+        let log = SubprocessLog::default();
+        let engine = engine(&project_dir("js-tools"), &server, &log, scripts.path());
+        let outcome = engine
+            .invoke(request(Some("report"), json!({"name": "ada"})))
+            .await
+            .unwrap();
+        assert_eq!(outcome.output, json!({"report": "hello ada!"}));
+
+        // Input validation uses the schema the file exports.
+        let error = engine
+            .invoke(request(Some("report"), json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "schema");
+        assert!(log.records().len() == 1);
+        assert!(server.bodies().is_empty());
+    }
+
+    #[tokio::test]
+    async fn js_errors_and_missing_bridge_are_reported_per_agent() {
+        let server = FakeOpenAi::start();
+        let project = Project::load(&project_dir("js-tools")).unwrap();
+        let models = ModelRegistry::new(ModelSettings::from_variables(BTreeMap::new())).unwrap();
+        let engine = Engine::new(
+            Arc::new(project),
+            Arc::new(models),
+            EngineSettings::default(),
+        );
+        let error = engine
+            .invoke(request(Some("greeter"), json!({"name": "x"})))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "unsupported");
+        assert!(error.to_string().contains("no Node bridge"), "{error}");
+        drop(server);
+    }
+
+    /// The same cases through both engines give the same outputs.
+    #[tokio::test]
+    async fn native_and_node_engines_agree() {
+        use aigne_ci::engine::node::{
+            DEFAULT_AIGNE_CLI_VERSION, NodeEngine, NodeEngineSettings, NodeInvokeRequest,
+        };
+        let script = |server: &FakeOpenAi| {
+            server.push(Reply::tool_calls([FakeToolCall::new(
+                "call_1",
+                "evaluateJs",
+                json!({"code": "'ab'.repeat(2)"}),
+            )]));
+            server.push(Reply::text("abab it is"));
+        };
+        let cases = [
+            ("chat", json!({"message": "repeat ab twice"})),
+            ("report", json!({"name": "bo"})),
+            ("greeter", json!({"name": "cy"})),
+        ];
+
+        let native_server = FakeOpenAi::start();
+        script(&native_server);
+        let scripts = tempfile::tempdir().unwrap();
+        let native = engine(
+            &project_dir("js-tools"),
+            &native_server,
+            &SubprocessLog::default(),
+            scripts.path(),
+        );
+        let mut native_outputs = Vec::new();
+        for (agent, input) in &cases {
+            let outcome = native
+                .invoke(request(Some(agent), input.clone()))
+                .await
+                .unwrap();
+            native_outputs.push(outcome.output);
+        }
+
+        let node_server = FakeOpenAi::start();
+        script(&node_server);
+        let (preinstalled, cache_dir) = match std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") {
+            Some(dir) => (Some(PathBuf::from(dir)), std::env::temp_dir()),
+            None => (None, std::env::temp_dir().join("aigne-ci-test-node-engine")),
+        };
+        let mut env = BTreeMap::new();
+        env.insert("PATH".to_owned(), std::env::var("PATH").unwrap_or_default());
+        env.insert("OPENAI_API_KEY".to_owned(), "sk-test".to_owned());
+        env.insert("OPENAI_BASE_URL".to_owned(), node_server.base_url());
+        let node = NodeEngine::start(
+            NodeEngineSettings {
+                env,
+                project_dir: project_dir("js-tools"),
+                cache_dir,
+                version: DEFAULT_AIGNE_CLI_VERSION.to_owned(),
+                preinstalled,
+                offline: false,
+                deny_exec: false,
+                allow_install_scripts: false,
+                case_timeout: Duration::from_secs(20),
+                model: None,
+                model_options: Default::default(),
+            },
+            SubprocessLog::default(),
+        )
+        .await
+        .unwrap();
+        let mut node_outputs = Vec::new();
+        for (agent, input) in &cases {
+            let outcome = node
+                .invoke(&NodeInvokeRequest {
+                    agent: (*agent).to_owned(),
+                    input: input.clone(),
+                    user_context: None,
+                })
+                .await
+                .unwrap();
+            node_outputs.push(outcome.output);
+        }
+        node.shutdown().await;
+
+        assert_eq!(native_outputs, node_outputs);
+        assert_eq!(
+            native_outputs,
+            [
+                json!({"message": "abab it is"}),
+                json!({"report": "hello bo!"}),
+                json!({"text": "hello cy"}),
+            ]
+        );
+        // Both sent the model the same tool and the same tool result.
+        let native_bodies = native_server.bodies();
+        let node_bodies = node_server.bodies();
+        assert_eq!(native_bodies[0]["tools"], node_bodies[0]["tools"]);
+        let last = |bodies: &[Value]| bodies[1]["messages"].as_array().unwrap().last().cloned();
+        assert_eq!(last(&native_bodies), last(&node_bodies));
+    }
+}

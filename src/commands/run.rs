@@ -9,6 +9,8 @@ use crate::batch::{
     Policy, Shard, StopReason, StopSignal, Usage,
 };
 use crate::cli::{EngineChoice, OnInvalidInput, RunArgs};
+use crate::engine::js::{JsBridge, JsSettings};
+use crate::engine::subprocess::SubprocessLog;
 use crate::engine::{Engine, EngineSettings, InvokeError, InvokeRequest};
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
@@ -186,6 +188,24 @@ async fn prepare_engine(
     let model_settings =
         ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
     let registry = ModelRegistry::new(model_settings)?;
+    // JavaScript agents run in one `node` child, started only if one is invoked.
+    let js = JsBridge::start(
+        JsSettings {
+            env: environment.variables.clone(),
+            working_dir: fetched.project_dir.clone(),
+            script_dir: environment
+                .cache_dir(args.source_args.cache_dir.as_ref())
+                .join("node-bridge-v1"),
+            call_timeout: args.timeout,
+            deny_exec: args.deny_exec,
+            agent_names: project
+                .top_level_agents()
+                .iter()
+                .map(|agent| agent.name.clone())
+                .collect(),
+        },
+        SubprocessLog::default(),
+    );
     // MCP servers connect on first use and are shared by every case; dropping the engine at the
     // end of the run (or on cancellation) kills every server process group.
     let mcp = Arc::new(crate::engine::mcp::McpPool::new(
@@ -197,6 +217,7 @@ async fn prepare_engine(
         Arc::new(registry),
         EngineSettings {
             max_tool_turns: args.max_tool_turns,
+            js: Some(js),
         },
     )
     .with_mcp(mcp);

@@ -3,6 +3,8 @@
 use crate::model::ModelError;
 use crate::project::{Location, ProjectError};
 
+use super::js::JsError;
+
 /// One invocation failed. [`InvokeError::kind`] is the short class written to results.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -99,6 +101,9 @@ pub enum InvokeError {
     /// The agent to run does not exist (or the project has none).
     #[error(transparent)]
     Project(#[from] ProjectError),
+    /// A JavaScript agent failed (the error names the agent).
+    #[error(transparent)]
+    Js(#[from] JsError),
     /// An MCP server (`type: mcp`) could not be started or reached, or a call to it failed.
     #[error("agent `{agent}`: MCP server failed")]
     Mcp {
@@ -123,6 +128,11 @@ impl InvokeError {
             Self::Timeout { .. } => "timeout",
             Self::Unsupported { .. } => "unsupported",
             Self::Project(_) => "project",
+            Self::Js(
+                JsError::Thrown { .. } | JsError::Exited { .. } | JsError::Protocol { .. },
+            ) => "agent",
+            Self::Js(JsError::Timeout { .. }) => "timeout",
+            Self::Js(_) => "project",
             Self::Mcp { .. } => "mcp",
         }
     }
@@ -137,6 +147,16 @@ impl InvokeError {
                 source.as_ref(),
                 crate::engine::mcp::McpError::DenyExec { .. }
                     | crate::engine::mcp::McpError::NoServer
+            ),
+            // A JS file that does not load, or no way to run it, stops the run.
+            Self::Js(error) => matches!(
+                error,
+                JsError::Denied { .. }
+                    | JsError::NodeMissing { .. }
+                    | JsError::Spawn { .. }
+                    | JsError::WriteScript { .. }
+                    | JsError::Load { .. }
+                    | JsError::NotCallable { .. }
             ),
             _ => false,
         }
@@ -181,6 +201,7 @@ impl crate::hint::Hint for InvokeError {
             ),
             Self::ToolTurns { .. } => Some("raise `--max-tool-turns` if the agent needs more turns".to_owned()),
             Self::Project(error) => crate::hint::Hint::hint(error),
+            Self::Js(error) => error.hint(),
             Self::Mcp { source, .. } => crate::hint::Hint::hint(source.as_ref()),
             _ => None,
         }

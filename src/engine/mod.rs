@@ -17,6 +17,7 @@ mod ai;
 pub mod choice;
 mod error;
 pub mod js;
+mod js_agent;
 pub mod line_child;
 pub mod mcp;
 pub mod node;
@@ -55,11 +56,16 @@ use session::SessionStore;
 pub struct EngineSettings {
     /// Most model turns in one AI agent's tool loop (AIGNE has no bound).
     pub max_tool_turns: u32,
+    /// The Node bridge that runs JavaScript agents ([`None`]: they are unsupported).
+    pub js: Option<js::JsBridge>,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { max_tool_turns: 64 }
+        Self {
+            max_tool_turns: 64,
+            js: None,
+        }
     }
 }
 
@@ -96,6 +102,7 @@ pub struct Engine {
     models: Arc<dyn ModelResolver>,
     settings: EngineSettings,
     sessions: SessionStore,
+    js: js_agent::JsAgents,
     mcp: Arc<mcp::McpPool>,
 }
 
@@ -106,6 +113,8 @@ struct Run {
     usage: Mutex<Usage>,
     model: Mutex<Option<String>>,
     model_calls: AtomicU32,
+    /// What JavaScript agents of this invocation share (`userContext`).
+    js: js_agent::JsCaseContext,
 }
 
 impl Run {
@@ -132,6 +141,7 @@ impl Engine {
         Self {
             project,
             models,
+            js: js_agent::JsAgents::new(settings.js.clone()),
             settings,
             sessions: SessionStore::default(),
             mcp: Arc::new(mcp::McpPool::default()),
@@ -158,7 +168,7 @@ impl Engine {
 
     /// Runs one agent on one input.
     pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeOutcome, InvokeError> {
-        let agent = self.project.agent(request.agent.as_deref())?.clone();
+        let agent = self.find_agent(request.agent.as_deref()).await?;
         let input = match request.input {
             Value::Object(map) => map,
             Value::String(text) => {
@@ -188,6 +198,7 @@ impl Engine {
             usage: Mutex::new(Usage::default()),
             model: Mutex::new(None),
             model_calls: AtomicU32::new(0),
+            js: self.js.case_context(),
         };
         let output = self.invoke_agent(&run, &agent, input, None).await?;
         let usage = run.usage.lock().map(|u| *u).unwrap_or_default();
@@ -210,6 +221,14 @@ impl Engine {
         inherited: Option<&'a ModelConfig>,
     ) -> BoxFuture<'a, Result<Map<String, Value>, InvokeError>> {
         async move {
+            // A JS file's name, schemas and default input live in its default export.
+            let resolved;
+            let agent = if matches!(agent.kind, AgentKind::JsFile) {
+                resolved = self.resolve_js(agent).await?;
+                &resolved
+            } else {
+                agent
+            };
             self.check_supported(agent)?;
             let input = merge_default_input(&agent.default_input, input);
             let input_key = agent.ai().and_then(|ai| ai.input_key.as_deref());
@@ -233,11 +252,10 @@ impl Engine {
                         }
                     })?
                 }
-                AgentKind::Mcp { .. }
-                | AgentKind::Function { .. }
-                | AgentKind::JsFile
-                | AgentKind::Image { .. }
-                | AgentKind::Other { .. } => {
+                AgentKind::Function { .. } | AgentKind::JsFile => {
+                    self.run_js(run, agent, &input).await?
+                }
+                AgentKind::Mcp { .. } | AgentKind::Image { .. } | AgentKind::Other { .. } => {
                     return Err(unsupported(agent, agent_type_feature(agent)));
                 }
             };

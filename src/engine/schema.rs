@@ -197,6 +197,13 @@ fn nullable_to_optional(schema: Value) -> (Value, bool) {
     (Value::Object(map), false)
 }
 
+fn is_json_type(name: &str) -> bool {
+    matches!(
+        name,
+        "string" | "number" | "integer" | "boolean" | "object" | "array" | "null"
+    )
+}
+
 /// The schema used to validate inputs and outputs: passthrough (no `additionalProperties`
 /// anywhere, as zod `passthrough()` at the top and stripping below). A required nullable
 /// property must be present (AIGNE: `Invalid input expect string,null got undefined`).
@@ -207,6 +214,9 @@ pub fn validation_schema(schema: &Value) -> Value {
             for (key, value) in map {
                 let value = match key.as_str() {
                     "additionalProperties" => continue,
+                    // An unknown `type` (`"any"` in the `aigne create` template's `sandbox.js`)
+                    // is `z.any()` for AIGNE's json-schema-to-zod: no constraint.
+                    "type" if value.as_str().is_some_and(|name| !is_json_type(name)) => continue,
                     // Property names are data, not keywords.
                     "properties" => match value {
                         Value::Object(properties) => Value::Object(
@@ -254,6 +264,13 @@ pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_types_accept_anything() {
+        let schema = json!({"type": "object", "properties": {"result": {"type": "any"}}, "required": ["result"]});
+        assert_eq!(validate(&schema, &json!({"result": [1, "x"]})), Ok(()));
+        assert!(validate(&schema, &json!({})).is_err());
+    }
 
     #[test]
     fn model_schema_matches_aigne() {

@@ -73,7 +73,8 @@ impl Engine {
                         })
                         .collect()
                 }
-                _ => vec![Skill::Agent(candidate.clone())],
+                // A JS file is offered under the name its default export carries.
+                _ => vec![Skill::Agent(self.resolve_js(candidate).await?)],
             };
             for skill in expanded {
                 if !skills.iter().any(|seen| seen.name() == skill.name()) {

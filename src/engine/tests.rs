@@ -420,7 +420,10 @@ async fn tool_turn_limit_is_enforced() {
     let engine = Engine::new(
         Arc::new(project),
         Arc::new(script.clone()),
-        EngineSettings { max_tool_turns: 3 },
+        EngineSettings {
+            max_tool_turns: 3,
+            ..EngineSettings::default()
+        },
     );
     let error = engine
         .invoke(request("with_tools", json!({"message": "loop"})))
