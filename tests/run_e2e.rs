@@ -320,7 +320,7 @@ fn signal_stops_the_run(signal: &str) {
     });
     let text: String = (0..6).map(|index| format!("\"case {index}\"\n")).collect();
     std::fs::write(dir.path().join("prompts.jsonl"), text).unwrap();
-    let mut child = command(dir.path(), &server)
+    let child = command(dir.path(), &server)
         .args([
             "--input",
             "prompts.jsonl",
