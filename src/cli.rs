@@ -24,6 +24,9 @@ pub struct Cli {
 pub enum Command {
     /// Fetch a project (stage 1 only) and print JSON describing the cached copy
     Fetch(FetchArgs),
+    /// Load a project and print JSON: agents, schemas, models, and every feature used with
+    /// whether the native engine supports it
+    Inspect(InspectArgs),
     /// Run an agent over scripted inputs and report the results
     Run(Box<RunArgs>),
     /// Merge the results of shards (`--shard K/N`), recompute the summary and exit status

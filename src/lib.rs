@@ -32,5 +32,6 @@ pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error
         Command::Run(args) => commands::run::run(*args, environment).await,
         Command::Merge(args) => commands::merge::run(args, environment).await,
         Command::Fetch(args) => commands::fetch::run(args, &environment).await,
+        Command::Inspect(args) => commands::inspect::run(args, &environment).await,
     }
 }

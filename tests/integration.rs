@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod engine;
 mod fetch;
+mod inspect;
 mod js;
 mod mcp;
 mod models;

@@ -444,3 +444,386 @@ async fn http_server_that_is_down_fails_after_bounded_reconnects() {
     );
     connection.shutdown().await;
 }
+
+// --- `type: mcp` skills in the native engine, driven by the fake OpenAI server's tool calls ---
+
+mod engine {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use aigne_ci::engine::mcp::{McpPool, McpSettings};
+    use aigne_ci::engine::subprocess::SubprocessLog;
+    use aigne_ci::engine::{Engine, EngineSettings, InvokeError, InvokeRequest};
+    use aigne_ci::model::{ModelRegistry, ModelSettings};
+    use aigne_ci::project::Project;
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use super::{alive, gone_soon, read_pid, serve_http, test_server_binary};
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    /// A project whose `chat` agent gets the MCP server of `mcp_yaml` as a global skill.
+    fn project(dir: &Path, mcp_yaml: &str) -> Project {
+        std::fs::write(
+            dir.join("aigne.yaml"),
+            "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("chat.yaml"),
+            "name: chat\ninstructions: You use tools.\ninput_key: message\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("tools.yaml"), mcp_yaml).unwrap();
+        Project::load(dir).unwrap()
+    }
+
+    fn stdio_yaml(pid_file: &Path) -> String {
+        format!(
+            "type: mcp\nname: ignored\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display()
+        )
+    }
+
+    fn engine(project: Project, server: &FakeOpenAi, pool: Arc<McpPool>) -> Engine {
+        let mut variables = BTreeMap::new();
+        variables.insert("OPENAI_API_KEY".to_owned(), "sk-test".to_owned());
+        variables.insert("OPENAI_BASE_URL".to_owned(), server.base_url());
+        let settings = ModelSettings::from_variables(variables).without_retry_delays();
+        Engine::new(
+            Arc::new(project),
+            Arc::new(ModelRegistry::new(settings).unwrap()),
+            EngineSettings::default(),
+        )
+        .with_mcp(pool)
+    }
+
+    fn pool(settings: McpSettings, log: &SubprocessLog) -> Arc<McpPool> {
+        Arc::new(McpPool::new(settings, log.clone()))
+    }
+
+    async fn ask(engine: &Engine, message: &str) -> Result<Value, InvokeError> {
+        engine
+            .invoke(InvokeRequest {
+                agent: None,
+                input: json!({"message": message}),
+                case_label: message.to_owned(),
+                session: None,
+            })
+            .await
+            .map(|outcome| outcome.output)
+    }
+
+    fn tool_message(body: &Value) -> &str {
+        body["messages"]
+            .as_array()
+            .and_then(|messages| messages.iter().find(|message| message["role"] == "tool"))
+            .and_then(|message| message["content"][0]["text"].as_str())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn mcp_tools_are_skills_and_results_go_back_as_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let log = SubprocessLog::default();
+        let pool = pool(McpSettings::default(), &log);
+        let engine = engine(
+            project(dir.path(), &stdio_yaml(&pid_file)),
+            &server,
+            pool.clone(),
+        );
+        // Two cases share one server process.
+        for (message, text) in [("say hi", "hi"), ("say yo", "yo")] {
+            server.push(Reply::tool_calls([FakeToolCall::new(
+                "call_1",
+                "echo",
+                json!({"text": text}),
+            )]));
+            server.push(Reply::text("done"));
+            let output = ask(&engine, message).await.unwrap();
+            assert_eq!(output, json!({"message": "done"}));
+        }
+        let bodies = server.bodies();
+        assert_eq!(bodies.len(), 4);
+        let tools = bodies[0]["tools"].as_array().unwrap();
+        let echo = tools
+            .iter()
+            .find(|tool| tool["function"]["name"] == "echo")
+            .unwrap();
+        assert_eq!(echo["function"]["description"], json!("Echo the text back"));
+        assert_eq!(
+            echo["function"]["parameters"]["properties"]["text"]["type"],
+            json!("string")
+        );
+        assert_eq!(
+            echo["function"]["parameters"]["additionalProperties"],
+            json!(false)
+        );
+        let ping = tools
+            .iter()
+            .find(|tool| tool["function"]["name"] == "ping")
+            .unwrap();
+        assert_eq!(ping["function"]["parameters"], json!({}));
+        assert_eq!(tools.len(), 8, "every tool of the server, nothing else");
+        // The CallToolResult, as YAML, is the tool message.
+        assert_eq!(
+            tool_message(&bodies[1]),
+            "content:\n  - type: text\n    text: hi\nisError: false\n"
+        );
+        assert_eq!(
+            tool_message(&bodies[3]),
+            "content:\n  - type: text\n    text: yo\nisError: false\n"
+        );
+
+        let pid = read_pid(&pid_file);
+        let records = log.records();
+        assert_eq!(records.len(), 1, "one server for the whole run");
+        assert_eq!(records[0].purpose, "mcp-server");
+        assert_eq!(records[0].pid, Some(pid));
+        assert_eq!(
+            engine.mcp().started_stdio_servers(),
+            vec![test_server_binary().display().to_string()]
+        );
+        assert!(alive(pid));
+        engine.mcp().shutdown().await;
+        assert!(gone_soon(pid));
+    }
+
+    #[tokio::test]
+    async fn a_server_dying_mid_call_is_a_tool_error_the_model_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let pool = pool(McpSettings::default(), &SubprocessLog::default());
+        let engine = engine(project(dir.path(), &stdio_yaml(&pid_file)), &server, pool);
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "crash",
+            json!({}),
+        )]));
+        server.push(Reply::text("the tool broke"));
+        let output = ask(&engine, "crash it").await.unwrap();
+        assert_eq!(output, json!({"message": "the tool broke"}));
+        let message = tool_message(&server.bodies()[1]).to_owned();
+        assert!(
+            message.starts_with("isError: true\nerror:\n  message: "),
+            "{message}"
+        );
+        let unfolded = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            unfolded.contains("closed the connection during `tools/call` for tool `crash`"),
+            "{message}"
+        );
+        let pid = read_pid(&pid_file);
+        drop(engine);
+        assert!(gone_soon(pid));
+    }
+
+    #[tokio::test]
+    async fn a_tool_that_never_answers_times_out_as_a_tool_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let settings = McpSettings {
+            request_timeout: std::time::Duration::from_millis(300),
+            ..McpSettings::default()
+        };
+        let pool = pool(settings, &SubprocessLog::default());
+        let engine = engine(project(dir.path(), &stdio_yaml(&pid_file)), &server, pool);
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "hang",
+            json!({}),
+        )]));
+        server.push(Reply::text("gave up"));
+        let output = ask(&engine, "wait").await.unwrap();
+        assert_eq!(output, json!({"message": "gave up"}));
+        let message = tool_message(&server.bodies()[1]).to_owned();
+        // npm `yaml` folds lines at 80 columns.
+        let unfolded = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            unfolded.contains("did not answer `tools/call` for tool `hang` within 300ms"),
+            "{message}"
+        );
+        let pid = read_pid(&pid_file);
+        engine.mcp().shutdown().await;
+        assert!(gone_soon(pid));
+    }
+
+    #[tokio::test]
+    async fn deny_exec_is_a_configuration_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let server = FakeOpenAi::start();
+        let settings = McpSettings {
+            deny_exec: true,
+            ..McpSettings::default()
+        };
+        let pool = pool(settings, &SubprocessLog::default());
+        let engine = engine(project(dir.path(), &stdio_yaml(&pid_file)), &server, pool);
+        let error = ask(&engine, "hello").await.unwrap_err();
+        assert!(error.is_configuration_error(), "{error:?}");
+        assert_eq!(error.kind(), "mcp");
+        assert_eq!(server.request_count(), 0, "no model call");
+        assert!(!pid_file.exists());
+    }
+
+    #[tokio::test]
+    async fn streamable_http_server_as_a_global_skill() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        let addr = serve_http("127.0.0.1:0".parse().unwrap(), token.clone()).await;
+        let server = FakeOpenAi::start();
+        let pool = pool(McpSettings::default(), &SubprocessLog::default());
+        let yaml = format!("type: mcp\nurl: http://{addr}/mcp\ntransport: streamableHttp\n");
+        let engine = engine(project(dir.path(), &yaml), &server, pool);
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "add",
+            json!({"a": 20, "b": 22}),
+        )]));
+        server.push(Reply::text("42"));
+        let output = ask(&engine, "add").await.unwrap();
+        assert_eq!(output, json!({"message": "42"}));
+        assert_eq!(
+            tool_message(&server.bodies()[1]),
+            "content:\n  - type: text\n    text: \"42\"\nisError: false\n"
+        );
+        assert!(engine.mcp().started_stdio_servers().is_empty());
+        engine.mcp().shutdown().await;
+        token.cancel();
+    }
+
+    /// The `aigne create` template's own `filesystem.yaml`, through npx (skipped without npx).
+    #[tokio::test]
+    async fn template_filesystem_server_through_npx() {
+        let npx = std::process::Command::new("npx")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !npx.is_ok_and(|status| status.success()) {
+            #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
+            {
+                eprintln!("skipped: npx is not on PATH");
+            }
+            return;
+        }
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/projects/aigne-create-default/filesystem.yaml"),
+        )
+        .unwrap();
+        assert!(template.contains("@modelcontextprotocol/server-filesystem"));
+        let dir = tempfile::tempdir().unwrap();
+        let server = FakeOpenAi::start();
+        let log = SubprocessLog::default();
+        let environment = aigne_ci::settings::Environment::capture();
+        let pool = pool(McpSettings::resolve(&environment, false), &log);
+        let engine = engine(project(dir.path(), &template), &server, pool);
+        // "." is aigne-ci's working directory (as in AIGNE): here the crate root.
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "read_text_file",
+            json!({"path": "Cargo.toml", "head": 2}),
+        )]));
+        server.push(Reply::text("read it"));
+        let output = ask(&engine, "read Cargo.toml").await.unwrap();
+        assert_eq!(output, json!({"message": "read it"}));
+        let bodies = server.bodies();
+        let names: Vec<&str> = bodies[0]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|tool| tool["function"]["name"].as_str())
+            .collect();
+        assert!(names.contains(&"read_text_file"), "{names:?}");
+        assert!(names.contains(&"list_directory"), "{names:?}");
+        let message = tool_message(&bodies[1]);
+        assert!(
+            message.starts_with("content:\n  - type: text\n"),
+            "{message}"
+        );
+        assert!(message.contains("name = \"aigne-ci\""), "{message}");
+        assert_eq!(
+            engine.mcp().started_stdio_servers(),
+            vec!["npx -y @modelcontextprotocol/server-filesystem .".to_owned()]
+        );
+        let pid = log.records()[0].pid.unwrap();
+        engine.mcp().shutdown().await;
+        assert!(gone_soon(pid), "npx {pid} still running");
+    }
+}
+
+/// `aigne-ci run` with an MCP global skill: the tool result reaches the model, the server is
+/// started once for all cases and is gone when the binary exits; `--deny-exec` refuses it (the
+/// case errors: the batch layer does not yet turn configuration errors into exit 2).
+#[test]
+fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: You use tools.\ninput_key: message\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tools.yaml"),
+        format!(
+            "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.push(Reply::tool_calls([FakeToolCall::new(
+        "call_1",
+        "echo",
+        json!({"text": "from mcp"}),
+    )]));
+    server.push(Reply::text("done"));
+    let mut command = crate::common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .args(["run", ".", "--prompt", "use the tool"]);
+    let ran = crate::common::run(&mut command);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let bodies = server.bodies();
+    let tool_text = bodies[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|message| message["role"] == "tool")
+        .map(|message| message["content"][0]["text"].clone())
+        .unwrap();
+    assert_eq!(
+        tool_text,
+        json!("content:\n  - type: text\n    text: from mcp\nisError: false\n")
+    );
+    let pid = read_pid(&pid_file);
+    assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
+
+    std::fs::remove_file(&pid_file).unwrap();
+    let ran = crate::common::run(command.arg("--deny-exec"));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("refusing to start the stdio MCP server `"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!pid_file.exists(), "nothing may be started");
+}

@@ -1,6 +1,7 @@
 //! One file per subcommand: each wires the stages for its command.
 
 pub(crate) mod fetch;
+pub(crate) mod inspect;
 pub mod merge;
 pub mod outputs;
 pub mod run;

@@ -186,13 +186,20 @@ async fn prepare_engine(
     let model_settings =
         ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
     let registry = ModelRegistry::new(model_settings)?;
+    // MCP servers connect on first use and are shared by every case; dropping the engine at the
+    // end of the run (or on cancellation) kills every server process group.
+    let mcp = Arc::new(crate::engine::mcp::McpPool::new(
+        crate::engine::mcp::McpSettings::resolve(environment, args.deny_exec),
+        crate::engine::subprocess::SubprocessLog::default(),
+    ));
     let engine = Engine::new(
         project,
         Arc::new(registry),
         EngineSettings {
             max_tool_turns: args.max_tool_turns,
         },
-    );
+    )
+    .with_mcp(mcp);
     Ok(Prepared {
         runner: Arc::new(EngineRunner {
             engine,

@@ -10,10 +10,9 @@ use crate::model::types::{ChatMessage, ChatRequest, Content, ContentPart, Role, 
 use crate::project::{AgentDef, AiAgentDef, ModelConfig, ToolChoiceDef};
 
 use super::error::InvokeError;
-use super::prompt::{
-    build_messages, resolve_getters, response_format, tool_agents, tool_choice, tool_definition,
-};
+use super::prompt::{build_messages, resolve_getters, response_format, tool_choice};
 use super::session::keeps_history;
+use super::skill::Skill;
 use super::yaml::to_yaml_string;
 use super::{Engine, Run};
 
@@ -60,14 +59,9 @@ impl Engine {
             .unwrap_or_default();
         let built = build_messages(agent, input, memory_parts)?;
 
-        let tools = tool_agents(&self.project.skills, agent);
-        for tool in &tools {
-            if matches!(tool.kind, crate::project::AgentKind::Mcp { .. }) {
-                // MCP agents are replaced by their server's tools; that needs an MCP client.
-                return Err(super::unsupported(tool, "type: mcp".to_owned()));
-            }
-        }
-        let definitions: Vec<_> = tools.iter().map(|tool| tool_definition(tool)).collect();
+        // MCP agents are replaced by their servers' tools (connected once per run).
+        let tools = self.skills(agent).await?;
+        let definitions: Vec<_> = tools.iter().map(Skill::definition).collect();
         let mut request = ChatRequest {
             messages: Vec::new(),
             tool_choice: tool_choice(ai.tool_choice, !definitions.is_empty()),
@@ -102,7 +96,7 @@ impl Engine {
             for (key, value) in input {
                 tool_input.insert(key.clone(), value.clone());
             }
-            return self.invoke_agent(run, &tool, tool_input, child_model).await;
+            return self.invoke_skill(run, &tool, tool_input, child_model).await;
         }
 
         let mut turn: Vec<ChatMessage> = vec![built.user.clone()];
@@ -133,7 +127,7 @@ impl Engine {
                 });
             }
             if !response.tool_calls.is_empty() {
-                let calls: Vec<(ToolCall, Arc<AgentDef>)> = response
+                let calls: Vec<(ToolCall, Skill)> = response
                     .tool_calls
                     .iter()
                     .map(|call| Ok((call.clone(), find_tool(agent, &tools, &call.name)?)))
@@ -145,7 +139,7 @@ impl Engine {
                         tool_input.insert(key, value);
                     }
                     async move {
-                        let result = self.invoke_agent(run, &tool, tool_input, child_model).await;
+                        let result = self.invoke_skill(run, &tool, tool_input, child_model).await;
                         (call, tool, result)
                     }
                 }))
@@ -163,7 +157,7 @@ impl Engine {
                         Err(error) => {
                             return Err(InvokeError::Tool {
                                 agent: agent.name.clone(),
-                                tool: tool.name.clone(),
+                                tool: tool.name().to_owned(),
                                 source: Box::new(error),
                             });
                         }
@@ -233,14 +227,10 @@ impl Engine {
     }
 }
 
-fn find_tool(
-    agent: &AgentDef,
-    tools: &[Arc<AgentDef>],
-    name: &str,
-) -> Result<Arc<AgentDef>, InvokeError> {
+fn find_tool(agent: &AgentDef, tools: &[Skill], name: &str) -> Result<Skill, InvokeError> {
     tools
         .iter()
-        .find(|tool| tool.name == name)
+        .find(|tool| tool.name() == name)
         .cloned()
         .ok_or_else(|| InvokeError::Agent {
             agent: agent.name.clone(),

@@ -99,6 +99,15 @@ pub enum InvokeError {
     /// The agent to run does not exist (or the project has none).
     #[error(transparent)]
     Project(#[from] ProjectError),
+    /// An MCP server (`type: mcp`) could not be started or reached, or a call to it failed.
+    #[error("agent `{agent}`: MCP server failed")]
+    Mcp {
+        /// The agent whose skill it is.
+        agent: String,
+        /// Why (names the server and tool).
+        #[source]
+        source: Box<crate::engine::mcp::McpError>,
+    },
 }
 
 impl InvokeError {
@@ -114,16 +123,23 @@ impl InvokeError {
             Self::Timeout { .. } => "timeout",
             Self::Unsupported { .. } => "unsupported",
             Self::Project(_) => "project",
+            Self::Mcp { .. } => "mcp",
         }
     }
 
     /// Whether this is a configuration problem of the whole run (exit 2) rather than a failed
     /// case: an unsupported feature, a missing agent, no model.
     pub fn is_configuration_error(&self) -> bool {
-        matches!(
-            self,
-            Self::Unsupported { .. } | Self::Project(_) | Self::NoModel { .. }
-        )
+        match self {
+            Self::Unsupported { .. } | Self::Project(_) | Self::NoModel { .. } => true,
+            // `--deny-exec` against a project that starts servers is a setting of the run.
+            Self::Mcp { source, .. } => matches!(
+                source.as_ref(),
+                crate::engine::mcp::McpError::DenyExec { .. }
+                    | crate::engine::mcp::McpError::NoServer
+            ),
+            _ => false,
+        }
     }
 
     /// The message AIGNE would put in a tool error result (`{isError, error: {message}}`):
@@ -132,6 +148,17 @@ impl InvokeError {
         match self {
             Self::Agent { message, .. } | Self::Transform { message, .. } => {
                 return message.clone();
+            }
+            // The MCP error names server and tool already.
+            Self::Mcp { source, .. } => {
+                let mut message = source.to_string();
+                let mut inner = std::error::Error::source(source.as_ref());
+                while let Some(error) = inner {
+                    message.push_str(": ");
+                    message.push_str(&error.to_string());
+                    inner = error.source();
+                }
+                return message;
             }
             _ => {}
         }
@@ -154,6 +181,7 @@ impl crate::hint::Hint for InvokeError {
             ),
             Self::ToolTurns { .. } => Some("raise `--max-tool-turns` if the agent needs more turns".to_owned()),
             Self::Project(error) => crate::hint::Hint::hint(error),
+            Self::Mcp { source, .. } => crate::hint::Hint::hint(source.as_ref()),
             _ => None,
         }
     }

@@ -24,7 +24,9 @@ pub mod npm;
 mod prompt;
 mod schema;
 mod session;
+mod skill;
 pub mod subprocess;
+pub mod support;
 mod team;
 pub mod template;
 mod transform;
@@ -94,6 +96,7 @@ pub struct Engine {
     models: Arc<dyn ModelResolver>,
     settings: EngineSettings,
     sessions: SessionStore,
+    mcp: Arc<mcp::McpPool>,
 }
 
 /// Per-invocation state shared by nested agent calls.
@@ -131,7 +134,21 @@ impl Engine {
             models,
             settings,
             sessions: SessionStore::default(),
+            mcp: Arc::new(mcp::McpPool::default()),
         }
+    }
+
+    /// Uses `pool` for MCP servers (`type: mcp` skills): its settings (`--deny-exec`,
+    /// `MCP_TIMEOUT`) and its subprocess log. Shut it down with [`mcp::McpPool::shutdown`]
+    /// when the run ends; dropping it kills the servers too.
+    pub fn with_mcp(mut self, pool: Arc<mcp::McpPool>) -> Self {
+        self.mcp = pool;
+        self
+    }
+
+    /// The MCP servers of this run (for shutdown and `summary.json`).
+    pub fn mcp(&self) -> &Arc<mcp::McpPool> {
+        &self.mcp
     }
 
     /// The project this engine runs.

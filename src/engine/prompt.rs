@@ -1,8 +1,6 @@
 //! Building an AI agent's model request (AIGNE `prompt/prompt-builder.ts` `buildMessages`,
 //! `buildTools`, `buildResponseFormat`).
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value, json};
 
 use crate::model::types::{
@@ -139,18 +137,6 @@ pub fn tool_definition(skill: &AgentDef) -> ToolDefinition {
         description: skill.description.clone(),
         parameters,
     }
-}
-
-/// Candidate tool agents: global skills, then the agent's skills, de-duplicated by name
-/// (first wins).
-pub fn tool_agents(global: &[Arc<AgentDef>], agent: &AgentDef) -> Vec<Arc<AgentDef>> {
-    let mut out: Vec<Arc<AgentDef>> = Vec::new();
-    for skill in global.iter().chain(agent.skills.iter()) {
-        if !out.iter().any(|seen| seen.name == skill.name) {
-            out.push(skill.clone());
-        }
-    }
-    out
 }
 
 /// `toolChoice` as sent: the configured one (`router` → `required`), else `auto` when there

@@ -2,11 +2,8 @@
 //! evaluated with the `jsonata-rs` crate (a port of jsonata-js).
 //!
 //! Works: paths, `$merge`, `$count`, `&`, object/array constructors, maps (`.`), filters
-//! (`[…]`), conditionals (`? :`), `$string`, `$number`, `$sum`, `$map`, `$filter`, `$keys`,
-//! `$lookup`, `$join`, `$split`, `$substring*`, `$uppercase`/`$lowercase`, `$exists`,
-//! `$append`, `$sort`, `$reverse`, `$distinct`, `$each`, `$reduce`, … (see
-//! `docs/native-engine.md` for what jsonata-rs lacks: e.g. `$eval`, `$now` formatting
-//! pictures, `$formatNumber`, regex literals in some functions, parent operator `%`).
+//! (`[…]`), conditionals (`? :`), and the functions jsonata-rs binds (`docs/native-engine.md`
+//! lists them and what is missing: `$eval`, `$formatNumber`, `$type`, `$base64encode`, …).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;

@@ -39,8 +39,8 @@ pub enum Feature {
     Hooks,
     /// `memory` (legacy memory).
     Memory,
-    /// `afs`.
-    Afs,
+    /// `afs`, with its module names (`true` for `afs: true`).
+    Afs(String),
     /// `session` (AI agents).
     Session,
     /// `tool_choice` with its value.
@@ -95,7 +95,7 @@ impl fmt::Display for Feature {
             Self::GlobalSkills => write!(formatter, "global skills"),
             Self::Hooks => write!(formatter, "hooks"),
             Self::Memory => write!(formatter, "memory"),
-            Self::Afs => write!(formatter, "afs"),
+            Self::Afs(modules) => write!(formatter, "afs: {modules}"),
             Self::Session => write!(formatter, "session"),
             Self::ToolChoice(choice) => write!(formatter, "tool_choice: {choice}"),
             Self::ToolCallsConcurrency => write!(formatter, "tool_calls_concurrency"),
@@ -171,6 +171,34 @@ fn has_getter(options: &serde_json::Map<String, Value>) -> bool {
     })
 }
 
+/// `history`, `history,local-fs`, or `true` / `{}` when no module is mounted.
+fn afs_modules(afs: &Value) -> String {
+    let names: Vec<String> = afs
+        .get("modules")
+        .and_then(Value::as_array)
+        .map(|modules| {
+            modules
+                .iter()
+                .filter_map(|module| match module {
+                    Value::String(name) => Some(name.clone()),
+                    Value::Object(entry) => entry
+                        .get("module")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let has_context = afs.get("context").is_some_and(|c| !c.is_null());
+    match (names.is_empty(), has_context) {
+        (true, _) if afs.is_boolean() => "true".to_owned(),
+        (true, _) => "{}".to_owned(),
+        (false, false) => names.join(","),
+        (false, true) => format!("{}+context", names.join(",")),
+    }
+}
+
 fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Vec<FeatureUse>) {
     if !seen.insert(Arc::as_ptr(agent)) {
         return;
@@ -204,12 +232,8 @@ fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Ve
     if agent.memory.is_some() {
         push(Feature::Memory);
     }
-    if agent
-        .afs
-        .as_ref()
-        .is_some_and(|afs| afs != &Value::Bool(false))
-    {
-        push(Feature::Afs);
+    if let Some(afs) = agent.afs.as_ref().filter(|afs| **afs != Value::Bool(false)) {
+        push(Feature::Afs(afs_modules(afs)));
     }
     if let Some(model) = &agent.model {
         push(Feature::PerAgentModel);

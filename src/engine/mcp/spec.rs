@@ -57,6 +57,71 @@ impl McpServerSpec {
         }
     }
 
+    /// Reads the (camelized) keys of a `type: mcp` agent: `url` + `transport` + `maxReconnects` +
+    /// `timeout` (ms), or `command` + `args` + `env`. The message names the bad key.
+    pub fn from_agent_keys(
+        keys: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, String> {
+        use serde_json::Value;
+        let string = |key: &str| -> Result<Option<String>, String> {
+            match keys.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(_) => Err(format!("`{key}` must be a string")),
+            }
+        };
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            match keys.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| format!("`{key}` must be a non-negative integer")),
+            }
+        };
+        let args = match keys.get("args") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(text) => Ok(text.clone()),
+                    _ => Err("`args` must be a list of strings".to_owned()),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("`args` must be a list of strings".to_owned()),
+        };
+        let env = match keys.get("env") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(key, value)| match value {
+                    Value::String(text) => Ok((key.clone(), text.clone())),
+                    _ => Err(format!("`env.{key}` must be a string")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("`env` must be a map of strings".to_owned()),
+        };
+        let transport = match string("transport")?.as_deref() {
+            Some("streamableHttp") => McpHttpTransport::StreamableHttp,
+            _ => McpHttpTransport::Sse,
+        };
+        let spec = Self {
+            command: string("command")?,
+            args,
+            env,
+            cwd: None,
+            url: string("url")?,
+            transport,
+            max_reconnects: number("maxReconnects")?
+                .map(|count| u32::try_from(count).unwrap_or(u32::MAX)),
+            reconnect_timeout: number("timeout")?.map(Duration::from_millis),
+        };
+        if spec.url.is_none() && spec.command.is_none() {
+            return Err("an MCP agent needs `url` or `command`".to_owned());
+        }
+        Ok(spec)
+    }
+
     /// Whether connecting starts a child process.
     pub fn is_stdio(&self) -> bool {
         self.url.is_none() && self.command.is_some()
@@ -96,6 +161,75 @@ impl fmt::Display for McpServerSpec {
                 Ok(())
             }
             (None, None) => formatter.write_str("unknown"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn keys(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        match value {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn reads_stdio_and_url_servers() {
+        let spec = McpServerSpec::from_agent_keys(&keys(json!({
+            "command": "npx",
+            "args": ["-y", "@modelcontextprotocol/server-filesystem", "."],
+            "env": {"TOKEN": "secret-value"}
+        })))
+        .unwrap();
+        assert!(spec.is_stdio());
+        assert_eq!(
+            spec.label(),
+            "npx -y @modelcontextprotocol/server-filesystem ."
+        );
+        assert_eq!(
+            spec.env.get("TOKEN").map(String::as_str),
+            Some("secret-value")
+        );
+        assert!(!format!("{spec:?}").contains("secret-value"));
+
+        let spec = McpServerSpec::from_agent_keys(&keys(json!({
+            "url": "http://127.0.0.1:1/mcp",
+            "transport": "streamableHttp",
+            "maxReconnects": 0,
+            "timeout": 1500
+        })))
+        .unwrap();
+        assert!(!spec.is_stdio());
+        assert_eq!(spec.transport, McpHttpTransport::StreamableHttp);
+        assert_eq!(spec.max_reconnects, Some(0));
+        assert_eq!(spec.reconnect_timeout, Some(Duration::from_millis(1500)));
+        let spec = McpServerSpec::from_agent_keys(&keys(json!({"url": "http://h/sse"}))).unwrap();
+        assert_eq!(spec.transport, McpHttpTransport::Sse);
+    }
+
+    #[test]
+    fn rejects_bad_keys() {
+        for (value, message) in [
+            (json!({}), "an MCP agent needs `url` or `command`"),
+            (
+                json!({"command": "x", "args": "-y"}),
+                "`args` must be a list of strings",
+            ),
+            (
+                json!({"command": "x", "env": {"A": 1}}),
+                "`env.A` must be a string",
+            ),
+            (json!({"command": 3}), "`command` must be a string"),
+        ] {
+            assert_eq!(
+                McpServerSpec::from_agent_keys(&keys(value)).unwrap_err(),
+                message
+            );
         }
     }
 }

@@ -1,0 +1,176 @@
+//! `aigne-ci inspect SOURCE`: fetch (stage 1) and load (stage 2) a project, and print JSON on
+//! stdout describing its agents, the model each would use, and every feature it uses with
+//! whether the native engine runs it.
+//!
+//! Output (`format_version` 1):
+//! `{format_version, source, project_dir, sha256, cache_hit, project {name, description, file,
+//! model}, agents [{name, type, description, file, line, alias, lists, input_schema,
+//! output_schema, skills, model {spec, provider, name, supported} | {spec, error}}], features
+//! [{feature, agent, file, line, supported, note?}], native {supported, unsupported [..]}}`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::cli::InspectArgs;
+use crate::engine::support;
+use crate::error::Error;
+use crate::exit_status::ExitStatus;
+use crate::fetch;
+use crate::model::{ModelRegistry, ModelSettings, ModelSpec};
+use crate::project::{AgentDef, ModelConfig, Project};
+use crate::report::FetchProgress;
+use crate::settings::Environment;
+
+/// Runs `inspect`.
+pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<ExitStatus, Error> {
+    let source = args.source.or(args.url).unwrap_or_else(|| ".".to_owned());
+    let settings = environment.fetch_settings(source, &args.source_args)?;
+    let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let fetched = fetch::fetch(&settings, &reporter).await?;
+    let project = Project::load(&fetched.project_dir)?;
+    let mut model_settings = ModelSettings::from_variables(environment.variables.clone());
+    model_settings.model_override = args
+        .model
+        .clone()
+        .filter(|model| !model.is_empty())
+        .or_else(|| {
+            environment
+                .get(crate::env_vars::EnvVars::MODEL)
+                .map(str::to_owned)
+        });
+    let registry = ModelRegistry::new(model_settings)?;
+    let report = describe(&project, &registry);
+    let mut document = Map::new();
+    document.insert("format_version".to_owned(), json!(1));
+    document.insert("source".to_owned(), json!(fetched.source));
+    document.insert("project_dir".to_owned(), json!(fetched.project_dir));
+    document.insert("sha256".to_owned(), json!(fetched.sha256));
+    document.insert("cache_hit".to_owned(), json!(fetched.cache_hit));
+    if let Value::Object(report) = report {
+        document.extend(report);
+    }
+    let text = serde_json::to_string_pretty(&Value::Object(document))
+        .map_err(|error| Error::usage(format!("cannot serialize the result: {error}"), None))?;
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (e.g. `| head`) is not worth failing an inspection that succeeded.
+    let _ = writeln!(stdout, "{text}");
+    let _ = stdout.flush();
+    Ok(ExitStatus::Success)
+}
+
+/// The project part of the report (everything but the fetch fields).
+pub(crate) fn describe(project: &Project, registry: &ModelRegistry) -> Value {
+    let agents: Vec<Value> = project
+        .top_level_agents()
+        .into_iter()
+        .map(|agent| describe_agent(project, agent, registry))
+        .collect();
+    let features: Vec<Value> = project
+        .features()
+        .into_iter()
+        .map(|used| {
+            let mut entry = json!({
+                "feature": used.feature.to_string(),
+                "agent": used.agent,
+                "file": used.location.path,
+                "line": used.location.line,
+                "supported": support::is_supported(&used.feature),
+            });
+            if let Some(note) = support::note(&used.feature) {
+                entry["note"] = json!(note);
+            }
+            entry
+        })
+        .collect();
+    let unsupported: Vec<String> = support::unsupported_features(project)
+        .into_iter()
+        .map(|used| {
+            format!(
+                "{} (agent `{}` at `{}`)",
+                used.feature, used.agent, used.location
+            )
+        })
+        .collect();
+    json!({
+        "project": {
+            "name": project.name,
+            "description": project.description,
+            "file": project.file,
+            "model": project.model.as_ref().map(model_config_json),
+        },
+        "agents": agents,
+        "features": features,
+        "native": {"supported": unsupported.is_empty(), "unsupported": unsupported},
+    })
+}
+
+fn model_config_json(config: &ModelConfig) -> Value {
+    json!({"model": config.model, "options": config.options})
+}
+
+fn describe_agent(project: &Project, agent: &Arc<AgentDef>, registry: &ModelRegistry) -> Value {
+    let mut lists = Vec::new();
+    let contains = |list: &[Arc<AgentDef>]| list.iter().any(|a| Arc::ptr_eq(a, agent));
+    if contains(&project.agents) {
+        lists.push("agents");
+    }
+    if contains(&project.skills) {
+        lists.push("skills");
+    }
+    if contains(&project.mcp_server_agents) {
+        lists.push("mcp_server");
+    }
+    if project
+        .cli_chat
+        .as_ref()
+        .is_some_and(|a| Arc::ptr_eq(a, agent))
+    {
+        lists.push("cli.chat");
+    }
+    let model = if matches!(
+        agent.kind,
+        crate::project::AgentKind::Ai(_) | crate::project::AgentKind::Team(_)
+    ) {
+        let config = agent.model.as_ref().or(project.model.as_ref());
+        let spec = ModelSpec {
+            model: config.and_then(|c| c.model_name()).map(str::to_owned),
+            options: config.map(|c| c.options.clone()).unwrap_or_default(),
+        };
+        Some(match registry.describe(&spec) {
+            Ok(resolved) => json!({
+                "spec": spec.model,
+                "provider": resolved.provider,
+                "name": resolved.model,
+                "supported": resolved.supported,
+            }),
+            Err(error) => {
+                let parsed = crate::model::parse_model(&spec.model.clone().unwrap_or_default());
+                json!({
+                    "spec": spec.model,
+                    "provider": parsed.provider,
+                    "name": parsed.model,
+                    "error": error.to_string(),
+                })
+            }
+        })
+    } else {
+        None
+    };
+    let input_key = agent.ai().and_then(|ai| ai.input_key.clone());
+    json!({
+        "name": agent.name,
+        "type": agent.kind.type_name(),
+        "description": agent.description,
+        "file": agent.path,
+        "line": agent.line,
+        "alias": agent.alias,
+        "lists": lists,
+        "input_key": input_key,
+        "input_schema": agent.input_schema,
+        "output_schema": agent.output_schema,
+        "skills": agent.skills.iter().map(|skill| skill.name.clone()).collect::<Vec<_>>(),
+        "model": model,
+    })
+}
