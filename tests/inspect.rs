@@ -96,18 +96,22 @@ fn unsupported_features_are_named_with_their_file() {
             .any(|u| u.starts_with("hooks (agent `AIAgent`") && u.contains("chat.yaml")),
         "{unsupported:?}"
     );
+    // JS files run through the Node bridge and MCP servers through rmcp: both are supported.
     assert!(
-        unsupported
+        !unsupported
             .iter()
-            .any(|u| u.starts_with("type: js (agent `tool`") && u.contains("tool.mjs")),
+            .any(|u| u.starts_with("type: js") || u.starts_with("type: mcp")),
         "{unsupported:?}"
     );
-    assert!(
-        unsupported
+    let features = report["features"].as_array().unwrap();
+    for (kind, file) in [("type: js", "tool.mjs"), ("type: mcp", "fs.yaml")] {
+        let entry = features
             .iter()
-            .any(|u| u.starts_with("type: mcp") && u.contains("fs.yaml")),
-        "{unsupported:?}"
-    );
+            .find(|f| f["feature"] == kind)
+            .unwrap_or_else(|| panic!("no `{kind}` in {features:?}"));
+        assert_eq!(entry["supported"], true, "{entry}");
+        assert!(entry["file"].as_str().unwrap().ends_with(file), "{entry}");
+    }
 }
 
 #[test]

@@ -9,8 +9,11 @@ use crate::batch::{
     Policy, Shard, StopReason, StopSignal, Usage,
 };
 use crate::cli::{EngineChoice, OnInvalidInput, RunArgs};
+use crate::engine::choice::{EngineKind, EngineRequest, UnsupportedFeature, choose_engine};
 use crate::engine::js::{JsBridge, JsSettings};
+use crate::engine::node::{NodeEngine, NodeEngineSettings, NodeInvokeRequest};
 use crate::engine::subprocess::SubprocessLog;
+use crate::engine::support;
 use crate::engine::{Engine, EngineSettings, InvokeError, InvokeRequest};
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
@@ -173,18 +176,72 @@ async fn prepare_engine(
     environment: &Environment,
     source: &str,
 ) -> Result<Prepared, Error> {
-    if args.engine == EngineChoice::Node {
-        return Err(Error::usage(
-            "`--engine node` is not available for `run` in this version",
-            Some("use `--engine native` (the default engine)".to_owned()),
-        ));
-    }
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched = fetch::fetch(&fetch_settings, &progress).await?;
     let project = Arc::new(Project::load(&fetched.project_dir)?);
     let agent_name = args.agent.clone().or_else(|| args.entry_agent.clone());
     let default_agent = project.agent(agent_name.as_deref())?.name.clone();
+    let project_info = ProjectInfo {
+        source: fetched.source.clone(),
+        sha256: fetched.sha256.clone(),
+        cache_hit: Some(fetched.cache_hit),
+        cache_key: fetched.cache_key.clone(),
+    };
+    let unsupported: Vec<UnsupportedFeature> = support::unsupported_features(&project)
+        .into_iter()
+        .map(|used| UnsupportedFeature {
+            feature: used.feature.to_string(),
+            location: format!("agent `{}` at `{}`", used.agent, used.location),
+        })
+        .collect();
+    let decision = choose_engine(
+        match args.engine {
+            EngineChoice::Auto => EngineRequest::Auto,
+            EngineChoice::Native => EngineRequest::Native,
+            EngineChoice::Node => EngineRequest::Node,
+        },
+        &unsupported,
+    );
+    report::log_line(&format!(
+        "engine: {} ({})",
+        decision.engine, decision.reason
+    ));
+    if decision.engine == EngineKind::Node {
+        let node = NodeEngine::start(
+            NodeEngineSettings {
+                env: environment.variables.clone(),
+                project_dir: fetched.project_dir.clone(),
+                cache_dir: environment.cache_dir(args.source_args.cache_dir.as_ref()),
+                version: args.node_engine_version.clone(),
+                preinstalled: args.node_engine_dir.clone(),
+                offline: args.source_args.offline,
+                deny_exec: args.deny_exec,
+                allow_install_scripts: args.allow_install_scripts,
+                case_timeout: args.timeout,
+                model: args.model.model.clone(),
+                model_options: node_model_options(&args.model),
+            },
+            SubprocessLog::default(),
+        )
+        .await
+        .map_err(|error| {
+            Error::usage(
+                format!("cannot start the node engine: {}", error_chain(&error)),
+                Some("install node and npm, or pass `--engine native`".to_owned()),
+            )
+        })?;
+        return Ok(Prepared {
+            runner: Arc::new(NodeRunner {
+                node,
+                default_agent: default_agent.clone(),
+                project: project.clone(),
+            }),
+            default_agent,
+            project: project_info,
+            engine: "node".to_owned(),
+        });
+    }
     let model_settings =
         ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
     let registry = ModelRegistry::new(model_settings)?;
@@ -227,14 +284,79 @@ async fn prepare_engine(
             default_agent: default_agent.clone(),
         }),
         default_agent,
-        project: ProjectInfo {
-            source: fetched.source,
-            sha256: fetched.sha256,
-            cache_hit: Some(fetched.cache_hit),
-            cache_key: fetched.cache_key,
-        },
+        project: project_info,
         engine: "native".to_owned(),
     })
+}
+
+/// `--temperature` and friends under the names the official CLI forwards to its model.
+fn node_model_options(model: &crate::cli::ModelArgs) -> serde_json::Map<String, serde_json::Value> {
+    let mut options = serde_json::Map::new();
+    let numbers = [
+        ("temperature", model.temperature),
+        ("topP", model.top_p),
+        ("presencePenalty", model.presence_penalty),
+        ("frequencyPenalty", model.frequency_penalty),
+    ];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            options.insert(name.to_owned(), serde_json::json!(value));
+        }
+    }
+    if let Some(effort) = &model.reasoning_effort {
+        options.insert("reasoningEffort".to_owned(), serde_json::json!(effort));
+    }
+    options
+}
+
+/// The batch's [`CaseRunner`] over the official runtime in Node ([`NodeEngine`]).
+struct NodeRunner {
+    node: NodeEngine,
+    default_agent: String,
+    /// The project as the native loader reads it, for each agent's `input_key`.
+    project: Arc<Project>,
+}
+
+#[async_trait::async_trait]
+impl CaseRunner for NodeRunner {
+    async fn run(&self, case: &Case) -> CaseExecution {
+        let agent = case.agent.as_deref().unwrap_or(&self.default_agent);
+        // A text case goes to the agent's `input_key` (or `message`), as the official CLI
+        // assigns text input.
+        let input = match &case.input {
+            serde_json::Value::String(text) => {
+                let key = self
+                    .project
+                    .agent(Some(agent))
+                    .ok()
+                    .and_then(|agent| agent.ai().and_then(|ai| ai.input_key.clone()))
+                    .unwrap_or_else(|| "message".to_owned());
+                serde_json::json!({ key: text })
+            }
+            other => other.clone(),
+        };
+        let request = NodeInvokeRequest {
+            agent: agent.to_owned(),
+            input,
+            user_context: case
+                .session
+                .as_ref()
+                .map(|session| serde_json::json!({ "sessionId": session })),
+        };
+        match self.node.invoke(&request).await {
+            Ok(outcome) => CaseExecution {
+                output: Ok(outcome.output),
+                usage: Usage {
+                    input_tokens: outcome.usage.input_tokens,
+                    output_tokens: outcome.usage.output_tokens,
+                },
+                model: None,
+                attempts: 1,
+                output_key: None,
+            },
+            Err(error) => CaseExecution::error(ErrorInfo::new(error.kind(), error_chain(&error))),
+        }
+    }
 }
 
 /// The batch's [`CaseRunner`] over the native [`Engine`].

@@ -7,7 +7,11 @@ use crate::project::{Feature, FeatureUse, Project};
 /// Whether the native engine runs `feature` as AIGNE does.
 pub fn is_supported(feature: &Feature) -> bool {
     match feature {
-        Feature::AgentType(kind) => matches!(kind.as_str(), "ai" | "team" | "transform"),
+        // `mcp` runs through rmcp, `function` and JS files through the Node bridge.
+        Feature::AgentType(kind) => matches!(
+            kind.as_str(),
+            "ai" | "team" | "transform" | "mcp" | "function" | "js"
+        ),
         Feature::Afs(modules) => modules == "history",
         Feature::Hooks | Feature::StructuredStreamMode | Feature::InputFileKey => false,
         Feature::PassthroughKey(key) => key != "retryOnError",
@@ -73,8 +77,9 @@ mod tests {
     #[test]
     fn table() {
         assert!(is_supported(&Feature::AgentType("team".to_owned())));
-        assert!(!is_supported(&Feature::AgentType("mcp".to_owned())));
-        assert!(!is_supported(&Feature::AgentType("js".to_owned())));
+        assert!(is_supported(&Feature::AgentType("mcp".to_owned())));
+        assert!(is_supported(&Feature::AgentType("js".to_owned())));
+        assert!(!is_supported(&Feature::AgentType("image".to_owned())));
         assert!(is_supported(&Feature::Afs("history".to_owned())));
         assert!(!is_supported(&Feature::Afs("history,local-fs".to_owned())));
         assert!(!is_supported(&Feature::PassthroughKey(

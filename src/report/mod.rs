@@ -237,6 +237,11 @@ pub fn print_output(output: &serde_json::Value, redactor: &Redactor) {
     let _ = stdout.flush();
 }
 
+/// One `aigne-ci: …` log line on stderr (e.g. which engine runs and why).
+pub fn log_line(message: &str) {
+    human::eprint(&format!("aigne-ci: {message}\n"));
+}
+
 /// Emits `::add-mask::` for every secret (first thing a run does in GitHub Actions).
 pub fn announce_masks(redactor: &Redactor) {
     human::eprint(&github::mask_commands(redactor.secrets()));
