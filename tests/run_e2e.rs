@@ -402,3 +402,71 @@ fn total_timeout_exits_4_with_results_so_far() {
     assert_eq!(summary["timed_out"], json!(true));
     assert_eq!(summary["counts"]["not_run"], json!(1));
 }
+
+/// `--engine auto` runs this project natively and says why; `--engine node` runs the same
+/// inputs through the official runtime with the same outputs.
+#[test]
+fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "\"first question\"\n{\"id\": \"obj\", \"input\": {\"message\": \"second\"}}\n",
+    )
+    .unwrap();
+    let server = echo_server();
+    let ran = common::run(command(dir.path(), &server).args(["--input", "prompts.jsonl"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("engine: native (the native engine supports every feature"),
+        "{}",
+        ran.stderr
+    );
+    let native: Vec<Value> = records(dir.path())
+        .into_iter()
+        .map(|record| record["output"].clone())
+        .collect();
+    assert_eq!(
+        native,
+        vec![
+            json!({"message": "echo: first question"}),
+            json!({"message": "echo: second"})
+        ]
+    );
+
+    // The node engine needs node and the official packages (CI pre-installs them).
+    let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
+        eprintln!("skipped the node half: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set");
+        return;
+    };
+    let out = dir.path().join("node-out");
+    let ran = common::run(
+        command(dir.path(), &server)
+            .args(["--input", "prompts.jsonl", "--engine", "node", "--out-dir"])
+            .arg(&out)
+            .arg("--node-engine-dir")
+            .arg(&packages),
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("engine: node (`--engine node` was given)"),
+        "{}",
+        ran.stderr
+    );
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let mut node: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .collect();
+    node.sort_by_key(|record| record["line"].as_u64());
+    let node: Vec<Value> = node
+        .into_iter()
+        .map(|record| record["output"].clone())
+        .collect();
+    assert_eq!(node, native);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["engine"], "node");
+}
