@@ -96,6 +96,7 @@ pub fn context(lines: Vec<usize>, shard: Option<Shard>) -> RunContext {
             cache_key: None,
         },
         engine: "native".into(),
+        engine_reason: Some("the native engine supports every feature of the project".into()),
         model: None,
         agent: Some("chat".into()),
         inputs: InputsInfo {

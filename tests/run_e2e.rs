@@ -472,4 +472,5 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["engine"], "node");
+    assert_eq!(summary["engine_reason"], "`--engine node` was given");
 }

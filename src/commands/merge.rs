@@ -107,6 +107,7 @@ pub async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus
         engine: first
             .map(|summary| summary.engine.clone())
             .unwrap_or_else(|| "unknown".to_owned()),
+        engine_reason: first.and_then(|summary| summary.engine_reason.clone()),
         model: first.and_then(|summary| summary.model.clone()),
         agent: first.and_then(|summary| summary.agent.clone()),
         inputs: InputsInfo {

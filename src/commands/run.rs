@@ -96,6 +96,7 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
     let context = RunContext {
         project: prepared.project.clone(),
         engine: prepared.engine.clone(),
+        engine_reason: Some(prepared.engine_reason.clone()),
         model: args.model.model.clone(),
         agent: Some(prepared.default_agent.clone()),
         inputs: InputsInfo {
@@ -168,6 +169,7 @@ struct Prepared {
     default_agent: String,
     project: ProjectInfo,
     engine: String,
+    engine_reason: String,
 }
 
 /// Fetches and loads the project and builds the engine.
@@ -240,6 +242,7 @@ async fn prepare_engine(
             default_agent,
             project: project_info,
             engine: "node".to_owned(),
+            engine_reason: decision.reason,
         });
     }
     let model_settings =
@@ -286,6 +289,7 @@ async fn prepare_engine(
         default_agent,
         project: project_info,
         engine: "native".to_owned(),
+        engine_reason: decision.reason,
     })
 }
 

@@ -93,6 +93,9 @@ pub struct Summary {
     pub durations: Durations,
     pub project: ProjectInfo,
     pub engine: String,
+    /// Why that engine runs (`--engine auto` decides from the project's features).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_reason: Option<String>,
     /// The model every case used (the `--model` override, or the only one seen).
     pub model: Option<String>,
     /// Every model seen, sorted.
@@ -115,6 +118,7 @@ pub struct Summary {
 pub struct RunContext {
     pub project: ProjectInfo,
     pub engine: String,
+    pub engine_reason: Option<String>,
     pub model: Option<String>,
     pub agent: Option<String>,
     pub inputs: InputsInfo,
@@ -225,6 +229,7 @@ pub fn build(
         durations: tally.durations(wall_ms),
         project: context.project.clone(),
         engine: context.engine.clone(),
+        engine_reason: context.engine_reason.clone(),
         model,
         models,
         agent: context.agent.clone(),
