@@ -97,6 +97,7 @@ pub fn context(lines: Vec<usize>, shard: Option<Shard>) -> RunContext {
         },
         engine: "native".into(),
         engine_reason: Some("the native engine supports every feature of the project".into()),
+        subprocesses: Vec::new(),
         model: None,
         agent: Some("chat".into()),
         inputs: InputsInfo {

@@ -815,6 +815,18 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
     );
     let pid = read_pid(&pid_file);
     assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
+    // The summary lists the stdio server the run started.
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let started = summary["subprocesses"].as_array().unwrap();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["purpose"], "mcp-server");
+    assert_eq!(
+        started[0]["program"],
+        json!(test_server_binary().display().to_string())
+    );
 
     std::fs::remove_file(&pid_file).unwrap();
     let ran = crate::common::run(command.arg("--deny-exec"));

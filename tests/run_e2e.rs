@@ -423,6 +423,12 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
         "{}",
         ran.stderr
     );
+    let native_summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+    )
+    .unwrap();
+    // No JavaScript and no MCP server in this project: the native run starts no subprocess.
+    assert_eq!(native_summary["subprocesses"], json!([]));
     let native: Vec<Value> = records(dir.path())
         .into_iter()
         .map(|record| record["output"].clone())
@@ -473,4 +479,11 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["engine"], "node");
     assert_eq!(summary["engine_reason"], "`--engine node` was given");
+    let purposes: Vec<&str> = summary["subprocesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|process| process["purpose"].as_str().unwrap())
+        .collect();
+    assert!(purposes.contains(&"node-engine"), "{purposes:?}");
 }

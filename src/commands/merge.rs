@@ -108,6 +108,9 @@ pub async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus
             .map(|summary| summary.engine.clone())
             .unwrap_or_else(|| "unknown".to_owned()),
         engine_reason: first.and_then(|summary| summary.engine_reason.clone()),
+        subprocesses: first
+            .map(|summary| summary.subprocesses.clone())
+            .unwrap_or_default(),
         model: first.and_then(|summary| summary.model.clone()),
         agent: first.and_then(|summary| summary.agent.clone()),
         inputs: InputsInfo {

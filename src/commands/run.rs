@@ -22,7 +22,9 @@ use crate::model::registry::ModelRegistry;
 use crate::model::settings::ModelSettings;
 use crate::project::Project;
 use crate::report::FetchProgress;
-use crate::report::{self, InputsInfo, ProjectInfo, RunContext, RunReporter, ShardInfo};
+use crate::report::{
+    self, InputsInfo, ProjectInfo, RunContext, RunReporter, ShardInfo, SubprocessInfo,
+};
 use crate::settings::Environment;
 
 use super::outputs;
@@ -93,10 +95,11 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         inputs.path.as_ref().map(|_| inputs.label.clone()),
         args.grace_period,
     );
-    let context = RunContext {
+    let mut context = RunContext {
         project: prepared.project.clone(),
         engine: prepared.engine.clone(),
         engine_reason: Some(prepared.engine_reason.clone()),
+        subprocesses: Vec::new(),
         model: args.model.model.clone(),
         agent: Some(prepared.default_agent.clone()),
         inputs: InputsInfo {
@@ -127,6 +130,16 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
     )
     .await?;
     let single_output = reporter.single_output().cloned();
+    context.subprocesses = prepared
+        .subprocesses
+        .records()
+        .into_iter()
+        .map(|record| SubprocessInfo {
+            purpose: record.purpose,
+            program: record.program.display().to_string(),
+            args: record.args,
+        })
+        .collect();
     let summary = reporter.finish(&context, outcome.not_run, outcome.stopped, outcome.wall_ms)?;
     if single && let Some(output) = single_output {
         report::print_output(&output, &stdout_redactor);
@@ -170,6 +183,8 @@ struct Prepared {
     project: ProjectInfo,
     engine: String,
     engine_reason: String,
+    /// Every subprocess the engine starts (read after the batch, for `summary.json`).
+    subprocesses: SubprocessLog,
 }
 
 /// Fetches and loads the project and builds the engine.
@@ -197,6 +212,7 @@ async fn prepare_engine(
             location: format!("agent `{}` at `{}`", used.agent, used.location),
         })
         .collect();
+    let subprocesses = SubprocessLog::default();
     let decision = choose_engine(
         match args.engine {
             EngineChoice::Auto => EngineRequest::Auto,
@@ -224,7 +240,7 @@ async fn prepare_engine(
                 model: args.model.model.clone(),
                 model_options: node_model_options(&args.model),
             },
-            SubprocessLog::default(),
+            subprocesses.clone(),
         )
         .await
         .map_err(|error| {
@@ -243,6 +259,7 @@ async fn prepare_engine(
             project: project_info,
             engine: "node".to_owned(),
             engine_reason: decision.reason,
+            subprocesses,
         });
     }
     let model_settings =
@@ -264,13 +281,13 @@ async fn prepare_engine(
                 .map(|agent| agent.name.clone())
                 .collect(),
         },
-        SubprocessLog::default(),
+        subprocesses.clone(),
     );
     // MCP servers connect on first use and are shared by every case; dropping the engine at the
     // end of the run (or on cancellation) kills every server process group.
     let mcp = Arc::new(crate::engine::mcp::McpPool::new(
         crate::engine::mcp::McpSettings::resolve(environment, args.deny_exec),
-        crate::engine::subprocess::SubprocessLog::default(),
+        subprocesses.clone(),
     ));
     let engine = Engine::new(
         project,
@@ -290,6 +307,7 @@ async fn prepare_engine(
         project: project_info,
         engine: "native".to_owned(),
         engine_reason: decision.reason,
+        subprocesses,
     })
 }
 

@@ -27,7 +27,7 @@ pub use fetch_progress::FetchProgress;
 pub use human::ProgressMode;
 pub use record::{FORMAT_VERSION, ResultRecord};
 pub use redact::Redactor;
-pub use summary::{InputsInfo, ProjectInfo, RunContext, ShardInfo, Summary, Tally};
+pub use summary::{InputsInfo, ProjectInfo, RunContext, ShardInfo, SubprocessInfo, Summary, Tally};
 
 /// Stage 5 failed: an output file cannot be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -96,6 +96,9 @@ pub struct Summary {
     /// Why that engine runs (`--engine auto` decides from the project's features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_reason: Option<String>,
+    /// Every subprocess the run started (Node bridge, node engine, npm, stdio MCP servers).
+    #[serde(default)]
+    pub subprocesses: Vec<SubprocessInfo>,
     /// The model every case used (the `--model` override, or the only one seen).
     pub model: Option<String>,
     /// Every model seen, sorted.
@@ -113,12 +116,24 @@ pub struct Summary {
     pub finished_at: String,
 }
 
+/// One subprocess the run started: a project from a URL is code, so the summary says what ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubprocessInfo {
+    /// Why it was started (`js-bridge`, `node-engine`, `npm-install`, `mcp-server`).
+    pub purpose: String,
+    /// The program.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
 /// What the summary needs besides the cases.
 #[derive(Debug, Clone)]
 pub struct RunContext {
     pub project: ProjectInfo,
     pub engine: String,
     pub engine_reason: Option<String>,
+    pub subprocesses: Vec<SubprocessInfo>,
     pub model: Option<String>,
     pub agent: Option<String>,
     pub inputs: InputsInfo,
@@ -230,6 +245,7 @@ pub fn build(
         project: context.project.clone(),
         engine: context.engine.clone(),
         engine_reason: context.engine_reason.clone(),
+        subprocesses: context.subprocesses.clone(),
         model,
         models,
         agent: context.agent.clone(),
