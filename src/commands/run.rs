@@ -14,7 +14,7 @@ use crate::engine::js::{JsBridge, JsSettings};
 use crate::engine::node::{NodeEngine, NodeEngineSettings, NodeInvokeRequest};
 use crate::engine::subprocess::SubprocessLog;
 use crate::engine::support;
-use crate::engine::{Engine, EngineSettings, InvokeError, InvokeRequest};
+use crate::engine::{Engine, EngineSettings, InvokeRequest};
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch;
@@ -350,9 +350,7 @@ impl CaseRunner for NodeRunner {
                 let key = self
                     .project
                     .agent(Some(agent))
-                    .ok()
-                    .and_then(|agent| agent.ai().and_then(|ai| ai.input_key.clone()))
-                    .unwrap_or_else(|| "message".to_owned());
+                    .map_or("message", |agent| agent.text_input_key());
                 serde_json::json!({ key: text })
             }
             other => other.clone(),
@@ -415,14 +413,8 @@ impl CaseRunner for EngineRunner {
                 output_key,
             },
             Err(error) => {
-                let kind = match &error {
-                    InvokeError::Model { .. } | InvokeError::NoModel { .. } => "model",
-                    InvokeError::Schema { .. } => "schema",
-                    InvokeError::Template { .. } => "template",
-                    InvokeError::Tool { .. } => "tool",
-                    _ => "agent",
-                };
-                let mut execution = CaseExecution::error(ErrorInfo::new(kind, error_chain(&error)));
+                let mut execution =
+                    CaseExecution::error(ErrorInfo::new(error.kind(), error_chain(&error)));
                 execution.output_key = output_key;
                 execution
             }

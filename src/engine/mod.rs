@@ -172,12 +172,8 @@ impl Engine {
         let input = match request.input {
             Value::Object(map) => map,
             Value::String(text) => {
-                let key = agent
-                    .ai()
-                    .and_then(|ai| ai.input_key.clone())
-                    .unwrap_or_else(|| "message".to_owned());
                 let mut map = Map::new();
-                map.insert(key, Value::String(text));
+                map.insert(agent.text_input_key().to_owned(), Value::String(text));
                 map
             }
             Value::Null => Map::new(),

@@ -303,6 +303,14 @@ impl AgentDef {
             _ => None,
         }
     }
+
+    /// Where a text input goes: the AI agent's `input_key`, else `message` (as the official
+    /// CLI assigns text input).
+    pub fn text_input_key(&self) -> &str {
+        self.ai()
+            .and_then(|ai| ai.input_key.as_deref())
+            .unwrap_or("message")
+    }
 }
 
 /// Keys of the common agent schema (`getAgentSchema`), camelized.
