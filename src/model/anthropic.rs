@@ -48,21 +48,13 @@ impl AnthropicSettings {
         environment: &dyn Variables,
         model: Option<&str>,
     ) -> Result<Self, WireError> {
-        let api_key = environment
-            .variable(EnvVars::ANTHROPIC_API_KEY)
-            .or_else(|| environment.variable(EnvVars::CLAUDE_API_KEY))
-            .ok_or_else(|| WireError::MissingCredential {
-                provider: PROVIDER,
-                what: "an API key",
-                variable: EnvVars::ANTHROPIC_API_KEY,
-                variables: format!(
-                    "`{}` or `{}`",
-                    EnvVars::ANTHROPIC_API_KEY,
-                    EnvVars::CLAUDE_API_KEY
-                ),
-            })?;
         Ok(Self {
-            api_key: Secret::new(api_key),
+            api_key: wire::api_key(
+                environment,
+                PROVIDER,
+                EnvVars::ANTHROPIC_API_KEY,
+                EnvVars::CLAUDE_API_KEY,
+            )?,
             base_url: wire::base_url(
                 environment.variable(EnvVars::ANTHROPIC_BASE_URL),
                 EnvVars::ANTHROPIC_BASE_URL,

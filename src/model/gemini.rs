@@ -42,21 +42,13 @@ impl GeminiSettings {
         environment: &dyn Variables,
         model: Option<&str>,
     ) -> Result<Self, WireError> {
-        let api_key = environment
-            .variable(EnvVars::GEMINI_API_KEY)
-            .or_else(|| environment.variable(EnvVars::GOOGLE_API_KEY))
-            .ok_or_else(|| WireError::MissingCredential {
-                provider: PROVIDER,
-                what: "an API key",
-                variable: EnvVars::GEMINI_API_KEY,
-                variables: format!(
-                    "`{}` or `{}`",
-                    EnvVars::GEMINI_API_KEY,
-                    EnvVars::GOOGLE_API_KEY
-                ),
-            })?;
         Ok(Self {
-            api_key: Secret::new(api_key),
+            api_key: wire::api_key(
+                environment,
+                PROVIDER,
+                EnvVars::GEMINI_API_KEY,
+                EnvVars::GOOGLE_API_KEY,
+            )?,
             base_url: wire::base_url(
                 environment.variable(EnvVars::GOOGLE_GEMINI_BASE_URL),
                 EnvVars::GOOGLE_GEMINI_BASE_URL,

@@ -206,6 +206,26 @@ impl WireError {
     }
 }
 
+/// An API key read from `primary`, else `fallback` (AIGNE's `ANTHROPIC_API_KEY` →
+/// `CLAUDE_API_KEY`, `GEMINI_API_KEY` → `GOOGLE_API_KEY`).
+pub fn api_key(
+    environment: &dyn Variables,
+    provider: &'static str,
+    primary: &'static str,
+    fallback: &'static str,
+) -> Result<Secret, WireError> {
+    environment
+        .variable(primary)
+        .or_else(|| environment.variable(fallback))
+        .map(Secret::new)
+        .ok_or_else(|| WireError::MissingCredential {
+            provider,
+            what: "an API key",
+            variable: primary,
+            variables: format!("`{primary}` or `{fallback}`"),
+        })
+}
+
 /// A base URL from an environment variable, else the default.
 pub fn base_url(
     value: Option<&str>,
