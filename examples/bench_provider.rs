@@ -30,8 +30,14 @@ async fn answer(State(latency_file): State<Arc<PathBuf>>, _body: String) -> impl
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().ok_or("usage: bench_provider PORT LATENCY_FILE")?.parse()?;
-    let latency_file = PathBuf::from(args.next().ok_or("usage: bench_provider PORT LATENCY_FILE")?);
+    let port: u16 = args
+        .next()
+        .ok_or("usage: bench_provider PORT LATENCY_FILE")?
+        .parse()?;
+    let latency_file = PathBuf::from(
+        args.next()
+            .ok_or("usage: bench_provider PORT LATENCY_FILE")?,
+    );
     let app = Router::new()
         .fallback(post(answer))
         .with_state(Arc::new(latency_file));

@@ -487,3 +487,112 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
         .collect();
     assert!(purposes.contains(&"node-engine"), "{purposes:?}");
 }
+
+/// Records without their timing, sorted by line: what must match between runs.
+fn comparable(records: Vec<Value>) -> Vec<Value> {
+    records
+        .into_iter()
+        .map(|mut record| {
+            record["duration_ms"] = json!(0);
+            record
+        })
+        .collect()
+}
+
+#[test]
+fn run_shards_then_merge_equal_an_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = echo_server();
+    let lines = [
+        r#""one""#,
+        r#"{"input": "two", "session": "s", "agent": "memory_chat"}"#,
+        r#"{"id": "fails", "input": "three", "assert": [{"type": "contains", "value": "nope"}]}"#,
+        r#"{"input": "four", "session": "s", "agent": "memory_chat"}"#,
+        r#""five""#,
+        r#"{"id": "six", "input": "six", "expected": "echo: six"}"#,
+        r#""seven""#,
+    ];
+    std::fs::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
+    let whole = common::run(command(dir.path(), &server).args([
+        "--input",
+        "prompts.jsonl",
+        "--out-dir",
+        "whole",
+    ]));
+    assert_eq!(whole.code, Some(1), "{}", whole.stderr);
+    let whole_requests = server.requests().len();
+    assert_eq!(whole_requests, 7);
+
+    let mut shard_lines = Vec::new();
+    for index in 1..=3 {
+        let out = format!("shard-{index}");
+        let ran = common::run(command(dir.path(), &server).args([
+            "--input",
+            "prompts.jsonl",
+            "--shard",
+            &format!("{index}/3"),
+            "--out-dir",
+            &out,
+            "--fail-on",
+            "never",
+        ]));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let text = std::fs::read_to_string(dir.path().join(&out).join("results.jsonl")).unwrap();
+        let lines: Vec<u64> = text
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["line"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        shard_lines.push(lines);
+    }
+    // Every case ran in exactly one shard, and the session's two turns in the same one.
+    let mut all: Vec<u64> = shard_lines.concat();
+    all.sort_unstable();
+    assert_eq!(all, (1..=7).collect::<Vec<u64>>());
+    assert!(
+        shard_lines
+            .iter()
+            .any(|lines| lines.contains(&2) && lines.contains(&4)),
+        "{shard_lines:?}"
+    );
+    assert_eq!(server.requests().len(), 2 * whole_requests);
+
+    let merged = common::run(common::command(dir.path()).args([
+        "merge",
+        "shard-1",
+        "shard-2",
+        "shard-3/results.jsonl",
+        "--out-dir",
+        "merged",
+        "--junit",
+        "merged/junit.xml",
+    ]));
+    // The failed case fails the default policy, as it does in the whole run.
+    assert_eq!(merged.code, Some(1), "{}", merged.stderr);
+    let read = |name: &str| {
+        let text = std::fs::read_to_string(dir.path().join(name).join("results.jsonl")).unwrap();
+        let mut records: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        records.sort_by_key(|record| record["line"].as_u64());
+        comparable(records)
+    };
+    assert_eq!(read("merged"), read("whole"));
+    let summary = |name: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(name).join("summary.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let (merged_summary, whole_summary) = (summary("merged"), summary("whole"));
+    assert_eq!(merged_summary["counts"], whole_summary["counts"]);
+    assert_eq!(merged_summary["tokens"], whole_summary["tokens"]);
+    assert_eq!(merged_summary["counts"]["failed"], json!(1));
+    let junit = std::fs::read_to_string(dir.path().join("merged/junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"7\""), "{junit}");
+}
