@@ -596,3 +596,73 @@ fn run_shards_then_merge_equal_an_unsharded_run() {
     let junit = std::fs::read_to_string(dir.path().join("merged/junit.xml")).unwrap();
     assert!(junit.contains("tests=\"7\""), "{junit}");
 }
+
+#[test]
+fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let dotenv_key = "dotenv-only-key-4242";
+    let github_token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("OPENAI_API_KEY={dotenv_key}\n"),
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text(&format!(
+        "the key is {dotenv_key} and a tool returned {github_token}"
+    )));
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"input\": \"a\", \"assert\": [{\"type\": \"contains\", \"value\": \"safe\"}]}\n",
+    )
+    .unwrap();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .args([
+            "run",
+            ".",
+            "--input",
+            "prompts.jsonl",
+            "--junit",
+            "junit.xml",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", dir.path().join("out"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"));
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    // The key came from the project's `.env`: the model was called with it...
+    let authorization = server.requests()[0]
+        .headers
+        .iter()
+        .find(|(name, _)| name == "authorization")
+        .map(|(_, value)| value.clone());
+    assert_eq!(authorization, Some(format!("Bearer {dotenv_key}")));
+    // ...and it is masked before any case output is printed.
+    let mask = ran
+        .stderr
+        .find(&format!("::add-mask::{dotenv_key}\n"))
+        .expect("mask");
+    let echoed = ran.stderr.find("the key is").expect("echoed");
+    assert!(mask < echoed, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("the key is **** and a tool returned ****")
+    );
+    for file in [
+        "aigne-ci-output/results.jsonl",
+        "aigne-ci-output/summary.json",
+        "junit.xml",
+        "out",
+        "summary.md",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert!(!text.contains(dotenv_key), "{file}: {text}");
+        assert!(!text.contains(github_token), "{file}: {text}");
+    }
+    assert_eq!(ran.stderr.matches(dotenv_key).count(), 1, "{}", ran.stderr);
+    assert!(!ran.stderr.contains(github_token), "{}", ran.stderr);
+    assert!(!ran.stdout.contains(dotenv_key));
+}

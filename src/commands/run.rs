@@ -19,11 +19,11 @@ use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::registry::ModelRegistry;
-use crate::model::settings::ModelSettings;
+use crate::model::settings::{ModelSettings, dotenv_secrets};
 use crate::project::Project;
 use crate::report::FetchProgress;
 use crate::report::{
-    self, InputsInfo, ProjectInfo, RunContext, RunReporter, ShardInfo, SubprocessInfo,
+    self, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
 };
 use crate::settings::Environment;
 
@@ -80,6 +80,11 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         .or_else(|| args.url.clone())
         .unwrap_or_else(|| ".".to_owned());
     let prepared = prepare_engine(&args, &environment, &source_text).await?;
+    // Keys from the project's `.env` files are masked like the environment's.
+    let (redactor, added) = redactor.with(prepared.project_secrets.iter().cloned());
+    if outputs::github_enabled(args.outputs.github, &environment) && !added.is_empty() {
+        report::announce_masks(&Redactor::new(added));
+    }
 
     let settings = BatchSettings {
         concurrency,
@@ -185,6 +190,8 @@ struct Prepared {
     engine_reason: String,
     /// Every subprocess the engine starts (read after the batch, for `summary.json`).
     subprocesses: SubprocessLog,
+    /// Secret values the project's `.env` files add to the environment.
+    project_secrets: Vec<String>,
 }
 
 /// Fetches and loads the project and builds the engine.
@@ -197,6 +204,7 @@ async fn prepare_engine(
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched = fetch::fetch(&fetch_settings, &progress).await?;
     let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let project_secrets = dotenv_secrets(environment, &fetched.project_dir)?;
     let agent_name = args.agent.clone().or_else(|| args.entry_agent.clone());
     let default_agent = project.agent(agent_name.as_deref())?.name.clone();
     let project_info = ProjectInfo {
@@ -260,6 +268,7 @@ async fn prepare_engine(
             engine: "node".to_owned(),
             engine_reason: decision.reason,
             subprocesses,
+            project_secrets,
         });
     }
     let model_settings =
@@ -308,6 +317,7 @@ async fn prepare_engine(
         engine: "native".to_owned(),
         engine_reason: decision.reason,
         subprocesses,
+        project_secrets,
     })
 }
 
