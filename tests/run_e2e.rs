@@ -666,3 +666,76 @@ fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
     assert!(!ran.stderr.contains(github_token), "{}", ran.stderr);
     assert!(!ran.stdout.contains(dotenv_key));
 }
+
+/// A tarball host that accepts connections and never answers.
+fn silent_host() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/project.tar.gz", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+#[test]
+fn total_timeout_bounds_the_fetch_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_host, url) = silent_host();
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let ran = common::run(common::command(dir.path()).args([
+        "run",
+        "--url",
+        &url,
+        "--input",
+        "prompts.jsonl",
+        "--cache-dir",
+        "cache",
+        "--total-timeout",
+        "500ms",
+    ]));
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(
+            "error: the total timeout of 500ms ran out, before the first case (while fetching the project and starting the engine)"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("hint: `--total-timeout` counts from the start")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_the_fetch_exits_130_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, url) = silent_host();
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let child = common::command(dir.path())
+        .args([
+            "run",
+            "--url",
+            &url,
+            "--input",
+            "prompts.jsonl",
+            "--cache-dir",
+            "cache",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the download is under way, stop the run.
+    let _connection = host.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("error: interrupted, before the first case"),
+        "{stderr}"
+    );
+}

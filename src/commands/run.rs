@@ -79,7 +79,20 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         .clone()
         .or_else(|| args.url.clone())
         .unwrap_or_else(|| ".".to_owned());
-    let prepared = prepare_engine(&args, &environment, &source_text).await?;
+    // The total timeout bounds the whole command: the fetch and the engine start too. A signal
+    // or the deadline during preparation stops it at once (nothing has run, nothing is lost).
+    let deadline = args
+        .total_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    let stopped_before_cases = |reason| Error::StoppedBeforeCases {
+        reason,
+        limit: args.total_timeout,
+    };
+    let prepared = tokio::select! {
+        prepared = prepare_engine(&args, &environment, &source_text) => prepared?,
+        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
+        () = sleep_until(deadline) => return Err(stopped_before_cases(StopReason::TotalTimeout)),
+    };
     // Keys from the project's `.env` files are masked like the environment's.
     let (redactor, added) = redactor.with(prepared.project_secrets.iter().cloned());
     if outputs::github_enabled(args.outputs.github, &environment) && !added.is_empty() {
@@ -89,7 +102,8 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
     let settings = BatchSettings {
         concurrency,
         case_timeout: args.timeout,
-        total_timeout: args.total_timeout,
+        total_timeout: deadline
+            .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now())),
         grace_period: args.grace_period,
         default_agent: prepared.default_agent.clone(),
     };
@@ -155,6 +169,14 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         None if summary.policy.holds => ExitStatus::Success,
         None => ExitStatus::PolicyFailed,
     })
+}
+
+/// Resolves at the deadline, or never without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// `--input`, `--prompt` or `--input-json`.
