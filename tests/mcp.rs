@@ -760,8 +760,7 @@ mod engine {
 }
 
 /// `aigne-ci run` with an MCP global skill: the tool result reaches the model, the server is
-/// started once for all cases and is gone when the binary exits; `--deny-exec` refuses it (the
-/// case errors: the batch layer does not yet turn configuration errors into exit 2).
+/// started once for all cases and is gone when the binary exits.
 #[test]
 fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
     use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
@@ -827,15 +826,83 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
         started[0]["program"],
         json!(test_server_binary().display().to_string())
     );
+}
 
-    std::fs::remove_file(&pid_file).unwrap();
-    let ran = crate::common::run(command.arg("--deny-exec"));
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+/// `--deny-exec` refuses, before any case runs, a run whose agents reach a stdio MCP server or
+/// JavaScript: exit 2, an `error:` naming the agent and its file, a `hint:`, no model call and no
+/// results. An agent that reaches neither runs.
+#[test]
+fn deny_exec_refuses_the_run_before_any_case() {
+    use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\n  - upper.yaml\nskills:\n  - tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: You use tools.\ninput_key: message\nskills:\n  - shout.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shout.yaml"),
+        "type: function\nname: shout\nprocess: |\n  return { text: input.text.toUpperCase() };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("upper.yaml"),
+        "type: transform\nname: upper\njsonata: '{\"text\": $uppercase(message)}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tools.yaml"),
+        format!(
+            "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"one\"\n\"two\"\n").unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("unused"));
+    let mut command = crate::common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .args(["run", ".", "--input", "prompts.jsonl", "--deny-exec"]);
+    let ran = crate::common::run(&mut command);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let project = std::fs::canonicalize(dir.path()).unwrap();
+    // The agent's own skill first, then the global skill offered to it.
+    let expected = format!(
+        "error: refusing to run with `--deny-exec`: agent `shout` at `{}` starts Node.js (inline `type: function` agent) (and 1 more: `MCPAgent`)",
+        project.join("shout.yaml").display(),
+    );
+    assert!(ran.stderr.contains(&expected), "{}", ran.stderr);
     assert!(
-        ran.stderr
-            .contains("refusing to start the stdio MCP server `"),
+        ran.stderr.contains("hint: drop `--deny-exec`"),
         "{}",
         ran.stderr
     );
+    assert_eq!(server.request_count(), 0, "no model call");
     assert!(!pid_file.exists(), "nothing may be started");
+    assert!(
+        !dir.path().join("aigne-ci-output/results.jsonl").exists(),
+        "no case ran"
+    );
+
+    // The same flag through the environment, for an agent that starts nothing: it runs.
+    let mut command = crate::common::command(dir.path());
+    command
+        .env("AIGNE_CI_DENY_EXEC", "true")
+        .args(["run", ".", "upper", "--prompt", "quiet"]);
+    let ran = crate::common::run(&mut command);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let output: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(output, json!({"text": "QUIET"}));
+    assert!(!pid_file.exists());
 }

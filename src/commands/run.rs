@@ -88,8 +88,9 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         reason,
         limit: args.total_timeout,
     };
+    let case_agents: Vec<String> = cases.iter().filter_map(|case| case.agent.clone()).collect();
     let prepared = tokio::select! {
-        prepared = prepare_engine(&args, &environment, &source_text) => prepared?,
+        prepared = prepare_engine(&args, &environment, &source_text, &case_agents) => prepared?,
         () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
         () = sleep_until(deadline) => return Err(stopped_before_cases(StopReason::TotalTimeout)),
     };
@@ -221,6 +222,7 @@ async fn prepare_engine(
     args: &RunArgs,
     environment: &Environment,
     source: &str,
+    case_agents: &[String],
 ) -> Result<Prepared, Error> {
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
@@ -274,9 +276,12 @@ async fn prepare_engine(
         )
         .await
         .map_err(|error| {
+            let hint = error
+                .hint()
+                .unwrap_or_else(|| "install node and npm, or pass `--engine native`".to_owned());
             Error::usage(
                 format!("cannot start the node engine: {}", error_chain(&error)),
-                Some("install node and npm, or pass `--engine native`".to_owned()),
+                Some(hint),
             )
         })?;
         return Ok(Prepared {
@@ -292,6 +297,19 @@ async fn prepare_engine(
             subprocesses,
             project_secrets,
         });
+    }
+    if args.deny_exec {
+        // Refuse before any case runs (exit 2), naming the agent and its file, rather than
+        // erroring every case that reaches a stdio MCP server or a JavaScript agent.
+        let mut roots = vec![project.agent(agent_name.as_deref())?.clone()];
+        roots.extend(
+            case_agents
+                .iter()
+                .filter_map(|name| project.agent(Some(name)).ok().cloned()),
+        );
+        if let Some(error) = support::deny_exec_error(&support::exec_uses(&project, &roots)) {
+            return Err(error.into());
+        }
     }
     let model_settings =
         ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
