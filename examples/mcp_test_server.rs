@@ -1,11 +1,14 @@
 //! The tests' MCP server over stdio (see `tests/common/mcp_server.rs`). Not part of aigne-ci.
 //!
-//! Writes its pid to `$MCP_TEST_PID_FILE` when set, so tests can check that it is gone.
+//! Writes its pid to `$MCP_TEST_PID_FILE` when set, so tests can check that it is gone, and
+//! `closed` to `$MCP_TEST_SHUTDOWN_FILE` when its MCP session ends because its stdin reached EOF
+//! (a clean shutdown by the client; a killed server writes nothing).
 
 #[path = "../tests/common/mcp_server.rs"]
 mod mcp_server;
 
 use rmcp::ServiceExt;
+use rmcp::service::QuitReason;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,6 +18,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let service = mcp_server::TestServer::default()
         .serve(rmcp::transport::stdio())
         .await?;
-    service.waiting().await?;
+    let reason = service.waiting().await?;
+    if let Ok(path) = std::env::var("MCP_TEST_SHUTDOWN_FILE") {
+        let text = match reason {
+            QuitReason::Closed => "closed".to_owned(),
+            other => format!("{other:?}"),
+        };
+        std::fs::write(path, text)?;
+    }
     Ok(())
 }

@@ -828,6 +828,26 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
     );
 }
 
+/// A successful run ends its MCP server with a clean shutdown (stdin closed, session ended).
+#[test]
+fn mcp_servers_shut_down_gracefully_after_a_successful_run() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, shutdown_file) = graceful_project(dir.path());
+    let server = FakeOpenAi::start();
+    server.push(Reply::tool_calls([FakeToolCall::new(
+        "call_1",
+        "ping",
+        json!({}),
+    )]));
+    server.push(Reply::text("done"));
+    let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "ping it"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(server.request_count(), 2);
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+}
+
 /// `--deny-exec` refuses, before any case runs, a run whose agents reach a stdio MCP server or
 /// JavaScript: exit 2, an `error:` naming the agent and its file, a `hint:`, no model call and no
 /// results. An agent that reaches neither runs.
@@ -905,4 +925,145 @@ fn deny_exec_refuses_the_run_before_any_case() {
     let output: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(output, json!({"text": "QUIET"}));
     assert!(!pid_file.exists());
+}
+
+/// A project whose `chat` agent has the stdio test server as a global skill; the server writes
+/// its pid to `pid` and `closed` to `shutdown` when its session ends on stdin EOF.
+fn graceful_project(dir: &Path) -> (PathBuf, PathBuf) {
+    let pid_file = dir.join("pid");
+    let shutdown_file = dir.join("shutdown");
+    std::fs::write(
+        dir.join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("chat.yaml"),
+        "name: chat\ninstructions: You use tools.\ninput_key: message\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tools.yaml"),
+        format!(
+            "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n  MCP_TEST_SHUTDOWN_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display(),
+            shutdown_file.display()
+        ),
+    )
+    .unwrap();
+    (pid_file, shutdown_file)
+}
+
+/// The server ended its session on stdin EOF (not killed), and its process is gone.
+fn assert_clean_shutdown(pid_file: &Path, shutdown_file: &Path, stderr: &str) {
+    let pid = read_pid(pid_file);
+    assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
+    assert_eq!(
+        std::fs::read_to_string(shutdown_file).ok().as_deref(),
+        Some("closed"),
+        "the server was not shut down cleanly\n{stderr}"
+    );
+}
+
+fn run_command(
+    dir: &Path,
+    server: &crate::common::fake_openai::FakeOpenAi,
+) -> std::process::Command {
+    let mut command = crate::common::command(dir);
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .args(["run", "."]);
+    command
+}
+
+/// A run whose policy fails (exit 1) still shuts its MCP server down gracefully.
+#[test]
+fn mcp_servers_shut_down_gracefully_when_the_run_fails() {
+    use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, shutdown_file) = graceful_project(dir.path());
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"input\": \"hi\", \"expected\": \"something else\"}\n",
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("done"));
+    let ran =
+        crate::common::run(run_command(dir.path(), &server).args(["--input", "prompts.jsonl"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(server.request_count(), 1);
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+}
+
+/// `--total-timeout` running out while a tool call hangs (exit 4): the server still gets a clean
+/// shutdown.
+#[test]
+fn mcp_servers_shut_down_gracefully_after_the_total_timeout() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, shutdown_file) = graceful_project(dir.path());
+    let server = FakeOpenAi::start();
+    server.push(Reply::tool_calls([FakeToolCall::new(
+        "call_1",
+        "hang",
+        json!({}),
+    )]));
+    server.set_default(Reply::text("unreachable"));
+    let ran = crate::common::run(run_command(dir.path(), &server).args([
+        "--prompt",
+        "wait forever",
+        "--total-timeout",
+        "1s",
+        "--grace-period",
+        "100ms",
+    ]));
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    assert_eq!(server.request_count(), 1, "the tool call never returned");
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+}
+
+/// SIGINT / SIGTERM while a tool call hangs (exit 130): the server still gets a clean shutdown.
+#[cfg(unix)]
+#[test]
+fn mcp_servers_shut_down_gracefully_on_sigint_and_sigterm() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    for signal in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (pid_file, shutdown_file) = graceful_project(dir.path());
+        let server = FakeOpenAi::start();
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "hang",
+            json!({}),
+        )]));
+        server.set_default(Reply::text("unreachable"));
+        let child = run_command(dir.path(), &server)
+            .args(["--prompt", "wait forever", "--grace-period", "100ms"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The model asked for the tool: the server runs and the call is on its way.
+        for _ in 0..200 {
+            if server.request_count() >= 1 && pid_file.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert!(pid_file.exists(), "the server never started");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(130), "{signal}: {stderr}");
+        assert_clean_shutdown(&pid_file, &shutdown_file, &stderr);
+    }
 }

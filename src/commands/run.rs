@@ -11,6 +11,7 @@ use crate::batch::{
 use crate::cli::{EngineChoice, OnInvalidInput, RunArgs};
 use crate::engine::choice::{EngineKind, EngineRequest, UnsupportedFeature, choose_engine};
 use crate::engine::js::{JsBridge, JsSettings};
+use crate::engine::mcp::{McpPool, McpSettings};
 use crate::engine::node::{NodeEngine, NodeEngineSettings, NodeInvokeRequest};
 use crate::engine::subprocess::SubprocessLog;
 use crate::engine::support;
@@ -100,76 +101,84 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         report::announce_masks(&Redactor::new(added));
     }
 
-    let settings = BatchSettings {
-        concurrency,
-        case_timeout: args.timeout,
-        total_timeout: deadline
-            .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now())),
-        grace_period: args.grace_period,
-        default_agent: prepared.default_agent.clone(),
-    };
-    let report_settings = outputs::report_settings(
-        &args.outputs,
-        &environment,
-        redactor,
-        inputs.path.as_ref().map(|_| inputs.label.clone()),
-        args.grace_period,
-    );
-    let mut context = RunContext {
-        project: prepared.project.clone(),
-        engine: prepared.engine.clone(),
-        engine_reason: Some(prepared.engine_reason.clone()),
-        subprocesses: Vec::new(),
-        model: args.model.model.clone(),
-        agent: Some(prepared.default_agent.clone()),
-        inputs: InputsInfo {
-            file: inputs.label.clone(),
-            cases: all_lines.len(),
-            lines: all_lines,
-        },
-        shard: shard.map(|shard| ShardInfo {
-            index: shard.index,
-            count: shard.count,
-        }),
-        policy: Policy {
-            fail_on: args.policy.fail_on,
-            min_pass_rate: args.policy.min_pass_rate,
-        },
-        started_at,
-    };
-    let single = cases.len() + invalid.len() == 1 && inputs.path.is_none();
-    let stdout_redactor = report_settings.redactor.clone();
-    let mut reporter = RunReporter::create(report_settings)?;
-    let outcome = batch::execute(
-        cases,
-        invalid,
-        prepared.runner.as_ref(),
-        &settings,
-        &stop,
-        &mut reporter,
-    )
-    .await?;
-    let single_output = reporter.single_output().cloned();
-    context.subprocesses = prepared
-        .subprocesses
-        .records()
-        .into_iter()
-        .map(|record| SubprocessInfo {
-            purpose: record.purpose,
-            program: record.program.display().to_string(),
-            args: record.args,
+    // Whatever happens next (success, failure, total timeout, SIGINT/SIGTERM), the MCP servers
+    // this run started are shut down gracefully before aigne-ci exits.
+    let outcome: Result<ExitStatus, Error> = async {
+        let settings = BatchSettings {
+            concurrency,
+            case_timeout: args.timeout,
+            total_timeout: deadline
+                .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now())),
+            grace_period: args.grace_period,
+            default_agent: prepared.default_agent.clone(),
+        };
+        let report_settings = outputs::report_settings(
+            &args.outputs,
+            &environment,
+            redactor,
+            inputs.path.as_ref().map(|_| inputs.label.clone()),
+            args.grace_period,
+        );
+        let mut context = RunContext {
+            project: prepared.project.clone(),
+            engine: prepared.engine.clone(),
+            engine_reason: Some(prepared.engine_reason.clone()),
+            subprocesses: Vec::new(),
+            model: args.model.model.clone(),
+            agent: Some(prepared.default_agent.clone()),
+            inputs: InputsInfo {
+                file: inputs.label.clone(),
+                cases: all_lines.len(),
+                lines: all_lines,
+            },
+            shard: shard.map(|shard| ShardInfo {
+                index: shard.index,
+                count: shard.count,
+            }),
+            policy: Policy {
+                fail_on: args.policy.fail_on,
+                min_pass_rate: args.policy.min_pass_rate,
+            },
+            started_at,
+        };
+        let single = cases.len() + invalid.len() == 1 && inputs.path.is_none();
+        let stdout_redactor = report_settings.redactor.clone();
+        let mut reporter = RunReporter::create(report_settings)?;
+        let outcome = batch::execute(
+            cases,
+            invalid,
+            prepared.runner.as_ref(),
+            &settings,
+            &stop,
+            &mut reporter,
+        )
+        .await?;
+        let single_output = reporter.single_output().cloned();
+        context.subprocesses = prepared
+            .subprocesses
+            .records()
+            .into_iter()
+            .map(|record| SubprocessInfo {
+                purpose: record.purpose,
+                program: record.program.display().to_string(),
+                args: record.args,
+            })
+            .collect();
+        let summary =
+            reporter.finish(&context, outcome.not_run, outcome.stopped, outcome.wall_ms)?;
+        if single && let Some(output) = single_output {
+            report::print_output(&output, &stdout_redactor);
+        }
+        Ok(match outcome.stopped {
+            Some(StopReason::Interrupted) => ExitStatus::Interrupted,
+            Some(StopReason::TotalTimeout) => ExitStatus::TotalTimeout,
+            None if summary.policy.holds => ExitStatus::Success,
+            None => ExitStatus::PolicyFailed,
         })
-        .collect();
-    let summary = reporter.finish(&context, outcome.not_run, outcome.stopped, outcome.wall_ms)?;
-    if single && let Some(output) = single_output {
-        report::print_output(&output, &stdout_redactor);
     }
-    Ok(match outcome.stopped {
-        Some(StopReason::Interrupted) => ExitStatus::Interrupted,
-        Some(StopReason::TotalTimeout) => ExitStatus::TotalTimeout,
-        None if summary.policy.holds => ExitStatus::Success,
-        None => ExitStatus::PolicyFailed,
-    })
+    .await;
+    prepared.shutdown().await;
+    outcome
 }
 
 /// Resolves at the deadline, or never without one.
@@ -213,8 +222,20 @@ struct Prepared {
     engine_reason: String,
     /// Every subprocess the engine starts (read after the batch, for `summary.json`).
     subprocesses: SubprocessLog,
+    /// The native engine's MCP servers.
+    mcp: Option<Arc<McpPool>>,
     /// Secret values the project's `.env` files add to the environment.
     project_secrets: Vec<String>,
+}
+
+impl Prepared {
+    /// Ends what the engine started: each MCP session is cancelled and each stdio server's stdin
+    /// closed, then it gets a short grace to exit before its process group is killed.
+    async fn shutdown(&self) {
+        if let Some(mcp) = &self.mcp {
+            mcp.shutdown().await;
+        }
+    }
 }
 
 /// Fetches and loads the project and builds the engine.
@@ -295,6 +316,7 @@ async fn prepare_engine(
             engine: "node".to_owned(),
             engine_reason: decision.reason,
             subprocesses,
+            mcp: None,
             project_secrets,
         });
     }
@@ -332,10 +354,11 @@ async fn prepare_engine(
         },
         subprocesses.clone(),
     );
-    // MCP servers connect on first use and are shared by every case; dropping the engine at the
-    // end of the run (or on cancellation) kills every server process group.
-    let mcp = Arc::new(crate::engine::mcp::McpPool::new(
-        crate::engine::mcp::McpSettings::resolve(environment, args.deny_exec),
+    // MCP servers connect on first use and are shared by every case; `Prepared::shutdown` ends
+    // them when the run ends (and, should that never run, dropping the pool kills every server
+    // process group).
+    let mcp = Arc::new(McpPool::new(
+        McpSettings::resolve(environment, args.deny_exec),
         subprocesses.clone(),
     ));
     let engine = Engine::new(
@@ -346,7 +369,7 @@ async fn prepare_engine(
             js: Some(js),
         },
     )
-    .with_mcp(mcp);
+    .with_mcp(mcp.clone());
     Ok(Prepared {
         runner: Arc::new(EngineRunner {
             engine,
@@ -357,6 +380,7 @@ async fn prepare_engine(
         engine: "native".to_owned(),
         engine_reason: decision.reason,
         subprocesses,
+        mcp: Some(mcp),
         project_secrets,
     })
 }
