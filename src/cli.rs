@@ -227,7 +227,8 @@ pub struct RunArgs {
     #[arg(long, env = EnvVars::AIGNE_CI_TIMEOUT, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
-    /// Time limit for the whole run; results so far are written and the exit code is 4
+    /// Time limit for the whole run, counted from its start (fetch and engine start included);
+    /// results so far are written and the exit code is 4
     #[arg(long, env = EnvVars::AIGNE_CI_TOTAL_TIMEOUT, value_name = "DURATION", value_parser = parse_duration)]
     pub total_timeout: Option<std::time::Duration>,
 

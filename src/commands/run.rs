@@ -20,11 +20,11 @@ use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::registry::ModelRegistry;
-use crate::model::settings::ModelSettings;
+use crate::model::settings::{ModelSettings, dotenv_secrets};
 use crate::project::Project;
 use crate::report::FetchProgress;
 use crate::report::{
-    self, InputsInfo, ProjectInfo, RunContext, RunReporter, ShardInfo, SubprocessInfo,
+    self, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
 };
 use crate::settings::Environment;
 
@@ -80,8 +80,26 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         .clone()
         .or_else(|| args.url.clone())
         .unwrap_or_else(|| ".".to_owned());
+    // The total timeout bounds the whole command: the fetch and the engine start too. A signal
+    // or the deadline during preparation stops it at once (nothing has run, nothing is lost).
+    let deadline = args
+        .total_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    let stopped_before_cases = |reason| Error::StoppedBeforeCases {
+        reason,
+        limit: args.total_timeout,
+    };
     let case_agents: Vec<String> = cases.iter().filter_map(|case| case.agent.clone()).collect();
-    let prepared = prepare_engine(&args, &environment, &source_text, &case_agents).await?;
+    let prepared = tokio::select! {
+        prepared = prepare_engine(&args, &environment, &source_text, &case_agents) => prepared?,
+        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
+        () = sleep_until(deadline) => return Err(stopped_before_cases(StopReason::TotalTimeout)),
+    };
+    // Keys from the project's `.env` files are masked like the environment's.
+    let (redactor, added) = redactor.with(prepared.project_secrets.iter().cloned());
+    if outputs::github_enabled(args.outputs.github, &environment) && !added.is_empty() {
+        report::announce_masks(&Redactor::new(added));
+    }
 
     // Whatever happens next (success, failure, total timeout, SIGINT/SIGTERM), the MCP servers
     // this run started are shut down gracefully before aigne-ci exits.
@@ -89,7 +107,8 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         let settings = BatchSettings {
             concurrency,
             case_timeout: args.timeout,
-            total_timeout: args.total_timeout,
+            total_timeout: deadline
+                .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now())),
             grace_period: args.grace_period,
             default_agent: prepared.default_agent.clone(),
         };
@@ -162,6 +181,14 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
     outcome
 }
 
+/// Resolves at the deadline, or never without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// `--input`, `--prompt` or `--input-json`.
 fn inputs_source(args: &RunArgs) -> Result<InputsSource, Error> {
     if let Some(path) = &args.inputs.input {
@@ -197,6 +224,8 @@ struct Prepared {
     subprocesses: SubprocessLog,
     /// The native engine's MCP servers.
     mcp: Option<Arc<McpPool>>,
+    /// Secret values the project's `.env` files add to the environment.
+    project_secrets: Vec<String>,
 }
 
 impl Prepared {
@@ -220,6 +249,7 @@ async fn prepare_engine(
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched = fetch::fetch(&fetch_settings, &progress).await?;
     let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let project_secrets = dotenv_secrets(environment, &fetched.project_dir)?;
     let agent_name = args.agent.clone().or_else(|| args.entry_agent.clone());
     let default_agent = project.agent(agent_name.as_deref())?.name.clone();
     let project_info = ProjectInfo {
@@ -287,6 +317,7 @@ async fn prepare_engine(
             engine_reason: decision.reason,
             subprocesses,
             mcp: None,
+            project_secrets,
         });
     }
     if args.deny_exec {
@@ -350,6 +381,7 @@ async fn prepare_engine(
         engine_reason: decision.reason,
         subprocesses,
         mcp: Some(mcp),
+        project_secrets,
     })
 }
 
