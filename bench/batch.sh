@@ -4,6 +4,7 @@
 # Runs CASES cases against a local stand-in provider that answers after LATENCY_MS, and prints
 # the wall time against the ideal CASES/CONCURRENCY*LATENCY; then runs MEMORY_CASES cases with
 # no latency and prints the peak RSS. Needs python3 and GNU time (installed if missing).
+# The ideal is CASES/CONCURRENCY*LATENCY (the issue's definition; whole rounds would be longer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-200}
@@ -17,41 +18,18 @@ if [ -z "$binary" ]; then
   cargo build --release --quiet
   binary=$PWD/target/release/aigne-ci
 fi
+# The stand-in provider is the Rust example `bench_provider` (axum): a Python server could not keep
+# up (about 360 requests/s) and made the tool look slower than it is.
+cargo build --release --quiet --example bench_provider
+provider=$PWD/target/release/examples/bench_provider
 work=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 port=$((20000 + RANDOM % 20000))
-cat >"$work/server.py" <<'PY'
-import json, os, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-latency_file = sys.argv[2]
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", "0")))
-        latency = float(open(latency_file).read()) / 1000
-        if latency:
-            time.sleep(latency)
-        chunk = {"id": "b", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o-mini",
-                 "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]}
-        usage = {"id": "b", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o-mini",
-                 "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
-        body = ("data: " + json.dumps(chunk) + "\n\n" + "data: " + json.dumps(usage) + "\n\ndata: [DONE]\n\n").encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-ThreadingHTTPServer.daemon_threads = True
-ThreadingHTTPServer.request_queue_size = 256
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
-PY
 echo "$latency_ms" >"$work/latency"
-python3 "$work/server.py" "$port" "$work/latency" &
+"$provider" "$port" "$work/latency" &
 server_pid=$!
-sleep 1
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
 run() { # cases concurrency -> prints "wall_seconds peak_kb"
   seq 1 "$1" | sed 's/.*/{"id": "c&", "input": "question &"}/' >"$work/prompts.jsonl"

@@ -227,7 +227,8 @@ pub struct RunArgs {
     #[arg(long, env = EnvVars::AIGNE_CI_TIMEOUT, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
-    /// Time limit for the whole run; results so far are written and the exit code is 4
+    /// Time limit for the whole run, counted from its start (fetch and engine start included);
+    /// results so far are written and the exit code is 4
     #[arg(long, env = EnvVars::AIGNE_CI_TOTAL_TIMEOUT, value_name = "DURATION", value_parser = parse_duration)]
     pub total_timeout: Option<std::time::Duration>,
 
@@ -325,6 +326,11 @@ pub struct InspectArgs {
     /// Model as `provider:name` (to show which model each agent would use)
     #[arg(long, env = EnvVars::AIGNE_CI_MODEL, value_name = "PROVIDER:NAME")]
     pub model: Option<String>,
+
+    /// Do not start the project's stdio MCP servers to list their tools (they are reported as
+    /// not connected)
+    #[arg(long, env = EnvVars::AIGNE_CI_DENY_EXEC)]
+    pub deny_exec: bool,
 }
 
 /// `aigne-ci merge RESULTS...`

@@ -35,6 +35,20 @@ pub enum Error {
     /// Stage 3a, when a model cannot be set up (missing key, unsupported provider, cassette).
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    /// SIGINT/SIGTERM or `--total-timeout` stopped the run while it was still preparing
+    /// (fetching, installing, starting the engine): no case had started.
+    #[error("{}, before the first case (while fetching the project and starting the engine)", match .reason {
+        crate::batch::StopReason::Interrupted => "interrupted".to_owned(),
+        crate::batch::StopReason::TotalTimeout => format!(
+            "the total timeout of {} ran out",
+            .limit.map(humantime::format_duration).map(|limit| limit.to_string()).unwrap_or_default()
+        ),
+    })]
+    StoppedBeforeCases {
+        reason: crate::batch::StopReason,
+        /// `--total-timeout`.
+        limit: Option<std::time::Duration>,
+    },
 }
 
 impl Error {
@@ -57,6 +71,10 @@ impl Error {
             Self::Model(_) => ExitStatus::Usage,
             Self::Project(_) => ExitStatus::Usage,
             Self::Invoke(_) => ExitStatus::Usage,
+            Self::StoppedBeforeCases { reason, .. } => match reason {
+                crate::batch::StopReason::Interrupted => ExitStatus::Interrupted,
+                crate::batch::StopReason::TotalTimeout => ExitStatus::TotalTimeout,
+            },
         }
     }
 
@@ -70,6 +88,12 @@ impl Error {
             Self::Model(error) => error.hint(),
             Self::Project(error) => error.hint(),
             Self::Invoke(error) => error.hint(),
+            Self::StoppedBeforeCases { reason, .. } => match reason {
+                crate::batch::StopReason::Interrupted => None,
+                crate::batch::StopReason::TotalTimeout => Some(
+                    "`--total-timeout` counts from the start of `aigne-ci run`, so it bounds the download and the engine start too; raise it, or warm the cache with `aigne-ci fetch` in an earlier step".to_owned(),
+                ),
+            },
         }
     }
 }

@@ -760,8 +760,7 @@ mod engine {
 }
 
 /// `aigne-ci run` with an MCP global skill: the tool result reaches the model, the server is
-/// started once for all cases and is gone when the binary exits; `--deny-exec` refuses it (the
-/// case errors: the batch layer does not yet turn configuration errors into exit 2).
+/// started once for all cases and is gone when the binary exits.
 #[test]
 fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
     use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
@@ -827,15 +826,403 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
         started[0]["program"],
         json!(test_server_binary().display().to_string())
     );
+}
 
-    std::fs::remove_file(&pid_file).unwrap();
-    let ran = crate::common::run(command.arg("--deny-exec"));
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+/// A successful run ends its MCP server with a clean shutdown (stdin closed, session ended).
+#[test]
+fn mcp_servers_shut_down_gracefully_after_a_successful_run() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, shutdown_file) = graceful_project(dir.path());
+    let server = FakeOpenAi::start();
+    server.push(Reply::tool_calls([FakeToolCall::new(
+        "call_1",
+        "ping",
+        json!({}),
+    )]));
+    server.push(Reply::text("done"));
+    let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "ping it"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(server.request_count(), 2);
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+}
+
+/// `--deny-exec` refuses, before any case runs, a run whose agents reach a stdio MCP server or
+/// JavaScript: exit 2, an `error:` naming the agent and its file, a `hint:`, no model call and no
+/// results. An agent that reaches neither runs.
+#[test]
+fn deny_exec_refuses_the_run_before_any_case() {
+    use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\n  - upper.yaml\nskills:\n  - tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: You use tools.\ninput_key: message\nskills:\n  - shout.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shout.yaml"),
+        "type: function\nname: shout\nprocess: |\n  return { text: input.text.toUpperCase() };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("upper.yaml"),
+        "type: transform\nname: upper\njsonata: '{\"text\": $uppercase(message)}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tools.yaml"),
+        format!(
+            "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"one\"\n\"two\"\n").unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("unused"));
+    let mut command = crate::common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .args(["run", ".", "--input", "prompts.jsonl", "--deny-exec"]);
+    let ran = crate::common::run(&mut command);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let project = std::fs::canonicalize(dir.path()).unwrap();
+    // The agent's own skill first, then the global skill offered to it.
+    let expected = format!(
+        "error: refusing to run with `--deny-exec`: agent `shout` at `{}` starts Node.js (inline `type: function` agent) (and 1 more: `MCPAgent`)",
+        project.join("shout.yaml").display(),
+    );
+    assert!(ran.stderr.contains(&expected), "{}", ran.stderr);
     assert!(
-        ran.stderr
-            .contains("refusing to start the stdio MCP server `"),
+        ran.stderr.contains("hint: drop `--deny-exec`"),
         "{}",
         ran.stderr
     );
+    assert_eq!(server.request_count(), 0, "no model call");
     assert!(!pid_file.exists(), "nothing may be started");
+    assert!(
+        !dir.path().join("aigne-ci-output/results.jsonl").exists(),
+        "no case ran"
+    );
+
+    // The same flag through the environment, for an agent that starts nothing: it runs.
+    let mut command = crate::common::command(dir.path());
+    command
+        .env("AIGNE_CI_DENY_EXEC", "true")
+        .args(["run", ".", "upper", "--prompt", "quiet"]);
+    let ran = crate::common::run(&mut command);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let output: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(output, json!({"text": "QUIET"}));
+    assert!(!pid_file.exists());
+}
+
+/// A project whose `chat` agent has the stdio test server as a global skill; the server writes
+/// its pid to `pid` and `closed` to `shutdown` when its session ends on stdin EOF.
+fn graceful_project(dir: &Path) -> (PathBuf, PathBuf) {
+    let pid_file = dir.join("pid");
+    let shutdown_file = dir.join("shutdown");
+    std::fs::write(
+        dir.join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("chat.yaml"),
+        "name: chat\ninstructions: You use tools.\ninput_key: message\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tools.yaml"),
+        format!(
+            "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n  MCP_TEST_SHUTDOWN_FILE: {}\n",
+            test_server_binary().display(),
+            pid_file.display(),
+            shutdown_file.display()
+        ),
+    )
+    .unwrap();
+    (pid_file, shutdown_file)
+}
+
+/// The server ended its session on stdin EOF (not killed), and its process is gone.
+fn assert_clean_shutdown(pid_file: &Path, shutdown_file: &Path, stderr: &str) {
+    let pid = read_pid(pid_file);
+    assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
+    assert_eq!(
+        std::fs::read_to_string(shutdown_file).ok().as_deref(),
+        Some("closed"),
+        "the server was not shut down cleanly\n{stderr}"
+    );
+}
+
+fn run_command(
+    dir: &Path,
+    server: &crate::common::fake_openai::FakeOpenAi,
+) -> std::process::Command {
+    let mut command = crate::common::command(dir);
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .args(["run", "."]);
+    command
+}
+
+/// A run whose policy fails (exit 1) still shuts its MCP server down gracefully.
+#[test]
+fn mcp_servers_shut_down_gracefully_when_the_run_fails() {
+    use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, shutdown_file) = graceful_project(dir.path());
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"input\": \"hi\", \"expected\": \"something else\"}\n",
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("done"));
+    let ran =
+        crate::common::run(run_command(dir.path(), &server).args(["--input", "prompts.jsonl"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(server.request_count(), 1);
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+}
+
+/// `--total-timeout` running out while a tool call hangs (exit 4): the server still gets a clean
+/// shutdown.
+#[test]
+fn mcp_servers_shut_down_gracefully_after_the_total_timeout() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, shutdown_file) = graceful_project(dir.path());
+    let server = FakeOpenAi::start();
+    server.push(Reply::tool_calls([FakeToolCall::new(
+        "call_1",
+        "hang",
+        json!({}),
+    )]));
+    server.set_default(Reply::text("unreachable"));
+    let ran = crate::common::run(run_command(dir.path(), &server).args([
+        "--prompt",
+        "wait forever",
+        "--total-timeout",
+        "1s",
+        "--grace-period",
+        "100ms",
+    ]));
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    assert_eq!(server.request_count(), 1, "the tool call never returned");
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+}
+
+/// SIGINT / SIGTERM while a tool call hangs (exit 130): the server still gets a clean shutdown.
+#[cfg(unix)]
+#[test]
+fn mcp_servers_shut_down_gracefully_on_sigint_and_sigterm() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    for signal in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (pid_file, shutdown_file) = graceful_project(dir.path());
+        let server = FakeOpenAi::start();
+        server.push(Reply::tool_calls([FakeToolCall::new(
+            "call_1",
+            "hang",
+            json!({}),
+        )]));
+        server.set_default(Reply::text("unreachable"));
+        let child = run_command(dir.path(), &server)
+            .args(["--prompt", "wait forever", "--grace-period", "100ms"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The model asked for the tool: the server runs and the call is on its way.
+        for _ in 0..200 {
+            if server.request_count() >= 1 && pid_file.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert!(pid_file.exists(), "the server never started");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(130), "{signal}: {stderr}");
+        assert_clean_shutdown(&pid_file, &shutdown_file, &stderr);
+    }
+}
+
+/// `aigne-ci inspect` connects to every MCP server, lists its tools (JSON on stdout, a readable
+/// list on stderr) and shuts each down cleanly; servers that cannot start, time out or are
+/// refused by `--deny-exec` are reported per server with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_lists_each_mcp_servers_tools() {
+    let token = tokio_util::sync::CancellationToken::new();
+    let addr = serve_http("127.0.0.1:0".parse().unwrap(), token.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let shutdown_file = dir.path().join("shutdown");
+    let silent_pid_file = dir.path().join("silent-pid");
+    let server = test_server_binary().display().to_string();
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "agents:\n  - chat.yaml\nskills:\n  - local.yaml\n  - remote.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: hi\nskills:\n  - missing.yaml\n  - silent.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("local.yaml"),
+        format!(
+            "type: mcp\ncommand: {server}\nenv:\n  MCP_TEST_PID_FILE: {}\n  MCP_TEST_SHUTDOWN_FILE: {}\n",
+            pid_file.display(),
+            shutdown_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("remote.yaml"),
+        format!("type: mcp\nurl: http://{addr}/mcp\ntransport: streamableHttp\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("missing.yaml"),
+        "type: mcp\ncommand: aigne-ci-no-such-mcp-server\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("silent.yaml"),
+        format!(
+            "type: mcp\ncommand: {server}\nargs: [--silent]\nenv:\n  MCP_TEST_SILENT: '1'\n  MCP_TEST_PID_FILE: {}\n",
+            silent_pid_file.display()
+        ),
+    )
+    .unwrap();
+    let project = std::fs::canonicalize(dir.path()).unwrap();
+    let inspect = |deny_exec: bool| {
+        let mut command = crate::common::command(dir.path());
+        command.env("MCP_TIMEOUT", "1000").args(["inspect", "."]);
+        if deny_exec {
+            command.arg("--deny-exec");
+        }
+        tokio::task::spawn_blocking(move || crate::common::run(&mut command))
+    };
+    let ran = inspect(false).await.unwrap();
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let servers = report["mcp_servers"].as_array().unwrap();
+    let by_file = |file: &str| {
+        servers
+            .iter()
+            .find(|entry| entry["file"] == json!(project.join(file)))
+            .unwrap_or_else(|| panic!("no entry for {file}: {servers:?}"))
+            .clone()
+    };
+    assert_eq!(servers.len(), 4, "{servers:?}");
+    let local = by_file("local.yaml");
+    assert_eq!(local["transport"], json!("stdio"));
+    assert_eq!(local["server"], json!(server));
+    assert_eq!(local["connected"], json!(true));
+    assert_eq!(local["name"], json!(SERVER_NAME));
+    assert_eq!(local["version"], json!("1.2.3"));
+    let mut tools: Vec<(String, String)> = local["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| {
+            (
+                tool["name"].as_str().unwrap().to_owned(),
+                tool["description"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    tools.sort();
+    assert_eq!(tools.len(), 8);
+    assert_eq!(tools[0], ("add".to_owned(), "Add two numbers".to_owned()));
+    let remote = by_file("remote.yaml");
+    assert_eq!(remote["transport"], json!("streamableHttp"));
+    assert_eq!(remote["connected"], json!(true));
+    assert_eq!(remote["tools"].as_array().unwrap().len(), 8);
+    let missing = by_file("missing.yaml");
+    assert_eq!(missing["connected"], json!(false));
+    assert_eq!(missing["tools"], json!([]));
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not start the MCP server `aigne-ci-no-such-mcp-server`"),
+        "{missing}"
+    );
+    let silent = by_file("silent.yaml");
+    assert_eq!(silent["connected"], json!(false));
+    assert_eq!(
+        silent["error"],
+        json!(format!(
+            "the MCP server `{server} --silent` did not answer `initialize` within 1s"
+        ))
+    );
+    // People get the same on stderr.
+    assert!(
+        ran.stderr.contains(&format!(
+            "aigne-ci: mcp: `{server}` ({SERVER_NAME} 1.2.3) for agent `"
+        )),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("\n  echo — Echo the text back\n"),
+        "{}",
+        ran.stderr
+    );
+    // Each stdio server is gone; the one that answered was shut down cleanly.
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+    let silent_pid = read_pid(&silent_pid_file);
+    assert!(
+        gone_soon(silent_pid),
+        "silent server {silent_pid} outlived inspect"
+    );
+
+    // `--deny-exec`: stdio servers are not started, URL servers still listed.
+    std::fs::remove_file(&pid_file).unwrap();
+    let ran = inspect(true).await.unwrap();
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let servers = report["mcp_servers"].as_array().unwrap();
+    let local = servers
+        .iter()
+        .find(|entry| entry["file"] == json!(project.join("local.yaml")))
+        .unwrap();
+    assert_eq!(local["connected"], json!(false));
+    assert_eq!(
+        local["error"],
+        json!(format!(
+            "refusing to start the stdio MCP server `{server}` because of `--deny-exec`"
+        ))
+    );
+    let remote = servers
+        .iter()
+        .find(|entry| entry["file"] == json!(project.join("remote.yaml")))
+        .unwrap();
+    assert_eq!(remote["connected"], json!(true));
+    assert!(!pid_file.exists(), "nothing may be started");
+    token.cancel();
 }

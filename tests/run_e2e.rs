@@ -487,3 +487,255 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
         .collect();
     assert!(purposes.contains(&"node-engine"), "{purposes:?}");
 }
+
+/// Records without their timing, sorted by line: what must match between runs.
+fn comparable(records: Vec<Value>) -> Vec<Value> {
+    records
+        .into_iter()
+        .map(|mut record| {
+            record["duration_ms"] = json!(0);
+            record
+        })
+        .collect()
+}
+
+#[test]
+fn run_shards_then_merge_equal_an_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = echo_server();
+    let lines = [
+        r#""one""#,
+        r#"{"input": "two", "session": "s", "agent": "memory_chat"}"#,
+        r#"{"id": "fails", "input": "three", "assert": [{"type": "contains", "value": "nope"}]}"#,
+        r#"{"input": "four", "session": "s", "agent": "memory_chat"}"#,
+        r#""five""#,
+        r#"{"id": "six", "input": "six", "expected": "echo: six"}"#,
+        r#""seven""#,
+    ];
+    std::fs::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
+    let whole = common::run(command(dir.path(), &server).args([
+        "--input",
+        "prompts.jsonl",
+        "--out-dir",
+        "whole",
+    ]));
+    assert_eq!(whole.code, Some(1), "{}", whole.stderr);
+    let whole_requests = server.requests().len();
+    assert_eq!(whole_requests, 7);
+
+    let mut shard_lines = Vec::new();
+    for index in 1..=3 {
+        let out = format!("shard-{index}");
+        let ran = common::run(command(dir.path(), &server).args([
+            "--input",
+            "prompts.jsonl",
+            "--shard",
+            &format!("{index}/3"),
+            "--out-dir",
+            &out,
+            "--fail-on",
+            "never",
+        ]));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let text = std::fs::read_to_string(dir.path().join(&out).join("results.jsonl")).unwrap();
+        let lines: Vec<u64> = text
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["line"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        shard_lines.push(lines);
+    }
+    // Every case ran in exactly one shard, and the session's two turns in the same one.
+    let mut all: Vec<u64> = shard_lines.concat();
+    all.sort_unstable();
+    assert_eq!(all, (1..=7).collect::<Vec<u64>>());
+    assert!(
+        shard_lines
+            .iter()
+            .any(|lines| lines.contains(&2) && lines.contains(&4)),
+        "{shard_lines:?}"
+    );
+    assert_eq!(server.requests().len(), 2 * whole_requests);
+
+    let merged = common::run(common::command(dir.path()).args([
+        "merge",
+        "shard-1",
+        "shard-2",
+        "shard-3/results.jsonl",
+        "--out-dir",
+        "merged",
+        "--junit",
+        "merged/junit.xml",
+    ]));
+    // The failed case fails the default policy, as it does in the whole run.
+    assert_eq!(merged.code, Some(1), "{}", merged.stderr);
+    let read = |name: &str| {
+        let text = std::fs::read_to_string(dir.path().join(name).join("results.jsonl")).unwrap();
+        let mut records: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        records.sort_by_key(|record| record["line"].as_u64());
+        comparable(records)
+    };
+    assert_eq!(read("merged"), read("whole"));
+    let summary = |name: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(name).join("summary.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let (merged_summary, whole_summary) = (summary("merged"), summary("whole"));
+    assert_eq!(merged_summary["counts"], whole_summary["counts"]);
+    assert_eq!(merged_summary["tokens"], whole_summary["tokens"]);
+    assert_eq!(merged_summary["counts"]["failed"], json!(1));
+    let junit = std::fs::read_to_string(dir.path().join("merged/junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"7\""), "{junit}");
+}
+
+#[test]
+fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let dotenv_key = "dotenv-only-key-4242";
+    let github_token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("OPENAI_API_KEY={dotenv_key}\n"),
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text(&format!(
+        "the key is {dotenv_key} and a tool returned {github_token}"
+    )));
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"input\": \"a\", \"assert\": [{\"type\": \"contains\", \"value\": \"safe\"}]}\n",
+    )
+    .unwrap();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", server.base_url())
+        .args([
+            "run",
+            ".",
+            "--input",
+            "prompts.jsonl",
+            "--junit",
+            "junit.xml",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", dir.path().join("out"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"));
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    // The key came from the project's `.env`: the model was called with it...
+    let authorization = server.requests()[0]
+        .headers
+        .iter()
+        .find(|(name, _)| name == "authorization")
+        .map(|(_, value)| value.clone());
+    assert_eq!(authorization, Some(format!("Bearer {dotenv_key}")));
+    // ...and it is masked before any case output is printed.
+    let mask = ran
+        .stderr
+        .find(&format!("::add-mask::{dotenv_key}\n"))
+        .expect("mask");
+    let echoed = ran.stderr.find("the key is").expect("echoed");
+    assert!(mask < echoed, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("the key is **** and a tool returned ****")
+    );
+    for file in [
+        "aigne-ci-output/results.jsonl",
+        "aigne-ci-output/summary.json",
+        "junit.xml",
+        "out",
+        "summary.md",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert!(!text.contains(dotenv_key), "{file}: {text}");
+        assert!(!text.contains(github_token), "{file}: {text}");
+    }
+    assert_eq!(ran.stderr.matches(dotenv_key).count(), 1, "{}", ran.stderr);
+    assert!(!ran.stderr.contains(github_token), "{}", ran.stderr);
+    assert!(!ran.stdout.contains(dotenv_key));
+}
+
+/// A tarball host that accepts connections and never answers.
+fn silent_host() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/project.tar.gz", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+#[test]
+fn total_timeout_bounds_the_fetch_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_host, url) = silent_host();
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let ran = common::run(common::command(dir.path()).args([
+        "run",
+        "--url",
+        &url,
+        "--input",
+        "prompts.jsonl",
+        "--cache-dir",
+        "cache",
+        "--total-timeout",
+        "500ms",
+    ]));
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(
+            "error: the total timeout of 500ms ran out, before the first case (while fetching the project and starting the engine)"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("hint: `--total-timeout` counts from the start")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_the_fetch_exits_130_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, url) = silent_host();
+    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let child = common::command(dir.path())
+        .args([
+            "run",
+            "--url",
+            &url,
+            "--input",
+            "prompts.jsonl",
+            "--cache-dir",
+            "cache",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the download is under way, stop the run.
+    let _connection = host.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("error: interrupted, before the first case"),
+        "{stderr}"
+    );
+}

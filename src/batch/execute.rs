@@ -77,6 +77,11 @@ impl StopSignal {
         self.stop.is_cancelled()
     }
 
+    /// Resolves when a stop is asked.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await;
+    }
+
     /// Why the run stops, once it does.
     pub fn reason(&self) -> Option<StopReason> {
         self.reason.get().copied()

@@ -11,6 +11,7 @@ use crate::batch::{
 use crate::cli::{EngineChoice, OnInvalidInput, RunArgs};
 use crate::engine::choice::{EngineKind, EngineRequest, UnsupportedFeature, choose_engine};
 use crate::engine::js::{JsBridge, JsSettings};
+use crate::engine::mcp::{McpPool, McpSettings};
 use crate::engine::node::{NodeEngine, NodeEngineSettings, NodeInvokeRequest};
 use crate::engine::npm::NpmSettings;
 use crate::engine::subprocess::SubprocessLog;
@@ -20,11 +21,11 @@ use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::registry::ModelRegistry;
-use crate::model::settings::ModelSettings;
+use crate::model::settings::{ModelSettings, dotenv_secrets};
 use crate::project::Project;
 use crate::report::FetchProgress;
 use crate::report::{
-    self, InputsInfo, ProjectInfo, RunContext, RunReporter, ShardInfo, SubprocessInfo,
+    self, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
 };
 use crate::settings::Environment;
 
@@ -80,77 +81,113 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         .clone()
         .or_else(|| args.url.clone())
         .unwrap_or_else(|| ".".to_owned());
-    let prepared = prepare_engine(&args, &environment, &source_text).await?;
-
-    let settings = BatchSettings {
-        concurrency,
-        case_timeout: args.timeout,
-        total_timeout: args.total_timeout,
-        grace_period: args.grace_period,
-        default_agent: prepared.default_agent.clone(),
+    // The total timeout bounds the whole command: the fetch and the engine start too. A signal
+    // or the deadline during preparation stops it at once (nothing has run, nothing is lost).
+    let deadline = args
+        .total_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    let stopped_before_cases = |reason| Error::StoppedBeforeCases {
+        reason,
+        limit: args.total_timeout,
     };
-    let report_settings = outputs::report_settings(
-        &args.outputs,
-        &environment,
-        redactor,
-        inputs.path.as_ref().map(|_| inputs.label.clone()),
-        args.grace_period,
-    );
-    let mut context = RunContext {
-        project: prepared.project.clone(),
-        engine: prepared.engine.clone(),
-        engine_reason: Some(prepared.engine_reason.clone()),
-        subprocesses: Vec::new(),
-        model: args.model.model.clone(),
-        agent: Some(prepared.default_agent.clone()),
-        inputs: InputsInfo {
-            file: inputs.label.clone(),
-            cases: all_lines.len(),
-            lines: all_lines,
-        },
-        shard: shard.map(|shard| ShardInfo {
-            index: shard.index,
-            count: shard.count,
-        }),
-        policy: Policy {
-            fail_on: args.policy.fail_on,
-            min_pass_rate: args.policy.min_pass_rate,
-        },
-        started_at,
+    let case_agents: Vec<String> = cases.iter().filter_map(|case| case.agent.clone()).collect();
+    let prepared = tokio::select! {
+        prepared = prepare_engine(&args, &environment, &source_text, &case_agents) => prepared?,
+        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
+        () = sleep_until(deadline) => return Err(stopped_before_cases(StopReason::TotalTimeout)),
     };
-    let single = cases.len() + invalid.len() == 1 && inputs.path.is_none();
-    let stdout_redactor = report_settings.redactor.clone();
-    let mut reporter = RunReporter::create(report_settings)?;
-    let outcome = batch::execute(
-        cases,
-        invalid,
-        prepared.runner.as_ref(),
-        &settings,
-        &stop,
-        &mut reporter,
-    )
-    .await?;
-    let single_output = reporter.single_output().cloned();
-    context.subprocesses = prepared
-        .subprocesses
-        .records()
-        .into_iter()
-        .map(|record| SubprocessInfo {
-            purpose: record.purpose,
-            program: record.program.display().to_string(),
-            args: record.args,
-        })
-        .collect();
-    let summary = reporter.finish(&context, outcome.not_run, outcome.stopped, outcome.wall_ms)?;
-    if single && let Some(output) = single_output {
-        report::print_output(&output, &stdout_redactor);
+    // Keys from the project's `.env` files are masked like the environment's.
+    let (redactor, added) = redactor.with(prepared.project_secrets.iter().cloned());
+    if outputs::github_enabled(args.outputs.github, &environment) && !added.is_empty() {
+        report::announce_masks(&Redactor::new(added));
     }
-    Ok(match outcome.stopped {
-        Some(StopReason::Interrupted) => ExitStatus::Interrupted,
-        Some(StopReason::TotalTimeout) => ExitStatus::TotalTimeout,
-        None if summary.policy.holds => ExitStatus::Success,
-        None => ExitStatus::PolicyFailed,
-    })
+
+    // Whatever happens next (success, failure, total timeout, SIGINT/SIGTERM), the MCP servers
+    // this run started are shut down gracefully before aigne-ci exits.
+    let outcome: Result<ExitStatus, Error> = async {
+        let settings = BatchSettings {
+            concurrency,
+            case_timeout: args.timeout,
+            total_timeout: deadline
+                .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now())),
+            grace_period: args.grace_period,
+            default_agent: prepared.default_agent.clone(),
+        };
+        let report_settings = outputs::report_settings(
+            &args.outputs,
+            &environment,
+            redactor,
+            inputs.path.as_ref().map(|_| inputs.label.clone()),
+            args.grace_period,
+        );
+        let mut context = RunContext {
+            project: prepared.project.clone(),
+            engine: prepared.engine.clone(),
+            engine_reason: Some(prepared.engine_reason.clone()),
+            subprocesses: Vec::new(),
+            model: args.model.model.clone(),
+            agent: Some(prepared.default_agent.clone()),
+            inputs: InputsInfo {
+                file: inputs.label.clone(),
+                cases: all_lines.len(),
+                lines: all_lines,
+            },
+            shard: shard.map(|shard| ShardInfo {
+                index: shard.index,
+                count: shard.count,
+            }),
+            policy: Policy {
+                fail_on: args.policy.fail_on,
+                min_pass_rate: args.policy.min_pass_rate,
+            },
+            started_at,
+        };
+        let single = cases.len() + invalid.len() == 1 && inputs.path.is_none();
+        let stdout_redactor = report_settings.redactor.clone();
+        let mut reporter = RunReporter::create(report_settings)?;
+        let outcome = batch::execute(
+            cases,
+            invalid,
+            prepared.runner.as_ref(),
+            &settings,
+            &stop,
+            &mut reporter,
+        )
+        .await?;
+        let single_output = reporter.single_output().cloned();
+        context.subprocesses = prepared
+            .subprocesses
+            .records()
+            .into_iter()
+            .map(|record| SubprocessInfo {
+                purpose: record.purpose,
+                program: record.program.display().to_string(),
+                args: record.args,
+            })
+            .collect();
+        let summary =
+            reporter.finish(&context, outcome.not_run, outcome.stopped, outcome.wall_ms)?;
+        if single && let Some(output) = single_output {
+            report::print_output(&output, &stdout_redactor);
+        }
+        Ok(match outcome.stopped {
+            Some(StopReason::Interrupted) => ExitStatus::Interrupted,
+            Some(StopReason::TotalTimeout) => ExitStatus::TotalTimeout,
+            None if summary.policy.holds => ExitStatus::Success,
+            None => ExitStatus::PolicyFailed,
+        })
+    }
+    .await;
+    prepared.shutdown().await;
+    outcome
+}
+
+/// Resolves at the deadline, or never without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// `--input`, `--prompt` or `--input-json`.
@@ -186,6 +223,20 @@ struct Prepared {
     engine_reason: String,
     /// Every subprocess the engine starts (read after the batch, for `summary.json`).
     subprocesses: SubprocessLog,
+    /// The native engine's MCP servers.
+    mcp: Option<Arc<McpPool>>,
+    /// Secret values the project's `.env` files add to the environment.
+    project_secrets: Vec<String>,
+}
+
+impl Prepared {
+    /// Ends what the engine started: each MCP session is cancelled and each stdio server's stdin
+    /// closed, then it gets a short grace to exit before its process group is killed.
+    async fn shutdown(&self) {
+        if let Some(mcp) = &self.mcp {
+            mcp.shutdown().await;
+        }
+    }
 }
 
 /// Fetches and loads the project and builds the engine.
@@ -193,11 +244,13 @@ async fn prepare_engine(
     args: &RunArgs,
     environment: &Environment,
     source: &str,
+    case_agents: &[String],
 ) -> Result<Prepared, Error> {
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched = fetch::fetch(&fetch_settings, &progress).await?;
     let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let project_secrets = dotenv_secrets(environment, &fetched.project_dir)?;
     let agent_name = args.agent.clone().or_else(|| args.entry_agent.clone());
     let default_agent = project.agent(agent_name.as_deref())?.name.clone();
     let project_info = ProjectInfo {
@@ -246,9 +299,12 @@ async fn prepare_engine(
         )
         .await
         .map_err(|error| {
+            let hint = error
+                .hint()
+                .unwrap_or_else(|| "install node and npm, or pass `--engine native`".to_owned());
             Error::usage(
                 format!("cannot start the node engine: {}", error_chain(&error)),
-                Some("install node and npm, or pass `--engine native`".to_owned()),
+                Some(hint),
             )
         })?;
         return Ok(Prepared {
@@ -262,7 +318,22 @@ async fn prepare_engine(
             engine: "node".to_owned(),
             engine_reason: decision.reason,
             subprocesses,
+            mcp: None,
+            project_secrets,
         });
+    }
+    if args.deny_exec {
+        // Refuse before any case runs (exit 2), naming the agent and its file, rather than
+        // erroring every case that reaches a stdio MCP server or a JavaScript agent.
+        let mut roots = vec![project.agent(agent_name.as_deref())?.clone()];
+        roots.extend(
+            case_agents
+                .iter()
+                .filter_map(|name| project.agent(Some(name)).ok().cloned()),
+        );
+        if let Some(error) = support::deny_exec_error(&support::exec_uses(&project, &roots)) {
+            return Err(error.into());
+        }
     }
     let model_settings =
         ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
@@ -292,10 +363,11 @@ async fn prepare_engine(
         },
         subprocesses.clone(),
     );
-    // MCP servers connect on first use and are shared by every case; dropping the engine at the
-    // end of the run (or on cancellation) kills every server process group.
-    let mcp = Arc::new(crate::engine::mcp::McpPool::new(
-        crate::engine::mcp::McpSettings::resolve(environment, args.deny_exec),
+    // MCP servers connect on first use and are shared by every case; `Prepared::shutdown` ends
+    // them when the run ends (and, should that never run, dropping the pool kills every server
+    // process group).
+    let mcp = Arc::new(McpPool::new(
+        McpSettings::resolve(environment, args.deny_exec),
         subprocesses.clone(),
     ));
     let engine = Engine::new(
@@ -306,7 +378,7 @@ async fn prepare_engine(
             js: Some(js),
         },
     )
-    .with_mcp(mcp);
+    .with_mcp(mcp.clone());
     Ok(Prepared {
         runner: Arc::new(EngineRunner {
             engine,
@@ -317,6 +389,8 @@ async fn prepare_engine(
         engine: "native".to_owned(),
         engine_reason: decision.reason,
         subprocesses,
+        mcp: Some(mcp),
+        project_secrets,
     })
 }
 

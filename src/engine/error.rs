@@ -104,6 +104,20 @@ pub enum InvokeError {
     /// A JavaScript agent failed (the error names the agent).
     #[error(transparent)]
     Js(#[from] JsError),
+    /// `--deny-exec` is set and the run would start a subprocess (checked before any case runs).
+    #[error(
+        "refusing to run with `--deny-exec`: agent `{}` at `{}` starts {}{}",
+        .first.agent,
+        .first.location,
+        .first.what,
+        more_suffix(.more)
+    )]
+    DenyExec {
+        /// The first agent that needs a subprocess, its file and what it starts.
+        first: Box<super::support::ExecUse>,
+        /// The other agents that need one.
+        more: Vec<String>,
+    },
     /// An MCP server (`type: mcp`) could not be started or reached, or a call to it failed.
     #[error("agent `{agent}`: MCP server failed")]
     Mcp {
@@ -113,6 +127,21 @@ pub enum InvokeError {
         #[source]
         source: Box<crate::engine::mcp::McpError>,
     },
+}
+
+fn more_suffix(more: &[String]) -> String {
+    if more.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (and {} more: {})",
+            more.len(),
+            more.iter()
+                .map(|agent| format!("`{agent}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 impl InvokeError {
@@ -127,7 +156,7 @@ impl InvokeError {
             Self::Schema { .. } => "schema",
             Self::Timeout { .. } => "timeout",
             Self::Unsupported { .. } => "unsupported",
-            Self::Project(_) => "project",
+            Self::Project(_) | Self::DenyExec { .. } => "project",
             Self::Js(
                 JsError::Thrown { .. } | JsError::Exited { .. } | JsError::Protocol { .. },
             ) => "agent",
@@ -141,7 +170,10 @@ impl InvokeError {
     /// case: an unsupported feature, a missing agent, no model.
     pub fn is_configuration_error(&self) -> bool {
         match self {
-            Self::Unsupported { .. } | Self::Project(_) | Self::NoModel { .. } => true,
+            Self::Unsupported { .. }
+            | Self::Project(_)
+            | Self::NoModel { .. }
+            | Self::DenyExec { .. } => true,
             // `--deny-exec` against a project that starts servers is a setting of the run.
             Self::Mcp { source, .. } => matches!(
                 source.as_ref(),
@@ -199,6 +231,9 @@ impl crate::hint::Hint for InvokeError {
         match self {
             Self::Unsupported { .. } => Some(
                 "run `aigne-ci inspect` to list the features the project uses; `--engine node` runs it with the official AIGNE runtime".to_owned(),
+            ),
+            Self::DenyExec { .. } => Some(
+                "drop `--deny-exec` (`AIGNE_CI_DENY_EXEC`) to let the project start these subprocesses, or run an agent that needs none".to_owned(),
             ),
             Self::ToolTurns { .. } => Some("raise `--max-tool-turns` if the agent needs more turns".to_owned()),
             Self::Project(error) => crate::hint::Hint::hint(error),

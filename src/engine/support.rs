@@ -2,7 +2,12 @@
 //! picks the native engine only when every feature a project uses is supported; and
 //! [`super::Engine`] refuses unsupported features at run time with the same names.
 
-use crate::project::{Feature, FeatureUse, Project};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::project::{AgentDef, AgentKind, Feature, FeatureUse, Location, Project};
+
+use super::mcp::McpServerSpec;
 
 /// Whether the native engine runs `feature` as AIGNE does.
 pub fn is_supported(feature: &Feature) -> bool {
@@ -70,6 +75,89 @@ pub fn unsupported_features(project: &Project) -> Vec<FeatureUse> {
         .collect()
 }
 
+/// Something the native engine would start as a subprocess for an agent: a stdio MCP server,
+/// or Node.js for a JavaScript agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecUse {
+    /// The agent.
+    pub agent: String,
+    /// Where it is defined.
+    pub location: Location,
+    /// What it starts, for messages (`the stdio MCP server `npx …``, `Node.js (JavaScript agent)`).
+    pub what: String,
+}
+
+/// Every agent reachable from `roots` (their skills, hooks and reviewers, and the project's global
+/// skills once an AI agent is reached, as AIGNE offers those to every AI agent) that would start a
+/// subprocess in the native engine. `--deny-exec` refuses a run for which this is not empty.
+pub fn exec_uses(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<ExecUse> {
+    let mut seen: HashSet<*const AgentDef> = HashSet::new();
+    let mut out = Vec::new();
+    let mut reaches_ai = false;
+    for root in roots {
+        walk_exec(root, &mut seen, &mut reaches_ai, &mut out);
+    }
+    if reaches_ai {
+        for skill in &project.skills {
+            walk_exec(skill, &mut seen, &mut reaches_ai, &mut out);
+        }
+    }
+    out
+}
+
+/// `--deny-exec`: the error that stops the run before any case when `uses` is not empty.
+pub fn deny_exec_error(uses: &[ExecUse]) -> Option<super::InvokeError> {
+    let (first, rest) = uses.split_first()?;
+    Some(super::InvokeError::DenyExec {
+        first: Box::new(first.clone()),
+        more: rest.iter().map(|other| other.agent.clone()).collect(),
+    })
+}
+
+fn walk_exec(
+    agent: &Arc<AgentDef>,
+    seen: &mut HashSet<*const AgentDef>,
+    reaches_ai: &mut bool,
+    out: &mut Vec<ExecUse>,
+) {
+    if !seen.insert(Arc::as_ptr(agent)) {
+        return;
+    }
+    let what = match &agent.kind {
+        AgentKind::Ai(_) => {
+            *reaches_ai = true;
+            None
+        }
+        AgentKind::Mcp { server } => McpServerSpec::from_agent_keys(server)
+            .ok()
+            .filter(McpServerSpec::is_stdio)
+            .map(|spec| format!("the stdio MCP server `{}`", spec.label())),
+        AgentKind::Function { .. } => Some("Node.js (inline `type: function` agent)".to_owned()),
+        AgentKind::JsFile => Some("Node.js (JavaScript agent)".to_owned()),
+        _ => None,
+    };
+    if let Some(what) = what {
+        out.push(ExecUse {
+            agent: agent.name.clone(),
+            location: agent.location(),
+            what,
+        });
+    }
+    for skill in &agent.skills {
+        walk_exec(skill, seen, reaches_ai, out);
+    }
+    for hook in &agent.hooks {
+        for (_, hook_agent) in &hook.slots {
+            walk_exec(hook_agent, seen, reaches_ai, out);
+        }
+    }
+    if let AgentKind::Team(team) = &agent.kind
+        && let Some(reflection) = &team.reflection
+    {
+        walk_exec(&reflection.reviewer, seen, reaches_ai, out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +176,52 @@ mod tests {
         assert!(is_supported(&Feature::PassthroughKey(
             "disableEvents".to_owned()
         )));
+    }
+
+    #[test]
+    fn exec_uses_follow_what_the_run_reaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write(
+            "aigne.yaml",
+            "agents:\n  - chat.yaml\n  - team.yaml\n  - upper.yaml\nskills:\n  - remote.yaml\n  - local.yaml\n",
+        );
+        write("chat.yaml", "name: chat\ninstructions: hi\n");
+        write(
+            "team.yaml",
+            "type: team\nname: team\nskills:\n  - tool.js\n",
+        );
+        write(
+            "tool.js",
+            "export default async function tool() { return {}; }\n",
+        );
+        write("upper.yaml", "type: transform\nname: upper\njsonata: '$'\n");
+        write("remote.yaml", "type: mcp\nurl: http://127.0.0.1:1/sse\n");
+        write(
+            "local.yaml",
+            "type: mcp\ncommand: server\nargs: [--stdio]\n",
+        );
+        let project = Project::load(dir.path()).unwrap();
+        let uses = |name: &str| {
+            exec_uses(&project, &[project.agent(Some(name)).unwrap().clone()])
+                .into_iter()
+                .map(|used| (used.agent, used.what))
+                .collect::<Vec<_>>()
+        };
+        // An AI agent is offered the global skills: only the stdio one starts a process.
+        assert_eq!(
+            uses("chat"),
+            vec![(
+                "MCPAgent".to_owned(),
+                "the stdio MCP server `server --stdio`".to_owned()
+            )]
+        );
+        // A team is not offered global skills, but its JS member needs Node.js.
+        assert_eq!(
+            uses("team"),
+            vec![("tool".to_owned(), "Node.js (JavaScript agent)".to_owned())]
+        );
+        assert_eq!(uses("upper"), Vec::new());
+        assert!(deny_exec_error(&[]).is_none());
     }
 }

@@ -215,6 +215,29 @@ fn dotenv_files(folder: &Path, node_env: Option<&str>) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The values of secret-named variables (`*_API_KEY`, `*_TOKEN`, …) that the `.env*` files of the
+/// current folder and `project_dir` add to the environment: the report masks them like the
+/// environment's own.
+pub fn dotenv_secrets(
+    environment: &Environment,
+    project_dir: &Path,
+) -> Result<Vec<String>, ModelError> {
+    let folders = [
+        environment.current_dir.clone(),
+        environment.absolute(project_dir),
+    ];
+    let variables = load_dotenv_flow(&environment.variables, &folders)?;
+    Ok(variables
+        .into_iter()
+        .filter(|(name, value)| {
+            crate::settings::is_secret_name(name)
+                && !value.trim().is_empty()
+                && environment.variables.get(name) != Some(value)
+        })
+        .map(|(_, value)| value)
+        .collect())
+}
+
 /// The environment with each folder's `.env*` files merged under it (dotenv-flow `config` run
 /// once per folder: a variable already set is never overridden, so the real environment wins,
 /// then earlier folders).

@@ -2,7 +2,7 @@
 //! `mcp_test_server` example, or over streamable HTTP on 127.0.0.1 inside a test.
 //!
 //! Tools: `echo`, `add`, `ping` (no arguments), `env` (reads a variable), `fail` (a tool error),
-//! `crash` (the process exits mid-call), `hang` (never answers), `spawn_child` (starts a
+//! `crash` (the process exits mid-call), `hang` (answers only once cancelled), `spawn_child` (starts a
 //! grandchild `sleep` and returns its pid).
 
 #![allow(dead_code)]
@@ -88,10 +88,10 @@ impl TestServer {
         std::process::exit(3)
     }
 
-    #[tool(description = "Never answer")]
-    async fn hang(&self) -> CallToolResult {
-        std::future::pending::<()>().await;
-        CallToolResult::success(Vec::new())
+    #[tool(description = "Never answer (until the client cancels the request)")]
+    async fn hang(&self, cancelled: tokio_util::sync::CancellationToken) -> CallToolResult {
+        cancelled.cancelled().await;
+        CallToolResult::error(vec![ContentBlock::text("cancelled")])
     }
 
     #[tool(description = "Start a grandchild process that sleeps, and return its pid")]

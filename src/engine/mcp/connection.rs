@@ -5,15 +5,17 @@
 //! close stdin, wait, `SIGTERM`, `SIGKILL`, as rmcp's graceful shutdown does) and, as a last resort,
 //! on drop: the group is killed synchronously, so no server outlives aigne-ci.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+    CallToolRequest, CallToolRequestParams, CancelledNotification, CancelledNotificationParam,
+    ClientCapabilities, ClientConfig, ClientRequest, Implementation, ProtocolVersion, RequestId,
+    ServerResult,
 };
-use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt};
+use rmcp::service::{PeerRequestOptions, RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::{Map, Value};
@@ -28,6 +30,8 @@ use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
 const DEFAULT_MAX_RECONNECTS: u32 = 10;
 /// How long an explicit shutdown may take before the process group is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+/// How long shutdown waits for the cancellations of calls still in flight to be written.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// Lines of a stdio server's stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 20;
 /// Longest pause between two reconnect attempts (AIGNE's p-retry doubles without bound).
@@ -73,6 +77,8 @@ struct Session {
     peer: rmcp::service::Peer<RoleClient>,
     group: Option<ProcessGroupGuard>,
     stderr: StderrTail,
+    /// `tools/call` requests sent and not answered yet (cancelled on shutdown).
+    in_flight: InFlight,
 }
 
 impl McpConnection {
@@ -199,8 +205,31 @@ impl McpConnection {
     ) -> Result<Value, McpError> {
         let timeout = self.settings.request_timeout;
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        match tokio::time::timeout(timeout, session.peer.call_tool(params)).await {
-            Ok(Ok(result)) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = session
+            .peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|source| {
+                self.request_error(session, "tools/call", Some(tool.to_owned()), source)
+            })?;
+        // Until the answer arrives, a dropped call (case timeout, cancelled run) or a timed-out
+        // one sends `notifications/cancelled`, as the TypeScript SDK does, so the server can stop.
+        let pending = session.in_flight.start(&session.peer, handle.id.clone());
+        let answered = tokio::time::timeout(timeout, handle.await_response()).await;
+        if answered.is_ok() {
+            pending.answered();
+        }
+        match answered {
+            Ok(Ok(ServerResult::CallToolResult(result))) => {
+                Ok(serde_json::to_value(result).unwrap_or(Value::Null))
+            }
+            Ok(Ok(_)) => Err(self.request_error(
+                session,
+                "tools/call",
+                Some(tool.to_owned()),
+                ServiceError::UnexpectedResponse,
+            )),
             Ok(Err(source)) => {
                 Err(self.request_error(session, "tools/call", Some(tool.to_owned()), source))
             }
@@ -309,7 +338,12 @@ impl McpConnection {
 }
 
 impl Session {
+    /// Cancels the calls still in flight (so that a server waiting for its handlers to finish
+    /// can stop them), then cancels the rmcp service: its transport closes the server's stdin and
+    /// waits for it to exit (then `SIGTERM`, then `SIGKILL`, rmcp's graceful shutdown), all
+    /// within [`SHUTDOWN_GRACE`]; last, whatever is left of the process group is killed.
     async fn close(&self) {
+        self.in_flight.cancel_all(&self.peer).await;
         let service = self.service.lock().await.take();
         if let Some(mut service) = service {
             let _ = service.close_with_timeout(SHUTDOWN_GRACE).await;
@@ -381,6 +415,7 @@ async fn open_session(
         peer,
         group,
         stderr: tail,
+        in_flight: InFlight::default(),
     })
 }
 
@@ -417,6 +452,7 @@ async fn open_http_session(
         peer,
         group: None,
         stderr: tail,
+        in_flight: InFlight::default(),
     })
 }
 
@@ -476,6 +512,90 @@ fn tool_from_mcp(tool: rmcp::model::Tool) -> McpTool {
         } else {
             Value::Object(Map::new())
         },
+    }
+}
+
+/// The ids of `tools/call` requests sent and not answered yet.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<HashSet<RequestId>>>);
+
+impl InFlight {
+    fn start(&self, peer: &rmcp::service::Peer<RoleClient>, id: RequestId) -> PendingCall {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.insert(id.clone());
+        }
+        PendingCall {
+            in_flight: self.clone(),
+            peer: peer.clone(),
+            id: Some(id),
+        }
+    }
+
+    fn take_all(&self) -> Vec<RequestId> {
+        self.0
+            .lock()
+            .map(|mut ids| ids.drain().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sends `notifications/cancelled` for every call still in flight and waits (bounded) until
+    /// they are written, so that they reach the server before its stdin closes.
+    async fn cancel_all(&self, peer: &rmcp::service::Peer<RoleClient>) {
+        let ids = self.take_all();
+        if ids.is_empty() {
+            return;
+        }
+        let sends = ids
+            .into_iter()
+            .map(|id| peer.send_notification(cancelled(id, "aigne-ci is shutting down").into()));
+        let _ = tokio::time::timeout(CANCEL_GRACE, futures::future::join_all(sends)).await;
+    }
+}
+
+fn cancelled(id: RequestId, reason: &str) -> CancelledNotification {
+    CancelledNotification::new(CancelledNotificationParam::new(
+        Some(id),
+        Some(reason.to_owned()),
+    ))
+}
+
+/// One call in flight: when dropped before [`PendingCall::answered`] (its future was dropped,
+/// or timed out), it tells the server the request is cancelled.
+struct PendingCall {
+    in_flight: InFlight,
+    peer: rmcp::service::Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl PendingCall {
+    fn answered(mut self) {
+        if let Some(id) = self.id.take()
+            && let Ok(mut ids) = self.in_flight.0.lock()
+        {
+            ids.remove(&id);
+        }
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        let in_flight = self.in_flight.clone();
+        let peer = self.peer.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = peer
+                    .send_notification(
+                        cancelled(id.clone(), "request abandoned by aigne-ci").into(),
+                    )
+                    .await;
+                if let Ok(mut ids) = in_flight.0.lock() {
+                    ids.remove(&id);
+                }
+            });
+        }
     }
 }
 
