@@ -1173,8 +1173,7 @@ mod project_dependencies {
         assert!(!project.path().join("node_modules").exists());
 
         let ran = common::run(
-            command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#)
-                .arg("--deny-exec"),
+            command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#).arg("--deny-exec"),
         );
         assert_eq!(ran.code, Some(1), "{}", ran.stderr);
         let (record, summary) = output_of(work.path());
