@@ -326,6 +326,11 @@ pub struct InspectArgs {
     /// Model as `provider:name` (to show which model each agent would use)
     #[arg(long, env = EnvVars::AIGNE_CI_MODEL, value_name = "PROVIDER:NAME")]
     pub model: Option<String>,
+
+    /// Do not start the project's stdio MCP servers to list their tools (they are reported as
+    /// not connected)
+    #[arg(long, env = EnvVars::AIGNE_CI_DENY_EXEC)]
+    pub deny_exec: bool,
 }
 
 /// `aigne-ci merge RESULTS...`

@@ -1067,3 +1067,162 @@ fn mcp_servers_shut_down_gracefully_on_sigint_and_sigterm() {
         assert_clean_shutdown(&pid_file, &shutdown_file, &stderr);
     }
 }
+
+/// `aigne-ci inspect` connects to every MCP server, lists its tools (JSON on stdout, a readable
+/// list on stderr) and shuts each down cleanly; servers that cannot start, time out or are
+/// refused by `--deny-exec` are reported per server with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_lists_each_mcp_servers_tools() {
+    let token = tokio_util::sync::CancellationToken::new();
+    let addr = serve_http("127.0.0.1:0".parse().unwrap(), token.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let shutdown_file = dir.path().join("shutdown");
+    let silent_pid_file = dir.path().join("silent-pid");
+    let server = test_server_binary().display().to_string();
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "agents:\n  - chat.yaml\nskills:\n  - local.yaml\n  - remote.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: hi\nskills:\n  - missing.yaml\n  - silent.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("local.yaml"),
+        format!(
+            "type: mcp\ncommand: {server}\nenv:\n  MCP_TEST_PID_FILE: {}\n  MCP_TEST_SHUTDOWN_FILE: {}\n",
+            pid_file.display(),
+            shutdown_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("remote.yaml"),
+        format!("type: mcp\nurl: http://{addr}/mcp\ntransport: streamableHttp\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("missing.yaml"),
+        "type: mcp\ncommand: aigne-ci-no-such-mcp-server\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("silent.yaml"),
+        format!(
+            "type: mcp\ncommand: {server}\nargs: [--silent]\nenv:\n  MCP_TEST_SILENT: '1'\n  MCP_TEST_PID_FILE: {}\n",
+            silent_pid_file.display()
+        ),
+    )
+    .unwrap();
+    let project = std::fs::canonicalize(dir.path()).unwrap();
+    let inspect = |deny_exec: bool| {
+        let mut command = crate::common::command(dir.path());
+        command.env("MCP_TIMEOUT", "1000").args(["inspect", "."]);
+        if deny_exec {
+            command.arg("--deny-exec");
+        }
+        tokio::task::spawn_blocking(move || crate::common::run(&mut command))
+    };
+    let ran = inspect(false).await.unwrap();
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let servers = report["mcp_servers"].as_array().unwrap();
+    let by_file = |file: &str| {
+        servers
+            .iter()
+            .find(|entry| entry["file"] == json!(project.join(file)))
+            .unwrap_or_else(|| panic!("no entry for {file}: {servers:?}"))
+            .clone()
+    };
+    assert_eq!(servers.len(), 4, "{servers:?}");
+    let local = by_file("local.yaml");
+    assert_eq!(local["transport"], json!("stdio"));
+    assert_eq!(local["server"], json!(server));
+    assert_eq!(local["connected"], json!(true));
+    assert_eq!(local["name"], json!(SERVER_NAME));
+    assert_eq!(local["version"], json!("1.2.3"));
+    let mut tools: Vec<(String, String)> = local["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| {
+            (
+                tool["name"].as_str().unwrap().to_owned(),
+                tool["description"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    tools.sort();
+    assert_eq!(tools.len(), 8);
+    assert_eq!(tools[0], ("add".to_owned(), "Add two numbers".to_owned()));
+    let remote = by_file("remote.yaml");
+    assert_eq!(remote["transport"], json!("streamableHttp"));
+    assert_eq!(remote["connected"], json!(true));
+    assert_eq!(remote["tools"].as_array().unwrap().len(), 8);
+    let missing = by_file("missing.yaml");
+    assert_eq!(missing["connected"], json!(false));
+    assert_eq!(missing["tools"], json!([]));
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not start the MCP server `aigne-ci-no-such-mcp-server`"),
+        "{missing}"
+    );
+    let silent = by_file("silent.yaml");
+    assert_eq!(silent["connected"], json!(false));
+    assert_eq!(
+        silent["error"],
+        json!(format!(
+            "the MCP server `{server} --silent` did not answer `initialize` within 1s"
+        ))
+    );
+    // People get the same on stderr.
+    assert!(
+        ran.stderr.contains(&format!(
+            "aigne-ci: mcp: `{server}` ({SERVER_NAME} 1.2.3) for agent `"
+        )),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("\n  echo — Echo the text back\n"),
+        "{}",
+        ran.stderr
+    );
+    // Each stdio server is gone; the one that answered was shut down cleanly.
+    assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
+    let silent_pid = read_pid(&silent_pid_file);
+    assert!(
+        gone_soon(silent_pid),
+        "silent server {silent_pid} outlived inspect"
+    );
+
+    // `--deny-exec`: stdio servers are not started, URL servers still listed.
+    std::fs::remove_file(&pid_file).unwrap();
+    let ran = inspect(true).await.unwrap();
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let servers = report["mcp_servers"].as_array().unwrap();
+    let local = servers
+        .iter()
+        .find(|entry| entry["file"] == json!(project.join("local.yaml")))
+        .unwrap();
+    assert_eq!(local["connected"], json!(false));
+    assert_eq!(
+        local["error"],
+        json!(format!(
+            "refusing to start the stdio MCP server `{server}` because of `--deny-exec`"
+        ))
+    );
+    let remote = servers
+        .iter()
+        .find(|entry| entry["file"] == json!(project.join("remote.yaml")))
+        .unwrap();
+    assert_eq!(remote["connected"], json!(true));
+    assert!(!pid_file.exists(), "nothing may be started");
+    token.cancel();
+}

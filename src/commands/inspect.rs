@@ -6,7 +6,14 @@
 //! `{format_version, source, project_dir, sha256, cache_hit, project {name, description, file,
 //! model}, agents [{name, type, description, file, line, alias, lists, input_schema,
 //! output_schema, skills, model {spec, provider, name, supported} | {spec, error}}], features
-//! [{feature, agent, file, line, supported, note?}], native {supported, unsupported [..]}}`.
+//! [{feature, agent, file, line, supported, note?}], native {supported, unsupported [..]},
+//! mcp_servers [{agent, file, line, transport, server, connected, name?, version?, tools
+//! [{name, description}], error?}]}`.
+//!
+//! Each MCP server of a `type: mcp` agent is connected to (stdio servers started as `run` starts
+//! them; not with `--deny-exec`), its tools listed, and shut down; a server that cannot be
+//! started or reached, or does not answer within `MCP_TIMEOUT`, is reported with the reason.
+//! The servers and their tools are also logged on stderr, for people.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -14,13 +21,15 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::cli::InspectArgs;
+use crate::engine::mcp::{McpHttpTransport, McpPool, McpServerSpec, McpSettings};
+use crate::engine::subprocess::SubprocessLog;
 use crate::engine::support;
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::{ModelRegistry, ModelSettings, ModelSpec};
-use crate::project::{AgentDef, ModelConfig, Project};
-use crate::report::FetchProgress;
+use crate::project::{AgentDef, AgentKind, ModelConfig, Project};
+use crate::report::{self, FetchProgress};
 use crate::settings::Environment;
 
 /// Runs `inspect`.
@@ -42,6 +51,8 @@ pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<
         });
     let registry = ModelRegistry::new(model_settings)?;
     let report = describe(&project, &registry);
+    let mcp_servers =
+        describe_mcp_servers(&project, McpSettings::resolve(environment, args.deny_exec)).await;
     let mut document = Map::new();
     document.insert("format_version".to_owned(), json!(1));
     document.insert("source".to_owned(), json!(fetched.source));
@@ -51,6 +62,7 @@ pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<
     if let Value::Object(report) = report {
         document.extend(report);
     }
+    document.insert("mcp_servers".to_owned(), Value::Array(mcp_servers));
     let text = serde_json::to_string_pretty(&Value::Object(document))
         .map_err(|error| Error::usage(format!("cannot serialize the result: {error}"), None))?;
     let mut stdout = std::io::stdout().lock();
@@ -173,4 +185,148 @@ fn describe_agent(project: &Project, agent: &Arc<AgentDef>, registry: &ModelRegi
         "skills": agent.skills.iter().map(|skill| skill.name.clone()).collect::<Vec<_>>(),
         "model": model,
     })
+}
+
+/// Every `type: mcp` agent of the project (top-level lists, skills, hooks, reviewers), once.
+fn mcp_agents(project: &Project) -> Vec<Arc<AgentDef>> {
+    fn walk(agent: &Arc<AgentDef>, out: &mut Vec<Arc<AgentDef>>, seen: &mut Vec<*const AgentDef>) {
+        if seen.contains(&Arc::as_ptr(agent)) {
+            return;
+        }
+        seen.push(Arc::as_ptr(agent));
+        if matches!(agent.kind, AgentKind::Mcp { .. }) {
+            out.push(agent.clone());
+        }
+        for skill in &agent.skills {
+            walk(skill, out, seen);
+        }
+        for hook in &agent.hooks {
+            for (_, hook_agent) in &hook.slots {
+                walk(hook_agent, out, seen);
+            }
+        }
+        if let AgentKind::Team(team) = &agent.kind
+            && let Some(reflection) = &team.reflection
+        {
+            walk(&reflection.reviewer, out, seen);
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for agent in project.top_level_agents() {
+        walk(agent, &mut out, &mut seen);
+    }
+    out
+}
+
+/// Connects to every MCP server (concurrently, one connection per distinct server), lists its
+/// tools, shuts every server down, and describes each `type: mcp` agent's server.
+async fn describe_mcp_servers(project: &Project, settings: McpSettings) -> Vec<Value> {
+    let agents = mcp_agents(project);
+    if agents.is_empty() {
+        return Vec::new();
+    }
+    let pool = McpPool::new(settings, SubprocessLog::default());
+    let described =
+        futures::future::join_all(agents.iter().map(|agent| describe_mcp_server(&pool, agent)))
+            .await;
+    pool.shutdown().await;
+    described
+}
+
+async fn describe_mcp_server(pool: &McpPool, agent: &AgentDef) -> Value {
+    let AgentKind::Mcp { server } = &agent.kind else {
+        return Value::Null;
+    };
+    let mut entry = json!({
+        "agent": agent.name,
+        "file": agent.path,
+        "line": agent.line,
+    });
+    let spec = match McpServerSpec::from_agent_keys(server) {
+        Ok(spec) => spec,
+        Err(message) => {
+            report::log_line(&format!(
+                "mcp: agent `{}` at `{}`: {message}",
+                agent.name,
+                agent.location()
+            ));
+            entry["connected"] = json!(false);
+            entry["tools"] = json!([]);
+            entry["error"] = json!(message);
+            return entry;
+        }
+    };
+    let label = spec.label();
+    entry["transport"] = json!(match (spec.is_stdio(), spec.transport) {
+        (true, _) => "stdio",
+        (false, McpHttpTransport::StreamableHttp) => "streamableHttp",
+        (false, McpHttpTransport::Sse) => "sse",
+    });
+    entry["server"] = json!(label);
+    match pool.connect(&spec).await {
+        Ok(connection) => {
+            let tools: Vec<Value> = connection
+                .tools()
+                .iter()
+                .map(|tool| json!({"name": tool.name, "description": tool.description}))
+                .collect();
+            let reported = [connection.server_name(), connection.server_version()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut lines = format!(
+                "mcp: `{label}` ({}) for agent `{}`: {} tools",
+                if reported.is_empty() {
+                    "no server info"
+                } else {
+                    &reported
+                },
+                agent.name,
+                tools.len()
+            );
+            for tool in connection.tools() {
+                lines.push_str(&format!(
+                    "\n  {}{}",
+                    tool.name,
+                    tool.description
+                        .as_deref()
+                        .map(|description| format!(" — {description}"))
+                        .unwrap_or_default()
+                ));
+            }
+            report::log_line(&lines);
+            entry["connected"] = json!(true);
+            entry["name"] = json!(connection.server_name());
+            entry["version"] = json!(connection.server_version());
+            entry["tools"] = Value::Array(tools);
+        }
+        Err(error) => {
+            let message = error_chain(&error);
+            report::log_line(&format!(
+                "mcp: `{label}` for agent `{}`: not connected: {message}",
+                agent.name
+            ));
+            entry["connected"] = json!(false);
+            entry["tools"] = json!([]);
+            entry["error"] = json!(message);
+        }
+    }
+    entry
+}
+
+/// An error and its causes on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
