@@ -17,7 +17,7 @@ use crate::engine::npm::NpmSettings;
 use crate::engine::subprocess::SubprocessLog;
 use crate::engine::support;
 use crate::engine::{Engine, EngineSettings, InvokeRequest};
-use crate::error::Error;
+use crate::error::{Error, error_chain};
 use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::registry::ModelRegistry;
@@ -503,21 +503,6 @@ impl CaseRunner for EngineRunner {
             }
         }
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.ends_with(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Turns SIGINT/SIGTERM into stops: the first stops scheduling (grace period), the second

@@ -193,12 +193,24 @@ impl NativeChatModel {
         request: &WireRequest,
         case: Option<&str>,
     ) -> Result<RawAnswer, ModelError> {
+        self.send_within(model, request, case, None).await
+    }
+
+    /// [`Self::send`] with a limit on the time until the response's headers.
+    async fn send_within(
+        &self,
+        model: &str,
+        request: &WireRequest,
+        case: Option<&str>,
+        header_timeout: Option<std::time::Duration>,
+    ) -> Result<RawAnswer, ModelError> {
         self.transport
             .send(RawCall {
                 provider: self.provider,
                 model,
                 request,
                 case,
+                header_timeout,
             })
             .await
     }
@@ -233,14 +245,18 @@ impl NativeChatModel {
                 let endpoint = endpoint
                     .get_or_try_init(|| async {
                         let discovery = hub::discovery_request(settings);
-                        let answer = self.send(&model, &discovery, case).await?;
+                        let answer = self
+                            .send_within(&model, &discovery, case, Some(settings.discovery_timeout))
+                            .await?;
                         hub::chat_endpoint(settings, &answer.body)
                             .map_err(|error| self.wire_error(&model, error))
                     })
                     .await?;
                 let wire = hub::build_request(settings, endpoint, &input)
                     .map_err(|error| self.wire_error(&model, error))?;
-                let answer = self.send(&model, &wire, case).await?;
+                let answer = self
+                    .send_within(&model, &wire, case, Some(settings.chat_timeout))
+                    .await?;
                 let mut response =
                     hub::parse_response(&answer.body, answer.content_type.as_deref())
                         .map_err(|error| self.wire_error(&model, error))?;
@@ -393,7 +409,7 @@ fn call_error(provider: &str, model: &str, error: WireError) -> ModelError {
         error @ WireError::InvalidToolArguments { .. } => ModelError::Protocol {
             provider,
             model,
-            message: error_chain(&error),
+            message: crate::error::error_chain(&error),
         },
         WireError::Reported { message, kind, .. } => ModelError::Reported {
             provider,
@@ -420,20 +436,9 @@ fn call_error(provider: &str, model: &str, error: WireError) -> ModelError {
         | WireError::InvalidHeader { .. }
         | WireError::Encode { .. }) => ModelError::InvalidSetting {
             name: format!("{provider} setting"),
-            message: error_chain(&error),
+            message: crate::error::error_chain(&error),
         },
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[async_trait]
