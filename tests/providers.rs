@@ -850,6 +850,38 @@ async fn hub_errors_and_missing_key() {
     assert_eq!(server.requests().len(), before);
 }
 
+#[tokio::test]
+async fn hub_waits_for_response_headers_as_long_as_timeout_says() {
+    let server = FakeProvider::start();
+    // Headers later than `TIMEOUT` (ms) on every attempt, then an answer in time.
+    for _ in 0..2 {
+        server.push(Canned::sse(hub_stream(&[])).delay(std::time::Duration::from_secs(5)));
+    }
+    server.push(Canned::sse(hub_stream(&[
+        json!({"delta": {"text": {"text": "in time"}}}),
+    ])));
+    let mut variables = vec![("AIGNE_HUB_API_KEY", "hub-key-1234"), ("TIMEOUT", "300")];
+    let url = server.url();
+    variables.push(("AIGNE_HUB_API_URL", &url));
+    let mut settings = settings(&variables);
+    settings.http.retry.max_retries = 1;
+    settings.framework_retries = 0;
+    let model = model(settings, "aignehub:openai/gpt-5-mini");
+    let request = ChatRequest {
+        messages: vec![ChatMessage::text(Role::User, "hi")],
+        ..ChatRequest::default()
+    };
+    let error = model.complete(request.clone()).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("timed out after 300ms (2 attempt(s))"),
+        "{error}"
+    );
+    let response = model.complete(request).await.unwrap();
+    assert_eq!(response.text.as_deref(), Some("in time"));
+}
+
 // --- record / replay -------------------------------------------------------------------------
 
 #[tokio::test]

@@ -56,8 +56,8 @@ pub enum ModelError {
     },
     /// One attempt took longer than the request timeout, on every attempt.
     #[error(
-        "request to provider `{provider}` (model `{model}`) at `{url}` timed out after {}s ({attempts} attempt(s))",
-        timeout.as_secs()
+        "request to provider `{provider}` (model `{model}`) at `{url}` timed out after {} ({attempts} attempt(s))",
+        humantime::format_duration(*timeout)
     )]
     Timeout {
         provider: String,

@@ -25,8 +25,11 @@ pub const DEFAULT_BASE_URL: &str = "https://hub.aigne.io/";
 pub const BLOCKLET_DID: &str = "z8ia3xzq2tMq8CRHfaXj1BTYJyYnEcHbqP8cJ";
 /// The chat endpoint under the mount point.
 pub const CHAT_PATH: &str = "/api/v2/chat";
-/// `BaseClient`'s timeout until response headers (`TIMEOUT` env, default 60 s).
+/// `BaseClient`'s timeout until the chat response's headers (`TIMEOUT` env, default 60 s).
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// `@aigne/core` `fetch`'s timeout until the discovery response's headers (`TIMEOUT` env,
+/// default 8 s).
+pub const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 /// `BaseClient`'s retries of failed fetches (`DEFAULT_MAX_RECONNECTS`).
 pub const MAX_RETRIES: u32 = 3;
 
@@ -41,6 +44,10 @@ pub struct HubSettings {
     pub model: String,
     /// The `x-aigne-hub-client-did` header.
     pub client_id: String,
+    /// Time until the chat response's headers.
+    pub chat_timeout: std::time::Duration,
+    /// Time until the discovery response's headers.
+    pub discovery_timeout: std::time::Duration,
 }
 
 impl HubSettings {
@@ -78,6 +85,8 @@ impl HubSettings {
                     .variable(EnvVars::HOSTNAME)
                     .unwrap_or("aigne-ci")
             ),
+            chat_timeout: timeout_variable(environment).unwrap_or(TIMEOUT),
+            discovery_timeout: timeout_variable(environment).unwrap_or(DISCOVERY_TIMEOUT),
         })
     }
 
@@ -89,6 +98,19 @@ impl HubSettings {
         origin.set_fragment(None);
         origin
     }
+}
+
+/// `TIMEOUT` in milliseconds, read as JavaScript's `parseInt(...) || default` does: a leading
+/// integer, and zero or no number means the default.
+fn timeout_variable(environment: &dyn Variables) -> Option<std::time::Duration> {
+    let text = environment.variable(EnvVars::TIMEOUT)?.trim_start();
+    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+    let negative = text.starts_with('-');
+    let millis: u64 = digits
+        .parse()
+        .ok()
+        .filter(|millis| *millis > 0 && !negative)?;
+    Some(std::time::Duration::from_millis(millis))
 }
 
 /// `GET {origin}/__blocklet__.js?type=json`.

@@ -193,12 +193,24 @@ impl NativeChatModel {
         request: &WireRequest,
         case: Option<&str>,
     ) -> Result<RawAnswer, ModelError> {
+        self.send_within(model, request, case, None).await
+    }
+
+    /// [`Self::send`] with a limit on the time until the response's headers.
+    async fn send_within(
+        &self,
+        model: &str,
+        request: &WireRequest,
+        case: Option<&str>,
+        header_timeout: Option<std::time::Duration>,
+    ) -> Result<RawAnswer, ModelError> {
         self.transport
             .send(RawCall {
                 provider: self.provider,
                 model,
                 request,
                 case,
+                header_timeout,
             })
             .await
     }
@@ -233,14 +245,18 @@ impl NativeChatModel {
                 let endpoint = endpoint
                     .get_or_try_init(|| async {
                         let discovery = hub::discovery_request(settings);
-                        let answer = self.send(&model, &discovery, case).await?;
+                        let answer = self
+                            .send_within(&model, &discovery, case, Some(settings.discovery_timeout))
+                            .await?;
                         hub::chat_endpoint(settings, &answer.body)
                             .map_err(|error| self.wire_error(&model, error))
                     })
                     .await?;
                 let wire = hub::build_request(settings, endpoint, &input)
                     .map_err(|error| self.wire_error(&model, error))?;
-                let answer = self.send(&model, &wire, case).await?;
+                let answer = self
+                    .send_within(&model, &wire, case, Some(settings.chat_timeout))
+                    .await?;
                 let mut response =
                     hub::parse_response(&answer.body, answer.content_type.as_deref())
                         .map_err(|error| self.wire_error(&model, error))?;

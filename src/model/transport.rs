@@ -62,6 +62,9 @@ pub struct RawCall<'a> {
     pub model: &'a str,
     pub request: &'a WireRequest,
     pub case: Option<&'a str>,
+    /// A limit on the time until the response's headers, inside the whole-request timeout
+    /// (AIGNE Hub's client has one).
+    pub header_timeout: Option<Duration>,
 }
 
 /// A successful (2xx) answer with its body as bytes (Bedrock's event stream is binary).
@@ -82,7 +85,8 @@ enum Attempt {
         body: Vec<u8>,
     },
     Failed(reqwest::Error),
-    TimedOut,
+    /// No answer within this limit.
+    TimedOut(Duration),
 }
 
 impl Transport {
@@ -129,6 +133,7 @@ impl Transport {
                 model: call.model,
                 request: &request,
                 case: call.case,
+                header_timeout: None,
             })
             .await?;
         Ok(HttpAnswer {
@@ -165,12 +170,12 @@ impl Transport {
             attempts += 1;
             let outcome = match tokio::time::timeout(
                 self.settings.request_timeout,
-                self.attempt(call.request),
+                self.attempt(call.request, call.header_timeout),
             )
             .await
             {
                 Ok(outcome) => outcome,
-                Err(_) => Attempt::TimedOut,
+                Err(_) => Attempt::TimedOut(self.settings.request_timeout),
             };
             let retry_delay = match &outcome {
                 Attempt::Answer {
@@ -181,7 +186,7 @@ impl Transport {
                 Attempt::Answer { .. } => None,
                 Attempt::Failed(error) if retry::is_transient_error(error) => Some(None),
                 Attempt::Failed(_) => None,
-                Attempt::TimedOut => Some(None),
+                Attempt::TimedOut(_) => Some(None),
             };
             let policy = &self.settings.http.retry;
             if let Some(retry_after) = retry_delay
@@ -198,12 +203,12 @@ impl Transport {
                     attempts,
                     source: source.without_url(),
                 }),
-                Attempt::TimedOut => Err(ModelError::Timeout {
+                Attempt::TimedOut(timeout) => Err(ModelError::Timeout {
                     provider: call.provider.to_owned(),
                     model: call.model.to_owned(),
                     url: url.to_string(),
                     attempts,
-                    timeout: self.settings.request_timeout,
+                    timeout,
                 }),
                 Attempt::Answer {
                     status,
@@ -251,6 +256,7 @@ impl Transport {
                 model: "",
                 request: &request,
                 case,
+                header_timeout: None,
             })
             .await
             .map_err(|error| match error {
@@ -275,7 +281,7 @@ impl Transport {
         Ok(answer.body)
     }
 
-    async fn attempt(&self, wire: &WireRequest) -> Attempt {
+    async fn attempt(&self, wire: &WireRequest, header_timeout: Option<Duration>) -> Attempt {
         let mut request = self
             .client
             .request(wire.method.clone(), wire.url.clone())
@@ -283,7 +289,14 @@ impl Transport {
         if !wire.body.is_empty() {
             request = request.body(wire.body.clone());
         }
-        let response = match request.send().await {
+        let sent = match header_timeout {
+            Some(limit) => match tokio::time::timeout(limit, request.send()).await {
+                Ok(sent) => sent,
+                Err(_) => return Attempt::TimedOut(limit),
+            },
+            None => request.send().await,
+        };
+        let response = match sent {
             Ok(response) => response,
             Err(error) => return Attempt::Failed(error),
         };
