@@ -303,7 +303,7 @@ async fn describe_mcp_server(pool: &McpPool, agent: &AgentDef) -> Value {
             entry["tools"] = Value::Array(tools);
         }
         Err(error) => {
-            let message = error_chain(&error);
+            let message = crate::error::error_chain(&error);
             report::log_line(&format!(
                 "mcp: `{label}` for agent `{}`: not connected: {message}",
                 agent.name
@@ -314,19 +314,4 @@ async fn describe_mcp_server(pool: &McpPool, agent: &AgentDef) -> Value {
         }
     }
     entry
-}
-
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.ends_with(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
 }

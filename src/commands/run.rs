@@ -13,10 +13,11 @@ use crate::engine::choice::{EngineKind, EngineRequest, UnsupportedFeature, choos
 use crate::engine::js::{JsBridge, JsSettings};
 use crate::engine::mcp::{McpPool, McpSettings};
 use crate::engine::node::{NodeEngine, NodeEngineSettings, NodeInvokeRequest};
+use crate::engine::npm::NpmSettings;
 use crate::engine::subprocess::SubprocessLog;
 use crate::engine::support;
 use crate::engine::{Engine, EngineSettings, InvokeRequest};
-use crate::error::Error;
+use crate::error::{Error, error_chain};
 use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::registry::ModelRegistry;
@@ -289,6 +290,7 @@ async fn prepare_engine(
                 offline: args.source_args.offline,
                 deny_exec: args.deny_exec,
                 allow_install_scripts: args.allow_install_scripts,
+                project_has_js: project.has_javascript(),
                 case_timeout: args.timeout,
                 model: args.model.model.clone(),
                 model_options: node_model_options(&args.model),
@@ -351,6 +353,13 @@ async fn prepare_engine(
                 .iter()
                 .map(|agent| agent.name.clone())
                 .collect(),
+            // Installed before node first starts, so never for a run that runs no JavaScript.
+            dependencies: Some(NpmSettings {
+                env: environment.variables.clone(),
+                deny_exec: args.deny_exec,
+                allow_install_scripts: args.allow_install_scripts,
+                offline: args.source_args.offline,
+            }),
         },
         subprocesses.clone(),
     );
@@ -494,21 +503,6 @@ impl CaseRunner for EngineRunner {
             }
         }
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.ends_with(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Turns SIGINT/SIGTERM into stops: the first stops scheduling (grace period), the second

@@ -83,7 +83,7 @@ pub(crate) async fn download(
         {
             let reason = match &outcome {
                 Ok(response) => response.status().to_string(),
-                Err(error) => retry::error_chain(error),
+                Err(error) => crate::error::error_chain(error),
             };
             drop(outcome);
             wait(request, reporter, attempts, reason, retry_after).await;
@@ -142,7 +142,7 @@ pub(crate) async fn download(
                 }
                 let reason = format!(
                     "the body broke off after {bytes} bytes: {}",
-                    retry::error_chain(&error)
+                    crate::error::error_chain(&error)
                 );
                 staging.reset()?;
                 wait(request, reporter, attempts, reason, None).await;

@@ -233,7 +233,7 @@ where
             {
                 let reason = match &outcome {
                     Ok(response) => response.status().to_string(),
-                    Err(error) => error_chain(error),
+                    Err(error) => crate::error::error_chain(error),
                 };
                 let delay = policy.delay(attempts, retry_after);
                 on_retry(&RetryNotice {
@@ -258,21 +258,6 @@ where
     F: FnMut(u32) -> reqwest::RequestBuilder,
 {
     send_with(policy, make, |_| {}).await
-}
-
-/// An error and its causes on one line (`a: b: c`), for retry notices.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(cause) = current {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        current = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

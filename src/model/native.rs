@@ -409,7 +409,7 @@ fn call_error(provider: &str, model: &str, error: WireError) -> ModelError {
         error @ WireError::InvalidToolArguments { .. } => ModelError::Protocol {
             provider,
             model,
-            message: error_chain(&error),
+            message: crate::error::error_chain(&error),
         },
         WireError::Reported { message, kind, .. } => ModelError::Reported {
             provider,
@@ -436,20 +436,9 @@ fn call_error(provider: &str, model: &str, error: WireError) -> ModelError {
         | WireError::InvalidHeader { .. }
         | WireError::Encode { .. }) => ModelError::InvalidSetting {
             name: format!("{provider} setting"),
-            message: error_chain(&error),
+            message: crate::error::error_chain(&error),
         },
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[async_trait]
