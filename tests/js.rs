@@ -30,6 +30,7 @@ fn settings(script_dir: &Path, path_var: &str) -> JsSettings {
         call_timeout: Duration::from_secs(10),
         deny_exec: false,
         agent_names: vec!["greeter".to_owned(), "callerAgent".to_owned()],
+        dependencies: None,
     }
 }
 
@@ -497,6 +498,7 @@ mod node_engine {
             offline: false,
             deny_exec: false,
             allow_install_scripts: false,
+            project_has_js: true,
             case_timeout: Duration::from_secs(20),
             model: None,
             model_options: Map::new(),
@@ -670,6 +672,28 @@ mod node_engine {
             .await
             .unwrap_err();
         assert!(matches!(error, NodeEngineError::NodeMissing));
+
+        // No provider key: the CLI would ask on the terminal; the host refuses instead of
+        // hanging on a question nobody answers.
+        let home = tempfile::tempdir().unwrap();
+        let mut no_key = settings(project("js-tools"), &server);
+        no_key.env.remove("OPENAI_API_KEY");
+        no_key
+            .env
+            .insert("HOME".to_owned(), home.path().display().to_string());
+        let error = NodeEngine::start(no_key, SubprocessLog::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the official AIGNE runtime cannot load the project `{}`: the official runtime \
+                 would ask `No API key is configured for openai/gpt-4o-mini, How would you like \
+                 to proceed?` and aigne-ci never prompts: set the provider's API key (e.g. \
+                 OPENAI_API_KEY) or pass --model",
+                project("js-tools").display()
+            )
+        );
     }
 }
 
@@ -720,6 +744,7 @@ mod native_engine {
                     .iter()
                     .map(|agent| agent.name.clone())
                     .collect(),
+                dependencies: None,
             },
             log.clone(),
         );
@@ -906,6 +931,7 @@ mod native_engine {
                 offline: false,
                 deny_exec: false,
                 allow_install_scripts: false,
+                project_has_js: true,
                 case_timeout: Duration::from_secs(20),
                 model: None,
                 model_options: Default::default(),
@@ -943,5 +969,285 @@ mod native_engine {
         assert_eq!(native_bodies[0]["tools"], node_bodies[0]["tools"]);
         let last = |bodies: &[Value]| bodies[1]["messages"].as_array().unwrap().last().cloned();
         assert_eq!(last(&native_bodies), last(&node_bodies));
+    }
+}
+
+/// A project's `package.json` dependencies, installed with npm before its JavaScript runs,
+/// through the binary. The dependency is a local `file:` package and npm's registry points at a
+/// closed loopback port, so nothing leaves the machine.
+mod project_dependencies {
+    use std::path::{Path, PathBuf};
+
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use crate::common;
+
+    /// A fresh copy of the `js-deps` fixture (installs write into the project folder).
+    fn project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/projects/js-deps"),
+            dir.path(),
+        );
+        dir
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+
+    /// `aigne-ci run <project> <agent> --input-json <input>` with npm kept off the network.
+    fn command(project: &Path, work: &Path, agent: &str, input: &str) -> std::process::Command {
+        let mut command = common::command(work);
+        command
+            .env("npm_config_registry", "http://127.0.0.1:9/")
+            .env("npm_config_cache", work.join("npm-cache"))
+            .arg("run")
+            .arg(project)
+            .env("AIGNE_CI_ENGINE", "native")
+            .args([agent, "--input-json", input])
+            .arg("--cache-dir")
+            .arg(work.join("cache"));
+        command
+    }
+
+    fn output_of(work: &Path) -> (Value, Value) {
+        let out = work.join("aigne-ci-output");
+        let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+        let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        (record, summary)
+    }
+
+    /// `(purpose, args)` of every subprocess in `summary.json`.
+    fn subprocesses(summary: &Value) -> Vec<(String, Vec<String>)> {
+        summary["subprocesses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|process| {
+                (
+                    process["purpose"].as_str().unwrap().to_owned(),
+                    process["args"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|arg| arg.as_str().unwrap().to_owned())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn purposes(summary: &Value) -> Vec<String> {
+        subprocesses(summary)
+            .into_iter()
+            .map(|(purpose, _)| purpose)
+            .collect()
+    }
+
+    const NPM_ARGS: [&str; 6] = [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--omit=dev",
+        "--loglevel=error",
+        "--no-update-notifier",
+    ];
+
+    fn npm_args(extra: &[&str]) -> Vec<String> {
+        NPM_ARGS
+            .iter()
+            .chain(extra)
+            .map(|arg| (*arg).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn installed_once_with_install_scripts_off_and_imported_by_the_agent() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        let ran = common::run(&mut command(
+            project.path(),
+            work.path(),
+            "shouter",
+            r#"{"text": "hi"}"#,
+        ));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let (record, summary) = output_of(work.path());
+        assert_eq!(
+            record["output"],
+            json!({"shouted": "HI!", "install_script_ran": false})
+        );
+        assert_eq!(
+            subprocesses(&summary),
+            vec![
+                ("npm-install".to_owned(), npm_args(&["--ignore-scripts"])),
+                ("js-bridge".to_owned(), subprocesses(&summary)[1].1.clone()),
+            ]
+        );
+        assert!(project.path().join("node_modules/fixture-lib").exists());
+        assert!(!project.path().join("postinstall-ran").exists());
+        assert!(!project.path().join(".aigne-ci-npm-incomplete").exists());
+
+        // The second run finds `node_modules` and installs nothing.
+        let ran = common::run(&mut command(
+            project.path(),
+            work.path(),
+            "shouter",
+            r#"{"text": "again"}"#,
+        ));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let (record, summary) = output_of(work.path());
+        assert_eq!(record["output"]["shouted"], json!("AGAIN!"));
+        assert_eq!(purposes(&summary), ["js-bridge"]);
+    }
+
+    #[test]
+    fn install_scripts_run_with_allow_install_scripts_and_offline_keeps_npm_offline() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        let ran = common::run(
+            command(project.path(), work.path(), "shouter", r#"{"text": "x"}"#)
+                .args(["--allow-install-scripts", "--offline"]),
+        );
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let (record, summary) = output_of(work.path());
+        assert_eq!(
+            record["output"],
+            json!({"shouted": "X!", "install_script_ran": true})
+        );
+        assert_eq!(subprocesses(&summary)[0].1, npm_args(&["--offline"]));
+        assert_eq!(
+            std::fs::read_to_string(project.path().join("postinstall-ran")).unwrap(),
+            "yes\n"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_install_is_done_again() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        // What a run killed while npm worked leaves behind.
+        std::fs::create_dir(project.path().join("node_modules")).unwrap();
+        std::fs::write(project.path().join(".aigne-ci-npm-incomplete"), "").unwrap();
+        let ran = common::run(&mut command(
+            project.path(),
+            work.path(),
+            "shouter",
+            r#"{"text": "y"}"#,
+        ));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let (record, summary) = output_of(work.path());
+        assert_eq!(record["output"]["shouted"], json!("Y!"));
+        assert_eq!(purposes(&summary), ["npm-install", "js-bridge"]);
+        assert!(!project.path().join(".aigne-ci-npm-incomplete").exists());
+    }
+
+    #[test]
+    fn nothing_is_installed_when_no_javascript_runs_or_exec_is_denied() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        let ran = common::run(&mut command(
+            project.path(),
+            work.path(),
+            "upper",
+            r#"{"text": "abc"}"#,
+        ));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let (record, summary) = output_of(work.path());
+        assert_eq!(record["output"], json!({"upper": "ABC"}));
+        assert_eq!(summary["subprocesses"], json!([]));
+        assert!(!project.path().join("node_modules").exists());
+
+        let ran = common::run(
+            command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#).arg("--deny-exec"),
+        );
+        assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains(&format!(
+                "error: refusing to run with `--deny-exec`: agent `shouter` at `{}` starts Node.js",
+                project.path().join("shouter.mjs").display()
+            )),
+            "{}",
+            ran.stderr
+        );
+        assert!(!project.path().join("node_modules").exists());
+    }
+
+    #[test]
+    fn npm_missing_is_a_clear_error() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        // A PATH with node and without npm.
+        let bin = work.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let node = which_node();
+        std::os::unix::fs::symlink(&node, bin.join("node")).unwrap();
+        let ran = common::run(
+            command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#).env("PATH", &bin),
+        );
+        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        let (record, summary) = output_of(work.path());
+        assert_eq!(record["error"]["kind"], json!("project"));
+        assert_eq!(
+            record["error"]["message"],
+            json!(format!(
+                "cannot install the dependencies of `{dir}` for the JavaScript agent `{dir}/shouter.mjs`: \
+                 `npm` was not found on PATH; it is needed to install `the dependencies of `{dir}/package.json``",
+                dir = project.path().display()
+            ))
+        );
+        assert_eq!(summary["subprocesses"], json!([]));
+        assert!(!project.path().join("node_modules").exists());
+    }
+
+    fn which_node() -> PathBuf {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|dir| dir.join("node"))
+            .find(|path| path.is_file())
+            .expect("node on PATH")
+    }
+
+    /// `--engine node`: the official runtime imports the dependency from the project's
+    /// `node_modules`, installed the same way before the host starts.
+    #[test]
+    fn the_node_engine_installs_them_too() {
+        let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipped: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
+            );
+            return;
+        };
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        let mut command = command(project.path(), work.path(), "shouter", r#"{"text": "n"}"#);
+        // The official runtime loads a chat model even for a project without AI agents.
+        command
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["--model", "openai:gpt-4o-mini"])
+            .args(["--engine", "node", "--timeout", "20s", "--node-engine-dir"])
+            .arg(&packages);
+        let ran = common::run(&mut command);
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let (record, summary) = output_of(work.path());
+        assert_eq!(
+            record["output"],
+            json!({"shouted": "N!", "install_script_ran": false})
+        );
+        assert_eq!(purposes(&summary), ["npm-install", "node-engine"]);
     }
 }

@@ -13,6 +13,7 @@ use crate::engine::choice::{EngineKind, EngineRequest, UnsupportedFeature, choos
 use crate::engine::js::{JsBridge, JsSettings};
 use crate::engine::mcp::{McpPool, McpSettings};
 use crate::engine::node::{NodeEngine, NodeEngineSettings, NodeInvokeRequest};
+use crate::engine::npm::NpmSettings;
 use crate::engine::subprocess::SubprocessLog;
 use crate::engine::support;
 use crate::engine::{Engine, EngineSettings, InvokeRequest};
@@ -289,6 +290,7 @@ async fn prepare_engine(
                 offline: args.source_args.offline,
                 deny_exec: args.deny_exec,
                 allow_install_scripts: args.allow_install_scripts,
+                project_has_js: project.has_javascript(),
                 case_timeout: args.timeout,
                 model: args.model.model.clone(),
                 model_options: node_model_options(&args.model),
@@ -351,6 +353,13 @@ async fn prepare_engine(
                 .iter()
                 .map(|agent| agent.name.clone())
                 .collect(),
+            // Installed before node first starts, so never for a run that runs no JavaScript.
+            dependencies: Some(NpmSettings {
+                env: environment.variables.clone(),
+                deny_exec: args.deny_exec,
+                allow_install_scripts: args.allow_install_scripts,
+                offline: args.source_args.offline,
+            }),
         },
         subprocesses.clone(),
     );

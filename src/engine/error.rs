@@ -185,6 +185,7 @@ impl InvokeError {
                 error,
                 JsError::Denied { .. }
                     | JsError::NodeMissing { .. }
+                    | JsError::Dependencies { .. }
                     | JsError::Spawn { .. }
                     | JsError::WriteScript { .. }
                     | JsError::Load { .. }

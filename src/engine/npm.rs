@@ -69,17 +69,32 @@ pub struct NpmSettings {
     pub deny_exec: bool,
     /// `--allow-install-scripts` (project dependencies only).
     pub allow_install_scripts: bool,
+    /// `--offline`: npm uses only its own cache (`--offline`) and never the registry.
+    pub offline: bool,
 }
 
-/// Runs `npm install` for a project whose `package.json` has `dependencies` and which has no
-/// `node_modules` yet. Returns whether it installed.
+/// Left in the project folder while npm installs its dependencies: a run killed half-way leaves
+/// it behind, and the next run installs again instead of trusting a partial `node_modules`.
+const INCOMPLETE_MARKER: &str = ".aigne-ci-npm-incomplete";
+
+/// Whether a project folder's dependencies are in place: `node_modules` exists and no install of
+/// ours was cut short in it.
+fn dependencies_present(project_dir: &Path) -> bool {
+    project_dir.join("node_modules").is_dir() && !project_dir.join(INCOMPLETE_MARKER).exists()
+}
+
+/// Runs `npm ci` (with a `package-lock.json`) or `npm install` for a project whose
+/// `package.json` has `dependencies` and which has no `node_modules` yet, once per project
+/// folder (a cache entry): later runs find `node_modules` and do nothing; parallel runs wait on
+/// one lock and install once. Install scripts stay off unless allowed; `--offline` keeps npm off
+/// the registry. Returns whether it installed.
 pub async fn install_project_dependencies(
     project_dir: &Path,
     settings: &NpmSettings,
     log: &SubprocessLog,
 ) -> Result<bool, NpmError> {
     let manifest = project_dir.join("package.json");
-    if !manifest.is_file() || project_dir.join("node_modules").is_dir() {
+    if !manifest.is_file() || dependencies_present(project_dir) {
         return Ok(false);
     }
     let text = fs_err::read_to_string(&manifest).map_err(|source| NpmError::Io {
@@ -99,12 +114,20 @@ pub async fn install_project_dependencies(
     }
     let lock_path = project_dir.join(".aigne-ci-npm.lock");
     let _lock = lock(&lock_path).await?;
-    if project_dir.join("node_modules").is_dir() {
+    if dependencies_present(project_dir) {
         return Ok(false);
     }
+    let marker = project_dir.join(INCOMPLETE_MARKER);
+    fs_err::write(&marker, b"").map_err(|source| NpmError::Io {
+        path: marker.clone(),
+        source,
+    })?;
     let lockfile = project_dir.join("package-lock.json").is_file();
     let mut args = vec![if lockfile { "ci" } else { "install" }.to_owned()];
     args.extend(common_args(settings.allow_install_scripts));
+    if settings.offline {
+        args.push("--offline".to_owned());
+    }
     run_npm(
         &args,
         project_dir,
@@ -113,6 +136,12 @@ pub async fn install_project_dependencies(
         &format!("the dependencies of `{}`", manifest.display()),
     )
     .await?;
+    fs_err::remove_file(&marker).map_err(|source| NpmError::Io {
+        path: marker.clone(),
+        source,
+    })?;
+    // Waiting runs hold the unlinked file's lock, find `node_modules` and return; new runs
+    // find it before they lock.
     let _ = fs_err::remove_file(&lock_path);
     Ok(true)
 }
@@ -190,6 +219,7 @@ fn common_args(allow_install_scripts: bool) -> Vec<String> {
         "--no-fund".to_owned(),
         "--omit=dev".to_owned(),
         "--loglevel=error".to_owned(),
+        "--no-update-notifier".to_owned(),
     ];
     if !allow_install_scripts {
         args.push("--ignore-scripts".to_owned());
@@ -294,6 +324,7 @@ mod tests {
             env: BTreeMap::new(),
             deny_exec: false,
             allow_install_scripts: false,
+            offline: false,
         }
     }
 

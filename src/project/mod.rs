@@ -267,6 +267,13 @@ impl Project {
     pub fn features(&self) -> Vec<FeatureUse> {
         features::collect(self)
     }
+
+    /// Whether any agent is JavaScript (a `.js`/`.mjs` file or an inline `type: function`).
+    pub fn has_javascript(&self) -> bool {
+        self.features().iter().any(|used| {
+            matches!(&used.feature, features::Feature::AgentType(kind) if kind == "js" || kind == "function")
+        })
+    }
 }
 
 /// A `cli.agents` entry before agents are picked.

@@ -1,7 +1,10 @@
 //! [`JsError`]: why a JavaScript agent could not be loaded or did not return.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::engine::npm::NpmError;
 
 /// An error of the Node bridge, naming the agent (file path or agent name) it is about.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +20,17 @@ pub enum JsError {
     NodeMissing {
         /// The agent or file.
         agent: String,
+    },
+    /// The project's `package.json` dependencies could not be installed.
+    #[error("cannot install the dependencies of `{project}` for the JavaScript agent `{agent}`")]
+    Dependencies {
+        /// The agent or file.
+        agent: String,
+        /// The project folder.
+        project: PathBuf,
+        /// Why npm failed (shared by every agent that needed them).
+        #[source]
+        source: Arc<NpmError>,
     },
     /// The bridge script could not be written to the cache.
     #[error("cannot write the Node bridge script to `{path}`")]
@@ -117,6 +131,17 @@ impl JsError {
                     .to_owned(),
             ),
             Self::Timeout { .. } => Some("raise `--timeout`".to_owned()),
+            Self::Dependencies { source, .. } => match source.as_ref() {
+                NpmError::NpmMissing { .. } => Some(
+                    "install npm (it comes with Node.js), or commit `node_modules` with the project"
+                        .to_owned(),
+                ),
+                NpmError::Failed { .. } => Some(
+                    "with `--offline`, npm can only use packages already in its cache; install                      scripts run only with `--allow-install-scripts`"
+                        .to_owned(),
+                ),
+                _ => None,
+            },
             _ => None,
         }
     }

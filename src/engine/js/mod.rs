@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 pub use error::JsError;
 
 use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec, MessageHandler};
+use crate::engine::npm::{self, NpmError, NpmSettings};
 use crate::engine::subprocess::{SubprocessLog, find_program};
 
 /// The bridge script, shipped inside the binary.
@@ -53,6 +54,9 @@ pub struct JsSettings {
     pub deny_exec: bool,
     /// Names of the project's agents (what `options.context.agents` lists).
     pub agent_names: Vec<String>,
+    /// How to install the project's `package.json` dependencies before node first starts
+    /// ([`None`]: never install).
+    pub dependencies: Option<NpmSettings>,
 }
 
 /// What to load.
@@ -164,6 +168,8 @@ struct Inner {
     settings: JsSettings,
     log: SubprocessLog,
     child: tokio::sync::Mutex<Option<LineChild>>,
+    /// The outcome of installing the project's dependencies (once, before node first starts).
+    dependencies: tokio::sync::OnceCell<Result<(), Arc<NpmError>>>,
     loaded: Mutex<Vec<Loaded>>,
     infos: Mutex<HashMap<JsSource, JsAgentInfo>>,
     labels: Mutex<HashMap<JsHandle, String>>,
@@ -207,6 +213,7 @@ impl JsBridge {
                 settings,
                 log,
                 child: tokio::sync::Mutex::new(None),
+                dependencies: tokio::sync::OnceCell::new(),
                 loaded: Mutex::new(Vec::new()),
                 infos: Mutex::new(HashMap::new()),
                 labels: Mutex::new(HashMap::new()),
@@ -379,6 +386,7 @@ impl JsBridge {
                     agent: agent.to_owned(),
                 }
             })?;
+        self.install_dependencies(agent).await?;
         let script = write_script(&settings.script_dir)?;
         let spec = LineChildSpec {
             purpose: "js-bridge".to_owned(),
@@ -414,6 +422,32 @@ impl JsBridge {
         }
         *slot = Some(child.clone());
         Ok(child)
+    }
+}
+
+impl JsBridge {
+    /// Installs the project's `package.json` dependencies the first time node is about to
+    /// start; a failure is kept and every later start reports it again.
+    async fn install_dependencies(&self, agent: &str) -> Result<(), JsError> {
+        let Some(npm_settings) = &self.inner.settings.dependencies else {
+            return Ok(());
+        };
+        let dir = &self.inner.settings.working_dir;
+        let outcome = self
+            .inner
+            .dependencies
+            .get_or_init(|| async {
+                npm::install_project_dependencies(dir, npm_settings, &self.inner.log)
+                    .await
+                    .map(|_| ())
+                    .map_err(Arc::new)
+            })
+            .await;
+        outcome.clone().map_err(|source| JsError::Dependencies {
+            agent: agent.to_owned(),
+            project: dir.clone(),
+            source,
+        })
     }
 }
 

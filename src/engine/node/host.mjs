@@ -50,9 +50,26 @@ function jsonSchemaOf(agent) {
   return undefined;
 }
 
+// The CLI asks on the terminal when no provider key is set (connect to AIGNE Hub?); stdin is
+// our protocol pipe and CI has no keyboard, so that question is an error instead.
+async function refusePrompt(question) {
+  const message = [question]
+    .flat()
+    .map((item) => item?.message)
+    .filter(Boolean)
+    .join("; ");
+  throw new Error(
+    `the official runtime would ask \`${message}\` and aigne-ci never prompts: set the provider's API key (e.g. OPENAI_API_KEY) or pass --model`,
+  );
+}
+
 async function load({ path, model, model_options: modelOptions }) {
   const { loadAIGNE } = await import(pathToFileURL(join(cliDir, "dist/utils/load-aigne.js")).href);
-  aigne = await loadAIGNE({ path, modelOptions: { ...(modelOptions ?? {}), model } });
+  aigne = await loadAIGNE({
+    path,
+    modelOptions: { ...(modelOptions ?? {}), model, inquirerPromptFn: refusePrompt },
+    imageModelOptions: { inquirerPromptFn: refusePrompt },
+  });
   const seen = new Set();
   allAgents = [aigne.agents, aigne.skills, aigne.cli?.chat, aigne.mcpServer?.agents]
     .flat(2)

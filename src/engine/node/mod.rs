@@ -61,6 +61,9 @@ pub struct NodeEngineSettings {
     pub deny_exec: bool,
     /// `--allow-install-scripts` (project dependencies).
     pub allow_install_scripts: bool,
+    /// Whether the project has JavaScript agents: only then are its `package.json`
+    /// dependencies installed before the host starts.
+    pub project_has_js: bool,
     /// Longest one case may take.
     pub case_timeout: Duration,
     /// `--model` (`provider:name`), when given.
@@ -178,12 +181,17 @@ impl NodeEngine {
         let node = find_program("node", &settings.env, &settings.project_dir)
             .ok_or(NodeEngineError::NodeMissing)?;
         let cli_dir = ensure_packages(&settings, &log).await?;
-        let npm_settings = NpmSettings {
-            env: settings.env.clone(),
-            deny_exec: settings.deny_exec,
-            allow_install_scripts: settings.allow_install_scripts,
-        };
-        npm::install_project_dependencies(&settings.project_dir, &npm_settings, &log).await?;
+        if settings.project_has_js {
+            // The project's JavaScript files import their packages from the project folder's
+            // `node_modules` (node resolves from the importing file), so they go there.
+            let npm_settings = NpmSettings {
+                env: settings.env.clone(),
+                deny_exec: settings.deny_exec,
+                allow_install_scripts: settings.allow_install_scripts,
+                offline: settings.offline,
+            };
+            npm::install_project_dependencies(&settings.project_dir, &npm_settings, &log).await?;
+        }
         let script = write_script(&settings.cache_dir.join("node-engine-v1"))?;
         let mut env = settings.env.clone();
         // No traces, spans or observability server: the run records only its own results.
@@ -473,6 +481,7 @@ async fn ensure_packages(
         env: settings.env.clone(),
         deny_exec: settings.deny_exec,
         allow_install_scripts: false,
+        offline: false,
     };
     npm::install_package("@aigne/cli", &settings.version, &target, &npm_settings, log).await?;
     Ok(cli)
