@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 
 use super::ModelError;
 use super::transport::Transport;
-use super::types::{ChatRequest, Content, ContentPart, ModelOptions, ToolCall, ToolDefinition};
+use super::types::{
+    ChatRequest, ChatResponse, Content, ContentPart, ModelOptions, ResponseFormat, ToolCall,
+    ToolDefinition,
+};
 
 /// `normalizeToolName`: `-` and whitespace become `_`.
 pub fn sanitize_tool_name(name: &str) -> String {
@@ -381,6 +384,45 @@ pub fn framework_delay(attempt: u32, no_delay: bool) -> Duration {
         return Duration::ZERO;
     }
     Duration::from_millis(1000u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16)))
+}
+
+/// `ChatModel.processAgentOutput`: nulls removed, JSON validated when there are no tool calls,
+/// tool names mapped back and arguments validated.
+pub fn postprocess(
+    provider: &str,
+    model: &str,
+    request: &ChatRequest,
+    response: ChatResponse,
+) -> Result<ChatResponse, ModelError> {
+    let structured = |message: String| ModelError::StructuredOutput {
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+        message,
+    };
+    let json = response
+        .json
+        .map(remove_nulls)
+        .filter(|json| !json.is_null());
+    let tool_calls: Vec<ToolCall> = response
+        .tool_calls
+        .into_iter()
+        .map(|mut call| {
+            call.arguments = remove_nulls(call.arguments);
+            call
+        })
+        .collect();
+    let json = match &request.response_format {
+        Some(ResponseFormat::JsonSchema { schema, .. }) if tool_calls.is_empty() => {
+            Some(validate_json_schema(schema, json.unwrap_or(Value::Null)).map_err(structured)?)
+        }
+        _ => json,
+    };
+    let tool_calls = map_tool_calls_back(&request.tools, tool_calls).map_err(structured)?;
+    Ok(ChatResponse {
+        json,
+        tool_calls,
+        ..response
+    })
 }
 
 #[cfg(test)]

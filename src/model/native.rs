@@ -7,15 +7,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use super::common::{
-    self, drop_unresolved_getters, framework_delay, is_valid_tool_name, remove_nulls,
-    sanitize_tool_name, validate_json_schema,
+    self, drop_unresolved_getters, framework_delay, is_valid_tool_name, sanitize_tool_name,
 };
 use super::settings::ModelSettings;
 use super::transport::{RawAnswer, RawCall, Transport};
-use super::types::{ChatRequest, ChatResponse, ModelOptions, ResponseFormat, ToolCall};
+use super::types::{ChatRequest, ChatResponse, ModelOptions};
 use super::wire::{Variables, WireError, WireRequest};
 use super::{ChatModel, ModelError, anthropic, bedrock, gemini, hub};
 use crate::env_vars::EnvVars;
@@ -264,7 +262,7 @@ impl NativeChatModel {
                 response
             }
         };
-        postprocess(self.provider, &model, request, response)
+        common::postprocess(self.provider, &model, request, response)
     }
 
     async fn gemini(
@@ -337,45 +335,6 @@ impl NativeChatModel {
         merged.attempts = first.attempts + answer.attempts;
         Ok(merged)
     }
-}
-
-/// `ChatModel.processAgentOutput`: nulls removed, JSON validated when there are no tool calls,
-/// tool names mapped back and arguments validated.
-pub fn postprocess(
-    provider: &str,
-    model: &str,
-    request: &ChatRequest,
-    response: ChatResponse,
-) -> Result<ChatResponse, ModelError> {
-    let structured = |message: String| ModelError::StructuredOutput {
-        provider: provider.to_owned(),
-        model: model.to_owned(),
-        message,
-    };
-    let json = response
-        .json
-        .map(remove_nulls)
-        .filter(|json| !json.is_null());
-    let tool_calls: Vec<ToolCall> = response
-        .tool_calls
-        .into_iter()
-        .map(|mut call| {
-            call.arguments = remove_nulls(call.arguments);
-            call
-        })
-        .collect();
-    let json = match &request.response_format {
-        Some(ResponseFormat::JsonSchema { schema, .. }) if tool_calls.is_empty() => {
-            Some(validate_json_schema(schema, json.unwrap_or(Value::Null)).map_err(structured)?)
-        }
-        _ => json,
-    };
-    let tool_calls = common::map_tool_calls_back(&request.tools, tool_calls).map_err(structured)?;
-    Ok(ChatResponse {
-        json,
-        tool_calls,
-        ..response
-    })
 }
 
 /// A [`WireError`] met while setting a model up.

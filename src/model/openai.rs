@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::common::{
     self, drop_unresolved_getters, framework_delay, is_valid_tool_name, json_output_prompt,
-    remove_nulls, safe_parse_json, sanitize_tool_name, validate_json_schema,
+    safe_parse_json, sanitize_tool_name, validate_json_schema,
 };
 use super::providers::{Capabilities, Provider};
 use super::sse;
@@ -508,48 +508,23 @@ impl OpenAiChatModel {
         Ok(extracted)
     }
 
-    /// `ChatModel.processAgentOutput`: nulls removed, JSON validated, tool names mapped back and
-    /// arguments validated.
+    /// `ChatModel.processAgentOutput` on the extracted answer.
     fn postprocess(
         &self,
         request: &ChatRequest,
         extracted: Extracted,
         model: &str,
     ) -> Result<ChatResponse, ModelError> {
-        let structured = |message: String| ModelError::StructuredOutput {
-            provider: self.provider.id.to_owned(),
-            model: model.to_owned(),
-            message,
-        };
-        let json = extracted
-            .json
-            .map(remove_nulls)
-            .filter(|json| !json.is_null());
-        let tool_calls: Vec<ToolCall> = extracted
-            .tool_calls
-            .into_iter()
-            .map(|mut call| {
-                call.arguments = remove_nulls(call.arguments);
-                call
-            })
-            .collect();
-        let json = match &request.response_format {
-            Some(ResponseFormat::JsonSchema { schema, .. }) if tool_calls.is_empty() => Some(
-                validate_json_schema(schema, json.unwrap_or(Value::Null)).map_err(structured)?,
-            ),
-            _ => json,
-        };
-        let tool_calls =
-            common::map_tool_calls_back(&request.tools, tool_calls).map_err(structured)?;
-        Ok(ChatResponse {
+        let response = ChatResponse {
             text: extracted.text,
             thoughts: extracted.thoughts,
-            json,
-            tool_calls,
+            json: extracted.json,
+            tool_calls: extracted.tool_calls,
             usage: extracted.usage.unwrap_or_default(),
             model: extracted.model,
             attempts: extracted.attempts,
-        })
+        };
+        common::postprocess(self.provider.id, model, request, response)
     }
 }
 
