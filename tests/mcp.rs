@@ -1226,3 +1226,204 @@ async fn inspect_lists_each_mcp_servers_tools() {
     assert!(!pid_file.exists(), "nothing may be started");
     token.cancel();
 }
+
+// --- legacy HTTP+SSE servers: the official TypeScript SDK's `SSEServerTransport` in node ---
+
+/// `tests/fixtures/mcp/sse_server.mjs` running in node on 127.0.0.1; killed when dropped.
+pub struct SseServer {
+    child: std::process::Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl SseServer {
+    /// Starts the server on `port` (0 = any), or says why it cannot (no `AIGNE_CI_REF_AIGNE`,
+    /// no node) and returns `None`.
+    pub fn start(port: u16) -> Option<Self> {
+        use std::io::BufRead;
+        let Some(reference) = std::env::var_os("AIGNE_CI_REF_AIGNE") else {
+            #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
+            {
+                eprintln!(
+                    "skipped: AIGNE_CI_REF_AIGNE is not set (the SSE test server needs its @modelcontextprotocol/sdk)"
+                );
+            }
+            return None;
+        };
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/sse_server.mjs");
+        let spawned = std::process::Command::new("node")
+            .arg(script)
+            .env("AIGNE_CI_REF_AIGNE", reference)
+            .env("PORT", port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut child) = spawned else {
+            #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
+            {
+                eprintln!("skipped: node is not on PATH");
+            }
+            return None;
+        };
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the SSE server prints its port");
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("the SSE server did not start: {line:?}"));
+        Some(Self { child, port })
+    }
+
+    /// The URL of its event stream.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/sse", self.port)
+    }
+}
+
+impl Drop for SseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sse_server_lists_tools_answers_calls_and_is_reconnected() {
+    let Some(server) = SseServer::start(0) else {
+        return;
+    };
+    // No `transport` key: AIGNE speaks legacy SSE to a `url`.
+    let spec = McpServerSpec::from_agent_keys(&arguments(json!({"url": server.url()}))).unwrap();
+    assert_eq!(spec.transport, McpHttpTransport::Sse);
+    let connection = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
+    assert_eq!(connection.server_name(), Some("aigne-ci-sse-test-server"));
+    assert_eq!(connection.server_version(), Some("0.4.0"));
+    let tools: Vec<(&str, Option<&str>)> = connection
+        .tools()
+        .iter()
+        .map(|tool| (tool.name.as_str(), tool.description.as_deref()))
+        .collect();
+    assert_eq!(
+        tools,
+        vec![
+            ("echo", Some("Echo the text back")),
+            ("add", Some("Add two numbers"))
+        ]
+    );
+    let echo = &connection.tools()[0];
+    assert_eq!(
+        echo.input_schema["properties"]["text"]["type"],
+        json!("string")
+    );
+    let result = connection
+        .call("add", arguments(json!({"a": 2, "b": 3})))
+        .await
+        .unwrap();
+    assert_eq!(result, json!({"content": [{"type": "text", "text": "5"}]}));
+
+    // The server restarts on the same port: the stream ends, the next call reconnects.
+    let port = server.port;
+    drop(server);
+    let server = SseServer::start(port).expect("restarted");
+    let result = connection
+        .call("echo", arguments(json!({"text": "again"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        result,
+        json!({"content": [{"type": "text", "text": "again"}]})
+    );
+    connection.shutdown().await;
+    drop(server);
+}
+
+#[tokio::test]
+async fn sse_url_that_is_not_an_event_stream_is_a_connect_error() {
+    let Some(server) = SseServer::start(0) else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}/nope", server.port);
+    let spec = McpServerSpec::http(url.clone(), McpHttpTransport::Sse);
+    let error = McpConnection::connect(&spec, &settings(), &SubprocessLog::default())
+        .await
+        .unwrap_err();
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    assert_eq!(
+        chain,
+        format!("could not connect to the MCP server `{url}`: GET `{url}` answered HTTP 404")
+    );
+}
+
+/// `aigne-ci run` with a legacy SSE server as a global skill, driven by the fake model's tool
+/// call.
+#[test]
+fn run_binary_with_an_sse_mcp_skill() {
+    use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+
+    let Some(sse) = SseServer::start(0) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: You use tools.\ninput_key: message\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tools.yaml"),
+        format!("type: mcp\nurl: {}\n", sse.url()),
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.push(Reply::tool_calls([FakeToolCall::new(
+        "call_1",
+        "echo",
+        json!({"text": "over sse"}),
+    )]));
+    server.push(Reply::text("done"));
+    let ran = crate::common::run(run_command(dir.path(), &server).args([
+        "--prompt",
+        "use the tool",
+        // URL servers start no process.
+        "--deny-exec",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let bodies = server.bodies();
+    assert_eq!(bodies.len(), 2);
+    let names: Vec<&str> = bodies[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|tool| tool["function"]["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["echo", "add"]);
+    let tool_text = bodies[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|message| message["role"] == "tool")
+        .map(|message| message["content"][0]["text"].clone())
+        .unwrap();
+    assert_eq!(
+        tool_text,
+        json!("content:\n  - type: text\n    text: over sse\n")
+    );
+}

@@ -24,6 +24,7 @@ use tokio::io::AsyncBufReadExt;
 use super::error::McpError;
 use super::settings::McpSettings;
 use super::spec::{McpHttpTransport, McpServerSpec};
+use super::sse::SseClientTransport;
 use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
 
 /// AIGNE's default `max_reconnects` for URL servers.
@@ -436,15 +437,38 @@ async fn open_http_session(
             source,
         })?;
     let tail = StderrTail::default();
-    let transport = StreamableHttpClientTransport::with_client(
-        client,
-        StreamableHttpClientTransportConfig::with_uri(parsed.as_str()),
-    );
-    let result = handshake(transport, label, timeout, &tail).await;
-    let (service, peer) = match (result, spec.transport) {
-        (Ok(connected), _) => connected,
-        (Err(error), McpHttpTransport::StreamableHttp | McpHttpTransport::Sse) => {
-            return Err(error);
+    let (service, peer) = match spec.transport {
+        McpHttpTransport::StreamableHttp => {
+            let transport = StreamableHttpClientTransport::with_client(
+                client,
+                StreamableHttpClientTransportConfig::with_uri(parsed.as_str()),
+            );
+            handshake(transport, label, timeout, &tail).await?
+        }
+        // AIGNE's default for `url`: the legacy SSE transport.
+        McpHttpTransport::Sse => {
+            let transport =
+                match tokio::time::timeout(timeout, SseClientTransport::connect(client, parsed))
+                    .await
+                {
+                    Ok(Ok(transport)) => transport,
+                    Ok(Err(source)) => {
+                        return Err(McpError::Connect {
+                            server: label.to_owned(),
+                            stderr: String::new(),
+                            source: Box::new(source),
+                        });
+                    }
+                    Err(_) => {
+                        return Err(McpError::Timeout {
+                            server: label.to_owned(),
+                            method: "initialize",
+                            tool: None,
+                            timeout,
+                        });
+                    }
+                };
+            handshake(transport, label, timeout, &tail).await?
         }
     };
     Ok(Session {

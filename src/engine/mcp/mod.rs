@@ -1,5 +1,5 @@
 //! MCP servers as tools (`type: mcp`, spec §2.11 and §3.4): start a stdio server or reach an
-//! HTTP one with rmcp, list its tools, call them, and end every server process with the run.
+//! HTTP one (streamable HTTP with rmcp, legacy SSE with [`SseClientTransport`]), list its tools, call them, and end every server process with the run.
 //!
 //! Input: [`McpServerSpec`] (from the project) and [`McpSettings`]. Output: [`McpTool`]s and
 //! `CallToolResult` JSON. Must not import `batch` or `report`.
@@ -9,9 +9,11 @@ mod error;
 mod pool;
 mod settings;
 mod spec;
+mod sse;
 
 pub use connection::{McpConnection, McpTool};
 pub use error::McpError;
 pub use pool::McpPool;
 pub use settings::{DEFAULT_REQUEST_TIMEOUT, McpSettings};
 pub use spec::{McpHttpTransport, McpServerSpec};
+pub use sse::{SseClientTransport, SseError};

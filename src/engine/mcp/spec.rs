@@ -8,9 +8,8 @@ use std::time::Duration;
 /// How a `url` server is spoken to (`transport` key of a `type: mcp` agent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum McpHttpTransport {
-    /// AIGNE's default for `url`: the legacy HTTP+SSE transport. aigne-ci first tries streamable
-    /// HTTP on the same URL, then falls back to legacy SSE, as the MCP spec's backwards
-    /// compatibility section recommends.
+    /// AIGNE's default for `url`: the legacy HTTP+SSE transport (no fallback to streamable HTTP,
+    /// as AIGNE picks the transport by this option only).
     #[default]
     Sse,
     /// `transport: streamableHttp`.
