@@ -739,3 +739,56 @@ fn a_signal_during_the_fetch_exits_130_at_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_missing_key_stops_the_run_before_the_first_case() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = echo_server();
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "\"a\"\n{\"input\": \"b\", \"agent\": \"memory_chat\"}\n",
+    )
+    .unwrap();
+    let mut command = common::command(dir.path());
+    command.env("OPENAI_BASE_URL", server.base_url()).args([
+        "run",
+        ".",
+        "--input",
+        "prompts.jsonl",
+    ]);
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("cannot use its model\n  Caused by: provider `openai` needs an API key for model `gpt-4o-mini`: `OPENAI_API_KEY` is not set"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("hint: set `OPENAI_API_KEY`"),
+        "{}",
+        ran.stderr
+    );
+    assert!(server.requests().is_empty());
+    assert!(!dir.path().join("aigne-ci-output/results.jsonl").exists());
+
+    // A model chosen per case by an input getter is left to the case.
+    std::fs::write(
+        dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: You are terse.\ninput_key: message\nmodel:\n  model:\n    $get: model\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"message\": \"a\", \"model\": \"openai:gpt-4o-mini\"}\n",
+    )
+    .unwrap();
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("errored: model: agent `chat`: model call failed"),
+        "{}",
+        ran.stderr
+    );
+}

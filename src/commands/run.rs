@@ -322,15 +322,16 @@ async fn prepare_engine(
             project_secrets,
         });
     }
+    // The agents the cases run: what the checks before the first case look at.
+    let mut roots = vec![project.agent(agent_name.as_deref())?.clone()];
+    roots.extend(
+        case_agents
+            .iter()
+            .filter_map(|name| project.agent(Some(name)).ok().cloned()),
+    );
     if args.deny_exec {
         // Refuse before any case runs (exit 2), naming the agent and its file, rather than
         // erroring every case that reaches a stdio MCP server or a JavaScript agent.
-        let mut roots = vec![project.agent(agent_name.as_deref())?.clone()];
-        roots.extend(
-            case_agents
-                .iter()
-                .filter_map(|name| project.agent(Some(name)).ok().cloned()),
-        );
         if let Some(error) = support::deny_exec_error(&support::exec_uses(&project, &roots)) {
             return Err(error.into());
         }
@@ -379,6 +380,8 @@ async fn prepare_engine(
         },
     )
     .with_mcp(mcp.clone());
+    // A missing key or an unknown provider fails every case the same way: say it once, exit 2.
+    engine.check_models(&roots)?;
     Ok(Prepared {
         runner: Arc::new(EngineRunner {
             engine,

@@ -17,6 +17,18 @@ pub enum InvokeError {
         #[source]
         source: Box<ModelError>,
     },
+    /// An AI agent's model cannot be set up (missing key, unknown provider); found before the
+    /// first case.
+    #[error("agent `{agent}` at `{location}` cannot use its model")]
+    ModelSetup {
+        /// The agent.
+        agent: String,
+        /// Its file.
+        location: String,
+        /// Why.
+        #[source]
+        source: Box<ModelError>,
+    },
     /// No model is configured for an AI agent.
     #[error(
         "agent `{agent}`: no model configured (set `model` in `aigne.yaml`, `--model` or `MODEL`)"
@@ -149,7 +161,7 @@ impl InvokeError {
     /// `project`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Model { .. } | Self::NoModel { .. } => "model",
+            Self::Model { .. } | Self::ModelSetup { .. } | Self::NoModel { .. } => "model",
             Self::Agent { .. } | Self::ToolTurns { .. } | Self::Transform { .. } => "agent",
             Self::Template { .. } => "template",
             Self::Tool { .. } => "tool",
@@ -239,6 +251,7 @@ impl crate::hint::Hint for InvokeError {
             Self::Project(error) => crate::hint::Hint::hint(error),
             Self::Js(error) => error.hint(),
             Self::Mcp { source, .. } => crate::hint::Hint::hint(source.as_ref()),
+            Self::ModelSetup { source, .. } => crate::hint::Hint::hint(source.as_ref()),
             _ => None,
         }
     }

@@ -308,6 +308,69 @@ impl Engine {
 
     /// The model spec an AI agent uses: its own (already `{...aigne.model, ...agent.model}`),
     /// else the caller's, else the project's; getters in `model` resolve against the input.
+    /// Resolves the model of every AI agent reachable from `roots` (skills, hooks, reviewers,
+    /// and the project's global skills), so that a missing key or an unknown provider stops the
+    /// run before its first case instead of erroring every case. Models chosen by an input
+    /// getter (`model: {$get: …}`) depend on the case and are left to the run.
+    pub fn check_models(&self, roots: &[Arc<AgentDef>]) -> Result<(), InvokeError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut pending: Vec<(Arc<AgentDef>, Option<ModelConfig>)> =
+            roots.iter().map(|root| (root.clone(), None)).collect();
+        let mut reaches_ai = false;
+        while let Some((agent, inherited)) = pending.pop() {
+            if !seen.insert(Arc::as_ptr(&agent)) {
+                continue;
+            }
+            if matches!(agent.kind, AgentKind::Ai(_)) {
+                reaches_ai = true;
+                let config = agent
+                    .model
+                    .as_ref()
+                    .or(inherited.as_ref())
+                    .or(self.project.model.as_ref());
+                let chosen_per_case = config
+                    .and_then(|config| config.model.as_ref())
+                    .is_some_and(|model| prompt::resolve_getters(model, &Map::new()).is_none());
+                if !chosen_per_case {
+                    let spec = self.model_spec(&agent, inherited.as_ref(), &Map::new());
+                    if let Err(source) = self.models.resolve(&spec) {
+                        return Err(InvokeError::ModelSetup {
+                            agent: agent.name.clone(),
+                            location: agent.location().to_string(),
+                            source: Box::new(source),
+                        });
+                    }
+                }
+            }
+            let child_model = agent.model.clone().or(inherited);
+            let mut children: Vec<Arc<AgentDef>> = agent.skills.clone();
+            for hook in &agent.hooks {
+                children.extend(hook.slots.iter().map(|(_, hook_agent)| hook_agent.clone()));
+            }
+            if let AgentKind::Team(team) = &agent.kind
+                && let Some(reflection) = &team.reflection
+            {
+                children.push(reflection.reviewer.clone());
+            }
+            pending.extend(
+                children
+                    .into_iter()
+                    .map(|child| (child, child_model.clone())),
+            );
+            if pending.is_empty() && reaches_ai {
+                // AIGNE offers the global skills to every AI agent.
+                pending.extend(
+                    self.project
+                        .skills
+                        .iter()
+                        .filter(|skill| !seen.contains(&Arc::as_ptr(skill)))
+                        .map(|skill| (skill.clone(), None)),
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn model_spec(
         &self,
         agent: &AgentDef,
