@@ -510,6 +510,7 @@ mod node_engine {
             agent: agent.to_owned(),
             input,
             user_context: None,
+            session: None,
         }
     }
 
@@ -580,6 +581,12 @@ mod node_engine {
         let engine = NodeEngine::start(settings, log.clone()).await.unwrap();
         let hanging = request("slow", json!({"mode": "sync"}));
         let fine = request("slow", json!({"mode": "fast"}));
+        let mut turn = fine.clone();
+        turn.session = Some("s".to_owned());
+        assert_eq!(
+            engine.invoke(&turn).await.unwrap().output,
+            json!({"done": "fast"})
+        );
         // The endless loop blocks the whole host: the fine case, sent just after, is stuck too
         // until the hanging one times out, then runs again on the new host.
         let (hung, done) = tokio::join!(engine.invoke(&hanging), async {
@@ -594,6 +601,20 @@ mod node_engine {
         assert_eq!(error.to_string(), "agent `slow` did not finish within 3s");
         assert_eq!(done.unwrap().output, json!({"done": "fast"}));
         assert_eq!(log.records().len(), 2, "the host was started again once");
+        // The session's first turn is gone with the killed host: its next turn says so
+        // instead of running as a new conversation; a new session runs.
+        let error = engine.invoke(&turn).await.unwrap_err();
+        assert_eq!(error.kind(), "engine");
+        assert_eq!(
+            error.to_string(),
+            "agent `slow`: the Node engine was restarted after an earlier turn of session `s`, \
+             and the official runtime keeps a session's history only in the host it ran on"
+        );
+        turn.session = Some("t".to_owned());
+        assert_eq!(
+            engine.invoke(&turn).await.unwrap().output,
+            json!({"done": "fast"})
+        );
         engine.shutdown().await;
     }
 
@@ -947,6 +968,7 @@ mod native_engine {
                     agent: (*agent).to_owned(),
                     input: input.clone(),
                     user_context: None,
+                    session: None,
                 })
                 .await
                 .unwrap();
@@ -1249,5 +1271,215 @@ mod project_dependencies {
             json!({"shouted": "N!", "install_script_ran": false})
         );
         assert_eq!(purposes(&summary), ["npm-install", "node-engine"]);
+    }
+}
+
+/// Cases sharing `session` are one conversation in both engines: the second turn's request
+/// carries the first turn, byte for byte the same through `--engine native` and
+/// `--engine node`.
+mod sessions {
+    use std::path::Path;
+
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use crate::common;
+    use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+    fn project(dir: &Path) {
+        std::fs::write(
+            dir.join("aigne.yaml"),
+            "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - history.yaml\n  - memory.yaml\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("history.yaml"),
+            "name: history_chat\ninstructions: Remember things.\ninput_key: message\nafs:\n  modules:\n    - history\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("memory.yaml"),
+            "name: memory_chat\ninstructions: You keep notes.\ninput_key: message\nmemory: true\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("prompts.jsonl"),
+            [
+                r#"{"id": "h1", "input": "my name is Ada", "session": "h", "agent": "history_chat"}"#,
+                r#"{"id": "m1", "input": "note: blue", "session": "m", "agent": "memory_chat"}"#,
+                r#"{"id": "h2", "input": "what is my name?", "session": "h", "agent": "history_chat"}"#,
+                r#"{"id": "m2", "input": "which colour?", "session": "m", "agent": "memory_chat"}"#,
+                r#"{"id": "x1", "input": "who am I?", "session": "other", "agent": "history_chat"}"#,
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+    }
+
+    /// Answers `echo: <last user text>`.
+    fn echo_server() -> FakeOpenAi {
+        let server = FakeOpenAi::start();
+        server.set_handler(|request| {
+            let last = request.body["messages"]
+                .as_array()
+                .and_then(|messages| {
+                    messages
+                        .iter()
+                        .rev()
+                        .find(|message| message["role"] == "user")
+                })
+                .map(|message| match &message["content"] {
+                    Value::String(text) => text.clone(),
+                    Value::Array(parts) => parts
+                        .iter()
+                        .filter_map(|part| part["text"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(""),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            Reply::text(&format!("echo: {last}")).usage(5, 2)
+        });
+        server
+    }
+
+    /// Runs the inputs through one engine; returns the request bodies by case id of their
+    /// last user message, and the outputs by case id.
+    fn run(dir: &Path, engine: &str, packages: Option<&std::ffi::OsStr>) -> (Vec<Value>, Value) {
+        let server = echo_server();
+        let out = dir.join(format!("out-{engine}"));
+        let mut command = common::command(dir);
+        command
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-test")
+            .env("HOME", dir)
+            .args(["run", ".", "--input", "prompts.jsonl", "--concurrency", "1"])
+            .args(["--engine", engine, "--timeout", "20s", "--out-dir"])
+            .arg(&out);
+        if let Some(packages) = packages {
+            command.arg("--node-engine-dir").arg(packages);
+        }
+        let ran = common::run(&mut command);
+        assert_eq!(ran.code, Some(0), "{engine}: {}", ran.stderr);
+        let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+        let mut outputs = serde_json::Map::new();
+        for line in results.lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            outputs.insert(
+                record["id"].as_str().unwrap().to_owned(),
+                record["output"].clone(),
+            );
+        }
+        (server.bodies(), Value::Object(outputs))
+    }
+
+    #[test]
+    fn a_session_is_one_conversation_in_both_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        project(dir.path());
+        let (native, native_outputs) = run(dir.path(), "native", None);
+        assert_eq!(
+            native_outputs,
+            json!({
+                "h1": {"message": "echo: my name is Ada"},
+                "m1": {"message": "echo: note: blue"},
+                "h2": {"message": "echo: what is my name?"},
+                "m2": {"message": "echo: which colour?"},
+                "x1": {"message": "echo: who am I?"},
+            })
+        );
+        let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipped the node half: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
+            );
+            return;
+        };
+        let (node, node_outputs) = run(dir.path(), "node", Some(&packages));
+        assert_eq!(node_outputs, native_outputs);
+
+        // Legacy `memory`: the second turn's request, whole, is the same in both engines, and
+        // carries the first turn in the system message.
+        let second_memory_turn = json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": [
+                    {"type": "text", "text": "You keep notes."},
+                    {"type": "text", "text": "note: blue"},
+                    {"type": "text", "text": "echo: note: blue"},
+                ]},
+                {"role": "user", "content": [{"type": "text", "text": "which colour?"}]},
+            ],
+            "stream_options": {"include_usage": true},
+            "stream": true,
+        });
+        assert_eq!(turn(&native, "which colour?"), second_memory_turn);
+        assert_eq!(turn(&node, "which colour?"), second_memory_turn);
+
+        // AFS `history`: the second turn's messages are the first turn's between the system and
+        // the new user message, in both engines; another session sees none of it.
+        let second_history_turn = json!([
+            {"role": "system", "content": [{"type": "text", "text": "Remember things."}]},
+            {"role": "user", "content": [{"type": "text", "text": "my name is Ada"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "echo: my name is Ada"}]},
+            {"role": "user", "content": [{"type": "text", "text": "what is my name?"}]},
+        ]);
+        let other_session = json!([
+            {"role": "system", "content": [{"type": "text", "text": "Remember things."}]},
+            {"role": "user", "content": [{"type": "text", "text": "who am I?"}]},
+        ]);
+        for bodies in [&native, &node] {
+            assert_eq!(
+                turn(bodies, "what is my name?")["messages"],
+                second_history_turn
+            );
+            assert_eq!(turn(bodies, "who am I?")["messages"], other_session);
+        }
+        // Known difference: the official runtime also offers its eight `afs_*` tools to an
+        // agent with an AFS, and after each turn asks the model (in the background) to extract
+        // session facts; the native engine does neither (docs/javascript.md).
+        let tools = |body: &Value| -> Vec<String> {
+            body["tools"]
+                .as_array()
+                .map(|tools| {
+                    tools
+                        .iter()
+                        .map(|tool| tool["function"]["name"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            tools(&turn(&native, "what is my name?")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            tools(&turn(&node, "what is my name?")),
+            [
+                "afs_list",
+                "afs_search",
+                "afs_read",
+                "afs_write",
+                "afs_edit",
+                "afs_delete",
+                "afs_rename",
+                "afs_exec"
+            ]
+        );
+    }
+
+    /// The one request whose last message is the user's `text`.
+    fn turn(bodies: &[Value], text: &str) -> Value {
+        let matching: Vec<&Value> = bodies
+            .iter()
+            .filter(|body| {
+                body["messages"]
+                    .as_array()
+                    .and_then(|messages| messages.last())
+                    == Some(&json!({"role": "user", "content": [{"type": "text", "text": text}]}))
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{text}: {bodies:#?}");
+        matching[0].clone()
     }
 }

@@ -444,10 +444,8 @@ impl CaseRunner for NodeRunner {
         let request = NodeInvokeRequest {
             agent: agent.to_owned(),
             input,
-            user_context: case
-                .session
-                .as_ref()
-                .map(|session| serde_json::json!({ "sessionId": session })),
+            user_context: None,
+            session: case.session.clone(),
         };
         match self.node.invoke(&request).await {
             Ok(outcome) => CaseExecution {

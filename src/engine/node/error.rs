@@ -105,6 +105,17 @@ pub enum NodeInvokeError {
         /// The limit.
         timeout: Duration,
     },
+    /// An earlier turn of the case's session ran on a host that was killed since (another case
+    /// timed out), so the conversation's history is gone.
+    #[error(
+        "agent `{agent}`: the Node engine was restarted after an earlier turn of session `{session}`, and the official runtime keeps a session's history only in the host it ran on"
+    )]
+    SessionLost {
+        /// The agent.
+        agent: String,
+        /// The session id.
+        session: String,
+    },
     /// The host died and could not be brought back.
     #[error("the Node engine stopped while running agent `{agent}`: {message}")]
     Host {
@@ -121,7 +132,7 @@ impl NodeInvokeError {
         match self {
             Self::Agent { .. } => "agent",
             Self::Timeout { .. } => "timeout",
-            Self::Host { .. } => "engine",
+            Self::Host { .. } | Self::SessionLost { .. } => "engine",
         }
     }
 }

@@ -13,7 +13,7 @@
 
 mod error;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,8 +102,12 @@ pub struct NodeInvokeRequest {
     pub agent: String,
     /// Its input.
     pub input: Value,
-    /// The case's `userContext` (e.g. `{userId, sessionId}`).
+    /// The case's `userContext` (e.g. `{userId}`); `sessionId` is set from [`Self::session`].
     pub user_context: Option<Value>,
+    /// The case's `session`: turns with the same id are one conversation. The official runtime
+    /// keeps it by `userContext.sessionId` (AFS `history` per session; legacy `memory` in the
+    /// shared AIGNE instance), so every turn runs on the one host, in order.
+    pub session: Option<String>,
 }
 
 /// What one case returned.
@@ -138,6 +142,9 @@ struct Inner {
     cli_dir: PathBuf,
     project: NodeProject,
     slot: tokio::sync::Mutex<Slot>,
+    /// For each session, the host generation its last completed turn ran on: a host killed
+    /// since took the conversation's history with it.
+    sessions: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 struct Slot {
@@ -216,6 +223,7 @@ impl NodeEngine {
                     child: Some(child),
                     generation: 0,
                 }),
+                sessions: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -239,6 +247,7 @@ impl NodeEngine {
         let mut restarts = 0;
         loop {
             let (child, generation) = self.current(&request.agent).await?;
+            self.check_session(request, generation)?;
             // The clock starts once a host is ready: starting one (and time lost to another
             // case that hung the host) is not this case's.
             let deadline = Instant::now() + timeout;
@@ -246,7 +255,7 @@ impl NodeEngine {
                 "type": "invoke",
                 "agent": request.agent,
                 "input": request.input,
-                "user_context": request.user_context,
+                "user_context": user_context(request),
             });
             let mut guard = RestartOnDrop {
                 engine: Some(self.clone()),
@@ -270,7 +279,11 @@ impl NodeEngine {
                 }
                 Ok(Ok(reply)) => {
                     guard.engine = None;
-                    return parse_reply(reply, &request.agent);
+                    let outcome = parse_reply(reply, &request.agent);
+                    if outcome.is_ok() {
+                        self.session_turn_done(request, generation);
+                    }
+                    return outcome;
                 }
                 Ok(Err(error)) => {
                     guard.engine = None;
@@ -284,6 +297,38 @@ impl NodeEngine {
                     self.restart(generation).await;
                 }
             }
+        }
+    }
+
+    /// A turn of a session whose earlier turn ran on a host that was killed since (a case
+    /// timed out) cannot see that history: it errors rather than run as a different
+    /// conversation.
+    fn check_session(
+        &self,
+        request: &NodeInvokeRequest,
+        generation: u64,
+    ) -> Result<(), NodeInvokeError> {
+        let Some(session) = &request.session else {
+            return Ok(());
+        };
+        let earlier = self
+            .inner
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|sessions| sessions.get(session).copied());
+        match earlier {
+            Some(earlier) if earlier != generation => Err(NodeInvokeError::SessionLost {
+                agent: request.agent.clone(),
+                session: session.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn session_turn_done(&self, request: &NodeInvokeRequest, generation: u64) {
+        if let (Some(session), Ok(mut sessions)) = (&request.session, self.inner.sessions.lock()) {
+            sessions.insert(session.clone(), generation);
         }
     }
 
@@ -363,6 +408,24 @@ impl Drop for RestartOnDrop {
                 runtime.spawn(async move { engine.restart(generation).await });
             }
         }
+    }
+}
+
+/// The `userContext` of a case: its own, with `sessionId` set to its session (the official CLI's
+/// chat loop passes `{sessionId, userId}`; without a `userId` no user memory is shared between
+/// sessions of one run).
+fn user_context(request: &NodeInvokeRequest) -> Value {
+    let mut context = match &request.user_context {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    if let Some(session) = &request.session {
+        context.insert("sessionId".to_owned(), Value::String(session.clone()));
+    }
+    if context.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(context)
     }
 }
 
