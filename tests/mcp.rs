@@ -915,6 +915,25 @@ fn deny_exec_refuses_the_run_before_any_case() {
         "no case ran"
     );
 
+    // `--engine node` is a subprocess itself: refused before it starts, with its own hint.
+    let ran = crate::common::run(command.args(["--engine", "node"]));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(
+            "error: cannot start the node engine: refusing to start the Node engine because `--deny-exec` is set"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("hint: remove `--deny-exec` or use `--engine native`"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(server.request_count(), 0, "no model call");
+    assert!(!pid_file.exists());
+
     // The same flag through the environment, for an agent that starts nothing: it runs.
     let mut command = crate::common::command(dir.path());
     command
@@ -1117,6 +1136,20 @@ async fn inspect_lists_each_mcp_servers_tools() {
         ),
     )
     .unwrap();
+    // A legacy SSE server too, when the reference install is there.
+    let sse = SseServer::start(0);
+    if let Some(sse) = &sse {
+        std::fs::write(
+            dir.path().join("aigne.yaml"),
+            "agents:\n  - chat.yaml\nskills:\n  - local.yaml\n  - remote.yaml\n  - sse.yaml\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("sse.yaml"),
+            format!("type: mcp\nurl: {}\n", sse.url()),
+        )
+        .unwrap();
+    }
     let project = std::fs::canonicalize(dir.path()).unwrap();
     let inspect = |deny_exec: bool| {
         let mut command = crate::common::command(dir.path());
@@ -1137,7 +1170,21 @@ async fn inspect_lists_each_mcp_servers_tools() {
             .unwrap_or_else(|| panic!("no entry for {file}: {servers:?}"))
             .clone()
     };
-    assert_eq!(servers.len(), 4, "{servers:?}");
+    assert_eq!(servers.len(), 4 + usize::from(sse.is_some()), "{servers:?}");
+    if let Some(sse) = &sse {
+        let entry = by_file("sse.yaml");
+        assert_eq!(entry["transport"], json!("sse"));
+        assert_eq!(entry["server"], json!(sse.url()));
+        assert_eq!(entry["connected"], json!(true), "{entry}");
+        assert_eq!(entry["name"], json!("aigne-ci-sse-test-server"));
+        assert_eq!(
+            entry["tools"],
+            json!([
+                {"name": "echo", "description": "Echo the text back"},
+                {"name": "add", "description": "Add two numbers"}
+            ])
+        );
+    }
     let local = by_file("local.yaml");
     assert_eq!(local["transport"], json!("stdio"));
     assert_eq!(local["server"], json!(server));

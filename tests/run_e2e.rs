@@ -792,3 +792,66 @@ fn a_missing_key_stops_the_run_before_the_first_case() {
         ran.stderr
     );
 }
+
+/// The repository's example project.
+fn example_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello")
+}
+
+/// The README's first command: the shipped project answered from the shipped cassette, with no
+/// key and every network route closed (base URL on a closed port, proxies to a closed port).
+#[test]
+fn readme_example_replays_with_no_key_and_no_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = example_dir();
+    let closed = "http://127.0.0.1:9";
+    let offline = |command: &mut std::process::Command| {
+        command
+            .env("OPENAI_BASE_URL", format!("{closed}/v1"))
+            .env("HTTPS_PROXY", closed)
+            .env("HTTP_PROXY", closed)
+            .env("ALL_PROXY", closed);
+    };
+    let mut command = common::command(dir.path());
+    offline(&mut command);
+    command.arg("run").arg(&example).args([
+        "--input".as_ref(),
+        example.join("prompts.jsonl").as_os_str(),
+        "--replay".as_ref(),
+        example.join("cassette.jsonl").as_os_str(),
+    ]);
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("5 passed, 0 failed, 0 errored"),
+        "{}",
+        ran.stderr
+    );
+    let replayed = records(dir.path());
+    assert_eq!(replayed[3]["output"], json!({"sentiment": "positive"}));
+    assert_eq!(replayed[4]["output"], json!({"sentiment": "negative"}));
+
+    // A case the cassette does not hold is an error naming the case, not a network call.
+    std::fs::write(
+        dir.path().join("new.jsonl"),
+        "{\"id\": \"new-question\", \"input\": \"Something never recorded\"}\n",
+    )
+    .unwrap();
+    let mut command = common::command(dir.path());
+    offline(&mut command);
+    command.arg("run").arg(&example).args([
+        "--input".as_ref(),
+        "new.jsonl".as_ref(),
+        "--replay".as_ref(),
+        example.join("cassette.jsonl").as_os_str(),
+    ]);
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let missed = records(dir.path());
+    assert_eq!(missed[0]["error"]["kind"], json!("model"), "{missed:?}");
+    let message = missed[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no recorded answer in cassette") && message.contains("`new-question"),
+        "{message}"
+    );
+}
