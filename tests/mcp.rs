@@ -240,7 +240,12 @@ async fn a_server_that_dies_mid_call_is_an_error_naming_server_and_tool() {
 async fn a_server_that_never_answers_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    let spec = stdio_spec(&pid_file);
+    let cancelled_file = dir.path().join("cancelled");
+    let mut spec = stdio_spec(&pid_file);
+    spec.env.insert(
+        "MCP_TEST_CANCELLED_FILE".to_owned(),
+        cancelled_file.display().to_string(),
+    );
     let settings = McpSettings {
         request_timeout: Duration::from_millis(300),
         ..settings()
@@ -261,6 +266,18 @@ async fn a_server_that_never_answers_times_out() {
     // The connection stays usable after a timed-out call.
     let result = connection.call("ping", Map::new()).await.unwrap();
     assert_eq!(result["content"][0]["text"], json!("pong"));
+    // The server was told to stop the timed-out call (`notifications/cancelled`, as AIGNE's SDK
+    // sends on timeout).
+    for _ in 0..100 {
+        if cancelled_file.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        cancelled_file.exists(),
+        "the server never saw the cancellation"
+    );
     connection.shutdown().await;
     assert!(gone_soon(pid));
 }
