@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs `aigne-ci run` for the action (the `run` step of action.yml).
+# Runs `aigne-ci run` for the action (the `run` step of action.yml), or `aigne-ci merge` when the
+# `merge` input lists shard results.
 #
 # Every action input arrives as the `AIGNE_CI_*` variable of its flag (action.yml `env:`); the
 # binary reads them itself (flag > env > default), so nothing here builds a command line from input
@@ -46,6 +47,28 @@ unset AIGNE_CI_BIN
 
 if [ -n "${AIGNE_CI_TOKEN:-}" ]; then
   echo "::add-mask::$AIGNE_CI_TOKEN"
+fi
+
+# `merge`: the listed results, split on whitespace with globbing off, then each pattern expanded
+# by `compgen -G` (a glob only: no command substitution or other expansion of the input text).
+if [ -n "${AIGNE_CI_MERGE:-}" ]; then
+  merge_list=$AIGNE_CI_MERGE
+  unset AIGNE_CI_MERGE
+  set -f
+  read -r -d '' -a words < <(printf '%s\0' "$merge_list") || true
+  set +f
+  paths=()
+  for word in "${words[@]}"; do
+    case "$word" in
+      *[*?[]*)
+        mapfile -t matched < <(compgen -G "$word" | LC_ALL=C sort)
+        [ "${#matched[@]}" -gt 0 ] || bail "merge: no results match \`$word\`"
+        paths+=("${matched[@]}")
+        ;;
+      *) paths+=("$word") ;;
+    esac
+  done
+  exec "$binary" merge -- "${paths[@]}"
 fi
 
 exec "$binary" run

@@ -15,6 +15,8 @@ use serde::Deserialize;
 
 /// Inputs of the action that are not flags of `aigne-ci run`.
 const ACTION_ONLY_INPUTS: &[&str] = &["version", "aigne-ci-path", "cache"];
+/// Inputs that switch the run step to another subcommand: (input, variable `run.sh` reads).
+const MODE_INPUTS: &[(&str, &str)] = &[("merge", "AIGNE_CI_MERGE")];
 /// Inputs named differently from their flag: (input, long flag).
 const INPUT_ALIASES: &[(&str, &str)] = &[("agent", "entry-agent")];
 /// Outputs of the action that come from the action itself, not from the binary.
@@ -123,6 +125,10 @@ fn every_input_is_a_run_flag_passed_as_its_env_var() {
             .filter(|(_, value)| **value == input_expression(name))
             .map(|(key, _)| key)
             .collect();
+        if let Some((_, variable)) = MODE_INPUTS.iter().find(|(input, _)| input == name) {
+            assert_eq!(carriers, vec![&(*variable).to_owned()], "input `{name}`");
+            continue;
+        }
         if ACTION_ONLY_INPUTS.contains(&name.as_str()) {
             assert!(
                 carriers.is_empty(),
@@ -169,7 +175,11 @@ fn every_input_is_a_run_flag_passed_as_its_env_var() {
 
     let unexpected: Vec<&String> = run_env
         .keys()
-        .filter(|key| *key != "AIGNE_CI_BIN" && !mapped.contains(*key))
+        .filter(|key| {
+            *key != "AIGNE_CI_BIN"
+                && !mapped.contains(*key)
+                && !MODE_INPUTS.iter().any(|(_, variable)| variable == key)
+        })
         .collect();
     assert!(
         unexpected.is_empty(),
@@ -544,7 +554,7 @@ mod runner {
             r#"#!/bin/sh
 if [ "$1" = --version ]; then echo "aigne-ci {version}"; exit 0; fi
 {{
-  echo "argv: $*"
+  printf 'argv:'; printf ' [%s]' "$@"; echo
   env | grep '^AIGNE_CI_' | grep -v '^AIGNE_CI_TEST_' | LC_ALL=C sort
 }} > "$FAKE_AIGNE_CI_LOG"
 echo "total=3" >> "$GITHUB_OUTPUT"
@@ -1034,7 +1044,7 @@ chmod +x "$root/bin/aigne-ci"
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
             format!(
-                "argv: run\n\
+                "argv: [run]\n\
                  AIGNE_CI_DENY_EXEC=TRUE\n\
                  AIGNE_CI_ENTRY_AGENT=chat\n\
                  AIGNE_CI_MIN_PASS_RATE=0.8\n\
@@ -1045,6 +1055,44 @@ chmod +x "$root/bin/aigne-ci"
                  AIGNE_CI_URL=https://projects.example.invalid/hello.tgz\n"
             ),
             "empty inputs and `false` switches are unset; the rest arrive verbatim"
+        );
+    }
+
+    #[test]
+    fn run_step_merges_the_listed_shard_results() {
+        let mut runner = Runner::new();
+        let binary = runner.join("preinstalled/aigne-ci");
+        write_executable(&binary, &fake_binary(VERSION));
+        let log = runner.join("temp/run.log");
+        runner
+            .env
+            .insert("FAKE_AIGNE_CI_LOG".to_owned(), log.display().to_string());
+        for shard in ["shard-2", "shard-1", "shard-10"] {
+            std::fs::create_dir_all(runner.join("workspace").join(shard)).unwrap();
+        }
+        runner
+            .input("aigne-ci-path", binary.to_str().unwrap())
+            .input("merge", "shard-*\n  late/results.jsonl $(touch pwned)")
+            .input("out-dir", "merged")
+            .input("fail-on", "never");
+        assert_eq!(runner.run_step("install").code, Some(0));
+        let step = runner.run_step("run");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        assert!(!runner.join("workspace/pwned").exists());
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "argv: [merge] [--] [shard-1] [shard-10] [shard-2] [late/results.jsonl] [$(touch] [pwned)]\n\
+             AIGNE_CI_FAIL_ON=never\n\
+             AIGNE_CI_OUT_DIR=merged\n"
+        );
+
+        runner.input("merge", "nothing-*");
+        let step = runner.run_step("run");
+        assert_eq!(step.code, Some(1), "{}", step.log);
+        assert!(
+            step.log.contains("merge: no results match `nothing-*`"),
+            "{}",
+            step.log
         );
     }
 
