@@ -240,7 +240,12 @@ async fn a_server_that_dies_mid_call_is_an_error_naming_server_and_tool() {
 async fn a_server_that_never_answers_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    let spec = stdio_spec(&pid_file);
+    let cancelled_file = dir.path().join("cancelled");
+    let mut spec = stdio_spec(&pid_file);
+    spec.env.insert(
+        "MCP_TEST_CANCELLED_FILE".to_owned(),
+        cancelled_file.display().to_string(),
+    );
     let settings = McpSettings {
         request_timeout: Duration::from_millis(300),
         ..settings()
@@ -261,6 +266,18 @@ async fn a_server_that_never_answers_times_out() {
     // The connection stays usable after a timed-out call.
     let result = connection.call("ping", Map::new()).await.unwrap();
     assert_eq!(result["content"][0]["text"], json!("pong"));
+    // The server was told to stop the timed-out call (`notifications/cancelled`, as AIGNE's SDK
+    // sends on timeout).
+    for _ in 0..100 {
+        if cancelled_file.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        cancelled_file.exists(),
+        "the server never saw the cancellation"
+    );
     connection.shutdown().await;
     assert!(gone_soon(pid));
 }
@@ -362,6 +379,16 @@ pub async fn serve_http(
     addr: std::net::SocketAddr,
     token: tokio_util::sync::CancellationToken,
 ) -> std::net::SocketAddr {
+    serve_http_requiring(addr, token, None).await
+}
+
+/// [`serve_http`], answering 401 to requests without this `Authorization` header.
+pub async fn serve_http_requiring(
+    addr: std::net::SocketAddr,
+    token: tokio_util::sync::CancellationToken,
+    authorization: Option<&'static str>,
+) -> std::net::SocketAddr {
+    use axum::response::IntoResponse;
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
     };
@@ -373,7 +400,23 @@ pub async fn serve_http(
                 .with_sse_keep_alive(None)
                 .with_cancellation_token(token.child_token()),
         );
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let router =
+        axum::Router::new()
+            .nest_service("/mcp", service)
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                    let given = request
+                        .headers()
+                        .get("authorization")
+                        .and_then(|value| value.to_str().ok());
+                    match authorization {
+                        Some(required) if given != Some(required) => {
+                            axum::http::StatusCode::UNAUTHORIZED.into_response()
+                        }
+                        _ => next.run(request).await,
+                    }
+                },
+            ));
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let bound = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -1287,6 +1330,11 @@ impl SseServer {
     /// Starts the server on `port` (0 = any), or says why it cannot (no `AIGNE_CI_REF_AIGNE`,
     /// no node) and returns `None`.
     pub fn start(port: u16) -> Option<Self> {
+        Self::start_requiring(port, None)
+    }
+
+    /// [`Self::start`], answering 401 to requests without this `Authorization` header.
+    pub fn start_requiring(port: u16, authorization: Option<&str>) -> Option<Self> {
         use std::io::BufRead;
         let Some(reference) = std::env::var_os("AIGNE_CI_REF_AIGNE") else {
             #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
@@ -1299,7 +1347,11 @@ impl SseServer {
         };
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/sse_server.mjs");
-        let spawned = std::process::Command::new("node")
+        let mut node = std::process::Command::new("node");
+        if let Some(authorization) = authorization {
+            node.env("REQUIRE_AUTHORIZATION", authorization);
+        }
+        let spawned = node
             .arg(script)
             .env("AIGNE_CI_REF_AIGNE", reference)
             .env("PORT", port.to_string())
@@ -1473,4 +1525,85 @@ fn run_binary_with_an_sse_mcp_skill() {
         tool_text,
         json!("content:\n  - type: text\n    text: over sse\n")
     );
+}
+
+/// `opts.requestInit.headers` of a `url` server go with every request, over both transports
+/// (AIGNE passes `opts` to the SDK's transport); without them the servers refuse.
+#[tokio::test]
+async fn url_servers_get_the_headers_of_opts() {
+    const AUTHORIZATION: &str = "Bearer mcp-token-123";
+    let keys = |url: String, transport: Option<&str>, with_headers: bool| {
+        let mut value = json!({"url": url});
+        if let Some(transport) = transport {
+            value["transport"] = json!(transport);
+        }
+        if with_headers {
+            value["opts"] = json!({"requestInit": {"headers": {"Authorization": AUTHORIZATION}}});
+        }
+        McpServerSpec::from_agent_keys(&arguments(value)).unwrap()
+    };
+    let token = tokio_util::sync::CancellationToken::new();
+    let addr = serve_http_requiring(
+        "127.0.0.1:0".parse().unwrap(),
+        token.clone(),
+        Some(AUTHORIZATION),
+    )
+    .await;
+    let url = format!("http://{addr}/mcp");
+    let refused = McpConnection::connect(
+        &keys(url.clone(), Some("streamableHttp"), false),
+        &settings(),
+        &SubprocessLog::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(refused, McpError::Connect { .. }), "{refused:?}");
+    let connection = McpConnection::connect(
+        &keys(url, Some("streamableHttp"), true),
+        &settings(),
+        &SubprocessLog::default(),
+    )
+    .await
+    .unwrap();
+    let result = connection.call("ping", Map::new()).await.unwrap();
+    assert_eq!(result["content"][0]["text"], json!("pong"));
+    connection.shutdown().await;
+    token.cancel();
+
+    let Some(sse) = SseServer::start_requiring(0, Some(AUTHORIZATION)) else {
+        return;
+    };
+    let refused = McpConnection::connect(
+        &keys(sse.url(), None, false),
+        &settings(),
+        &SubprocessLog::default(),
+    )
+    .await
+    .unwrap_err();
+    let message = format!(
+        "{refused}: {}",
+        std::error::Error::source(&refused).unwrap()
+    );
+    assert_eq!(
+        message,
+        format!(
+            "could not connect to the MCP server `{0}`: GET `{0}` answered HTTP 401",
+            sse.url()
+        )
+    );
+    assert!(!format!("{refused:?}").contains("mcp-token-123"));
+    let connection = McpConnection::connect(
+        &keys(sse.url(), None, true),
+        &settings(),
+        &SubprocessLog::default(),
+    )
+    .await
+    .unwrap();
+    // The POSTs carry it too.
+    let result = connection
+        .call("echo", arguments(json!({"text": "authorized"})))
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], json!("authorized"));
+    connection.shutdown().await;
 }

@@ -91,6 +91,10 @@ impl TestServer {
     #[tool(description = "Never answer (until the client cancels the request)")]
     async fn hang(&self, cancelled: tokio_util::sync::CancellationToken) -> CallToolResult {
         cancelled.cancelled().await;
+        // Tests check that the client cancelled the request (`notifications/cancelled`).
+        if let Ok(path) = std::env::var("MCP_TEST_CANCELLED_FILE") {
+            let _ = std::fs::write(path, "hang");
+        }
         CallToolResult::error(vec![ContentBlock::text("cancelled")])
     }
 

@@ -436,38 +436,46 @@ async fn open_http_session(
             server: label.to_owned(),
             source,
         })?;
+    let headers = header_map(spec).map_err(|name| McpError::InvalidHeader {
+        server: label.to_owned(),
+        name,
+    })?;
     let tail = StderrTail::default();
     let (service, peer) = match spec.transport {
         McpHttpTransport::StreamableHttp => {
-            let transport = StreamableHttpClientTransport::with_client(
-                client,
-                StreamableHttpClientTransportConfig::with_uri(parsed.as_str()),
-            );
+            let mut config = StreamableHttpClientTransportConfig::with_uri(parsed.as_str());
+            config.custom_headers = headers
+                .into_iter()
+                .filter_map(|(name, value)| Some((name?, value)))
+                .collect();
+            let transport = StreamableHttpClientTransport::with_client(client, config);
             handshake(transport, label, timeout, &tail).await?
         }
         // AIGNE's default for `url`: the legacy SSE transport.
         McpHttpTransport::Sse => {
-            let transport =
-                match tokio::time::timeout(timeout, SseClientTransport::connect(client, parsed))
-                    .await
-                {
-                    Ok(Ok(transport)) => transport,
-                    Ok(Err(source)) => {
-                        return Err(McpError::Connect {
-                            server: label.to_owned(),
-                            stderr: String::new(),
-                            source: Box::new(source),
-                        });
-                    }
-                    Err(_) => {
-                        return Err(McpError::Timeout {
-                            server: label.to_owned(),
-                            method: "initialize",
-                            tool: None,
-                            timeout,
-                        });
-                    }
-                };
+            let transport = match tokio::time::timeout(
+                timeout,
+                SseClientTransport::connect(client, parsed, headers),
+            )
+            .await
+            {
+                Ok(Ok(transport)) => transport,
+                Ok(Err(source)) => {
+                    return Err(McpError::Connect {
+                        server: label.to_owned(),
+                        stderr: String::new(),
+                        source: Box::new(source),
+                    });
+                }
+                Err(_) => {
+                    return Err(McpError::Timeout {
+                        server: label.to_owned(),
+                        method: "initialize",
+                        tool: None,
+                        timeout,
+                    });
+                }
+            };
             handshake(transport, label, timeout, &tail).await?
         }
     };
@@ -478,6 +486,21 @@ async fn open_http_session(
         stderr: tail,
         in_flight: InFlight::default(),
     })
+}
+
+/// `opts.requestInit.headers` as HTTP headers, or the name of the first bad one (a value never
+/// appears in errors).
+fn header_map(spec: &McpServerSpec) -> Result<reqwest::header::HeaderMap, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &spec.headers {
+        let parsed_name =
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| name.clone())?;
+        let mut parsed_value =
+            reqwest::header::HeaderValue::from_str(value).map_err(|_| name.clone())?;
+        parsed_value.set_sensitive(true);
+        headers.insert(parsed_name, parsed_value);
+    }
+    Ok(headers)
 }
 
 /// The legacy `initialize` handshake (what AIGNE's TypeScript SDK speaks), bounded by `timeout`.

@@ -33,6 +33,14 @@ pub enum McpError {
         #[source]
         source: url::ParseError,
     },
+    /// A header of `opts.requestInit.headers` is not a valid HTTP header (the value never prints).
+    #[error("invalid header `{name}` in `opts.requestInit.headers` of the MCP server `{server}`")]
+    InvalidHeader {
+        /// The masked URL.
+        server: String,
+        /// The header name.
+        name: String,
+    },
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client for the MCP server `{server}`")]
     HttpClient {

@@ -35,6 +35,9 @@ pub struct McpServerSpec {
     pub max_reconnects: Option<u32>,
     /// URL servers: connect timeout of a reconnect (`timeout`, default the request timeout).
     pub reconnect_timeout: Option<Duration>,
+    /// URL servers: headers of every request (`opts.requestInit.headers`, which AIGNE passes to
+    /// the SDK's transport), e.g. `Authorization`. Values never print.
+    pub headers: BTreeMap<String, String>,
 }
 
 impl McpServerSpec {
@@ -100,6 +103,21 @@ impl McpServerSpec {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err("`env` must be a map of strings".to_owned()),
         };
+        let headers = match keys
+            .get("opts")
+            .and_then(|opts| opts.get("requestInit"))
+            .and_then(|init| init.get("headers"))
+        {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(key, value)| match value {
+                    Value::String(text) => Ok((key.clone(), text.clone())),
+                    _ => Err(format!("`opts.requestInit.headers.{key}` must be a string")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("`opts.requestInit.headers` must be a map of strings".to_owned()),
+        };
         let transport = match string("transport")?.as_deref() {
             Some("streamableHttp") => McpHttpTransport::StreamableHttp,
             _ => McpHttpTransport::Sse,
@@ -114,6 +132,7 @@ impl McpServerSpec {
             max_reconnects: number("maxReconnects")?
                 .map(|count| u32::try_from(count).unwrap_or(u32::MAX)),
             reconnect_timeout: number("timeout")?.map(Duration::from_millis),
+            headers,
         };
         if spec.url.is_none() && spec.command.is_none() {
             return Err("an MCP agent needs `url` or `command`".to_owned());
@@ -139,6 +158,7 @@ impl fmt::Debug for McpServerSpec {
             .debug_struct("McpServerSpec")
             .field("server", &self.label())
             .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("cwd", &self.cwd)
             .field("transport", &self.transport)
             .finish_non_exhaustive()
@@ -209,6 +229,17 @@ mod tests {
         assert_eq!(spec.reconnect_timeout, Some(Duration::from_millis(1500)));
         let spec = McpServerSpec::from_agent_keys(&keys(json!({"url": "http://h/sse"}))).unwrap();
         assert_eq!(spec.transport, McpHttpTransport::Sse);
+        let spec = McpServerSpec::from_agent_keys(&keys(json!({
+            "url": "http://h/sse",
+            "opts": {"requestInit": {"headers": {"Authorization": "Bearer tok-secret"}}}
+        })))
+        .unwrap();
+        assert_eq!(
+            spec.headers.get("Authorization").map(String::as_str),
+            Some("Bearer tok-secret")
+        );
+        assert!(!format!("{spec:?}").contains("tok-secret"));
+        assert!(!spec.label().contains("tok-secret"));
     }
 
     #[test]
@@ -224,6 +255,10 @@ mod tests {
                 "`env.A` must be a string",
             ),
             (json!({"command": 3}), "`command` must be a string"),
+            (
+                json!({"url": "http://h", "opts": {"requestInit": {"headers": {"X": 1}}}}),
+                "`opts.requestInit.headers.X` must be a string",
+            ),
         ] {
             assert_eq!(
                 McpServerSpec::from_agent_keys(&keys(value)).unwrap_err(),

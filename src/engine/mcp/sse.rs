@@ -96,17 +96,24 @@ pub enum SseError {
 /// A connected legacy SSE session: the stream is read by a task that forwards `message` events.
 pub struct SseClientTransport {
     client: reqwest::Client,
+    headers: reqwest::header::HeaderMap,
     endpoint: Url,
     incoming: tokio::sync::mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
     reader: tokio::task::JoinHandle<()>,
 }
 
 impl SseClientTransport {
-    /// Opens the event stream of `url` and waits for its `endpoint` event.
-    pub async fn connect(client: reqwest::Client, url: Url) -> Result<Self, SseError> {
+    /// Opens the event stream of `url` and waits for its `endpoint` event. `headers` go with
+    /// every request (the GET and each POST), as the TypeScript SDK sends `requestInit.headers`.
+    pub async fn connect(
+        client: reqwest::Client,
+        url: Url,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<Self, SseError> {
         let label = masked(&url);
         let response = client
             .get(url.clone())
+            .headers(headers.clone())
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .send()
             .await
@@ -162,6 +169,7 @@ impl SseClientTransport {
         });
         Ok(Self {
             client,
+            headers,
             endpoint,
             incoming,
             reader,
@@ -177,12 +185,14 @@ impl rmcp::transport::Transport<RoleClient> for SseClientTransport {
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let client = self.client.clone();
+        let headers = self.headers.clone();
         let endpoint = self.endpoint.clone();
         let body = serde_json::to_vec(&item);
         async move {
             let body = body.map_err(SseError::Serialize)?;
             let response = client
                 .post(endpoint.clone())
+                .headers(headers)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body)
                 .send()
