@@ -1158,6 +1158,39 @@ mod project_dependencies {
         );
     }
 
+    /// Two runs sharing one project folder at once: one lock, one install.
+    #[test]
+    fn parallel_runs_install_once() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        let children: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|name| {
+                let dir = work.path().join(name);
+                std::fs::create_dir(&dir).unwrap();
+                command(project.path(), &dir, "shouter", r#"{"text": "p"}"#)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        let mut installs = 0;
+        for name in ["a", "b", "c"] {
+            let (record, summary) = output_of(&work.path().join(name));
+            assert_eq!(record["output"]["shouted"], json!("P!"));
+            installs += purposes(&summary)
+                .iter()
+                .filter(|purpose| *purpose == "npm-install")
+                .count();
+        }
+        assert_eq!(installs, 1);
+        assert!(!project.path().join(".aigne-ci-npm-incomplete").exists());
+    }
+
     #[test]
     fn an_interrupted_install_is_done_again() {
         let project = project();
