@@ -1516,3 +1516,72 @@ mod sessions {
         matching[0].clone()
     }
 }
+
+/// AIGNE names a JavaScript file's agent after its default export; `aigne-ci run` finds the
+/// entry agent by that name in both engines.
+mod exported_names {
+    use std::path::Path;
+
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use crate::common;
+
+    fn project(dir: &Path) {
+        std::fs::write(
+            dir.join("aigne.yaml"),
+            "model: openai:gpt-4o-mini\nagents:\n  - check-detail.mjs\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("check-detail.mjs"),
+            "export default async function checkDetail({ detail }) {\n  return { checked: `${detail} ok` };\n}\n",
+        )
+        .unwrap();
+    }
+
+    fn run(dir: &Path, agent: &str, engine: &str) -> common::Ran {
+        let mut command = common::command(dir);
+        command
+            .env("OPENAI_API_KEY", "sk-test")
+            .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+            .args(["run", ".", agent, "--input-json", r#"{"detail": "d"}"#])
+            .args(["--engine", engine, "--out-dir"])
+            .arg(dir.join(format!("out-{engine}")));
+        if let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") {
+            command.arg("--node-engine-dir").arg(packages);
+        }
+        common::run(&mut command)
+    }
+
+    fn record(dir: &Path, engine: &str) -> Value {
+        let text =
+            std::fs::read_to_string(dir.join(format!("out-{engine}/results.jsonl"))).unwrap();
+        serde_json::from_str(text.lines().next().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_entry_agent_is_found_by_its_exported_name() {
+        let dir = tempfile::tempdir().unwrap();
+        project(dir.path());
+        let mut engines = vec!["native"];
+        if std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR").is_some() {
+            engines.push("node");
+        }
+        for engine in engines {
+            let ran = run(dir.path(), "checkDetail", engine);
+            assert_eq!(ran.code, Some(0), "{engine}: {}", ran.stderr);
+            let record = record(dir.path(), engine);
+            assert_eq!(record["agent"], json!("checkDetail"), "{engine}");
+            assert_eq!(record["output"], json!({"checked": "d ok"}), "{engine}");
+
+            let ran = run(dir.path(), "nope", engine);
+            assert_eq!(ran.code, Some(2), "{engine}: {}", ran.stderr);
+            assert!(
+                ran.stderr.contains("agent `nope` not found"),
+                "{engine}: {}",
+                ran.stderr
+            );
+        }
+    }
+}
