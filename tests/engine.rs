@@ -342,3 +342,42 @@ async fn basic_fixture_matches_the_official_runtime() {
 async fn team_fixture_matches_the_official_runtime() {
     assert_conformance("team", team_cases()).await;
 }
+
+/// `retry_on_error`: an agent runs again after a failed attempt (a tool that throws with
+/// `catch_tools_error: false`; a transform whose output breaks its schema), with the same model
+/// requests as AIGNE; a retried output carries `$meta.retries`, and an agent out of retries fails
+/// with AIGNE's ` (after N retries)` (the schema message itself is zod's in AIGNE).
+#[tokio::test]
+async fn retry_on_error_matches_the_official_runtime() {
+    let cases = vec![
+        case(
+            "flaky",
+            json!({"message": "go"}),
+            vec![
+                Reply::tool_calls([FakeToolCall::new("c1", "failing", json!({}))]),
+                Reply::text("done"),
+            ],
+        ),
+        case("exhausted", json!({"review": "meh"}), Vec::new()),
+    ];
+    let (our_outputs, our_bodies) = run_ours("retry", &cases).await;
+    assert_eq!(
+        our_outputs[0],
+        json!({"output": {"message": "done", "$meta": {"retries": 1}}})
+    );
+    let error = our_outputs[1]["error"].as_str().unwrap();
+    assert!(error.ends_with(" (after 2 retries)"), "{error}");
+    assert_eq!(our_bodies.len(), 2);
+    let Some(reference) = reference_install() else {
+        // The comparison needs node and the official AIGNE install.
+        return;
+    };
+    let (official_outputs, official_bodies) = run_reference(&reference, "retry", &cases);
+    assert_eq!(our_bodies, official_bodies);
+    assert_eq!(our_outputs[0], official_outputs[0]);
+    let official_error = official_outputs[1]["error"].as_str().unwrap();
+    assert!(
+        official_error.ends_with(" (after 2 retries)"),
+        "{official_error}"
+    );
+}

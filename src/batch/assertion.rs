@@ -101,6 +101,21 @@ pub struct Observed<'a> {
     pub usage: Usage,
 }
 
+/// The output without AIGNE's top-level `$meta` (e.g. `{"retries": 1}` after `retry_on_error`)
+/// when the expected value has none: metadata is not part of what the agent answered.
+fn without_meta<'a>(output: &'a Value, expected: &Value) -> Cow<'a, Value> {
+    match (output, expected) {
+        (Value::Object(fields), Value::Object(wanted))
+            if fields.contains_key("$meta") && !wanted.contains_key("$meta") =>
+        {
+            let mut fields = fields.clone();
+            fields.remove("$meta");
+            Cow::Owned(Value::Object(fields))
+        }
+        _ => Cow::Borrowed(output),
+    }
+}
+
 impl Observed<'_> {
     /// The output text: see the module doc.
     pub fn text(&self) -> Cow<'_, str> {
@@ -240,7 +255,7 @@ impl Assertion {
                         )
                     }
                 }
-                _ if observed.output == expected => (true, None, None),
+                _ if *without_meta(observed.output, expected) == *expected => (true, None, None),
                 _ => (
                     false,
                     Some(format!(
@@ -445,6 +460,21 @@ mod tests {
         Assertion::parse(&spec)
             .unwrap()
             .evaluate(&observed(&output))
+    }
+
+    #[test]
+    fn deep_equality_ignores_aigne_metadata_unless_expected() {
+        let output = json!({"sentiment": "positive", "$meta": {"retries": 1}});
+        let equals =
+            |value: Value| check(json!({"type": "equals", "value": value}), output.clone()).passed;
+        assert!(equals(json!({"sentiment": "positive"})));
+        assert!(equals(
+            json!({"sentiment": "positive", "$meta": {"retries": 1}})
+        ));
+        assert!(!equals(
+            json!({"sentiment": "positive", "$meta": {"retries": 2}})
+        ));
+        assert!(!equals(json!({"sentiment": "negative"})));
     }
 
     #[test]

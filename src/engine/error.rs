@@ -29,6 +29,23 @@ pub enum InvokeError {
         #[source]
         source: Box<ModelError>,
     },
+    /// The agent failed on its last attempt of `retry_on_error` (AIGNE appends the count).
+    #[error("{error} (after {attempts} retries)")]
+    AfterRetries {
+        /// The error of the last attempt.
+        #[source]
+        error: Box<InvokeError>,
+        /// Attempts made (AIGNE counts the first one too).
+        attempts: u32,
+    },
+    /// `retry_on_error` is not AIGNE's `boolean | {retries, minTimeout, factor, randomize}`.
+    #[error("agent `{agent}`: invalid `retry_on_error`: {message}")]
+    RetrySetting {
+        /// The agent.
+        agent: String,
+        /// What is wrong.
+        message: String,
+    },
     /// No model is configured for an AI agent.
     #[error(
         "agent `{agent}`: no model configured (set `model` in `aigne.yaml`, `--model` or `MODEL`)"
@@ -175,6 +192,8 @@ impl InvokeError {
             Self::Js(JsError::Timeout { .. }) => "timeout",
             Self::Js(_) => "project",
             Self::Mcp { .. } => "mcp",
+            Self::AfterRetries { error, .. } => error.kind(),
+            Self::RetrySetting { .. } => "project",
         }
     }
 
@@ -185,7 +204,9 @@ impl InvokeError {
             Self::Unsupported { .. }
             | Self::Project(_)
             | Self::NoModel { .. }
+            | Self::RetrySetting { .. }
             | Self::DenyExec { .. } => true,
+            Self::AfterRetries { error, .. } => error.is_configuration_error(),
             // `--deny-exec` against a project that starts servers is a setting of the run.
             Self::Mcp { source, .. } => matches!(
                 source.as_ref(),

@@ -237,48 +237,86 @@ impl Engine {
                     }
                 })?;
             }
-            let output = match &agent.kind {
-                AgentKind::Ai(ai) => self.run_ai(run, agent, ai, &input, inherited).await?,
-                AgentKind::Team(team) => self.run_team(run, agent, team, &input, inherited).await?,
-                AgentKind::Transform { jsonata } => {
-                    transform::evaluate(jsonata, &input).map_err(|message| {
-                        InvokeError::Transform {
-                            agent: agent.name.clone(),
-                            message,
+            let retry = RetryOnError::of(agent)?;
+            let mut attempt = 0;
+            loop {
+                match self.process_once(run, agent, &input, inherited).await {
+                    Ok(mut output) => {
+                        if attempt > 0 {
+                            // AIGNE marks an output that took retries.
+                            let mut meta = match output.remove("$meta") {
+                                Some(Value::Object(meta)) => meta,
+                                _ => Map::new(),
+                            };
+                            meta.insert("retries".to_owned(), Value::from(attempt));
+                            output.insert("$meta".to_owned(), Value::Object(meta));
                         }
-                    })?
-                }
-                AgentKind::Function { .. } | AgentKind::JsFile => {
-                    self.run_js(run, agent, &input).await?
-                }
-                AgentKind::Mcp { .. } | AgentKind::Image { .. } | AgentKind::Other { .. } => {
-                    return Err(unsupported(agent, agent_type_feature(agent)));
-                }
-            };
-            if let Some(schema) = &agent.output_schema {
-                validate(schema, &Value::Object(output.clone())).map_err(|message| {
-                    InvokeError::Schema {
-                        agent: agent.name.clone(),
-                        which: "output",
-                        message,
+                        return Ok(output);
                     }
-                })?;
+                    Err(error) if attempt < retry.retries && !error.is_configuration_error() => {
+                        attempt += 1;
+                        tokio::time::sleep(retry.delay(attempt)).await;
+                    }
+                    Err(error) if attempt > 0 => {
+                        return Err(InvokeError::AfterRetries {
+                            error: Box::new(error),
+                            attempts: attempt + 1,
+                        });
+                    }
+                    Err(error) => return Err(error),
+                }
             }
-            Ok(if agent.include_input_in_output {
-                // AIGNE merges the streamed output with `{...input, ...output}`: the output's
-                // keys come first, then the input's other keys.
-                let mut merged = output.clone();
-                for (key, value) in input {
-                    if !output.contains_key(&key) {
-                        merged.insert(key, value);
-                    }
-                }
-                merged
-            } else {
-                output
-            })
         }
         .boxed()
+    }
+
+    /// One attempt of an agent (AIGNE's `process` and `processAgentOutput`): the kind's work,
+    /// the output schema and `include_input_in_output`.
+    async fn process_once(
+        &self,
+        run: &Run,
+        agent: &Arc<AgentDef>,
+        input: &Map<String, Value>,
+        inherited: Option<&ModelConfig>,
+    ) -> Result<Map<String, Value>, InvokeError> {
+        let output = match &agent.kind {
+            AgentKind::Ai(ai) => self.run_ai(run, agent, ai, input, inherited).await?,
+            AgentKind::Team(team) => self.run_team(run, agent, team, input, inherited).await?,
+            AgentKind::Transform { jsonata } => {
+                transform::evaluate(jsonata, input).map_err(|message| InvokeError::Transform {
+                    agent: agent.name.clone(),
+                    message,
+                })?
+            }
+            AgentKind::Function { .. } | AgentKind::JsFile => {
+                self.run_js(run, agent, input).await?
+            }
+            AgentKind::Mcp { .. } | AgentKind::Image { .. } | AgentKind::Other { .. } => {
+                return Err(unsupported(agent, agent_type_feature(agent)));
+            }
+        };
+        if let Some(schema) = &agent.output_schema {
+            validate(schema, &Value::Object(output.clone())).map_err(|message| {
+                InvokeError::Schema {
+                    agent: agent.name.clone(),
+                    which: "output",
+                    message,
+                }
+            })?;
+        }
+        Ok(if agent.include_input_in_output {
+            // AIGNE merges the streamed output with `{...input, ...output}`: the output's
+            // keys come first, then the input's other keys.
+            let mut merged = output.clone();
+            for (key, value) in input {
+                if !output.contains_key(key) {
+                    merged.insert(key.clone(), value.clone());
+                }
+            }
+            merged
+        } else {
+            output
+        })
     }
 
     /// Features of one agent the native engine refuses to run (instead of running them
@@ -300,14 +338,9 @@ impl Engine {
                 return Err(unsupported(agent, "input_file_key".to_owned()));
             }
         }
-        if agent.extra.contains_key("retryOnError") {
-            return Err(unsupported(agent, "retry_on_error".to_owned()));
-        }
         Ok(())
     }
 
-    /// The model spec an AI agent uses: its own (already `{...aigne.model, ...agent.model}`),
-    /// else the caller's, else the project's; getters in `model` resolve against the input.
     /// Resolves the model of every AI agent reachable from `roots` (skills, hooks, reviewers,
     /// and the project's global skills), so that a missing key or an unknown provider stops the
     /// run before its first case instead of erroring every case. Models chosen by an input
@@ -371,6 +404,8 @@ impl Engine {
         Ok(())
     }
 
+    /// The model spec an AI agent uses: its own (already `{...aigne.model, ...agent.model}`),
+    /// else the caller's, else the project's; getters in `model` resolve against the input.
     fn model_spec(
         &self,
         agent: &AgentDef,
@@ -393,6 +428,80 @@ impl Engine {
                 options: config.options.clone(),
             },
         }
+    }
+}
+
+/// AIGNE's `retryOnError` (`retry_on_error` in YAML; the loader camelizes only the top-level key,
+/// so the options are read in camelCase): `true` is 3 retries; delays grow from `minTimeout` ms
+/// (default 1000) by `factor` (default 2), doubled at random up to 2x with `randomize`.
+struct RetryOnError {
+    retries: u32,
+    min_timeout_ms: f64,
+    factor: f64,
+    randomize: bool,
+}
+
+impl RetryOnError {
+    /// AIGNE's `DEFAULT_RETRIES` for `retry_on_error: true`.
+    const DEFAULT_RETRIES: u32 = 3;
+
+    fn of(agent: &AgentDef) -> Result<Self, InvokeError> {
+        let invalid = |message: &str| InvokeError::RetrySetting {
+            agent: agent.name.clone(),
+            message: message.to_owned(),
+        };
+        let mut retry = Self {
+            retries: 0,
+            min_timeout_ms: 1000.0,
+            factor: 2.0,
+            randomize: false,
+        };
+        match agent.extra.get("retryOnError") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => retry.retries = Self::DEFAULT_RETRIES,
+            Some(Value::Object(options)) => {
+                retry.retries = options
+                    .get("retries")
+                    .and_then(Value::as_u64)
+                    .and_then(|retries| u32::try_from(retries).ok())
+                    .ok_or_else(|| invalid("`retries` must be a non-negative integer"))?;
+                if let Some(value) = options.get("minTimeout") {
+                    retry.min_timeout_ms = value
+                        .as_f64()
+                        .filter(|ms| *ms >= 0.0)
+                        .ok_or_else(|| invalid("`minTimeout` must be a number of ms >= 0"))?;
+                }
+                if let Some(value) = options.get("factor") {
+                    retry.factor = value
+                        .as_f64()
+                        .filter(|factor| *factor >= 1.0)
+                        .ok_or_else(|| invalid("`factor` must be a number >= 1"))?;
+                }
+                if let Some(value) = options.get("randomize") {
+                    retry.randomize = value
+                        .as_bool()
+                        .ok_or_else(|| invalid("`randomize` must be true or false"))?;
+                }
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "expected true, false or {retries, minTimeout, factor, randomize}",
+                ));
+            }
+        }
+        Ok(retry)
+    }
+
+    /// The wait before attempt `attempt + 1` (AIGNE: `minTimeout * factor^(attempt-1)`).
+    fn delay(&self, attempt: u32) -> std::time::Duration {
+        let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+        let jitter = if self.randomize {
+            1.0 + rand::random::<f64>()
+        } else {
+            1.0
+        };
+        let ms = self.min_timeout_ms * self.factor.powi(exponent) * jitter;
+        std::time::Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0))
     }
 }
 

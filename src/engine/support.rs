@@ -19,7 +19,8 @@ pub fn is_supported(feature: &Feature) -> bool {
         ),
         Feature::Afs(modules) => modules == "history",
         Feature::Hooks | Feature::StructuredStreamMode | Feature::InputFileKey => false,
-        Feature::PassthroughKey(key) => key != "retryOnError",
+        // `retryOnError` runs natively; the others change nothing a CI run can see.
+        Feature::PassthroughKey(_) => true,
         Feature::Instructions
         | Feature::TemplateInclude
         | Feature::InputSchema
@@ -174,7 +175,7 @@ mod tests {
         assert!(!is_supported(&Feature::AgentType("image".to_owned())));
         assert!(is_supported(&Feature::Afs("history".to_owned())));
         assert!(!is_supported(&Feature::Afs("history,local-fs".to_owned())));
-        assert!(!is_supported(&Feature::PassthroughKey(
+        assert!(is_supported(&Feature::PassthroughKey(
             "retryOnError".to_owned()
         )));
         assert!(is_supported(&Feature::PassthroughKey(
