@@ -1607,3 +1607,65 @@ async fn url_servers_get_the_headers_of_opts() {
     assert_eq!(result["content"][0]["text"], json!("authorized"));
     connection.shutdown().await;
 }
+
+/// As AIGNE connects to MCP servers when it loads a project, a server the run reaches that cannot
+/// be started or reached stops the run before any case: exit 2, the server and the reason, a
+/// hint, no model call, no results.
+#[test]
+fn a_server_that_cannot_start_stops_the_run_before_any_case() {
+    use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, _) = graceful_project(dir.path());
+    // A second, working server is started first and still shut down.
+    std::fs::write(
+        dir.path().join("aigne.yaml"),
+        "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n  - missing.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("missing.yaml"),
+        "type: mcp\nname: broken\ncommand: aigne-ci-no-such-mcp-server\nargs: [--port, '1']\n",
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("unused"));
+    let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "hi"]));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("could not start the MCP server `aigne-ci-no-such-mcp-server --port 1`"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("hint: check that the server's `command` is installed and on `PATH`"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(server.request_count(), 0, "no model call");
+    assert!(!dir.path().join("aigne-ci-output/results.jsonl").exists());
+    let pid = read_pid(&pid_file);
+    assert!(gone_soon(pid), "the working server {pid} outlived the run");
+
+    // A URL server that is down: the same, naming the URL.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    std::fs::write(
+        dir.path().join("missing.yaml"),
+        format!("type: mcp\nurl: http://127.0.0.1:{port}/sse\n"),
+    )
+    .unwrap();
+    let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "hi"]));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(&format!(
+            "could not connect to the MCP server `http://127.0.0.1:{port}/sse`"
+        )),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(server.request_count(), 0, "no model call");
+}

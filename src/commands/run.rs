@@ -390,8 +390,8 @@ async fn prepare_engine(
         },
         subprocesses.clone(),
     );
-    // MCP servers connect on first use and are shared by every case; `Prepared::shutdown` ends
-    // them when the run ends (and, should that never run, dropping the pool kills every server
+    // MCP servers connect before the first case and are shared by every case;
+    // `Prepared::shutdown` ends them when the run ends (and, should that never run, dropping the pool kills every server
     // process group).
     let mcp = Arc::new(McpPool::new(
         McpSettings::resolve(environment, args.deny_exec),
@@ -411,6 +411,24 @@ async fn prepare_engine(
     }
     // A missing key or an unknown provider fails every case the same way: say it once, exit 2.
     engine.check_models(&roots)?;
+    // AIGNE connects to MCP servers when it loads the project: a server that cannot be started or
+    // reached stops the run here (exit 2) instead of erroring every case.
+    let reachable = support::reachable_agents(engine.project(), &roots);
+    match engine.connect_mcp_agents(&reachable).await {
+        Ok(connections) => {
+            for connection in connections {
+                report::log_line(&format!(
+                    "mcp: connected to `{}` ({} tools)",
+                    connection.label(),
+                    connection.tools().len()
+                ));
+            }
+        }
+        Err(error) => {
+            mcp.shutdown().await;
+            return Err(error.into());
+        }
+    }
     Ok(Prepared {
         runner: Arc::new(EngineRunner {
             engine,

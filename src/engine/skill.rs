@@ -85,6 +85,32 @@ impl Engine {
         Ok(skills)
     }
 
+    /// Connects to the servers of the `type: mcp` agents among `agents`, concurrently (once per
+    /// run: the connections are kept for the cases), as AIGNE connects when it loads a project.
+    /// The first failure, in the order of `agents`, is returned.
+    pub async fn connect_mcp_agents(
+        &self,
+        agents: &[Arc<AgentDef>],
+    ) -> Result<Vec<Arc<McpConnection>>, InvokeError> {
+        let connected =
+            futures::future::join_all(agents.iter().filter_map(|agent| match &agent.kind {
+                AgentKind::Mcp { server } => Some(self.connect_mcp(agent, server)),
+                _ => None,
+            }))
+            .await;
+        let mut connections: Vec<Arc<McpConnection>> = Vec::new();
+        for connection in connected {
+            let connection = connection?;
+            if !connections
+                .iter()
+                .any(|known| Arc::ptr_eq(known, &connection))
+            {
+                connections.push(connection);
+            }
+        }
+        Ok(connections)
+    }
+
     /// The run's connection to an MCP agent's server.
     pub(super) async fn connect_mcp(
         &self,

@@ -88,22 +88,50 @@ pub struct ExecUse {
     pub what: String,
 }
 
-/// Every agent reachable from `roots` (their skills, hooks and reviewers, and the project's global
-/// skills once an AI agent is reached, as AIGNE offers those to every AI agent) that would start a
-/// subprocess in the native engine. `--deny-exec` refuses a run for which this is not empty.
-pub fn exec_uses(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<ExecUse> {
+/// Every agent reachable from `roots`: their skills, hooks and reviewers, and the project's
+/// global skills once an AI agent is reached (AIGNE offers those to every AI agent); each once,
+/// in walk order.
+pub fn reachable_agents(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<Arc<AgentDef>> {
     let mut seen: HashSet<*const AgentDef> = HashSet::new();
     let mut out = Vec::new();
-    let mut reaches_ai = false;
     for root in roots {
-        walk_exec(root, &mut seen, &mut reaches_ai, &mut out);
+        walk(root, &mut seen, &mut out);
     }
-    if reaches_ai {
+    if out
+        .iter()
+        .any(|agent| matches!(agent.kind, AgentKind::Ai(_)))
+    {
         for skill in &project.skills {
-            walk_exec(skill, &mut seen, &mut reaches_ai, &mut out);
+            walk(skill, &mut seen, &mut out);
         }
     }
     out
+}
+
+/// Every agent reachable from `roots` ([`reachable_agents`]) that would start a subprocess in
+/// the native engine. `--deny-exec` refuses a run for which this is not empty.
+pub fn exec_uses(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<ExecUse> {
+    reachable_agents(project, roots)
+        .into_iter()
+        .filter_map(|agent| {
+            let what = match &agent.kind {
+                AgentKind::Mcp { server } => McpServerSpec::from_agent_keys(server)
+                    .ok()
+                    .filter(McpServerSpec::is_stdio)
+                    .map(|spec| format!("the stdio MCP server `{}`", spec.label())),
+                AgentKind::Function { .. } => {
+                    Some("Node.js (inline `type: function` agent)".to_owned())
+                }
+                AgentKind::JsFile => Some("Node.js (JavaScript agent)".to_owned()),
+                _ => None,
+            }?;
+            Some(ExecUse {
+                agent: agent.name.clone(),
+                location: agent.location(),
+                what,
+            })
+        })
+        .collect()
 }
 
 /// `--deny-exec`: the error that stops the run before any case when `uses` is not empty.
@@ -115,47 +143,23 @@ pub fn deny_exec_error(uses: &[ExecUse]) -> Option<super::InvokeError> {
     })
 }
 
-fn walk_exec(
-    agent: &Arc<AgentDef>,
-    seen: &mut HashSet<*const AgentDef>,
-    reaches_ai: &mut bool,
-    out: &mut Vec<ExecUse>,
-) {
+fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Vec<Arc<AgentDef>>) {
     if !seen.insert(Arc::as_ptr(agent)) {
         return;
     }
-    let what = match &agent.kind {
-        AgentKind::Ai(_) => {
-            *reaches_ai = true;
-            None
-        }
-        AgentKind::Mcp { server } => McpServerSpec::from_agent_keys(server)
-            .ok()
-            .filter(McpServerSpec::is_stdio)
-            .map(|spec| format!("the stdio MCP server `{}`", spec.label())),
-        AgentKind::Function { .. } => Some("Node.js (inline `type: function` agent)".to_owned()),
-        AgentKind::JsFile => Some("Node.js (JavaScript agent)".to_owned()),
-        _ => None,
-    };
-    if let Some(what) = what {
-        out.push(ExecUse {
-            agent: agent.name.clone(),
-            location: agent.location(),
-            what,
-        });
-    }
+    out.push(agent.clone());
     for skill in &agent.skills {
-        walk_exec(skill, seen, reaches_ai, out);
+        walk(skill, seen, out);
     }
     for hook in &agent.hooks {
         for (_, hook_agent) in &hook.slots {
-            walk_exec(hook_agent, seen, reaches_ai, out);
+            walk(hook_agent, seen, out);
         }
     }
     if let AgentKind::Team(team) = &agent.kind
         && let Some(reflection) = &team.reflection
     {
-        walk_exec(&reflection.reviewer, seen, reaches_ai, out);
+        walk(&reflection.reviewer, seen, out);
     }
 }
 
