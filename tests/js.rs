@@ -1158,6 +1158,39 @@ mod project_dependencies {
         );
     }
 
+    /// Two runs sharing one project folder at once: one lock, one install.
+    #[test]
+    fn parallel_runs_install_once() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        let children: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|name| {
+                let dir = work.path().join(name);
+                std::fs::create_dir(&dir).unwrap();
+                command(project.path(), &dir, "shouter", r#"{"text": "p"}"#)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        let mut installs = 0;
+        for name in ["a", "b", "c"] {
+            let (record, summary) = output_of(&work.path().join(name));
+            assert_eq!(record["output"]["shouted"], json!("P!"));
+            installs += purposes(&summary)
+                .iter()
+                .filter(|purpose| *purpose == "npm-install")
+                .count();
+        }
+        assert_eq!(installs, 1);
+        assert!(!project.path().join(".aigne-ci-npm-incomplete").exists());
+    }
+
     #[test]
     fn an_interrupted_install_is_done_again() {
         let project = project();
@@ -1481,5 +1514,74 @@ mod sessions {
             .collect();
         assert_eq!(matching.len(), 1, "{text}: {bodies:#?}");
         matching[0].clone()
+    }
+}
+
+/// AIGNE names a JavaScript file's agent after its default export; `aigne-ci run` finds the
+/// entry agent by that name in both engines.
+mod exported_names {
+    use std::path::Path;
+
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use crate::common;
+
+    fn project(dir: &Path) {
+        std::fs::write(
+            dir.join("aigne.yaml"),
+            "model: openai:gpt-4o-mini\nagents:\n  - check-detail.mjs\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("check-detail.mjs"),
+            "export default async function checkDetail({ detail }) {\n  return { checked: `${detail} ok` };\n}\n",
+        )
+        .unwrap();
+    }
+
+    fn run(dir: &Path, agent: &str, engine: &str) -> common::Ran {
+        let mut command = common::command(dir);
+        command
+            .env("OPENAI_API_KEY", "sk-test")
+            .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+            .args(["run", ".", agent, "--input-json", r#"{"detail": "d"}"#])
+            .args(["--engine", engine, "--out-dir"])
+            .arg(dir.join(format!("out-{engine}")));
+        if let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") {
+            command.arg("--node-engine-dir").arg(packages);
+        }
+        common::run(&mut command)
+    }
+
+    fn record(dir: &Path, engine: &str) -> Value {
+        let text =
+            std::fs::read_to_string(dir.join(format!("out-{engine}/results.jsonl"))).unwrap();
+        serde_json::from_str(text.lines().next().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_entry_agent_is_found_by_its_exported_name() {
+        let dir = tempfile::tempdir().unwrap();
+        project(dir.path());
+        let mut engines = vec!["native"];
+        if std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR").is_some() {
+            engines.push("node");
+        }
+        for engine in engines {
+            let ran = run(dir.path(), "checkDetail", engine);
+            assert_eq!(ran.code, Some(0), "{engine}: {}", ran.stderr);
+            let record = record(dir.path(), engine);
+            assert_eq!(record["agent"], json!("checkDetail"), "{engine}");
+            assert_eq!(record["output"], json!({"checked": "d ok"}), "{engine}");
+
+            let ran = run(dir.path(), "nope", engine);
+            assert_eq!(ran.code, Some(2), "{engine}: {}", ran.stderr);
+            assert!(
+                ran.stderr.contains("agent `nope` not found"),
+                "{engine}: {}",
+                ran.stderr
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::registry::ModelRegistry;
 use crate::model::settings::{ModelSettings, dotenv_secrets};
-use crate::project::Project;
+use crate::project::{AgentDef, Project};
 use crate::report::FetchProgress;
 use crate::report::{
     self, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
@@ -252,7 +252,18 @@ async fn prepare_engine(
     let project = Arc::new(Project::load(&fetched.project_dir)?);
     let project_secrets = dotenv_secrets(environment, &fetched.project_dir)?;
     let agent_name = args.agent.clone().or_else(|| args.entry_agent.clone());
-    let default_agent = project.agent(agent_name.as_deref())?.name.clone();
+    // AIGNE names a JavaScript file's agent after its default export (`fn.name`), which only
+    // node knows: a name the loader does not find may still be one, checked once the engine
+    // is up.
+    let entry = match project.agent(agent_name.as_deref()) {
+        Ok(agent) => Some(agent.clone()),
+        Err(_) if agent_name.is_some() && project.has_javascript_files() => None,
+        Err(error) => return Err(error.into()),
+    };
+    let mut default_agent = match (&entry, &agent_name) {
+        (Some(agent), _) => agent.name.clone(),
+        (None, name) => name.clone().unwrap_or_default(),
+    };
     let project_info = ProjectInfo {
         source: fetched.source.clone(),
         sha256: fetched.sha256.clone(),
@@ -307,6 +318,17 @@ async fn prepare_engine(
                 Some(hint),
             )
         })?;
+        if entry.is_none()
+            && !node
+                .project()
+                .agents
+                .iter()
+                .any(|agent| agent.name == default_agent)
+            && let Err(error) = project.agent(agent_name.as_deref())
+        {
+            node.shutdown().await;
+            return Err(error.into());
+        }
         return Ok(Prepared {
             runner: Arc::new(NodeRunner {
                 node,
@@ -323,7 +345,11 @@ async fn prepare_engine(
         });
     }
     // The agents the cases run: what the checks before the first case look at.
-    let mut roots = vec![project.agent(agent_name.as_deref())?.clone()];
+    let mut roots: Vec<Arc<AgentDef>> = match &entry {
+        Some(agent) => vec![agent.clone()],
+        // An exported JavaScript name: one of the JS files.
+        None => project.javascript_files().into_iter().cloned().collect(),
+    };
     roots.extend(
         case_agents
             .iter()
@@ -380,6 +406,9 @@ async fn prepare_engine(
         },
     )
     .with_mcp(mcp.clone());
+    if entry.is_none() {
+        default_agent = engine.agent_name(Some(&default_agent)).await?;
+    }
     // A missing key or an unknown provider fails every case the same way: say it once, exit 2.
     engine.check_models(&roots)?;
     // AIGNE connects to MCP servers when it loads the project: a server that cannot be started or

@@ -136,6 +136,13 @@ impl Engine {
         Err(error.into())
     }
 
+    /// The name under which [`Engine::invoke`] finds agent `name`: the project's own, or the
+    /// name a JavaScript file's default export gives it (loading the project's JS files with
+    /// the Node bridge to find out).
+    pub async fn agent_name(&self, name: Option<&str>) -> Result<String, InvokeError> {
+        self.find_agent(name).await.map(|agent| agent.name.clone())
+    }
+
     /// A JS file's definition with the name, description, schemas and `default_input` its
     /// default export carries. Other kinds come back as they are.
     pub(super) async fn resolve_js(

@@ -268,6 +268,20 @@ impl Project {
         features::collect(self)
     }
 
+    /// Whether a top-level agent is a JavaScript file, whose name AIGNE takes from its default
+    /// export (known only once node loads it), so an agent name not found may still be one.
+    pub fn has_javascript_files(&self) -> bool {
+        !self.javascript_files().is_empty()
+    }
+
+    /// The top-level agents that are JavaScript files.
+    pub fn javascript_files(&self) -> Vec<&Arc<AgentDef>> {
+        self.top_level_agents()
+            .into_iter()
+            .filter(|agent| matches!(agent.kind, agent::AgentKind::JsFile))
+            .collect()
+    }
+
     /// Whether any agent is JavaScript (a `.js`/`.mjs` file or an inline `type: function`).
     pub fn has_javascript(&self) -> bool {
         self.features().iter().any(|used| {
