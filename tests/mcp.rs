@@ -1632,6 +1632,15 @@ fn a_server_that_cannot_start_stops_the_run_before_any_case() {
     server.set_default(Reply::text("unused"));
     let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "hi"]));
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let project = std::fs::canonicalize(dir.path()).unwrap();
+    assert!(
+        ran.stderr.contains(&format!(
+            "error: agent `broken` at `{}`: MCP server failed",
+            project.join("missing.yaml").display()
+        )),
+        "{}",
+        ran.stderr
+    );
     assert!(
         ran.stderr
             .contains("could not start the MCP server `aigne-ci-no-such-mcp-server --port 1`"),

@@ -148,10 +148,12 @@ pub enum InvokeError {
         more: Vec<String>,
     },
     /// An MCP server (`type: mcp`) could not be started or reached, or a call to it failed.
-    #[error("agent `{agent}`: MCP server failed")]
+    #[error("agent `{agent}` at `{location}`: MCP server failed")]
     Mcp {
-        /// The agent whose skill it is.
+        /// The `type: mcp` agent.
         agent: String,
+        /// Its file.
+        location: Location,
         /// Why (names the server and tool).
         #[source]
         source: Box<crate::engine::mcp::McpError>,

@@ -127,6 +127,7 @@ impl Engine {
             .await
             .map_err(|source| InvokeError::Mcp {
                 agent: agent.name.clone(),
+                location: agent.location(),
                 source: Box::new(source),
             })
     }
@@ -160,6 +161,7 @@ impl Engine {
                 let result = connection.call(&tool.name, input).await.map_err(|source| {
                     InvokeError::Mcp {
                         agent: agent.name.clone(),
+                        location: agent.location(),
                         source: Box::new(source),
                     }
                 })?;
