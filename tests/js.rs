@@ -715,6 +715,14 @@ mod node_engine {
                 project("js-tools").display()
             )
         );
+        assert_eq!(
+            error.hint().as_deref(),
+            Some(
+                "set the provider's key in the environment (e.g. `OPENAI_API_KEY`; \
+                 `AIGNE_HUB_API_KEY` for AIGNE Hub), or pick a provider with `--model \
+                 provider:name`"
+            )
+        );
     }
 }
 

@@ -79,6 +79,13 @@ impl NodeEngineError {
                     .to_owned(),
             ),
             Self::Denied => Some("remove `--deny-exec` or use `--engine native`".to_owned()),
+            // The host refused a question the official CLI asks when no provider key is set.
+            Self::Load { message, .. } if message.contains("aigne-ci never prompts") => Some(
+                "set the provider's key in the environment (e.g. `OPENAI_API_KEY`; \
+                 `AIGNE_HUB_API_KEY` for AIGNE Hub), or pick a provider with `--model \
+                 provider:name`"
+                    .to_owned(),
+            ),
             _ => None,
         }
     }
