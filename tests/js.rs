@@ -1585,3 +1585,30 @@ mod exported_names {
         }
     }
 }
+
+/// The node engine cannot answer from a cassette: `--replay`/`--record` with it is a usage error
+/// before anything starts, never a run that silently reaches the provider.
+#[test]
+fn cassettes_are_refused_with_the_node_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("aigne.yaml"), "agents:\n  - chat.yaml\n").unwrap();
+    std::fs::write(dir.path().join("chat.yaml"), "name: chat\n").unwrap();
+    std::fs::write(dir.path().join("cassette.jsonl"), "").unwrap();
+    for flag in ["--replay", "--record"] {
+        let ran = crate::common::run(
+            crate::common::command(dir.path())
+                .args(["run", ".", "--prompt", "hi", "--engine", "node", flag])
+                .arg("cassette.jsonl"),
+        );
+        assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains(&format!(
+                "error: `{flag} cassette.jsonl` works only with the native engine, and this run \
+                 uses the node engine (`--engine node` was given)"
+            )),
+            "{}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("cannot start"), "{}", ran.stderr);
+    }
+}

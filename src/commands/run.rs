@@ -291,6 +291,27 @@ async fn prepare_engine(
         decision.engine, decision.reason
     ));
     if decision.engine == EngineKind::Node {
+        // The official runtime calls its providers itself: a cassette would be silently
+        // ignored, and a "replayed" run would reach the network with real keys.
+        let cassette = [
+            ("--replay", &args.model.replay),
+            ("--record", &args.model.record),
+        ]
+        .into_iter()
+        .find_map(|(flag, path)| path.as_ref().map(|path| (flag, path)));
+        if let Some((flag, path)) = cassette {
+            return Err(Error::usage(
+                format!(
+                    "`{flag} {}` works only with the native engine, and this run uses the node engine ({})",
+                    path.display(),
+                    decision.reason
+                ),
+                Some(
+                    "pass `--engine native` (with `--engine auto`, the project uses a feature only the node engine runs)"
+                        .to_owned(),
+                ),
+            ));
+        }
         let node = NodeEngine::start(
             NodeEngineSettings {
                 env: environment.variables.clone(),
