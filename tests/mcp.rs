@@ -1214,6 +1214,20 @@ async fn inspect_lists_each_mcp_servers_tools() {
             .clone()
     };
     assert_eq!(servers.len(), 4 + usize::from(sse.is_some()), "{servers:?}");
+    let mcp_feature = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|feature| feature["feature"] == "type: mcp")
+        .unwrap();
+    assert_eq!(mcp_feature["supported"], json!(true));
+    assert!(
+        mcp_feature["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("the server's tools become skills"),
+        "{mcp_feature}"
+    );
     if let Some(sse) = &sse {
         let entry = by_file("sse.yaml");
         assert_eq!(entry["transport"], json!("sse"));

@@ -58,6 +58,9 @@ pub fn note(feature: &Feature) -> Option<&'static str> {
         Feature::Session => Some("history compaction and memory extraction are not run"),
         Feature::Afs(_) => Some("the history module is kept per session in memory"),
         Feature::TaskTitle => Some("UI only; ignored"),
+        Feature::AgentType(kind) if kind == "mcp" => Some(
+            "the server's tools become skills; its prompts and resources are not used (AIGNE exposes them only programmatically)",
+        ),
         Feature::KeepTextInToolUses => Some("streaming only; no effect on the final output"),
         Feature::IgnoredKey(_) => Some("no effect in AIGNE either"),
         Feature::TeamMode(mode) if mode == "parallel" => {
