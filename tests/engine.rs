@@ -381,3 +381,41 @@ async fn retry_on_error_matches_the_official_runtime() {
         "{official_error}"
     );
 }
+
+/// `input_file_key`: inline and local files join the user message after its text, a local one
+/// read and sent inline with its type guessed from its name, as the official runtime sends them.
+#[tokio::test]
+async fn input_file_key_matches_the_official_runtime() {
+    let note = fixture("files").join("note.txt");
+    let note = note.to_str().unwrap();
+    let cases = vec![
+        case(
+            "describe",
+            json!({"message": "What is in these?", "files": [
+                {"type": "file", "data": "aGVsbG8=", "mimeType": "text/plain", "filename": "hello.txt"},
+                {"type": "local", "path": note}
+            ]}),
+            vec![Reply::text("Two notes")],
+        ),
+        case(
+            "describe",
+            json!({"message": "And this one?", "files": {"type": "local", "path": note, "filename": "renamed.md"}}),
+            vec![Reply::text("A note")],
+        ),
+        case(
+            "describe",
+            json!({"message": "Nothing attached", "files": null}),
+            vec![Reply::text("Nothing")],
+        ),
+    ];
+    let (_, bodies) = run_ours("files", &cases).await;
+    assert_eq!(
+        bodies[0]["messages"][1]["content"],
+        json!([
+            {"type": "text", "text": "What is in these?"},
+            {"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGVsbG8="}},
+            {"type": "image_url", "image_url": {"url": "data:text/plain;base64,YSBsb2NhbCBub3RlCg=="}}
+        ])
+    );
+    assert_conformance("files", cases).await;
+}

@@ -330,13 +330,10 @@ impl Engine {
         {
             return Err(unsupported(agent, "afs".to_owned()));
         }
-        if let Some(ai) = agent.ai() {
-            if ai.structured_stream_mode {
-                return Err(unsupported(agent, "structured_stream_mode".to_owned()));
-            }
-            if ai.input_file_key.is_some() {
-                return Err(unsupported(agent, "input_file_key".to_owned()));
-            }
+        if let Some(ai) = agent.ai()
+            && ai.structured_stream_mode
+        {
+            return Err(unsupported(agent, "structured_stream_mode".to_owned()));
         }
         Ok(())
     }

@@ -21,6 +21,77 @@ pub struct BuiltMessages {
     pub user: ChatMessage,
 }
 
+/// `input_file_key`: the input's files (AIGNE's `fileUnionContentsSchema`: one
+/// `{type: url|file|local, …}` or a list), after the message text. A `local` file is read and sent
+/// inline, with its type guessed from its name, as AIGNE's `ChatModel` does before a call.
+fn input_files(
+    agent: &AgentDef,
+    key: &str,
+    value: Option<&Value>,
+) -> Result<Vec<ContentPart>, InvokeError> {
+    let invalid = |message: String| InvokeError::Schema {
+        agent: agent.name.clone(),
+        which: "input",
+        message: format!("`{key}`: {message}"),
+    };
+    let items: Vec<&Value> = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(item) => vec![item],
+    };
+    let mut parts = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(fields) = item.as_object() else {
+            return Err(invalid(format!("expected a file object, got `{item}`")));
+        };
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+        let required = |name: &str| {
+            text(name).ok_or_else(|| {
+                invalid(format!(
+                    "a `{}` file needs a string `{name}`",
+                    text("type").unwrap_or_default()
+                ))
+            })
+        };
+        let mime_type = text("mimeType");
+        let filename = text("filename");
+        parts.push(match text("type").as_deref() {
+            Some("url") => ContentPart::Url {
+                url: required("url")?,
+                mime_type,
+                filename,
+            },
+            Some("file") => ContentPart::File {
+                data: required("data")?,
+                mime_type,
+                filename,
+            },
+            Some("local") => {
+                let path = required("path")?;
+                let bytes = std::fs::read(&path).map_err(|error| InvokeError::Agent {
+                    agent: agent.name.clone(),
+                    message: format!("cannot read the input file `{path}`: {error}"),
+                })?;
+                let mime_type = mime_type.or_else(|| {
+                    crate::model::common::mime_type_of(filename.as_deref().unwrap_or(&path))
+                });
+                ContentPart::File {
+                    data: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes),
+                    mime_type,
+                    filename,
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "a file's `type` must be `url`, `file` or `local`, not {}",
+                    other.map_or("missing".to_owned(), |other| format!("`{other}`"))
+                )));
+            }
+        });
+    }
+    Ok(parts)
+}
+
 /// The template variables: `userContext`, its fields, then the input's fields (later wins).
 pub fn template_variables(input: &Map<String, Value>) -> Value {
     let mut variables = Map::new();
@@ -38,8 +109,12 @@ pub fn build_messages(
     input: &Map<String, Value>,
     extra_system: Vec<ContentPart>,
 ) -> Result<BuiltMessages, InvokeError> {
-    let (instructions, input_key) = match &agent.kind {
-        AgentKind::Ai(ai) => (&ai.instructions, ai.input_key.as_deref()),
+    let (instructions, input_key, input_file_key) = match &agent.kind {
+        AgentKind::Ai(ai) => (
+            &ai.instructions,
+            ai.input_key.as_deref(),
+            ai.input_file_key.as_deref(),
+        ),
         _ => {
             return Err(InvokeError::Agent {
                 agent: agent.name.clone(),
@@ -86,6 +161,9 @@ pub fn build_messages(
         user_parts.push(ContentPart::Text {
             text: message.clone(),
         });
+    }
+    if let Some(key) = input_file_key {
+        user_parts.extend(input_files(agent, key, input.get(key))?);
     }
     let mut system = (!system_parts.is_empty()).then(|| ChatMessage {
         role: Role::System,

@@ -18,7 +18,7 @@ pub fn is_supported(feature: &Feature) -> bool {
             "ai" | "team" | "transform" | "mcp" | "function" | "js"
         ),
         Feature::Afs(modules) => modules == "history",
-        Feature::Hooks | Feature::StructuredStreamMode | Feature::InputFileKey => false,
+        Feature::Hooks | Feature::StructuredStreamMode => false,
         // `retryOnError` runs natively; the others change nothing a CI run can see.
         Feature::PassthroughKey(_) => true,
         Feature::Instructions
@@ -35,6 +35,7 @@ pub fn is_supported(feature: &Feature) -> bool {
         | Feature::ToolCallsConcurrency
         | Feature::CatchToolsErrorOff
         | Feature::OutputFileKey
+        | Feature::InputFileKey
         | Feature::KeepTextInToolUses
         | Feature::TeamMode(_)
         | Feature::IterateOn
