@@ -1262,19 +1262,88 @@ mod project_dependencies {
         let ran = common::run(
             command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#).env("PATH", &bin),
         );
-        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
-        let (record, summary) = output_of(work.path());
-        assert_eq!(record["error"]["kind"], json!("project"));
-        assert_eq!(
-            record["error"]["message"],
-            json!(format!(
-                "cannot install the dependencies of `{dir}` for the JavaScript agent `{dir}/shouter.mjs`: \
-                 `npm` was not found on PATH; it is needed to install `the dependencies of `{dir}/package.json``",
+        // Before the first case: the run's agent is JavaScript.
+        assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains(&format!(
+                "error: cannot install the dependencies of `{dir}` for the JavaScript agent \
+                 `shouter`\n  Caused by: `npm` was not found on PATH; it is needed to install \
+                 `the dependencies of `{dir}/package.json``",
                 dir = project.path().display()
-            ))
+            )),
+            "{}",
+            ran.stderr
         );
-        assert_eq!(summary["subprocesses"], json!([]));
+        assert!(
+            ran.stderr
+                .contains("hint: install npm (it comes with Node.js)"),
+            "{}",
+            ran.stderr
+        );
         assert!(!project.path().join("node_modules").exists());
+    }
+
+    /// JavaScript the run's agents do not reach up front (found by `context.invoke`) installs
+    /// them when node first starts; a failure is kept and reported again.
+    #[tokio::test]
+    async fn the_bridge_installs_them_before_node_first_starts() {
+        use aigne_ci::engine::js::{JsBridge, JsError, JsSettings, JsSource};
+        use aigne_ci::engine::npm::{NpmError, NpmSettings};
+        use aigne_ci::engine::subprocess::SubprocessLog;
+
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        let bin = work.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::os::unix::fs::symlink(which_node(), bin.join("node")).unwrap();
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("PATH".to_owned(), bin.display().to_string());
+        let settings = |env: std::collections::BTreeMap<String, String>| JsSettings {
+            env: env.clone(),
+            working_dir: project.path().to_path_buf(),
+            script_dir: work.path().join("scripts"),
+            call_timeout: std::time::Duration::from_secs(10),
+            deny_exec: false,
+            agent_names: vec!["shouter".to_owned()],
+            dependencies: Some(NpmSettings {
+                env,
+                deny_exec: false,
+                allow_install_scripts: false,
+                offline: true,
+            }),
+        };
+        let log = SubprocessLog::default();
+        let bridge = JsBridge::start(settings(env), log.clone());
+        let source = JsSource::File(project.path().join("shouter.mjs"));
+        for _ in 0..2 {
+            let error = bridge.load(&source).await.unwrap_err();
+            let JsError::Dependencies { source, .. } = &error else {
+                panic!("{error:?}");
+            };
+            assert!(
+                matches!(source.as_ref(), NpmError::NpmMissing { .. }),
+                "{error:?}"
+            );
+        }
+        assert!(log.records().is_empty());
+
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("PATH".to_owned(), std::env::var("PATH").unwrap());
+        env.insert("HOME".to_owned(), work.path().display().to_string());
+        env.insert(
+            "npm_config_registry".to_owned(),
+            "http://127.0.0.1:9/".to_owned(),
+        );
+        let bridge = JsBridge::start(settings(env), log.clone());
+        let info = bridge.load(&source).await.unwrap();
+        assert_eq!(info.name.as_deref(), Some("shouter"));
+        let purposes: Vec<String> = log
+            .records()
+            .into_iter()
+            .map(|record| record.purpose)
+            .collect();
+        assert_eq!(purposes, ["npm-install", "js-bridge"]);
+        bridge.shutdown().await;
     }
 
     fn which_node() -> PathBuf {

@@ -376,10 +376,11 @@ async fn prepare_engine(
             .iter()
             .filter_map(|name| project.agent(Some(name)).ok().cloned()),
     );
+    let exec_uses = support::exec_uses(&project, &roots);
     if args.deny_exec {
         // Refuse before any case runs (exit 2), naming the agent and its file, rather than
         // erroring every case that reaches a stdio MCP server or a JavaScript agent.
-        if let Some(error) = support::deny_exec_error(&support::exec_uses(&project, &roots)) {
+        if let Some(error) = support::deny_exec_error(&exec_uses) {
             return Err(error.into());
         }
     }
@@ -411,6 +412,14 @@ async fn prepare_engine(
         },
         subprocesses.clone(),
     );
+    // The project's npm dependencies go in before the first case when the run's agents reach
+    // JavaScript: an install is no case's, and its failure is the run's (exit 2). JavaScript
+    // reached otherwise (`context.invoke` by name) installs them when node first starts.
+    if let Some(first) = exec_uses.iter().find(|used| used.node) {
+        js.install_dependencies(&first.agent)
+            .await
+            .map_err(crate::engine::InvokeError::from)?;
+    }
     // MCP servers connect before the first case and are shared by every case;
     // `Prepared::shutdown` ends them when the run ends (and, should that never run, dropping the pool kills every server
     // process group).

@@ -90,6 +90,8 @@ pub struct ExecUse {
     pub location: Location,
     /// What it starts, for messages (`the stdio MCP server `npx …``, `Node.js (JavaScript agent)`).
     pub what: String,
+    /// Whether it is Node.js for a JavaScript agent (else an MCP server).
+    pub node: bool,
 }
 
 /// Every agent reachable from `roots`: their skills, hooks and reviewers, and the project's
@@ -132,6 +134,7 @@ pub fn exec_uses(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<ExecUse> {
             Some(ExecUse {
                 agent: agent.name.clone(),
                 location: agent.location(),
+                node: matches!(agent.kind, AgentKind::Function { .. } | AgentKind::JsFile),
                 what,
             })
         })

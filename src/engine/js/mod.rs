@@ -426,9 +426,13 @@ impl JsBridge {
 }
 
 impl JsBridge {
-    /// Installs the project's `package.json` dependencies the first time node is about to
-    /// start; a failure is kept and every later start reports it again.
-    async fn install_dependencies(&self, agent: &str) -> Result<(), JsError> {
+    /// Installs the project's `package.json` dependencies (once; later calls, and node's first
+    /// start, reuse the outcome, so a failure is reported again). The run calls it before the
+    /// first case when its agents reach JavaScript; node's first start calls it otherwise.
+    ///
+    /// npm runs in a task of its own: a case that times out while npm works does not kill the
+    /// install, and the next caller waits for it (on npm's lock) instead of starting over.
+    pub async fn install_dependencies(&self, agent: &str) -> Result<(), JsError> {
         let Some(npm_settings) = &self.inner.settings.dependencies else {
             return Ok(());
         };
@@ -436,11 +440,22 @@ impl JsBridge {
         let outcome = self
             .inner
             .dependencies
-            .get_or_init(|| async {
-                npm::install_project_dependencies(dir, npm_settings, &self.inner.log)
-                    .await
-                    .map(|_| ())
-                    .map_err(Arc::new)
+            .get_or_init(|| {
+                let (dir, npm_settings, log) =
+                    (dir.clone(), npm_settings.clone(), self.inner.log.clone());
+                async move {
+                    let task_dir = dir.clone();
+                    let task = tokio::spawn(async move {
+                        npm::install_project_dependencies(&task_dir, &npm_settings, &log).await
+                    });
+                    match task.await {
+                        Ok(result) => result.map(|_| ()).map_err(Arc::new),
+                        Err(error) => Err(Arc::new(NpmError::Io {
+                            path: dir,
+                            source: std::io::Error::other(error.to_string()),
+                        })),
+                    }
+                }
             })
             .await;
         outcome.clone().map_err(|source| JsError::Dependencies {
