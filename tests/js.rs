@@ -1413,12 +1413,20 @@ mod sessions {
         )
         .unwrap();
         std::fs::write(
-            dir.join("prompts.jsonl"),
+            dir.join("memory.jsonl"),
+            [
+                r#"{"id": "m1", "input": "note: blue", "session": "m", "agent": "memory_chat"}"#,
+                r#"{"id": "o1", "input": "note: red", "session": "o", "agent": "memory_chat"}"#,
+                r#"{"id": "m2", "input": "which colour?", "session": "m", "agent": "memory_chat"}"#,
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("history.jsonl"),
             [
                 r#"{"id": "h1", "input": "my name is Ada", "session": "h", "agent": "history_chat"}"#,
-                r#"{"id": "m1", "input": "note: blue", "session": "m", "agent": "memory_chat"}"#,
                 r#"{"id": "h2", "input": "what is my name?", "session": "h", "agent": "history_chat"}"#,
-                r#"{"id": "m2", "input": "which colour?", "session": "m", "agent": "memory_chat"}"#,
                 r#"{"id": "x1", "input": "who am I?", "session": "other", "agent": "history_chat"}"#,
             ]
             .join("\n"),
@@ -1455,15 +1463,20 @@ mod sessions {
 
     /// Runs the inputs through one engine; returns the request bodies by case id of their
     /// last user message, and the outputs by case id.
-    fn run(dir: &Path, engine: &str, packages: Option<&std::ffi::OsStr>) -> (Vec<Value>, Value) {
+    fn run(
+        dir: &Path,
+        inputs: &str,
+        engine: &str,
+        packages: Option<&std::ffi::OsStr>,
+    ) -> (Vec<Value>, Value) {
         let server = echo_server();
-        let out = dir.join(format!("out-{engine}"));
+        let out = dir.join(format!("out-{inputs}-{engine}"));
         let mut command = common::command(dir);
         command
             .env("OPENAI_BASE_URL", server.base_url())
             .env("OPENAI_API_KEY", "sk-test")
             .env("HOME", dir)
-            .args(["run", ".", "--input", "prompts.jsonl", "--concurrency", "1"])
+            .args(["run", ".", "--input", inputs, "--concurrency", "1"])
             .args(["--engine", engine, "--timeout", "20s", "--out-dir"])
             .arg(&out);
         if let Some(packages) = packages {
@@ -1487,16 +1500,32 @@ mod sessions {
     fn a_session_is_one_conversation_in_both_engines() {
         let dir = tempfile::tempdir().unwrap();
         project(dir.path());
-        let (native, native_outputs) = run(dir.path(), "native", None);
+        let (native, native_outputs) = run(dir.path(), "memory.jsonl", "native", None);
         assert_eq!(
             native_outputs,
             json!({
-                "h1": {"message": "echo: my name is Ada"},
                 "m1": {"message": "echo: note: blue"},
-                "h2": {"message": "echo: what is my name?"},
+                "o1": {"message": "echo: note: red"},
                 "m2": {"message": "echo: which colour?"},
-                "x1": {"message": "echo: who am I?"},
             })
+        );
+        // An agent with an AFS is refused by the native engine, naming the feature: AIGNE offers
+        // the AFS as `afs_*` tools, which the native engine does not have.
+        let mut command = common::command(dir.path());
+        command.env("OPENAI_API_KEY", "sk-test").args([
+            "run",
+            ".",
+            "--input",
+            "history.jsonl",
+            "--engine",
+            "native",
+        ]);
+        let refused = common::run(&mut command);
+        assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains("`afs: history`") && refused.stderr.contains("history.yaml"),
+            "{}",
+            refused.stderr
         );
         let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
             let _ = std::io::Write::write_all(
@@ -1505,11 +1534,11 @@ mod sessions {
             );
             return;
         };
-        let (node, node_outputs) = run(dir.path(), "node", Some(&packages));
+        let (node, node_outputs) = run(dir.path(), "memory.jsonl", "node", Some(&packages));
         assert_eq!(node_outputs, native_outputs);
 
         // Legacy `memory`: the second turn's request, whole, is the same in both engines, and
-        // carries the first turn in the system message.
+        // carries the first turn (not the other session's) in the system message.
         let second_memory_turn = json!({
             "model": "gpt-4o-mini",
             "messages": [
@@ -1526,45 +1555,46 @@ mod sessions {
         assert_eq!(turn(&native, "which colour?"), second_memory_turn);
         assert_eq!(turn(&node, "which colour?"), second_memory_turn);
 
-        // AFS `history`: the second turn's messages are the first turn's between the system and
-        // the new user message, in both engines; another session sees none of it.
-        let second_history_turn = json!([
-            {"role": "system", "content": [{"type": "text", "text": "Remember things."}]},
-            {"role": "user", "content": [{"type": "text", "text": "my name is Ada"}]},
-            {"role": "assistant", "content": [{"type": "text", "text": "echo: my name is Ada"}]},
-            {"role": "user", "content": [{"type": "text", "text": "what is my name?"}]},
-        ]);
-        let other_session = json!([
-            {"role": "system", "content": [{"type": "text", "text": "Remember things."}]},
-            {"role": "user", "content": [{"type": "text", "text": "who am I?"}]},
-        ]);
-        for bodies in [&native, &node] {
-            assert_eq!(
-                turn(bodies, "what is my name?")["messages"],
-                second_history_turn
-            );
-            assert_eq!(turn(bodies, "who am I?")["messages"], other_session);
-        }
-        // Known difference: the official runtime also offers its eight `afs_*` tools to an
-        // agent with an AFS, and after each turn asks the model (in the background) to extract
-        // session facts; the native engine does neither (docs/javascript.md).
-        let tools = |body: &Value| -> Vec<String> {
-            body["tools"]
-                .as_array()
-                .map(|tools| {
-                    tools
-                        .iter()
-                        .map(|tool| tool["function"]["name"].as_str().unwrap().to_owned())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        // AFS `history` (node engine, which `--engine auto` picks for it): the second turn's
+        // messages are the first turn's between the system and the new user message; another
+        // session sees none of it; the AFS is offered as AIGNE's `afs_*` tools.
+        let (history, history_outputs) = run(dir.path(), "history.jsonl", "auto", Some(&packages));
         assert_eq!(
-            tools(&turn(&native, "what is my name?")),
-            Vec::<String>::new()
+            history_outputs,
+            json!({
+                "h1": {"message": "echo: my name is Ada"},
+                "h2": {"message": "echo: what is my name?"},
+                "x1": {"message": "echo: who am I?"},
+            })
         );
         assert_eq!(
-            tools(&turn(&node, "what is my name?")),
+            turn(&history, "what is my name?")["messages"],
+            json!([
+                {"role": "system", "content": [{"type": "text", "text": "Remember things."}]},
+                {"role": "user", "content": [{"type": "text", "text": "my name is Ada"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "echo: my name is Ada"}]},
+                {"role": "user", "content": [{"type": "text", "text": "what is my name?"}]},
+            ])
+        );
+        assert_eq!(
+            turn(&history, "who am I?")["messages"],
+            json!([
+                {"role": "system", "content": [{"type": "text", "text": "Remember things."}]},
+                {"role": "user", "content": [{"type": "text", "text": "who am I?"}]},
+            ])
+        );
+        let second_turn = turn(&history, "what is my name?");
+        let tools: Vec<&str> = second_turn["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter_map(|tool| tool["function"]["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            tools,
             [
                 "afs_list",
                 "afs_search",

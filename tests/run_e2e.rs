@@ -9,7 +9,7 @@ use crate::common;
 use crate::common::fake_openai::{FakeOpenAi, Reply};
 use crate::report::parse_github_output;
 
-/// A one-agent project: `chat` answers the message; `memory_chat` keeps history.
+/// A project: `chat` answers the message; `memory_chat` remembers earlier turns (legacy `memory`).
 fn project(dir: &Path) {
     std::fs::write(
         dir.join("aigne.yaml"),
@@ -23,7 +23,7 @@ fn project(dir: &Path) {
     .unwrap();
     std::fs::write(
         dir.join("memory.yaml"),
-        "name: memory_chat\ninstructions: Remember things.\ninput_key: message\nafs:\n  modules:\n    - history\n",
+        "name: memory_chat\ninstructions: Remember things.\ninput_key: message\nmemory: true\n",
     )
     .unwrap();
 }

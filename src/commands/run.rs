@@ -90,7 +90,8 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         reason,
         limit: args.total_timeout,
     };
-    let case_agents: Vec<String> = cases.iter().filter_map(|case| case.agent.clone()).collect();
+    // The agent each case names (`None`: the entry agent).
+    let case_agents: Vec<Option<String>> = cases.iter().map(|case| case.agent.clone()).collect();
     let prepared = tokio::select! {
         prepared = prepare_engine(&args, &environment, &source_text, &case_agents) => prepared?,
         () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
@@ -244,7 +245,7 @@ async fn prepare_engine(
     args: &RunArgs,
     environment: &Environment,
     source: &str,
-    case_agents: &[String],
+    case_agents: &[Option<String>],
 ) -> Result<Prepared, Error> {
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
@@ -366,17 +367,39 @@ async fn prepare_engine(
         });
     }
     // The agents the cases run: what the checks before the first case look at.
-    let mut roots: Vec<Arc<AgentDef>> = match &entry {
-        Some(agent) => vec![agent.clone()],
-        // An exported JavaScript name: one of the JS files.
-        None => project.javascript_files().into_iter().cloned().collect(),
+    let mut roots: Vec<Arc<AgentDef>> = if case_agents.iter().any(Option::is_none) {
+        match &entry {
+            Some(agent) => vec![agent.clone()],
+            // An exported JavaScript name: one of the JS files.
+            None => project.javascript_files().into_iter().cloned().collect(),
+        }
+    } else {
+        Vec::new()
     };
     roots.extend(
         case_agents
             .iter()
+            .flatten()
             .filter_map(|name| project.agent(Some(name)).ok().cloned()),
     );
     let exec_uses = support::exec_uses(&project, &roots);
+    // `--engine native` on a project whose cases reach a feature the native engine lacks: one
+    // error naming the feature and its file (exit 2), not an errored case per input.
+    let reachable: std::collections::HashSet<String> = support::reachable_agents(&project, &roots)
+        .iter()
+        .map(|agent| agent.name.clone())
+        .collect();
+    if let Some(used) = support::unsupported_features(&project)
+        .into_iter()
+        .find(|used| used.agent.is_empty() || reachable.contains(&used.agent))
+    {
+        return Err(crate::engine::InvokeError::Unsupported {
+            agent: used.agent,
+            feature: used.feature.to_string(),
+            location: used.location,
+        }
+        .into());
+    }
     if args.deny_exec {
         // Refuse before any case runs (exit 2), naming the agent and its file, rather than
         // erroring every case that reaches a stdio MCP server or a JavaScript agent.

@@ -11,7 +11,6 @@ use crate::project::{AgentDef, AiAgentDef, ModelConfig, ToolChoiceDef};
 
 use super::error::InvokeError;
 use super::prompt::{build_messages, resolve_getters, response_format, tool_choice};
-use super::session::keeps_history;
 use super::skill::Skill;
 use super::yaml::to_yaml_string;
 use super::{Engine, Run};
@@ -42,10 +41,6 @@ impl Engine {
         };
         let output_key = ai.output_key.as_deref().unwrap_or(DEFAULT_OUTPUT_KEY);
 
-        let history_session = run
-            .session
-            .as_deref()
-            .filter(|_| keeps_history(agent.afs.as_ref()));
         let memory_session = run.session.as_deref().filter(|_| agent.memory.is_some());
         let memory_parts = memory_session
             .map(|session| {
@@ -70,10 +65,7 @@ impl Engine {
             model_options,
             case_label: Some(run.case_label.clone()),
         };
-        let mut prefix: Vec<ChatMessage> = built.system.clone().into_iter().collect();
-        if let Some(session) = history_session {
-            prefix.extend(self.sessions.history(session, &agent.name));
-        }
+        let prefix: Vec<ChatMessage> = built.system.clone().into_iter().collect();
         // Children inherit this agent's model, else what this agent inherited.
         let child_model = agent.model.as_ref().or(inherited);
 
@@ -190,9 +182,6 @@ impl Engine {
             }
             if !text.is_empty() {
                 result.insert(output_key.to_owned(), Value::String(text));
-            }
-            if let Some(session) = history_session {
-                self.sessions.append_history(session, &agent.name, turn);
             }
             if let Some(session) = memory_session {
                 self.sessions

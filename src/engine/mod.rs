@@ -325,8 +325,12 @@ impl Engine {
         if !agent.hooks.is_empty() {
             return Err(unsupported(agent, "hooks".to_owned()));
         }
-        if let Some(afs) = &agent.afs
-            && !session::is_history_only_afs(afs)
+        // Any AFS: AIGNE offers it as `afs_*` tools (and a `history` module extracts session facts
+        // with extra model calls), which the native engine does not do.
+        if agent
+            .afs
+            .as_ref()
+            .is_some_and(|afs| *afs != Value::Bool(false))
         {
             return Err(unsupported(agent, "afs".to_owned()));
         }

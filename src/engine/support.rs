@@ -17,7 +17,8 @@ pub fn is_supported(feature: &Feature) -> bool {
             kind.as_str(),
             "ai" | "team" | "transform" | "mcp" | "function" | "js"
         ),
-        Feature::Afs(modules) => modules == "history",
+        // AIGNE offers an AFS as `afs_*` tools; the native engine has none of them.
+        Feature::Afs(_) => false,
         Feature::Hooks | Feature::StructuredStreamMode => false,
         // `retryOnError` runs natively; the others change nothing a CI run can see.
         Feature::PassthroughKey(_) => true,
@@ -180,7 +181,7 @@ mod tests {
         assert!(is_supported(&Feature::AgentType("mcp".to_owned())));
         assert!(is_supported(&Feature::AgentType("js".to_owned())));
         assert!(!is_supported(&Feature::AgentType("image".to_owned())));
-        assert!(is_supported(&Feature::Afs("history".to_owned())));
+        assert!(!is_supported(&Feature::Afs("history".to_owned())));
         assert!(!is_supported(&Feature::Afs("history,local-fs".to_owned())));
         assert!(is_supported(&Feature::PassthroughKey(
             "retryOnError".to_owned()

@@ -378,23 +378,14 @@ async fn filters_and_includes_render() {
 }
 
 #[tokio::test]
-async fn session_history_for_agents_with_afs_history() {
-    let (engine, script) = engine("basic", vec![text("Nice to meet you"), text("You are Ada")]);
-    for message in ["I am Ada", "Who am I?"] {
-        let mut req = request("memory_chat", json!({"message": message}));
-        req.session = Some("s1".to_owned());
-        engine.invoke(req).await.unwrap();
-    }
-    let requests = script.requests.lock().unwrap();
-    assert_eq!(
-        messages(&requests[1]),
-        json!([
-            {"role": "system", "content": [{"type": "text", "text": "Remember things."}]},
-            {"role": "user", "content": [{"type": "text", "text": "I am Ada"}]},
-            {"role": "agent", "content": [{"type": "text", "text": "Nice to meet you"}]},
-            {"role": "user", "content": [{"type": "text", "text": "Who am I?"}]}
-        ])
-    );
+async fn agents_with_an_afs_are_refused_naming_the_feature() {
+    let (engine, script) = engine("basic", vec![text("unused")]);
+    let mut req = request("memory_chat", json!({"message": "I am Ada"}));
+    req.session = Some("s1".to_owned());
+    let error = engine.invoke(req).await.unwrap_err();
+    assert_eq!(error.kind(), "unsupported");
+    assert!(error.to_string().contains("`afs`"), "{error}");
+    assert!(script.requests.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
