@@ -197,18 +197,8 @@ fn mcp_agents(project: &Project) -> Vec<Arc<AgentDef>> {
         if matches!(agent.kind, AgentKind::Mcp { .. }) {
             out.push(agent.clone());
         }
-        for skill in &agent.skills {
-            walk(skill, out, seen);
-        }
-        for hook in &agent.hooks {
-            for (_, hook_agent) in &hook.slots {
-                walk(hook_agent, out, seen);
-            }
-        }
-        if let AgentKind::Team(team) = &agent.kind
-            && let Some(reflection) = &team.reflection
-        {
-            walk(&reflection.reviewer, out, seen);
+        for child in agent.children() {
+            walk(child, out, seen);
         }
     }
     let mut out = Vec::new();

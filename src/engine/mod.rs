@@ -377,19 +377,10 @@ impl Engine {
                 }
             }
             let child_model = agent.model.clone().or(inherited);
-            let mut children: Vec<Arc<AgentDef>> = agent.skills.clone();
-            for hook in &agent.hooks {
-                children.extend(hook.slots.iter().map(|(_, hook_agent)| hook_agent.clone()));
-            }
-            if let AgentKind::Team(team) = &agent.kind
-                && let Some(reflection) = &team.reflection
-            {
-                children.push(reflection.reviewer.clone());
-            }
             pending.extend(
-                children
-                    .into_iter()
-                    .map(|child| (child, child_model.clone())),
+                agent
+                    .children()
+                    .map(|child| (child.clone(), child_model.clone())),
             );
             if pending.is_empty() && reaches_ai {
                 // AIGNE offers the global skills to every AI agent.

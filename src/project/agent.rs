@@ -291,6 +291,25 @@ pub struct AgentDef {
 }
 
 impl AgentDef {
+    /// The agents this one can invoke: its skills, its hooks' agents and a team's reviewer.
+    pub fn children(&self) -> impl Iterator<Item = &Arc<AgentDef>> {
+        let reviewer = match &self.kind {
+            AgentKind::Team(team) => team
+                .reflection
+                .as_ref()
+                .map(|reflection| &reflection.reviewer),
+            _ => None,
+        };
+        self.skills
+            .iter()
+            .chain(
+                self.hooks
+                    .iter()
+                    .flat_map(|hook| hook.slots.iter().map(|(_, agent)| agent)),
+            )
+            .chain(reviewer)
+    }
+
     /// Where the agent is defined, for messages.
     pub fn location(&self) -> Location {
         Location::line(&self.path, self.line)

@@ -328,17 +328,7 @@ fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Ve
         }
         _ => {}
     }
-    for skill in &agent.skills {
-        walk(skill, seen, out);
-    }
-    for hook in &agent.hooks {
-        for (_, hook_agent) in &hook.slots {
-            walk(hook_agent, seen, out);
-        }
-    }
-    if let AgentKind::Team(team) = &agent.kind
-        && let Some(reflection) = &team.reflection
-    {
-        walk(&reflection.reviewer, seen, out);
+    for child in agent.children() {
+        walk(child, seen, out);
     }
 }
