@@ -12,16 +12,9 @@ concurrency=${2:-16}
 latency_ms=${3:-100}
 memory_cases=${4:-10000}
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-# AIGNE_CI_BINARY: a prebuilt binary to measure instead of building one.
-binary=${AIGNE_CI_BINARY:-}
-if [ -z "$binary" ]; then
-  cargo build --release --quiet
-  binary=$PWD/target/release/aigne-ci
-fi
-# The stand-in provider is the Rust example `bench_provider` (axum): a Python server could not keep
-# up (about 360 requests/s) and made the tool look slower than it is.
-cargo build --release --quiet --example bench_provider
-provider=$PWD/target/release/examples/bench_provider
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+build_bench_binaries
 work=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 

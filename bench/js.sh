@@ -13,14 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-1000}
 node_cases=${2:-200}
-# AIGNE_CI_BINARY: a prebuilt binary to measure instead of building one.
-binary=${AIGNE_CI_BINARY:-}
-if [ -z "$binary" ]; then
-  cargo build --release --quiet
-  binary=$PWD/target/release/aigne-ci
-fi
-cargo build --release --quiet --example bench_provider
-provider=$PWD/target/release/examples/bench_provider
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+build_bench_binaries
 work=$(mktemp -d)
 server_pid=
 trap '[ -n "$server_pid" ] && kill $server_pid 2>/dev/null; rm -rf "$work"' EXIT
