@@ -25,8 +25,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(aigne_ci::run(cli, environment));
-    // Leftover requests or child waits must not hold up the exit.
-    runtime.shutdown_background();
+    // Spawned tasks still running (an npm install cut short by a signal, a server connection) are
+    // dropped before the exit, so the process groups they own are killed; a blocking task still
+    // busy (an unpacking thread) holds the exit for at most this long.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(status) => status.into(),
         Err(error) => {

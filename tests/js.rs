@@ -1283,6 +1283,72 @@ mod project_dependencies {
         assert!(!project.path().join("node_modules").exists());
     }
 
+    /// A signal during the install stops the run at once (exit 130), and neither npm nor anything
+    /// npm started outlives it: npm runs in its own process group, killed whole.
+    #[cfg(unix)]
+    #[test]
+    fn a_signal_during_the_install_leaves_no_npm_process_behind() {
+        let project = project();
+        let work = tempfile::tempdir().unwrap();
+        // An `npm` that starts a child of its own, says so, and never finishes.
+        let bin = work.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::os::unix::fs::symlink(which_node(), bin.join("node")).unwrap();
+        let pids = work.path().join("pids");
+        let npm = bin.join("npm");
+        std::fs::write(
+            &npm,
+            format!(
+                "#!/bin/sh\nsleep 300 &\necho \"$$ $!\" > {}.tmp && mv {}.tmp {}\nwait\n",
+                pids.display(),
+                pids.display(),
+                pids.display()
+            ),
+        )
+        .unwrap();
+        let mut permissions = std::fs::metadata(&npm).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&npm, permissions).unwrap();
+        let child = command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut started = None;
+        for _ in 0..400 {
+            if let Ok(text) = std::fs::read_to_string(&pids) {
+                started = Some(text);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        let started = started.expect("the fake npm started");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{stderr}");
+        let alive = |pid: &str| {
+            std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|stat| stat.contains(") Z "))
+        };
+        for pid in started.split_whitespace() {
+            let mut gone = false;
+            for _ in 0..200 {
+                if !alive(pid) {
+                    gone = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            assert!(gone, "process {pid} (npm or its child) outlived the run");
+        }
+    }
+
     /// JavaScript the run's agents do not reach up front (found by `context.invoke`) installs
     /// them when node first starts; a failure is kept and reported again.
     #[tokio::test]

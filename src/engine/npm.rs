@@ -252,10 +252,15 @@ async fn run_npm(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // Its own process group, killed whole when this future is dropped (a signal or the total
+    // timeout before the first case): npm's own children must not outlive the run.
+    #[cfg(unix)]
+    command.process_group(0);
     let child = command.spawn().map_err(|source| NpmError::Io {
         path: program.clone(),
         source,
     })?;
+    let _group = child.id().map(super::subprocess::ProcessGroupGuard::new);
     log.record(SubprocessRecord {
         purpose: "npm-install".to_owned(),
         program: program.clone(),

@@ -58,6 +58,47 @@ pub fn find_program(
     which::which_in(program, Some(path), working_dir).ok()
 }
 
+/// Kills a child's whole process group when dropped (or asked), synchronously, so that nothing
+/// it started survives even when an async shutdown never runs (a stdio MCP server, an npm
+/// install cut short by a signal or the total timeout).
+/// Signals at most once, so that a process id reused later is never hit.
+pub struct ProcessGroupGuard {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pgid: u32,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl ProcessGroupGuard {
+    /// A guard for the group whose leader is `pgid`.
+    pub fn new(pgid: u32) -> Self {
+        Self {
+            pgid,
+            armed: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Kills the group now (once).
+    pub fn kill(&self) {
+        if !self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        #[cfg(unix)]
+        if let Ok(pgid) = i32::try_from(self.pgid) {
+            // ESRCH (already gone) is the normal case after a graceful shutdown.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for ProcessGroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

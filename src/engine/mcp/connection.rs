@@ -18,6 +18,8 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+
+use crate::engine::subprocess::ProcessGroupGuard;
 use serde_json::{Map, Value};
 use tokio::io::AsyncBufReadExt;
 
@@ -672,43 +674,5 @@ impl StderrTail {
             .lock()
             .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
             .unwrap_or_default()
-    }
-}
-
-/// Kills a stdio server's whole process group when dropped (or asked), synchronously, so that
-/// nothing survives even when the async shutdown never runs.
-/// Signals at most once, so that a process id reused later is never hit.
-struct ProcessGroupGuard {
-    #[cfg_attr(not(unix), allow(dead_code))]
-    pgid: u32,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-impl ProcessGroupGuard {
-    fn new(pgid: u32) -> Self {
-        Self {
-            pgid,
-            armed: std::sync::atomic::AtomicBool::new(true),
-        }
-    }
-
-    fn kill(&self) {
-        if !self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        #[cfg(unix)]
-        if let Ok(pgid) = i32::try_from(self.pgid) {
-            // ESRCH (already gone) is the normal case after a graceful shutdown.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-impl Drop for ProcessGroupGuard {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
