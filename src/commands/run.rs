@@ -382,23 +382,12 @@ async fn prepare_engine(
             .flatten()
             .filter_map(|name| project.agent(Some(name)).ok().cloned()),
     );
-    let exec_uses = support::exec_uses(&project, &roots);
+    let reachable = support::reachable_agents(&project, &roots);
+    let exec_uses = support::exec_uses(&reachable);
     // `--engine native` on a project whose cases reach a feature the native engine lacks: one
     // error naming the feature and its file (exit 2), not an errored case per input.
-    let reachable: std::collections::HashSet<String> = support::reachable_agents(&project, &roots)
-        .iter()
-        .map(|agent| agent.name.clone())
-        .collect();
-    if let Some(used) = support::unsupported_features(&project)
-        .into_iter()
-        .find(|used| used.agent.is_empty() || reachable.contains(&used.agent))
-    {
-        return Err(crate::engine::InvokeError::Unsupported {
-            agent: used.agent,
-            feature: used.feature.to_string(),
-            location: used.location,
-        }
-        .into());
+    if let Some(error) = support::unsupported_error(&project, &reachable) {
+        return Err(error.into());
     }
     if args.deny_exec {
         // Refuse before any case runs (exit 2), naming the agent and its file, rather than
@@ -466,7 +455,6 @@ async fn prepare_engine(
     engine.check_models(&roots)?;
     // AIGNE connects to MCP servers when it loads the project: a server that cannot be started or
     // reached stops the run here (exit 2) instead of erroring every case.
-    let reachable = support::reachable_agents(engine.project(), &roots);
     match engine.connect_mcp_agents(&reachable).await {
         Ok(connections) => {
             for connection in connections {

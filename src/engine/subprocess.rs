@@ -58,6 +58,33 @@ pub fn find_program(
     which::which_in(program, Some(path), working_dir).ok()
 }
 
+/// Writes `text` (a script shipped inside the binary) to `dir` as `<prefix>-<hash>.mjs`, a name
+/// that changes with its content, and reuses the file when it is already there. Returns the path
+/// and, on failure, the path it tried with the error.
+pub fn write_script(
+    dir: &Path,
+    prefix: &str,
+    text: &str,
+) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let path = dir.join(format!("{prefix}-{}.mjs", &digest[..16]));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let write = || -> std::io::Result<()> {
+        fs_err::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.persist(&path).map_err(|error| error.error)?;
+        Ok(())
+    };
+    match write() {
+        Ok(()) => Ok(path),
+        Err(error) => Err((path, error)),
+    }
+}
+
 /// Kills a child's whole process group when dropped (or asked), synchronously, so that nothing
 /// it started survives even when an async shutdown never runs (a stdio MCP server, an npm
 /// install cut short by a signal or the total timeout).

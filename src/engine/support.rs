@@ -115,11 +115,11 @@ pub fn reachable_agents(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<Arc<A
     out
 }
 
-/// Every agent reachable from `roots` ([`reachable_agents`]) that would start a subprocess in
-/// the native engine. `--deny-exec` refuses a run for which this is not empty.
-pub fn exec_uses(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<ExecUse> {
-    reachable_agents(project, roots)
-        .into_iter()
+/// The agents of `reachable` (from [`reachable_agents`]) that would start a subprocess in the
+/// native engine. `--deny-exec` refuses a run for which this is not empty.
+pub fn exec_uses(reachable: &[Arc<AgentDef>]) -> Vec<ExecUse> {
+    reachable
+        .iter()
         .filter_map(|agent| {
             let what = match &agent.kind {
                 AgentKind::Mcp { server } => McpServerSpec::from_agent_keys(server)
@@ -140,6 +140,22 @@ pub fn exec_uses(project: &Project, roots: &[Arc<AgentDef>]) -> Vec<ExecUse> {
             })
         })
         .collect()
+}
+
+/// `--engine native`: the error that stops the run before any case when the project itself, or
+/// an agent of `reachable`, uses a feature the native engine lacks (the first, by file order).
+pub fn unsupported_error(
+    project: &Project,
+    reachable: &[Arc<AgentDef>],
+) -> Option<super::InvokeError> {
+    let used = unsupported_features(project).into_iter().find(|used| {
+        used.agent.is_empty() || reachable.iter().any(|agent| agent.name == used.agent)
+    })?;
+    Some(super::InvokeError::Unsupported {
+        agent: used.agent,
+        feature: used.feature.to_string(),
+        location: used.location,
+    })
 }
 
 /// `--deny-exec`: the error that stops the run before any case when `uses` is not empty.
@@ -206,10 +222,13 @@ mod tests {
         );
         let project = Project::load(dir.path()).unwrap();
         let uses = |name: &str| {
-            exec_uses(&project, &[project.agent(Some(name)).unwrap().clone()])
-                .into_iter()
-                .map(|used| (used.agent, used.what))
-                .collect::<Vec<_>>()
+            exec_uses(&reachable_agents(
+                &project,
+                &[project.agent(Some(name)).unwrap().clone()],
+            ))
+            .into_iter()
+            .map(|used| (used.agent, used.what))
+            .collect::<Vec<_>>()
         };
         // An AI agent is offered the global skills: only the stdio one starts a process.
         assert_eq!(

@@ -386,6 +386,51 @@ pub fn framework_delay(attempt: u32, no_delay: bool) -> Duration {
     Duration::from_millis(1000u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16)))
 }
 
+/// AIGNE's `ChatModel` retry of a whole call: `call` runs again, after [`framework_delay`], while
+/// it fails with a framework-retryable error and retries are left; the answer counts every HTTP
+/// attempt made, and an error after retries says how many calls were made.
+pub async fn with_framework_retries<F, Fut>(
+    retries: u32,
+    no_delay: bool,
+    mut call: F,
+) -> Result<ChatResponse, ModelError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<ChatResponse, ModelError>>,
+{
+    let mut retry = 0;
+    let mut attempts = 0;
+    loop {
+        match call().await {
+            Ok(mut response) => {
+                response.attempts += attempts;
+                return Ok(response);
+            }
+            Err(error) => {
+                attempts += match &error {
+                    ModelError::Status { attempts, .. }
+                    | ModelError::Network { attempts, .. }
+                    | ModelError::Timeout { attempts, .. } => *attempts,
+                    _ => 1,
+                };
+                if retry < retries && error.is_framework_retryable() {
+                    retry += 1;
+                    tokio::time::sleep(framework_delay(retry, no_delay)).await;
+                    continue;
+                }
+                if retry > 0 {
+                    // AIGNE appends " (after N retries)" with N = calls made.
+                    return Err(ModelError::Retried {
+                        retries: retry + 1,
+                        source: Box::new(error),
+                    });
+                }
+                return Err(error);
+            }
+        }
+    }
+}
+
 /// `ChatModel.processAgentOutput`: nulls removed, JSON validated when there are no tool calls,
 /// tool names mapped back and arguments validated.
 pub fn postprocess(

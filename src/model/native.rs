@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::common::{
-    self, drop_unresolved_getters, framework_delay, is_valid_tool_name, sanitize_tool_name,
-};
+use super::common::{self, drop_unresolved_getters, is_valid_tool_name, sanitize_tool_name};
 use super::settings::ModelSettings;
 use super::transport::{RawAnswer, RawCall, Transport};
 use super::types::{ChatRequest, ChatResponse, ModelOptions};
@@ -411,35 +409,9 @@ impl ChatModel for NativeChatModel {
     }
 
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, ModelError> {
-        let mut retry = 0;
-        let mut attempts = 0;
-        loop {
-            match self.process(&request).await {
-                Ok(mut response) => {
-                    response.attempts += attempts;
-                    return Ok(response);
-                }
-                Err(error) => {
-                    attempts += match &error {
-                        ModelError::Status { attempts, .. }
-                        | ModelError::Network { attempts, .. }
-                        | ModelError::Timeout { attempts, .. } => *attempts,
-                        _ => 1,
-                    };
-                    if retry < self.framework_retries && error.is_framework_retryable() {
-                        retry += 1;
-                        tokio::time::sleep(framework_delay(retry, self.no_retry_delay)).await;
-                        continue;
-                    }
-                    if retry > 0 {
-                        return Err(ModelError::Retried {
-                            retries: retry + 1,
-                            source: Box::new(error),
-                        });
-                    }
-                    return Err(error);
-                }
-            }
-        }
+        common::with_framework_retries(self.framework_retries, self.no_retry_delay, || {
+            self.process(&request)
+        })
+        .await
     }
 }

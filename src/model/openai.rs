@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::common::{
-    self, drop_unresolved_getters, framework_delay, is_valid_tool_name, json_output_prompt,
-    safe_parse_json, sanitize_tool_name, validate_json_schema,
+    self, drop_unresolved_getters, is_valid_tool_name, json_output_prompt, safe_parse_json,
+    sanitize_tool_name, validate_json_schema,
 };
 use super::providers::{Capabilities, Provider};
 use super::sse;
@@ -539,41 +539,10 @@ impl ChatModel for OpenAiChatModel {
     }
 
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, ModelError> {
-        let mut retry = 0;
-        let mut attempts = 0;
-        loop {
-            match self.process(&request).await {
-                Ok(mut response) => {
-                    response.attempts += attempts;
-                    return Ok(response);
-                }
-                Err(error) => {
-                    attempts += error_attempts(&error);
-                    if retry < self.framework_retries && error.is_framework_retryable() {
-                        retry += 1;
-                        tokio::time::sleep(framework_delay(retry, self.no_retry_delay)).await;
-                        continue;
-                    }
-                    if retry > 0 {
-                        // AIGNE appends " (after N retries)" with N = attempts made.
-                        return Err(ModelError::Retried {
-                            retries: retry + 1,
-                            source: Box::new(error),
-                        });
-                    }
-                    return Err(error);
-                }
-            }
-        }
-    }
-}
-
-fn error_attempts(error: &ModelError) -> u32 {
-    match error {
-        ModelError::Status { attempts, .. }
-        | ModelError::Network { attempts, .. }
-        | ModelError::Timeout { attempts, .. } => *attempts,
-        _ => 1,
+        common::with_framework_retries(self.framework_retries, self.no_retry_delay, || {
+            self.process(&request)
+        })
+        .await
     }
 }
 

@@ -25,7 +25,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 pub use error::JsError;
 
@@ -573,21 +572,6 @@ fn invoke_handler(calls: CallRegistry) -> MessageHandler {
 
 /// Writes the bridge script under a name that changes with its content; reuses it when present.
 fn write_script(dir: &Path) -> Result<PathBuf, JsError> {
-    let digest = hex::encode(Sha256::digest(BRIDGE_SCRIPT.as_bytes()));
-    let path = dir.join(format!("bridge-{}.mjs", &digest[..16]));
-    if path.is_file() {
-        return Ok(path);
-    }
-    let write = || -> std::io::Result<()> {
-        fs_err::create_dir_all(dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut file, BRIDGE_SCRIPT.as_bytes())?;
-        file.persist(&path).map_err(|error| error.error)?;
-        Ok(())
-    };
-    write().map_err(|source| JsError::WriteScript {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+    crate::engine::subprocess::write_script(dir, "bridge", BRIDGE_SCRIPT)
+        .map_err(|(path, source)| JsError::WriteScript { path, source })
 }

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 pub use error::{NodeEngineError, NodeInvokeError};
@@ -552,23 +551,8 @@ async fn ensure_packages(
 
 /// Writes the host script under a name that changes with its content; reuses it when present.
 fn write_script(dir: &Path) -> Result<PathBuf, NodeEngineError> {
-    let digest = hex::encode(Sha256::digest(HOST_SCRIPT.as_bytes()));
-    let path = dir.join(format!("host-{}.mjs", &digest[..16]));
-    if path.is_file() {
-        return Ok(path);
-    }
-    let write = || -> std::io::Result<()> {
-        fs_err::create_dir_all(dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut file, HOST_SCRIPT.as_bytes())?;
-        file.persist(&path).map_err(|error| error.error)?;
-        Ok(())
-    };
-    write().map_err(|source| NodeEngineError::WriteScript {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+    crate::engine::subprocess::write_script(dir, "host", HOST_SCRIPT)
+        .map_err(|(path, source)| NodeEngineError::WriteScript { path, source })
 }
 
 #[cfg(test)]
