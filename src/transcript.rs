@@ -364,7 +364,9 @@ mod tests {
     fn long_strings_are_cut_with_a_note() {
         let long = "é".repeat(TEXT_CAP); // 2 bytes each
         let capped = cap_value(&json!({"messages": [{"content": long}], "n": 1}));
-        let text = capped["messages"][0]["content"].as_str().unwrap_or_default();
+        let text = capped["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default();
         assert!(text.len() < TEXT_CAP + 100, "{}", text.len());
         assert!(
             text.ends_with(&format!(
@@ -397,7 +399,10 @@ mod tests {
         assert_eq!(transcript.invocations[0].error.as_deref(), Some("boom"));
         assert_eq!(transcript.model_calls[0].invocation, Some(1));
         assert_eq!(transcript.model_calls[0].attempts, Some(2));
-        assert_eq!(transcript.model_calls[0].response, Some(json!({"text": "hi"})));
+        assert_eq!(
+            transcript.model_calls[0].response,
+            Some(json!({"text": "hi"}))
+        );
         assert!(transcript.invocations[1].duration_ms.is_some());
     }
 

@@ -261,7 +261,10 @@ impl Engine {
                 &Value::Object(input.clone()),
             );
             let result = TRANSCRIPT_PARENT
-                .scope(id, self.invoke_agent_lifecycle(run, agent, input, inherited))
+                .scope(
+                    id,
+                    self.invoke_agent_lifecycle(run, agent, input, inherited),
+                )
                 .await;
             match &result {
                 Ok(output) => transcript.end_invocation(id, Ok(&Value::Object(output.clone()))),

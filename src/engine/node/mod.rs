@@ -291,7 +291,9 @@ impl NodeEngine {
                     guard.engine = None;
                     if let (Some(recorder), Some(events)) = (
                         &request.transcript,
-                        reply.as_object_mut().and_then(|reply| reply.remove("transcript")),
+                        reply
+                            .as_object_mut()
+                            .and_then(|reply| reply.remove("transcript")),
                     ) {
                         transcript::record_events(recorder, events);
                     }

@@ -139,7 +139,10 @@ mod tests {
         assert_eq!(call.model, "gpt-4o");
         assert_eq!(call.started_ms, 10);
         assert_eq!(call.latency_ms, Some(60));
-        assert_eq!(call.usage, Some(json!({"inputTokens": 5, "outputTokens": 1})));
+        assert_eq!(
+            call.usage,
+            Some(json!({"inputTokens": 5, "outputTokens": 1}))
+        );
         assert_eq!(call.response, Some(json!({"text": "hello"})));
     }
 }
