@@ -321,9 +321,9 @@ mod runner {
 
     use super::{Action, action, root};
 
-    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-    pub fn runner_os() -> &'static str {
+    pub(super) fn runner_os() -> &'static str {
         if cfg!(target_os = "macos") {
             "macOS"
         } else {
@@ -331,7 +331,7 @@ mod runner {
         }
     }
 
-    pub fn runner_arch() -> &'static str {
+    pub(super) fn runner_arch() -> &'static str {
         if cfg!(target_arch = "aarch64") {
             "ARM64"
         } else {
@@ -340,7 +340,7 @@ mod runner {
     }
 
     /// The release target install.sh picks for this host.
-    pub fn target() -> String {
+    pub(super) fn target() -> String {
         let arch = if cfg!(target_arch = "aarch64") {
             "aarch64"
         } else {
@@ -353,13 +353,13 @@ mod runner {
         }
     }
 
-    pub struct StepRun {
+    pub(super) struct StepRun {
         pub code: Option<i32>,
         pub log: String,
         pub outputs: BTreeMap<String, String>,
     }
 
-    pub struct Runner {
+    pub(super) struct Runner {
         pub dir: tempfile::TempDir,
         pub action: Action,
         pub inputs: BTreeMap<String, String>,
@@ -373,7 +373,7 @@ mod runner {
 
     impl Runner {
         /// A runner whose action path is a copy of the repository's action files.
-        pub fn new() -> Self {
+        pub(super) fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
             for sub in ["temp", "tool-cache", "workspace", "action/scripts", "bin"] {
                 std::fs::create_dir_all(dir.path().join(sub)).unwrap();
@@ -401,11 +401,11 @@ mod runner {
             }
         }
 
-        pub fn join(&self, path: &str) -> PathBuf {
+        pub(super) fn join(&self, path: &str) -> PathBuf {
             self.dir.path().join(path)
         }
 
-        pub fn input(&mut self, name: &str, value: &str) -> &mut Self {
+        pub(super) fn input(&mut self, name: &str, value: &str) -> &mut Self {
             assert!(
                 self.action.inputs.contains_key(name),
                 "action.yml has no input `{name}`"
@@ -414,11 +414,11 @@ mod runner {
             self
         }
 
-        pub fn manifest(&self) -> PathBuf {
+        pub(super) fn manifest(&self) -> PathBuf {
             self.join("action/release-manifest.txt")
         }
 
-        pub fn github_path(&self) -> String {
+        pub(super) fn github_path(&self) -> String {
             std::fs::read_to_string(self.join("github_path")).unwrap()
         }
 
@@ -453,7 +453,7 @@ mod runner {
         }
 
         /// The action's outputs, as the runner resolves them after the steps ran.
-        pub fn action_outputs(&self) -> BTreeMap<String, String> {
+        pub(super) fn action_outputs(&self) -> BTreeMap<String, String> {
             self.action
                 .outputs
                 .iter()
@@ -462,7 +462,7 @@ mod runner {
         }
 
         /// Runs one `run:` step of action.yml.
-        pub fn run_step(&mut self, id: &str) -> StepRun {
+        pub(super) fn run_step(&mut self, id: &str) -> StepRun {
             let step = self.action.step(id);
             let script = step.run.as_ref().expect("a run step");
             let script_file = self.join(&format!("temp/step-{id}.sh"));
@@ -526,7 +526,7 @@ mod runner {
     }
 
     /// Reads a `$GITHUB_OUTPUT` file: `name=value` lines and `name<<DELIMITER` blocks.
-    pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
+    pub(super) fn parse_outputs(text: &str) -> BTreeMap<String, String> {
         let mut outputs = BTreeMap::new();
         let mut lines = text.lines();
         while let Some(line) = lines.next() {
@@ -540,7 +540,7 @@ mod runner {
         outputs
     }
 
-    pub fn write_executable(path: &Path, text: &str) {
+    pub(super) fn write_executable(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -549,7 +549,7 @@ mod runner {
     /// A stand-in for the aigne-ci binary: answers `--version`; for `run` it records its argv and
     /// `AIGNE_CI_*` environment to `$FAKE_AIGNE_CI_LOG`, writes two step outputs and exits
     /// `$FAKE_AIGNE_CI_EXIT`.
-    pub fn fake_binary(version: &str) -> String {
+    pub(super) fn fake_binary(version: &str) -> String {
         format!(
             r#"#!/bin/sh
 if [ "$1" = --version ]; then echo "aigne-ci {version}"; exit 0; fi
@@ -566,14 +566,14 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
 
     /// A fake release host: serves `<root>/<path>` and records each request; the first
     /// `fail_first` requests get 503.
-    pub struct ReleaseServer {
+    pub(super) struct ReleaseServer {
         pub url: String,
         pub requests: Arc<Mutex<Vec<String>>>,
         _runtime: tokio::runtime::Runtime,
     }
 
     impl ReleaseServer {
-        pub fn start(files: PathBuf, fail_first: usize) -> Self {
+        pub(super) fn start(files: PathBuf, fail_first: usize) -> Self {
             use axum::extract::{Path as UrlPath, State};
             use axum::http::StatusCode;
 
@@ -628,7 +628,7 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
             }
         }
 
-        pub fn requests(&self) -> Vec<String> {
+        pub(super) fn requests(&self) -> Vec<String> {
             self.requests.lock().unwrap().clone()
         }
     }
@@ -636,12 +636,12 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
     /// Packs a fake binary as a release with scripts/package.sh into `<runner>/release/v<version>/`
     /// and records it in the runner's copy of the manifest with scripts/update-manifest.sh.
     /// Returns the archive path.
-    pub fn publish_release(runner: &Runner) -> PathBuf {
+    pub(super) fn publish_release(runner: &Runner) -> PathBuf {
         publish_release_for(runner, &target())
     }
 
     /// [`publish_release`] for another target (`.zip` for Windows ones).
-    pub fn publish_release_for(runner: &Runner, target: &str) -> PathBuf {
+    pub(super) fn publish_release_for(runner: &Runner, target: &str) -> PathBuf {
         let release = runner.join(&format!("release/v{VERSION}"));
         let binary = runner.join("temp/built/aigne-ci");
         write_executable(&binary, &fake_binary(VERSION));

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::common::mcp_server::{SERVER_NAME, TestServer};
 
 /// The stdio test server, built by cargo next to the binary under test (`examples/`).
-pub fn test_server_binary() -> PathBuf {
+pub(crate) fn test_server_binary() -> PathBuf {
     let binary = crate::common::binary();
     let path = binary
         .parent()
@@ -31,7 +31,7 @@ pub fn test_server_binary() -> PathBuf {
 }
 
 /// A stdio spec for the test server that writes its pid to `pid_file`.
-pub fn stdio_spec(pid_file: &Path) -> McpServerSpec {
+pub(crate) fn stdio_spec(pid_file: &Path) -> McpServerSpec {
     let mut spec = McpServerSpec::stdio(test_server_binary().display().to_string(), Vec::new());
     spec.env.insert(
         "MCP_TEST_PID_FILE".to_owned(),
@@ -55,7 +55,7 @@ fn arguments(value: Value) -> Map<String, Value> {
 }
 
 /// Whether a process is alive (a zombie counts as gone).
-pub fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit_once(')')
@@ -66,7 +66,7 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// Waits (bounded) until the process is gone; true when it is.
-pub fn gone_soon(pid: u32) -> bool {
+pub(crate) fn gone_soon(pid: u32) -> bool {
     for _ in 0..100 {
         if !alive(pid) {
             return true;
@@ -375,7 +375,7 @@ async fn pool_shutdown_ends_every_server() {
 
 /// Serves [`TestServer`] over streamable HTTP on 127.0.0.1 (`addr` 0 = any port) until the token
 /// is cancelled.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     addr: std::net::SocketAddr,
     token: tokio_util::sync::CancellationToken,
 ) -> std::net::SocketAddr {
@@ -383,7 +383,7 @@ pub async fn serve_http(
 }
 
 /// [`serve_http`], answering 401 to requests without this `Authorization` header.
-pub async fn serve_http_requiring(
+pub(crate) async fn serve_http_requiring(
     addr: std::net::SocketAddr,
     token: tokio_util::sync::CancellationToken,
     authorization: Option<&'static str>,
@@ -1334,7 +1334,7 @@ async fn inspect_lists_each_mcp_servers_tools() {
 // --- legacy HTTP+SSE servers: the official TypeScript SDK's `SSEServerTransport` in node ---
 
 /// `tests/fixtures/mcp/sse_server.mjs` running in node on 127.0.0.1; killed when dropped.
-pub struct SseServer {
+pub(crate) struct SseServer {
     child: std::process::Child,
     /// The port it listens on.
     pub port: u16,
@@ -1343,12 +1343,12 @@ pub struct SseServer {
 impl SseServer {
     /// Starts the server on `port` (0 = any), or says why it cannot (no `AIGNE_CI_REF_AIGNE`,
     /// no node) and returns `None`.
-    pub fn start(port: u16) -> Option<Self> {
+    pub(crate) fn start(port: u16) -> Option<Self> {
         Self::start_requiring(port, None)
     }
 
     /// [`Self::start`], answering 401 to requests without this `Authorization` header.
-    pub fn start_requiring(port: u16, authorization: Option<&str>) -> Option<Self> {
+    pub(crate) fn start_requiring(port: u16, authorization: Option<&str>) -> Option<Self> {
         use std::io::BufRead;
         let Some(reference) = std::env::var_os("AIGNE_CI_REF_AIGNE") else {
             #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
@@ -1393,7 +1393,7 @@ impl SseServer {
     }
 
     /// The URL of its event stream.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/sse", self.port)
     }
 }

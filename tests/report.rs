@@ -30,7 +30,7 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
 
 /// Parses a `$GITHUB_OUTPUT` file the way the runner does (`key<<DELIM` … `DELIM`, or
 /// `key=value`).
-pub fn parse_github_output(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_github_output(text: &str) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {

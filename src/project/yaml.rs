@@ -9,7 +9,7 @@ use super::error::{Location, ProjectError};
 
 /// A parsed file: its text (for line lookups) and its value.
 #[derive(Debug, Clone)]
-pub struct YamlFile {
+pub(super) struct YamlFile {
     /// The raw text.
     pub text: String,
     /// The parsed document (`null` for an empty file).
@@ -17,7 +17,7 @@ pub struct YamlFile {
 }
 
 /// Reads a file as text.
-pub fn read_text(path: &Path) -> Result<String, ProjectError> {
+pub(super) fn read_text(path: &Path) -> Result<String, ProjectError> {
     fs_err::read_to_string(path).map_err(|source| ProjectError::Read {
         path: path.to_path_buf(),
         source,
@@ -25,14 +25,14 @@ pub fn read_text(path: &Path) -> Result<String, ProjectError> {
 }
 
 /// Reads and parses a YAML (or JSON) file.
-pub fn read_yaml(path: &Path) -> Result<YamlFile, ProjectError> {
+pub(super) fn read_yaml(path: &Path) -> Result<YamlFile, ProjectError> {
     let text = read_text(path)?;
     let value = parse_yaml(path, &text)?;
     Ok(YamlFile { text, value })
 }
 
 /// Parses YAML text; errors carry the parser's line and column.
-pub fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError> {
+pub(super) fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError> {
     let parsed: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(value) => value,
         Err(error) => {
@@ -54,7 +54,7 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError> {
 }
 
 /// Converts a YAML value into JSON (non-string keys are written as text, as JS objects do).
-pub fn yaml_to_json(value: serde_yaml::Value) -> Result<Value, String> {
+pub(super) fn yaml_to_json(value: serde_yaml::Value) -> Result<Value, String> {
     Ok(match value {
         serde_yaml::Value::Null => Value::Null,
         serde_yaml::Value::Bool(flag) => Value::Bool(flag),
@@ -124,7 +124,7 @@ pub fn camel_case(key: &str) -> String {
 }
 
 /// Shallow camelize of an object's keys (later keys win on collision, as in JS).
-pub fn camelize(map: &Map<String, Value>) -> Map<String, Value> {
+pub(super) fn camelize(map: &Map<String, Value>) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in map {
         out.insert(camel_case(key), value.clone());
@@ -134,7 +134,7 @@ pub fn camelize(map: &Map<String, Value>) -> Map<String, Value> {
 
 /// The 1-based line of a key path (`["skills"]`, `["reflection", "reviewer"]`) in YAML text,
 /// matching keys after camelizing. Best effort: `None` when not found.
-pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
+pub(super) fn key_line(text: &str, path: &[&str]) -> Option<usize> {
     let mut parent_indent: Option<usize> = None;
     let mut segment = 0;
     for (index, line) in text.lines().enumerate() {
