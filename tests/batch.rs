@@ -208,7 +208,7 @@ async fn every_case_is_reported_and_failures_never_stop_the_batch() {
         records[4].output,
         Some(json!({"message": "echo ****", "line": 5}))
     );
-    let raw = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
+    let raw = fs_err::read_to_string(dir.path().join("results.jsonl")).unwrap();
     assert!(!raw.contains("sk-secret-value-123"));
     assert_eq!(summary.counts.passed, 3);
     assert_eq!(summary.counts.failed, 1);
@@ -245,7 +245,7 @@ async fn concurrency_is_bounded() {
     assert_eq!(records.len(), 40);
     assert_eq!(*runner.peak.lock().unwrap(), 8);
     // Every line of results.jsonl is a whole record (no interleaving).
-    let raw = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
+    let raw = fs_err::read_to_string(dir.path().join("results.jsonl")).unwrap();
     assert_eq!(raw.lines().count(), 40);
 }
 

@@ -68,6 +68,10 @@ fn input_files(
             },
             Some("local") => {
                 let path = required("path")?;
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the error variant names the path"
+                )]
                 let bytes = std::fs::read(&path).map_err(|error| InvokeError::Agent {
                     agent: agent.name.clone(),
                     message: format!("cannot read the input file `{path}`: {error}"),

@@ -33,7 +33,7 @@ pub(super) fn read_yaml(path: &Path) -> Result<YamlFile, ProjectError> {
 
 /// Parses YAML text; errors carry the parser's line and column.
 pub(super) fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError> {
-    let parsed: serde_yaml::Value = match serde_yaml::from_str(text) {
+    let parsed: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
         Ok(value) => value,
         Err(error) => {
             let location = error.location();
@@ -54,11 +54,11 @@ pub(super) fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError>
 }
 
 /// Converts a YAML value into JSON (non-string keys are written as text, as JS objects do).
-pub(super) fn yaml_to_json(value: serde_yaml::Value) -> Result<Value, String> {
+pub(super) fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Value, String> {
     Ok(match value {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(flag) => Value::Bool(flag),
-        serde_yaml::Value::Number(number) => {
+        serde_yaml_ng::Value::Null => Value::Null,
+        serde_yaml_ng::Value::Bool(flag) => Value::Bool(flag),
+        serde_yaml_ng::Value::Number(number) => {
             if let Some(int) = number.as_i64() {
                 Value::Number(int.into())
             } else if let Some(int) = number.as_u64() {
@@ -69,28 +69,28 @@ pub(super) fn yaml_to_json(value: serde_yaml::Value) -> Result<Value, String> {
                 Number::from_f64(float).map_or(Value::Null, Value::Number)
             }
         }
-        serde_yaml::Value::String(text) => Value::String(text),
-        serde_yaml::Value::Sequence(items) => Value::Array(
+        serde_yaml_ng::Value::String(text) => Value::String(text),
+        serde_yaml_ng::Value::Sequence(items) => Value::Array(
             items
                 .into_iter()
                 .map(yaml_to_json)
                 .collect::<Result<_, _>>()?,
         ),
-        serde_yaml::Value::Mapping(mapping) => {
+        serde_yaml_ng::Value::Mapping(mapping) => {
             let mut map = Map::new();
             for (key, value) in mapping {
                 let key = match key {
-                    serde_yaml::Value::String(text) => text,
-                    serde_yaml::Value::Bool(flag) => flag.to_string(),
-                    serde_yaml::Value::Number(number) => number.to_string(),
-                    serde_yaml::Value::Null => "null".to_owned(),
+                    serde_yaml_ng::Value::String(text) => text,
+                    serde_yaml_ng::Value::Bool(flag) => flag.to_string(),
+                    serde_yaml_ng::Value::Number(number) => number.to_string(),
+                    serde_yaml_ng::Value::Null => "null".to_owned(),
                     other => return Err(format!("unsupported mapping key `{other:?}`")),
                 };
                 map.insert(key, yaml_to_json(value)?);
             }
             Value::Object(map)
         }
-        serde_yaml::Value::Tagged(tagged) => yaml_to_json(tagged.value)?,
+        serde_yaml_ng::Value::Tagged(tagged) => yaml_to_json(tagged.value)?,
     })
 }
 

@@ -93,7 +93,7 @@ impl TestServer {
         cancelled.cancelled().await;
         // Tests check that the client cancelled the request (`notifications/cancelled`).
         if let Ok(path) = std::env::var("MCP_TEST_CANCELLED_FILE") {
-            let _ = std::fs::write(path, "hang");
+            let _ = fs_err::write(path, "hang");
         }
         CallToolResult::error(vec![ContentBlock::text("cancelled")])
     }
