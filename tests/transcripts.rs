@@ -14,17 +14,17 @@ const SECRET: &str = "sk-transcript-secret-0042";
 /// `crew`: a team whose first member is a transform and whose second is an AI agent with a
 /// transform skill (`lookup`), so a case runs team → transform, team → ai → (model, tool, model).
 fn project(dir: &Path) {
-    std::fs::write(
+    fs_err::write(
         dir.join("aigne.yaml"),
         "name: transcripts\nmodel: openai:gpt-4o-mini\nagents:\n  - crew.yaml\n  - writer.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("crew.yaml"),
         "type: team\nname: crew\nskills:\n  - type: transform\n    name: prep\n    jsonata: '{\"message\": \"topic: \" & message}'\n  - writer.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("writer.yaml"),
         "name: writer\ninstructions: Write about the topic.\ninput_key: message\nskills:\n  - type: transform\n    name: lookup\n    description: Looks a word up\n    input_schema:\n      type: object\n      properties:\n        word: {type: string}\n    jsonata: '{\"definition\": \"a word: \" & word}'\n",
     )
@@ -41,11 +41,11 @@ fn command(dir: &Path, server: &FakeOpenAi) -> std::process::Command {
 }
 
 fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap()
 }
 
 fn records(out: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
     let mut records: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -72,7 +72,7 @@ fn native_transcripts_hold_the_invocation_tree_and_every_model_call() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let long = "x".repeat(40_000);
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         format!(
             "{{\"id\": \"tool\", \"input\": \"apples\"}}\n{{\"id\": \"broken\", \"input\": \"pears\"}}\n{{\"id\": \"long\", \"input\": \"{long}\"}}\n"
@@ -216,7 +216,7 @@ fn native_transcripts_hold_the_invocation_tree_and_every_model_call() {
 
     // Case 3: the 40 007-byte message (`topic: ` + 40 000) is cut at the cap, with a note,
     // everywhere it appears.
-    let text = std::fs::read_to_string(out.join(paths[2])).unwrap();
+    let text = fs_err::read_to_string(out.join(paths[2])).unwrap();
     assert!(!text.contains(&long));
     assert!(text.contains(&"x".repeat(16_384)));
     let transcript: Value = serde_json::from_str(&text).unwrap();
@@ -232,7 +232,7 @@ fn native_transcripts_hold_the_invocation_tree_and_every_model_call() {
 
     // The key never reaches a transcript.
     for path in &paths {
-        let text = std::fs::read_to_string(out.join(path)).unwrap();
+        let text = fs_err::read_to_string(out.join(path)).unwrap();
         assert!(!text.contains(SECRET), "{path}");
     }
 }
@@ -241,7 +241,7 @@ fn native_transcripts_hold_the_invocation_tree_and_every_model_call() {
 fn transcripts_off_writes_none() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"plums\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"plums\"\n").unwrap();
     let server = FakeOpenAi::start();
     server.set_default(Reply::text("ok"));
     let ran = common::run(command(dir.path(), &server).args(["--transcripts", "off"]));
@@ -266,7 +266,7 @@ fn node_engine_transcripts_hold_the_runtimes_agent_events() {
     };
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"apples\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"apples\"\n").unwrap();
     let server = FakeOpenAi::start();
     server.set_handler(|request| {
         let text = request.body["messages"].to_string();
@@ -289,7 +289,7 @@ fn node_engine_transcripts_hold_the_runtimes_agent_events() {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let out = dir.path().join("aigne-ci-output");
     let record = &records(&out)[0];
-    let text = std::fs::read_to_string(out.join(record["transcript"].as_str().unwrap())).unwrap();
+    let text = fs_err::read_to_string(out.join(record["transcript"].as_str().unwrap())).unwrap();
     assert!(!text.contains(SECRET));
     let transcript: Value = serde_json::from_str(&text).unwrap();
     assert_valid(&validator(), &transcript);
