@@ -27,7 +27,7 @@ fn corpus_root() -> PathBuf {
 }
 
 fn corpus_projects() -> Vec<PathBuf> {
-    let mut projects: Vec<PathBuf> = std::fs::read_dir(corpus_root())
+    let mut projects: Vec<PathBuf> = fs_err::read_dir(corpus_root())
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
@@ -71,8 +71,7 @@ fn reply(value: &Value) -> Reply {
 
 fn cases(project: &Path) -> Vec<Case> {
     let listed: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(project.join("cases.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(project.join("cases.json")).unwrap()).unwrap();
     listed
         .iter()
         .map(|case| Case {
@@ -123,7 +122,7 @@ fn run_reference(reference: &Path, project: &Path, cases: &[Case]) -> Vec<Seen> 
         .iter()
         .map(|case| json!({"id": case.id, "agent": case.agent, "input": case.input}))
         .collect();
-    std::fs::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
+    fs_err::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/corpus_reference.mjs");
     let mut command = std::process::Command::new("node");
@@ -178,7 +177,7 @@ fn run_ours(engine: &str, node_engine: &Path, project: &Path, cases: &[Case]) ->
             )
         })
         .collect();
-    std::fs::write(dir.path().join("inputs.jsonl"), inputs).unwrap();
+    fs_err::write(dir.path().join("inputs.jsonl"), inputs).unwrap();
     let ran = common::run(
         common::command(dir.path())
             .env("OPENAI_BASE_URL", server.base_url())
@@ -192,8 +191,7 @@ fn run_ours(engine: &str, node_engine: &Path, project: &Path, cases: &[Case]) ->
             .arg(node_engine),
     );
     assert_eq!(ran.code, Some(0), "{engine}: {}", ran.stderr);
-    let text =
-        std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let mut records: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -226,6 +224,11 @@ fn conforms(ours: &Seen, reference: &Seen) -> bool {
     }
 }
 
+/// A line for the test log (the pass-rate table).
+fn say(text: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{text}\n").as_bytes());
+}
+
 #[test]
 fn corpus_conforms_to_the_official_runtime() {
     let reference = std::env::var_os("AIGNE_CI_REF_AIGNE").map(PathBuf::from);
@@ -239,7 +242,7 @@ fn corpus_conforms_to_the_official_runtime() {
             std::env::var_os("CI").is_none(),
             "the corpus needs node, AIGNE_CI_REF_AIGNE and AIGNE_CI_TEST_NODE_ENGINE_DIR"
         );
-        eprintln!("skipped: the corpus needs node and the official AIGNE install");
+        say("skipped: the corpus needs node and the official AIGNE install");
         return;
     };
     let mut table = Vec::new();
@@ -284,11 +287,11 @@ fn corpus_conforms_to_the_official_runtime() {
             }
         }
     }
-    eprintln!("{}", table.join("\n"));
-    eprintln!(
+    say(&table.join("\n"));
+    say(&format!(
         "corpus: {total} cases; auto conforms on {auto_ok}/{total}; native on {native_ok}/{native_cases} it can run ({} need npm packages)",
         total - native_cases
-    );
+    ));
     assert!(total > 0, "the corpus has cases");
     assert_eq!(failures, Vec::<String>::new());
 }

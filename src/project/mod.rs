@@ -244,7 +244,10 @@ impl Project {
     fn cli_agent(&self, name: &str) -> Option<&Arc<AgentDef>> {
         fn matches(entry: &CliAgent, word: &str) -> bool {
             let own = entry.agent.as_deref();
-            let command = entry.name.as_deref().or(own.map(|agent| agent.name.as_str()));
+            let command = entry
+                .name
+                .as_deref()
+                .or(own.map(|agent| agent.name.as_str()));
             let aliases = if entry.alias.is_empty() {
                 own.map(|agent| agent.alias.as_slice()).unwrap_or_default()
             } else {

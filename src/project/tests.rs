@@ -185,9 +185,18 @@ fn provider_and_name_without_model() {
 #[test]
 fn cli_tree_names_and_aliases() {
     let project = Project::load(&fixture("corpus-cli")).unwrap();
-    for name in ["items upload-items", "it up", "item/upload-all", "upload-items", "up"] {
+    for name in [
+        "items upload-items",
+        "it up",
+        "item/upload-all",
+        "upload-items",
+        "up",
+    ] {
         assert_eq!(project.agent(Some(name)).unwrap().name, "upload", "{name}");
     }
-    assert_eq!(project.agent(Some("items download")).unwrap().name, "download");
+    assert_eq!(
+        project.agent(Some("items download")).unwrap().name,
+        "download"
+    );
     assert!(project.agent(Some("items nope")).is_err());
 }
