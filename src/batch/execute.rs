@@ -183,12 +183,13 @@ pub async fn execute(
                 ),
             };
             let duration_ms = millis(running.started.elapsed());
-            let stopped = errored_outcome(
+            let mut stopped = errored_outcome(
                 &running.case,
                 running.agent,
                 ErrorInfo::new(kind, message),
                 duration_ms,
             );
+            stopped.engine = runner.engine(&running.case);
             record(&mut outcome, reporter, stopped)?;
         }
     }
@@ -278,7 +279,7 @@ async fn run_unit(
         let result = tokio::time::timeout(settings.case_timeout, runner.run(&case)).await;
         let duration_ms = millis(started.elapsed());
         lock(in_flight).remove(&case.line);
-        let outcome = match result {
+        let mut outcome = match result {
             Ok(execution) => finish(&case, agent, execution, duration_ms),
             Err(_) => errored_outcome(
                 &case,
@@ -293,6 +294,7 @@ async fn run_unit(
                 duration_ms,
             ),
         };
+        outcome.engine = runner.engine(&case);
         // The receiver only goes away when the run is abandoned; then this case is dropped too.
         let _ = sender.send(outcome);
     }
@@ -354,6 +356,7 @@ pub fn finish(
         model,
         tags: case.tags.clone(),
         metadata: case.metadata.clone(),
+        engine: None,
     }
 }
 
@@ -380,5 +383,6 @@ fn skipped_outcome(invalid: InvalidCase, agent: &str) -> CaseOutcome {
         model: None,
         tags: Vec::new(),
         metadata: None,
+        engine: None,
     }
 }

@@ -3,5 +3,6 @@
 pub(crate) mod fetch;
 pub(crate) mod inspect;
 pub mod merge;
-pub mod outputs;
 pub mod run;
+mod runner;
+mod signals;
