@@ -324,9 +324,13 @@ impl RunPlan {
         // The model flags are checked whatever engine runs: both forward them.
         let model = model_flags(&args.model, environment)?;
         let fetch = environment.fetch_settings(source.clone(), &args.source_args)?;
-        let cassette = [("--replay", &model.replay), ("--record", &model.record)]
-            .into_iter()
-            .find_map(|(flag, path)| path.clone().map(|path| (flag, path)));
+        // As given, for the message.
+        let cassette = [
+            ("--replay", &args.model.replay),
+            ("--record", &args.model.record),
+        ]
+        .into_iter()
+        .find_map(|(flag, path)| path.clone().map(|path| (flag, path)));
         let engine = EnginePlan {
             request: match args.engine {
                 EngineChoice::Auto => EngineRequest::Auto,
@@ -450,7 +454,11 @@ pub fn model_settings(
 ) -> Result<ModelSettings, Error> {
     let flags = model_flags(args, environment)?;
     let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
-    Ok(ModelSettings::resolve(&flags, environment, dotenv.variables))
+    Ok(ModelSettings::resolve(
+        &flags,
+        environment,
+        dotenv.variables,
+    ))
 }
 
 /// `--input`, `--prompt` or `--input-json`.
@@ -616,7 +624,7 @@ mod tests {
         assert_eq!(plan.inputs.shard.map(|shard| shard.count), Some(2));
         assert_eq!(
             plan.engine.cassette,
-            Some(("--replay", PathBuf::from("/work/c.json")))
+            Some(("--replay", PathBuf::from("c.json")))
         );
         assert_eq!(plan.source, ".");
     }
