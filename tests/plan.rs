@@ -238,7 +238,10 @@ fn both_engines_serve_one_run() {
             std::env::var_os("CI").is_none(),
             "CI must provide the node engine (AIGNE_CI_TEST_NODE_ENGINE_DIR)"
         );
-        eprintln!("skipped: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
