@@ -19,6 +19,7 @@ pub mod project;
 pub mod report;
 pub mod secret;
 pub mod settings;
+pub mod text;
 
 mod commands;
 

@@ -15,7 +15,7 @@ use crate::common::fake_openai::{FakeOpenAi, Reply};
 /// `chat` (native), `logo` (an image agent: node only), `team` (reaches `logo`), and `tools`
 /// (offered a stdio MCP server that would leave a marker file if it ever started).
 fn mixed_project(dir: &Path) {
-    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    let write = |name: &str, text: &str| fs_err::write(dir.join(name), text).unwrap();
     write(
         "aigne.yaml",
         "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - logo.yaml\n  - team.yaml\n  - tools.yaml\n",
@@ -65,7 +65,7 @@ fn listener() -> (String, Arc<AtomicUsize>) {
 fn dry_run_prints_the_plan_and_starts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     mixed_project(dir.path());
-    std::fs::write(
+    fs_err::write(
         dir.path().join(".env"),
         "OPENAI_API_KEY=sk-dotenv-secret-value-123\n",
     )
@@ -198,7 +198,7 @@ fn model_options_are_checked_whatever_the_engine() {
 fn auto_sends_only_the_cases_that_need_it_to_node() {
     let dir = tempfile::tempdir().unwrap();
     mixed_project(dir.path());
-    std::fs::write(
+    fs_err::write(
         dir.path().join("chat.jsonl"),
         "\"one\"\n{\"id\": \"two\", \"agent\": \"chat\", \"input\": \"two\"}\n",
     )
@@ -213,13 +213,13 @@ fn auto_sends_only_the_cases_that_need_it_to_node() {
     );
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(summary["engine"], "native");
     assert_eq!(summary["engines"], json!({"native": 2}));
     assert_eq!(summary["subprocesses"], json!([]));
-    let text = std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     for line in text.lines() {
         let record: Value = serde_json::from_str(line).unwrap();
         assert_eq!(record["engine"], "native");
@@ -245,7 +245,7 @@ fn both_engines_serve_one_run() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    let write = |name: &str, text: &str| fs_err::write(dir.path().join(name), text).unwrap();
     write(
         "aigne.yaml",
         "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - hooked.yaml\n",
@@ -270,7 +270,7 @@ fn both_engines_serve_one_run() {
             .arg(&packages),
     );
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    let text = std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let mut engines: Vec<(String, String)> = text
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
@@ -290,7 +290,7 @@ fn both_engines_serve_one_run() {
         ]
     );
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(summary["engine"], "native+node");
@@ -315,14 +315,14 @@ fn a_project_env_cannot_redirect_the_runners_key() {
         for engine in ["native", "node"] {
             let dir = tempfile::tempdir().unwrap();
             let project = dir.path().join("project");
-            std::fs::create_dir(&project).unwrap();
-            std::fs::write(
+            fs_err::create_dir(&project).unwrap();
+            fs_err::write(
                 project.join("aigne.yaml"),
                 "model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
             )
             .unwrap();
-            std::fs::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
-            std::fs::write(project.join(".env"), format!("{line}\n")).unwrap();
+            fs_err::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
+            fs_err::write(project.join(".env"), format!("{line}\n")).unwrap();
             let variable = line.split('=').next().unwrap();
             let ran = common::run(
                 common::command(dir.path())
@@ -352,14 +352,14 @@ fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
     server.set_handler(|_| Reply::text("ok"));
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("project");
-    std::fs::create_dir(&project).unwrap();
-    std::fs::write(
+    fs_err::create_dir(&project).unwrap();
+    fs_err::write(
         project.join("aigne.yaml"),
         "model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
     )
     .unwrap();
-    std::fs::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
-    std::fs::write(
+    fs_err::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
+    fs_err::write(
         project.join(".env"),
         format!(
             "OPENAI_BASE_URL={}\nOPENAI_API_KEY=sk-project-own-key\n",
@@ -371,7 +371,7 @@ fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert_eq!(server.request_count(), 1);
 
-    std::fs::write(
+    fs_err::write(
         project.join(".env"),
         format!("OPENAI_BASE_URL={}\n", server.base_url()),
     )
@@ -404,7 +404,7 @@ fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
 #[test]
 fn inspect_reads_the_project_env_like_run() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    let write = |name: &str, text: &str| fs_err::write(dir.path().join(name), text).unwrap();
     write("aigne.yaml", "agents:\n  - chat.yaml\n");
     write("chat.yaml", "name: chat\ninstructions: hi\n");
     write(

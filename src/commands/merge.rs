@@ -22,7 +22,7 @@ use crate::settings::Environment;
 use crate::plan::ReportPlan;
 
 /// Runs the command.
-pub async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
+pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
     let redactor = Redactor::new(environment.secret_values());
     let report_plan = ReportPlan::resolve(&args.outputs, &environment, std::time::Duration::ZERO);

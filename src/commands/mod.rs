@@ -2,7 +2,7 @@
 
 pub(crate) mod fetch;
 pub(crate) mod inspect;
-pub mod merge;
-pub mod run;
+pub(crate) mod merge;
+pub(crate) mod run;
 mod runner;
 mod signals;

@@ -27,7 +27,7 @@ use super::runner::RoutedRunner;
 use super::signals::listen_for_signals;
 
 /// Runs the command.
-pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
+pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
     let plan = RunPlan::resolve(&args, &environment)?;
     let redactor = Redactor::new(environment.secret_values());

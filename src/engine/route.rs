@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn auto_routes_each_case_by_what_it_reaches() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        let write = |name: &str, text: &str| fs_err::write(dir.path().join(name), text).unwrap();
         write(
             "aigne.yaml",
             "agents:\n  - chat.yaml\n  - logo.yaml\n  - team.yaml\n",
