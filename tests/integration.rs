@@ -14,3 +14,4 @@ mod plan;
 mod providers;
 mod report;
 mod run_e2e;
+mod transcripts;

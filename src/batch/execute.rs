@@ -93,6 +93,8 @@ struct Running {
     case: Arc<Case>,
     agent: String,
     started: Instant,
+    /// What the case recorded so far, kept when it is abandoned.
+    transcript: Option<Arc<crate::transcript::TranscriptRecorder>>,
 }
 
 type InFlight = Mutex<BTreeMap<usize, Running>>;
@@ -190,6 +192,9 @@ pub async fn execute(
                 duration_ms,
             );
             stopped.engine = runner.engine(&running.case);
+            stopped.transcript = running
+                .transcript
+                .map(|recorder| Arc::new(recorder.snapshot(&running.case.id, running.case.line)));
             record(&mut outcome, reporter, stopped)?;
         }
     }
@@ -268,15 +273,21 @@ async fn run_unit(
             .clone()
             .unwrap_or_else(|| settings.default_agent.clone());
         let started = Instant::now();
+        let transcript = runner.transcript_recorder(&case);
         lock(in_flight).insert(
             case.line,
             Running {
                 case: case.clone(),
                 agent: agent.clone(),
                 started,
+                transcript: transcript.clone(),
             },
         );
-        let result = tokio::time::timeout(settings.case_timeout, runner.run(&case)).await;
+        let result = tokio::time::timeout(
+            settings.case_timeout,
+            runner.run_recorded(&case, transcript.clone()),
+        )
+        .await;
         let duration_ms = millis(started.elapsed());
         lock(in_flight).remove(&case.line);
         let mut outcome = match result {
@@ -295,6 +306,8 @@ async fn run_unit(
             ),
         };
         outcome.engine = runner.engine(&case);
+        outcome.transcript =
+            transcript.map(|recorder| Arc::new(recorder.snapshot(&case.id, case.line)));
         // The receiver only goes away when the run is abandoned; then this case is dropped too.
         let _ = sender.send(outcome);
     }
@@ -357,6 +370,7 @@ pub fn finish(
         tags: case.tags.clone(),
         metadata: case.metadata.clone(),
         engine: None,
+        transcript: None,
     }
 }
 
@@ -384,5 +398,6 @@ fn skipped_outcome(invalid: InvalidCase, agent: &str) -> CaseOutcome {
         tags: Vec::new(),
         metadata: None,
         engine: None,
+        transcript: None,
     }
 }

@@ -27,6 +27,10 @@ pub use outcome::{
 pub use policy::{FailOn, Policy, Verdict};
 pub use shard::Shard;
 
+use std::sync::Arc;
+
+use crate::transcript::TranscriptRecorder;
+
 /// Runs one case: the seam between the batch and the engine.
 #[async_trait::async_trait]
 pub trait CaseRunner: Send + Sync {
@@ -39,6 +43,24 @@ pub trait CaseRunner: Send + Sync {
     /// runner does not say.
     fn engine(&self, _case: &Case) -> Option<EngineInfo> {
         None
+    }
+
+    /// A recorder for one case's transcript (`None`: transcripts are off, or this runner
+    /// records none). The batch makes it before the case starts, so that what a case recorded
+    /// before a timeout or a stop is kept.
+    fn transcript_recorder(&self, _case: &Case) -> Option<Arc<TranscriptRecorder>> {
+        None
+    }
+
+    /// [`CaseRunner::run`], recording into `transcript` (from
+    /// [`CaseRunner::transcript_recorder`]).
+    async fn run_recorded(
+        &self,
+        case: &Case,
+        transcript: Option<Arc<TranscriptRecorder>>,
+    ) -> CaseExecution {
+        let _ = transcript;
+        self.run(case).await
     }
 }
 

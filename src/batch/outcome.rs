@@ -134,6 +134,8 @@ pub struct CaseOutcome {
     pub metadata: Option<Value>,
     /// The engine that ran it and why (`None` for skipped lines, or a runner that does not say).
     pub engine: Option<EngineInfo>,
+    /// What ran (when transcripts are on).
+    pub transcript: Option<std::sync::Arc<crate::transcript::Transcript>>,
 }
 
 /// Cases per status.

@@ -290,6 +290,7 @@ async fn prepare(
             engines: started.engines,
             default_agent: started.default_agent,
             project,
+            transcripts: plan.report.transcripts,
         },
         project: project_info,
         engine,

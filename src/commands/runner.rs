@@ -6,13 +6,18 @@ use crate::engine::choice::EngineKind;
 use crate::engine::seam::{CaseError, CaseRequest, Engines};
 use crate::error::error_chain;
 use crate::project::Project;
+use crate::transcript::TranscriptRecorder;
+
+use std::sync::Arc;
 
 /// Routes each case to its engine.
 pub(crate) struct RoutedRunner {
     pub(crate) engines: Engines,
     pub(crate) default_agent: String,
     /// The project as the native loader reads it, for each agent's `output_key`.
-    pub(crate) project: std::sync::Arc<Project>,
+    pub(crate) project: Arc<Project>,
+    /// `--transcripts on`: each case records what ran.
+    pub(crate) transcripts: bool,
 }
 
 impl RoutedRunner {
@@ -24,6 +29,22 @@ impl RoutedRunner {
 #[async_trait::async_trait]
 impl CaseRunner for RoutedRunner {
     async fn run(&self, case: &Case) -> CaseExecution {
+        self.run_recorded(case, None).await
+    }
+
+    fn transcript_recorder(&self, case: &Case) -> Option<Arc<TranscriptRecorder>> {
+        if !self.transcripts {
+            return None;
+        }
+        let (engine, _) = self.engines.route(self.agent(case))?;
+        Some(Arc::new(engine.transcript_recorder()))
+    }
+
+    async fn run_recorded(
+        &self,
+        case: &Case,
+        transcript: Option<Arc<TranscriptRecorder>>,
+    ) -> CaseExecution {
         let agent = self.agent(case);
         let route = self.engines.route(agent);
         // Text expectations read the agent's `output_key` on the native engine (the node engine
@@ -37,6 +58,7 @@ impl CaseRunner for RoutedRunner {
             input: case.input.clone(),
             case_label: format!("{} (line {})", case.id, case.line),
             session: case.session.clone(),
+            transcript,
         };
         let result = match route {
             Some((engine, _)) => engine.invoke(request).await,

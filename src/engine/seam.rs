@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::model::{ModelRegistry, ModelSettings};
 use crate::project::{AgentDef, Project};
+use crate::transcript::TranscriptRecorder;
 
 use super::choice::EngineKind;
 use super::js::{JsBridge, JsSettings};
@@ -37,6 +38,8 @@ pub struct CaseRequest {
     pub case_label: String,
     /// The case's conversation.
     pub session: Option<String>,
+    /// Where the case's transcript is recorded (from [`CaseEngine::transcript_recorder`]).
+    pub transcript: Option<Arc<TranscriptRecorder>>,
 }
 
 /// Why a case failed, in whichever engine.
@@ -72,6 +75,9 @@ pub trait CaseEngine: Send + Sync {
 
     /// Runs one case (turns of one session in order).
     async fn invoke(&self, request: CaseRequest) -> Result<InvokeOutcome, CaseError>;
+
+    /// A recorder for one case's transcript, labelled with this engine and what it captures.
+    fn transcript_recorder(&self) -> TranscriptRecorder;
 
     /// Ends what the engine started (servers, hosts), gracefully.
     async fn shutdown(&self);
@@ -207,13 +213,20 @@ impl CaseEngine for NativeCaseEngine {
     async fn invoke(&self, request: CaseRequest) -> Result<InvokeOutcome, CaseError> {
         Ok(self
             .engine
-            .invoke(InvokeRequest {
-                agent: Some(request.agent),
-                input: request.input,
-                case_label: request.case_label,
-                session: request.session,
-            })
+            .invoke_recorded(
+                InvokeRequest {
+                    agent: Some(request.agent),
+                    input: request.input,
+                    case_label: request.case_label,
+                    session: request.session,
+                },
+                request.transcript,
+            )
             .await?)
+    }
+
+    fn transcript_recorder(&self) -> TranscriptRecorder {
+        TranscriptRecorder::new("native", super::NATIVE_TRANSCRIPT_CAPTURES)
     }
 
     /// Each MCP session is cancelled and each stdio server's stdin closed, then it gets a short
@@ -298,6 +311,7 @@ impl CaseEngine for NodeCaseEngine {
                 input,
                 user_context: None,
                 session: request.session,
+                transcript: request.transcript,
             })
             .await?;
         Ok(InvokeOutcome {
@@ -306,6 +320,10 @@ impl CaseEngine for NodeCaseEngine {
             model: None,
             model_calls: 1,
         })
+    }
+
+    fn transcript_recorder(&self) -> TranscriptRecorder {
+        TranscriptRecorder::new("node", super::node::NODE_TRANSCRIPT_CAPTURES)
     }
 
     async fn shutdown(&self) {

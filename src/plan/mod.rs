@@ -25,7 +25,7 @@
 //! | `--model`, `--temperature`, `--top-p`, `--presence-penalty`, `--frequency-penalty`, `--reasoning-effort`, `--retries`, `--record`, `--replay` | model | [`ModelFlags`] (native); the same options for the node engine |
 //! | `--engine`, `--max-tool-turns`, `--deny-exec`, `--allow-install-scripts`, `--node-engine-version`, `--node-engine-dir` | engine | [`EnginePlan`] |
 //! | `--trust-project-env` | plan | lets a project `.env` endpoint or proxy go with the runner's keys |
-//! | `--out-dir`, `--output`, `--summary`, `--junit`, `--github` | report | [`ReportPlan`] |
+//! | `--out-dir`, `--output`, `--summary`, `--junit`, `--github`, `--transcripts`, `--report` | report | [`ReportPlan`] (transcripts are recorded by the engine of each case) |
 //! | `--dry-run` | plan | prints the plan ([`dry_run`]) and exits 0: no model call, no subprocess |
 //!
 //! No module below `commands/` imports [`crate::cli`]: the stages see only what this file hands
@@ -47,7 +47,7 @@ use serde_json::{Map, Value, json};
 use crate::batch::{BatchError, InputsSource, Policy, Shard};
 use crate::cli::{
     EngineChoice, GithubMode, InspectArgs, ModelArgs, OnInvalidInput, OutputArgs, PolicyArgs,
-    RunArgs,
+    RunArgs, Switch,
 };
 use crate::engine::choice::EngineRequest;
 use crate::engine::js::JsSettings;
@@ -215,6 +215,12 @@ pub struct ReportPlan {
     pub progress: ProgressMode,
     /// `--grace-period`, for the "stopping" message.
     pub grace_period: Duration,
+    /// `--out-dir` (transcripts go under it).
+    pub out_dir: PathBuf,
+    /// `--transcripts on`: each case records what ran.
+    pub transcripts: bool,
+    /// `--report FILE|off`, else `<out-dir>/report.html`.
+    pub html_path: Option<PathBuf>,
 }
 
 impl ReportPlan {
@@ -248,6 +254,13 @@ impl ReportPlan {
             github,
             progress,
             grace_period,
+            html_path: match &outputs.report {
+                Some(path) if path.as_os_str() == "off" => None,
+                Some(path) => Some(environment.absolute(path)),
+                None => Some(out_dir.join("report.html")),
+            },
+            transcripts: outputs.transcripts == Switch::On,
+            out_dir,
         }
     }
 
@@ -267,6 +280,9 @@ impl ReportPlan {
             redactor,
             inputs_file,
             grace_period: self.grace_period,
+            out_dir: self.out_dir.clone(),
+            transcripts: self.transcripts,
+            html_path: self.html_path.clone(),
         }
     }
 }

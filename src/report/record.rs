@@ -15,7 +15,11 @@
 //!  "engine_reason":"the native engine supports every feature agent `chat` reaches"}
 //! ```
 //!
-//! `session`, `error`, `tags`, `metadata`, `engine` and `engine_reason` are omitted when empty. New fields may be added
+//! `transcript` (when transcripts are on) is the path of the case's transcript relative to the
+//! out-dir, `transcripts/<line>.json` (schema: `schemas/transcript.schema.json`).
+//!
+//! `session`, `error`, `tags`, `metadata`, `engine`, `engine_reason` and `transcript` are
+//! omitted when empty. New fields may be added
 //! within a format version; a consumer must ignore fields it does not know. The JSON Schema is
 //! `schemas/results.schema.json`.
 
@@ -57,6 +61,9 @@ pub struct ResultRecord {
     /// Why that engine (`--engine auto` decides per case from the agents it reaches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_reason: Option<String>,
+    /// The case's transcript, relative to the out-dir (`transcripts/<line>.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 impl From<&CaseOutcome> for ResultRecord {
@@ -80,6 +87,7 @@ impl From<&CaseOutcome> for ResultRecord {
             metadata: outcome.metadata.clone(),
             engine: outcome.engine.as_ref().map(|engine| engine.engine.clone()),
             engine_reason: outcome.engine.as_ref().map(|engine| engine.reason.clone()),
+            transcript: None,
         }
     }
 }
