@@ -24,7 +24,7 @@ use super::outputs;
 /// Runs the command.
 pub async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
-    let redactor = outputs::redactor(&environment);
+    let redactor = outputs::redactor(&environment, None);
     let github = outputs::github_enabled(args.outputs.github, &environment);
     if github {
         report::announce_masks(&redactor);

@@ -17,9 +17,15 @@ pub fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
     }
 }
 
-/// The redactor of every secret in the environment.
-pub fn redactor(environment: &Environment) -> Redactor {
-    Redactor::new(environment.secret_values())
+/// The redactor of every secret in the environment, and of `--token` (masked like a key:
+/// a server that echoes it in an error body must not print it).
+pub fn redactor(environment: &Environment, token: Option<&str>) -> Redactor {
+    Redactor::new(
+        environment
+            .secret_values()
+            .into_iter()
+            .chain(token.map(str::to_owned)),
+    )
 }
 
 /// Resolves the output flags.

@@ -34,7 +34,7 @@ use super::outputs;
 /// Runs the command.
 pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
-    let redactor = outputs::redactor(&environment);
+    let redactor = outputs::redactor(&environment, args.source_args.token.as_deref());
     if outputs::github_enabled(args.outputs.github, &environment) {
         // Before anything else prints.
         report::announce_masks(&redactor);
@@ -248,7 +248,8 @@ async fn prepare_engine(
     case_agents: &[Option<String>],
 ) -> Result<Prepared, Error> {
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
-    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal())
+        .with_redactor(outputs::redactor(environment, args.source_args.token.as_deref()));
     let fetched = fetch::fetch(&fetch_settings, &progress).await?;
     let project = Arc::new(Project::load(&fetched.project_dir)?);
     let project_secrets = dotenv_secrets(environment, &fetched.project_dir)?;
