@@ -198,8 +198,7 @@ const MAX_COMMON_CHARS: usize = 20;
 /// The mask that replaces a secret.
 pub const MASK: &str = "****";
 
-/// Whether a value is worth masking: long enough, and not an ordinary word, phrase, number or
-/// path. A variable named like a secret may hold `status`, `production`, `true` or `8080`;
+/// Whether a value is worth masking: long enough, and not an ordinary word or number. A variable named like a secret may hold `status`, `production`, `true` or `8080`;
 /// masking those would rewrite ordinary text and the values of result fields (`"status"`,
 /// `"passed"`, a port), and they protect nothing.
 pub fn is_maskable(value: &str) -> bool {
@@ -211,9 +210,8 @@ pub fn is_maskable(value: &str) -> bool {
     if value.chars().all(|c| c.is_ascii_digit()) && chars < 16 {
         return false;
     }
-    let wordlike = value
-        .chars()
-        .all(|c| c.is_ascii_alphabetic() || " -_./:".contains(c));
+    // One word (`status`, `production`, `timed_out`, `DISABLED`): letters and underscores.
+    let wordlike = value.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
     if wordlike && chars <= MAX_COMMON_CHARS {
         let letters: Vec<char> = value.chars().filter(char::is_ascii_alphabetic).collect();
         let lower = letters.iter().all(char::is_ascii_lowercase);
@@ -329,9 +327,18 @@ impl Redactor {
             && let Some(urls) = URLS_IN_TEXT.as_ref()
         {
             let masked = urls.replace_all(&text, |found: &regex::Captures<'_>| {
-                mask_url_text(&found[0])
+                let found = &found[0];
+                // Only a URL with something to mask is rewritten (never normalised otherwise).
+                match url::Url::parse(found) {
+                    Ok(url) if SafeUrl::new(url.clone()).masked() != url.as_str() => {
+                        mask_url_text(found)
+                    }
+                    _ => found.to_owned(),
+                }
             });
-            if let Cow::Owned(masked) = masked {
+            if let Cow::Owned(masked) = masked
+                && masked != *text
+            {
                 text = Cow::Owned(masked);
             }
         }
@@ -460,5 +467,63 @@ mod tests {
             redactor.with(["env-secret-1".to_owned(), "dotenv-secret-2".to_owned()]);
         assert_eq!(added, vec!["dotenv-secret-2".to_owned()]);
         assert_eq!(combined.redact("env-secret-1 dotenv-secret-2"), "**** ****");
+    }
+
+    #[test]
+    fn masks_values_whatever_characters_they_hold_and_never_keys() {
+        let hostile = "k\"ey\\with\ttab-é✓-123";
+        let redactor = Redactor::new([hostile.to_owned(), "status".to_owned()]);
+        let mut record = serde_json::json!({
+            "status": "passed",
+            "output": {"message": format!("the key is {hostile}!"), "status": ["status"]},
+            hostile: 1,
+        });
+        redactor.redact_value(&mut record);
+        assert_eq!(
+            record,
+            serde_json::json!({
+                "status": "passed",
+                "output": {"message": "the key is ****!", "status": ["status"]},
+                hostile: 1,
+            })
+        );
+        // Rendered text: as written, JSON-escaped and URL-encoded.
+        let json = serde_json::to_string(&format!("a {hostile} b")).unwrap();
+        assert_eq!(redactor.redact(&json), "\"a **** b\"");
+        let encoded: String = url::form_urlencoded::byte_serialize(hostile.as_bytes()).collect();
+        assert_eq!(redactor.redact(&format!("?q={encoded}&x=1")), "?q=****&x=1");
+        assert_eq!(redactor.secrets(), [hostile.to_owned()]);
+    }
+
+    #[test]
+    fn short_and_common_values_are_not_secrets() {
+        for common in ["status", "passed", "production", "timed_out", "DISABLED", "8080", "true"] {
+            assert!(!is_maskable(common), "{common}");
+        }
+        for secret in ["sk-secret-value", "hunter2hunter2", "correct horse battery", "Pa55word"] {
+            assert!(is_maskable(secret), "{secret}");
+        }
+    }
+
+    #[test]
+    fn signed_url_parameters_are_masked_in_urls_and_text() {
+        let url = url::Url::parse(
+            "https://storage.example/p.tgz?X-Goog-Algorithm=GOOG4&X-Goog-Credential=svc%2F2026&X-Goog-Signature=abcd&jwt=eyJ.x.y&sig=s1&X-Amz-Signature=s2&X-Amz-Credential=c&plain=1#access_token=t",
+        )
+        .unwrap();
+        assert_eq!(
+            SafeUrl::new(url).masked(),
+            "https://storage.example/p.tgz?X-Goog-Algorithm=GOOG4&X-Goog-Credential=****&X-Goog-Signature=****&jwt=****&sig=****&X-Amz-Signature=****&X-Amz-Credential=****&plain=1#access_token=****"
+        );
+        let redactor = Redactor::default();
+        assert_eq!(
+            redactor.redact("error for url (https://cdn.example/a.tgz?jwt=eyJhbGci.x.y&v=2): 403"),
+            "error for url (https://cdn.example/a.tgz?jwt=****&v=2): 403"
+        );
+        // A URL with nothing to mask is left exactly as written.
+        assert!(matches!(
+            redactor.redact("see http://example.com and https://x.test/a?b=1"),
+            Cow::Borrowed(_)
+        ));
     }
 }

@@ -397,8 +397,12 @@ async fn prepare_engine(
             return Err(error.into());
         }
     }
-    let model_settings =
+    let mut model_settings =
         ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
+    // `--token` is masked in a recorded cassette like the keys of the environment.
+    model_settings
+        .extra_secrets
+        .extend(args.source_args.token.iter().cloned());
     let registry = ModelRegistry::new(model_settings)?;
     // JavaScript agents run in one `node` child, started only if one is invoked.
     let js = JsBridge::start(

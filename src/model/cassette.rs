@@ -192,7 +192,11 @@ impl Cassette {
         };
         redactor.redact_value(&mut interaction.request);
         if interaction.response_encoding.is_none() {
-            interaction.response = redactor.redact(&interaction.response).into_owned();
+            interaction.response = redact_body(
+                &interaction.response,
+                interaction.content_type.as_deref(),
+                redactor,
+            );
         }
         interaction.path = redactor.redact(&interaction.path).into_owned();
         interaction.case = interaction
@@ -294,6 +298,40 @@ pub fn canonical(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
         other => other.clone(),
     }
+}
+
+/// A response body with its secrets masked. A JSON body, and each JSON `data:` line of an event
+/// stream, is masked string by string and written again (a model that quotes JSON puts a secret
+/// there escaped twice); anything else is masked as text.
+fn redact_body(body: &str, content_type: Option<&str>, redactor: &Redactor) -> String {
+    let masked_json = |text: &str| -> Option<String> {
+        let mut value: Value = serde_json::from_str(text).ok()?;
+        redactor.redact_value(&mut value);
+        serde_json::to_string(&value).ok()
+    };
+    let content_type = content_type.unwrap_or("").to_ascii_lowercase();
+    let body = if content_type.contains("event-stream") {
+        body.split_inclusive('\n')
+            .map(|line| {
+                let (content, end) = match line.strip_suffix('\n') {
+                    Some(content) => (content, "\n"),
+                    None => (line, ""),
+                };
+                match content.strip_prefix("data:") {
+                    Some(data) => match masked_json(data.trim_start()) {
+                        Some(masked) => format!("data: {masked}{end}"),
+                        None => line.to_owned(),
+                    },
+                    None => line.to_owned(),
+                }
+            })
+            .collect()
+    } else if content_type.contains("json") {
+        masked_json(body).unwrap_or_else(|| body.to_owned())
+    } else {
+        body.to_owned()
+    };
+    redactor.redact(&body).into_owned()
 }
 
 /// The values of variables that hold credentials: known key variables, plus any variable whose

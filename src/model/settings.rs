@@ -40,6 +40,8 @@ pub struct ModelSettings {
     /// The environment merged with `.env` files: real environment > current-folder files >
     /// project-folder files.
     pub variables: BTreeMap<String, String>,
+    /// Secrets besides those of `variables` that a recorded cassette masks (`--token`).
+    pub extra_secrets: Vec<String>,
 }
 
 impl ModelSettings {
@@ -78,6 +80,7 @@ impl ModelSettings {
             replay: args.replay.as_ref().map(|path| environment.absolute(path)),
             base_url_overrides: base_url_overrides(&variables),
             variables,
+            extra_secrets: Vec::new(),
         })
     }
 
@@ -109,6 +112,7 @@ impl ModelSettings {
             replay: None,
             base_url_overrides: base_url_overrides(&variables),
             variables,
+            extra_secrets: Vec::new(),
         }
     }
 
