@@ -256,9 +256,8 @@ impl Redactor {
                     .filter(|line| !line.is_empty())
                     .map(str::to_owned)
                     .collect();
-                if secret.contains('\n') {
-                    parts.push(secret);
-                } else if secret.trim() != secret {
+                // The whole value too, when it is not one of its trimmed lines.
+                if secret.contains('\n') || secret.trim() != secret {
                     parts.push(secret);
                 }
                 parts
@@ -497,10 +496,23 @@ mod tests {
 
     #[test]
     fn short_and_common_values_are_not_secrets() {
-        for common in ["status", "passed", "production", "timed_out", "DISABLED", "8080", "true"] {
+        for common in [
+            "status",
+            "passed",
+            "production",
+            "timed_out",
+            "DISABLED",
+            "8080",
+            "true",
+        ] {
             assert!(!is_maskable(common), "{common}");
         }
-        for secret in ["sk-secret-value", "hunter2hunter2", "correct horse battery", "Pa55word"] {
+        for secret in [
+            "sk-secret-value",
+            "hunter2hunter2",
+            "correct horse battery",
+            "Pa55word",
+        ] {
             assert!(is_maskable(secret), "{secret}");
         }
     }

@@ -53,7 +53,8 @@ fn foreign_commands(stderr: &str) -> Vec<String> {
             window = Some(token.to_owned());
             continue;
         }
-        let command = trimmed.starts_with("::") && !OURS.iter().any(|ours| trimmed.starts_with(ours));
+        let command =
+            trimmed.starts_with("::") && !OURS.iter().any(|ours| trimmed.starts_with(ours));
         if command || line.contains("##[") {
             foreign.push(line.to_owned());
         }
@@ -94,7 +95,14 @@ fn secrets_holding_any_character_reach_no_output() {
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_OUTPUT", dir.path().join("out"))
             .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
-            .args(["run", ".", "--input", "prompts.jsonl", "--junit", "junit.xml"])
+            .args([
+                "run",
+                ".",
+                "--input",
+                "prompts.jsonl",
+                "--junit",
+                "junit.xml",
+            ])
             .args(["--record", "cassette.jsonl", "--token", token]),
     );
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
@@ -186,7 +194,12 @@ fn a_token_echoed_by_the_tarball_host_is_masked() {
     let ran = common::run(
         common::command(dir.path())
             .env("GITHUB_ACTIONS", "true")
-            .args(["fetch", &format!("http://{address}/p.tgz"), "--cache-dir", "cache"])
+            .args([
+                "fetch",
+                &format!("http://{address}/p.tgz"),
+                "--cache-dir",
+                "cache",
+            ])
             .args(["--token", token]),
     );
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
@@ -225,7 +238,10 @@ fn a_common_word_in_a_secret_variable_does_not_break_merge() {
     for line in results.lines() {
         let record: Value = serde_json::from_str(line).unwrap();
         assert_eq!(record["status"], "passed", "{line}");
-        assert_eq!(record["output"]["message"], "the status is passed", "{line}");
+        assert_eq!(
+            record["output"]["message"], "the status is passed",
+            "{line}"
+        );
     }
     let mut merge = common::command(dir.path());
     with_common_words(&mut merge);
@@ -265,7 +281,10 @@ fn names_files_model_output_and_flags_start_no_workflow_command() {
                 .env("GITHUB_OUTPUT", dir.path().join("out"))
                 .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
                 .args(["run", ".", "--input", inputs, "--github", github])
-                .args(["--model", "openai:gpt-4o-mini\n::error::model-flag-injected"]),
+                .args([
+                    "--model",
+                    "openai:gpt-4o-mini\n::error::model-flag-injected",
+                ]),
         );
         assert_eq!(ran.code, Some(1), "{}", ran.stderr);
         assert!(ran.stderr.contains("model-injected"), "{}", ran.stderr);
@@ -296,11 +315,22 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
         common::command(dir.path())
             .env("OPENAI_API_KEY", "sk-injection-test-0001")
             .env("GITHUB_ACTIONS", "true")
-            .args(["run", ".", "nope\n::error::agent-injected", "--input", "prompts.jsonl"]),
+            .args([
+                "run",
+                ".",
+                "nope\n::error::agent-injected",
+                "--input",
+                "prompts.jsonl",
+            ]),
     );
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
     assert!(ran.stderr.contains("agent-injected"), "{}", ran.stderr);
-    assert_eq!(foreign_commands(&ran.stderr), Vec::<String>::new(), "{}", ran.stderr);
+    assert_eq!(
+        foreign_commands(&ran.stderr),
+        Vec::<String>::new(),
+        "{}",
+        ran.stderr
+    );
 
     // A stdio MCP server that writes commands to its stderr and exits: the error quotes its
     // stderr tail.
@@ -327,5 +357,10 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
     );
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
     assert!(ran.stderr.contains("mcp-injected"), "{}", ran.stderr);
-    assert_eq!(foreign_commands(&ran.stderr), Vec::<String>::new(), "{}", ran.stderr);
+    assert_eq!(
+        foreign_commands(&ran.stderr),
+        Vec::<String>::new(),
+        "{}",
+        ran.stderr
+    );
 }

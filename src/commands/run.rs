@@ -248,8 +248,9 @@ async fn prepare_engine(
     case_agents: &[Option<String>],
 ) -> Result<Prepared, Error> {
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
-    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal())
-        .with_redactor(outputs::redactor(environment, args.source_args.token.as_deref()));
+    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(
+        outputs::redactor(environment, args.source_args.token.as_deref()),
+    );
     let fetched = fetch::fetch(&fetch_settings, &progress).await?;
     let project = Arc::new(Project::load(&fetched.project_dir)?);
     let project_secrets = dotenv_secrets(environment, &fetched.project_dir)?;

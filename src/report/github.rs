@@ -171,7 +171,8 @@ pub fn cell(text: &str) -> String {
         match character {
             '\r' | '\n' => escaped.push(' '),
             character
-                if character.is_ascii_punctuation() && !matches!(character, ',' | ';' | '?' | '%' | '/') =>
+                if character.is_ascii_punctuation()
+                    && !matches!(character, ',' | ';' | '?' | '%' | '/') =>
             {
                 escaped.push_str(&format!("&#{};", u32::from(character)));
             }
@@ -295,12 +296,16 @@ mod tests {
 
     #[test]
     fn markdown_cells_and_code_spans_show_text_as_it_is() {
-        let hostile = "a`b` ![img](http://x/y.png) [link](http://x) <img src=x> | *e* \\ \n::error::x";
+        let hostile =
+            "a`b` ![img](http://x/y.png) [link](http://x) <img src=x> | *e* \\ \n::error::x";
         let escaped = cell(hostile);
         for markup in ["`", "![", "](", "<img", "|", "*e*", "\n", "::"] {
             assert!(!escaped.contains(markup), "{markup} in {escaped}");
         }
-        assert!(escaped.starts_with("a&#96;b&#96; &#33;&#91;img&#93;"), "{escaped}");
+        assert!(
+            escaped.starts_with("a&#96;b&#96; &#33;&#91;img&#93;"),
+            "{escaped}"
+        );
         assert_eq!(cell("plain text, 42%"), "plain text, 42%");
         assert_eq!(code_span("a.jsonl"), "`a.jsonl`");
         assert_eq!(code_span("a``b"), "```a``b```");

@@ -407,22 +407,21 @@ pub fn publish_with_problems(
         path: settings.summary_path.clone(),
         source: std::io::Error::other(source),
     })?;
-    summary::write_atomic(&settings.summary_path, format!("{json}\n").as_bytes())
-    .map_err(|source| ReportError::Write {
-        path: settings.summary_path.clone(),
-        source,
-    })?;
+    summary::write_atomic(&settings.summary_path, format!("{json}\n").as_bytes()).map_err(
+        |source| ReportError::Write {
+            path: settings.summary_path.clone(),
+            source,
+        },
+    )?;
     if let Some(junit_path) = &settings.junit_path {
         let xml =
             junit::render(&summary, &collected.briefs).map_err(|source| ReportError::Junit {
                 path: junit_path.clone(),
                 source,
             })?;
-        summary::write_atomic(junit_path, xml.as_bytes()).map_err(|source| {
-            ReportError::Write {
-                path: junit_path.clone(),
-                source,
-            }
+        summary::write_atomic(junit_path, xml.as_bytes()).map_err(|source| ReportError::Write {
+            path: junit_path.clone(),
+            source,
         })?;
     }
     let file_label = settings
