@@ -18,6 +18,8 @@ pub mod project;
 pub mod report;
 pub mod secret;
 pub mod settings;
+pub mod text;
+pub mod transcript;
 
 mod commands;
 

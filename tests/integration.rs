@@ -13,4 +13,5 @@ mod models;
 mod providers;
 mod report;
 mod run_e2e;
+mod transcripts;
 mod untrusted;

@@ -13,12 +13,12 @@ use crate::report::parse_github_output;
 
 /// A project with one `chat` agent.
 fn project(dir: &Path) {
-    std::fs::write(
+    fs_err::write(
         dir.join("aigne.yaml"),
         "name: hostile\nchat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("chat.yaml"),
         "name: chat\ninstructions: You are terse.\ninput_key: message\n",
     )
@@ -86,7 +86,7 @@ fn secrets_holding_any_character_reach_no_output() {
         "assert": [{"type": "contains", "value": format!("safe {api_key}")}],
         "metadata": {"note": token},
     });
-    std::fs::write(dir.path().join("prompts.jsonl"), format!("{case}\n")).unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), format!("{case}\n")).unwrap();
     let ran = common::run(
         common::command(dir.path())
             .env("OPENAI_BASE_URL", server.base_url())
@@ -131,7 +131,7 @@ fn secrets_holding_any_character_reach_no_output() {
     let mut outputs: Vec<(String, String)> = files
         .iter()
         .map(|file| {
-            let text = std::fs::read_to_string(dir.path().join(file))
+            let text = fs_err::read_to_string(dir.path().join(file))
                 .unwrap_or_else(|error| panic!("{file}: {error}"));
             ((*file).to_owned(), text)
         })
@@ -160,7 +160,7 @@ fn secrets_holding_any_character_reach_no_output() {
         message.starts_with("variable **** key **** token **** json \"****\""),
         "{message}"
     );
-    let outputs = parse_github_output(&std::fs::read_to_string(dir.path().join("out")).unwrap());
+    let outputs = parse_github_output(&fs_err::read_to_string(dir.path().join("out")).unwrap());
     assert_eq!(outputs["failed"], "1");
 }
 
@@ -221,7 +221,7 @@ fn a_common_word_in_a_secret_variable_does_not_break_merge() {
     project(dir.path());
     let server = FakeOpenAi::start();
     server.set_default(Reply::text("the status is passed"));
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n").unwrap();
     let with_common_words = |command: &mut std::process::Command| {
         command
             .env("OPENAI_BASE_URL", server.base_url())
@@ -233,8 +233,7 @@ fn a_common_word_in_a_secret_variable_does_not_break_merge() {
     with_common_words(&mut run);
     let ran = common::run(run.args(["run", ".", "--input", "prompts.jsonl"]));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    let results =
-        std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     for line in results.lines() {
         let record: Value = serde_json::from_str(line).unwrap();
         assert_eq!(record["status"], "passed", "{line}");
@@ -248,7 +247,7 @@ fn a_common_word_in_a_secret_variable_does_not_break_merge() {
     let merged = common::run(merge.args(["merge", "aigne-ci-output", "--out-dir", "merged"]));
     assert_eq!(merged.code, Some(0), "{}", merged.stderr);
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("merged/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("merged/summary.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(summary["counts"]["passed"], 2);
@@ -268,7 +267,7 @@ fn names_files_model_output_and_flags_start_no_workflow_command() {
         "ok\n::error::model-injected\n  ::set-output name=x::y\n##[error]old-style ` ![img](http://evil.test/x.png) [link](http://evil.test) <img src=x>",
     ));
     let inputs = "p\n::error::file-injected.jsonl";
-    std::fs::write(
+    fs_err::write(
         dir.path().join(inputs),
         "{\"id\": \"x\\n::error::id-injected\", \"input\": \"a\", \"assert\": [{\"type\": \"contains\", \"value\": \"safe\"}]}\n",
     )
@@ -298,7 +297,7 @@ fn names_files_model_output_and_flags_start_no_workflow_command() {
         );
     }
     // The step summary shows the text; none of it renders as Markdown or HTML.
-    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let markdown = fs_err::read_to_string(dir.path().join("summary.md")).unwrap();
     for markup in ["![", "](", "<img", "`` "] {
         assert!(!markdown.contains(markup), "{markup} in:\n{markdown}");
     }
@@ -313,7 +312,7 @@ fn names_files_model_output_and_flags_start_no_workflow_command() {
 fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
     // An agent that is not there, named with a command on its second line.
     let ran = common::run(
         common::command(dir.path())
@@ -338,17 +337,17 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
 
     // A stdio MCP server that writes commands to its stderr and exits: the error quotes its
     // stderr tail.
-    std::fs::write(
+    fs_err::write(
         dir.path().join("aigne.yaml"),
         "name: hostile\nchat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("chat.yaml"),
         "name: chat\ninstructions: hi\nskills:\n  - tools.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("tools.yaml"),
         "type: mcp\ncommand: sh\nargs:\n  - -c\n  - \"printf 'starting\\n::error::mcp-injected\\n##[error]old\\n' >&2; exit 3\"\n",
     )

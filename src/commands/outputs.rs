@@ -4,12 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{GithubMode, OutputArgs};
+use crate::cli::{GithubMode, OutputArgs, Switch};
 use crate::report::{GithubSettings, ProgressMode, Redactor, ReportSettings};
 use crate::settings::Environment;
 
 /// Whether the GitHub integration is on (`auto` = inside GitHub Actions).
-pub fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
+pub(crate) fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
     match mode {
         GithubMode::On => true,
         GithubMode::Off => false,
@@ -19,7 +19,7 @@ pub fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
 
 /// The redactor of every secret in the environment, and of `--token` (masked like a key:
 /// a server that echoes it in an error body must not print it).
-pub fn redactor(environment: &Environment, token: Option<&str>) -> Redactor {
+pub(crate) fn redactor(environment: &Environment, token: Option<&str>) -> Redactor {
     Redactor::new(
         environment
             .secret_values()
@@ -29,7 +29,7 @@ pub fn redactor(environment: &Environment, token: Option<&str>) -> Redactor {
 }
 
 /// Resolves the output flags.
-pub fn report_settings(
+pub(crate) fn report_settings(
     outputs: &OutputArgs,
     environment: &Environment,
     redactor: Redactor,
@@ -62,5 +62,12 @@ pub fn report_settings(
         redactor,
         inputs_file,
         grace_period,
+        html_path: match &outputs.report {
+            Some(path) if path.as_os_str() == "off" => None,
+            Some(path) => Some(environment.absolute(path)),
+            None => Some(out_dir.join("report.html")),
+        },
+        out_dir,
+        transcripts: outputs.transcripts == Switch::On,
     }
 }

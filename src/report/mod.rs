@@ -15,6 +15,7 @@ pub mod record;
 pub mod redact;
 pub mod step_outputs;
 pub mod summary;
+pub mod transcripts;
 
 mod fetch_progress;
 
@@ -90,6 +91,12 @@ pub struct ReportSettings {
     pub inputs_file: Option<String>,
     /// Grace period, for the "stopping" message.
     pub grace_period: Duration,
+    /// The out-dir (transcripts are written under it, and named relative to it).
+    pub out_dir: PathBuf,
+    /// Whether per-case transcripts are written.
+    pub transcripts: bool,
+    /// Where `report.html` goes (`None`: `--report off`).
+    pub html_path: Option<PathBuf>,
 }
 
 /// What the end-of-run reports need of one case (small, kept for every case).
@@ -312,11 +319,22 @@ impl Reporter for RunReporter {
     }
 
     fn on_case(&mut self, outcome: &CaseOutcome) -> std::io::Result<()> {
+        let mut record = ResultRecord::from(outcome);
+        if self.settings.transcripts
+            && let Some(transcript) = &outcome.transcript
+        {
+            record.transcript = Some(transcripts::write(
+                &self.settings.out_dir,
+                outcome,
+                transcript,
+                &self.settings.redactor,
+            )?);
+        }
         // Masked once, string by string, before anything is written or kept.
         let record = self
             .settings
             .redactor
-            .redact_typed(&ResultRecord::from(outcome))
+            .redact_typed(&record)
             .map_err(std::io::Error::other)?;
         self.writer
             .write(&record, &self.settings.redactor)
