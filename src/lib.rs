@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod hint;
 pub mod http;
 pub mod model;
+pub mod plan;
 pub mod project;
 pub mod report;
 pub mod secret;
@@ -37,7 +38,7 @@ pub fn redactor(cli: &Cli, environment: &Environment) -> secret::Redactor {
         Command::Inspect(args) => args.source_args.token.as_deref(),
         Command::Merge(_) => None,
     };
-    commands::outputs::redactor(environment, token)
+    environment.redactor(token.map(secret::Secret::new).as_ref())
 }
 
 /// Runs one command. Holds no global state, so it can be called more than once.

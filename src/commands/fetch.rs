@@ -9,19 +9,17 @@ use crate::fetch::{self, FetchedProject};
 use crate::report::{self, FetchProgress};
 use crate::settings::Environment;
 
-use super::outputs;
-
 /// Runs `fetch`.
 pub(crate) async fn run(args: FetchArgs, environment: &Environment) -> Result<ExitStatus, Error> {
     let source = args
         .source
         .or(args.url)
         .ok_or_else(|| Error::usage("SOURCE is required", Some("`aigne-ci fetch URL`".into())))?;
-    let redactor = outputs::redactor(environment, args.source_args.token.as_deref());
+    let settings = environment.fetch_settings(source, &args.source_args)?;
+    let redactor = environment.redactor(settings.token.as_ref());
     if environment.in_github_actions() {
         report::announce_masks(&redactor);
     }
-    let settings = environment.fetch_settings(source, &args.source_args)?;
     let reporter =
         FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(redactor.clone());
     let fetched: FetchedProject = fetch::fetch(&settings, &reporter).await?;
