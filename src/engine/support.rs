@@ -20,6 +20,7 @@ pub fn is_supported(feature: &Feature) -> bool {
         // AIGNE offers an AFS as `afs_*` tools; the native engine has none of them.
         Feature::Afs(_) => false,
         Feature::Hooks | Feature::StructuredStreamMode => false,
+        Feature::TemplateSyntax(construct) => super::template::supports(construct),
         // `retryOnError` runs natively; the others change nothing a CI run can see.
         Feature::PassthroughKey(_) => true,
         Feature::Instructions
