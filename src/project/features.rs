@@ -27,6 +27,9 @@ pub enum Feature {
     Instructions,
     /// `{% include %}` in an instruction.
     TemplateInclude,
+    /// A JSONata object constructor with an unquoted key (`{userId: user_id}`): the key is a
+    /// path into the input, and jsonata-js drops the pair when it is undefined.
+    JsonataPathKey,
     /// A Nunjucks construct in an instruction (or a file it includes) beyond variables, `if`,
     /// `for`, `set` and `include`: `tag NAME`, `filter NAME`, `variable $NAME` or
     /// `method call .NAME()`.
@@ -96,6 +99,7 @@ impl fmt::Display for Feature {
             Self::Instructions => write!(formatter, "instructions"),
             Self::TemplateInclude => write!(formatter, "{{% include %}}"),
             Self::TemplateSyntax(construct) => write!(formatter, "template {construct}"),
+            Self::JsonataPathKey => write!(formatter, "jsonata object key that is a path"),
             Self::InputSchema => write!(formatter, "input_schema"),
             Self::OutputSchema => write!(formatter, "output_schema"),
             Self::DefaultInput => write!(formatter, "default_input"),
@@ -353,6 +357,12 @@ fn walk(
         AgentKind::Image { .. } => {
             push(Feature::Instructions);
         }
+        AgentKind::Transform { jsonata } => {
+            let code = TEMPLATE_STRING.replace_all(jsonata, "\"\"");
+            if JSONATA_PATH_KEY.is_match(&code) {
+                push(Feature::JsonataPathKey);
+            }
+        }
         _ => {}
     }
     for child in agent.children() {
@@ -377,6 +387,9 @@ static TEMPLATE_METHOD: LazyLock<Regex> = LazyLock::new(|| {
 static TEMPLATE_STRING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"#).unwrap_or_else(|_| unreachable!())
 });
+/// `{name:` or `, name:` outside strings: an object constructor key written as a path.
+static JSONATA_PATH_KEY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[{,]\s*[A-Za-z_][\w]*\s*:").unwrap_or_else(|_| unreachable!()));
 static TEMPLATE_INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\{%-?\s*include\s+["']([^"']+)["']"#).unwrap_or_else(|_| unreachable!())
 });
