@@ -43,10 +43,7 @@ pub fn render(error: &Error) -> String {
 
 /// Escapes a workflow-command data value (`%`, CR, LF).
 pub fn escape_data(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    crate::text::escape_workflow_data(value)
 }
 
 #[cfg(test)]

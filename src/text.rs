@@ -29,6 +29,15 @@ pub fn excerpt(text: &str, limit: usize) -> String {
     }
 }
 
+/// Escapes a GitHub workflow-command data value (`%`, CR, LF), so the value cannot end the
+/// command line and start another.
+pub fn escape_workflow_data(value: &str) -> String {
+    value
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

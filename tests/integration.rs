@@ -8,6 +8,7 @@ mod engine;
 mod fetch;
 mod inspect;
 mod js;
+mod layering;
 mod mcp;
 mod models;
 mod providers;
