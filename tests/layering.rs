@@ -12,20 +12,20 @@ use std::path::{Path, PathBuf};
 
 /// Edges (`from`, `to`) that close a circle today, each to be removed by the work named.
 const CIRCLE_EXCEPTIONS: &[(&str, &str)] = &[
-    // `settings.rs` returns the top `Error` (`Error::usage`) while `error` reaches every stage,
-    // which read `settings`. Goes when the run plan validates into its own error type.
+    // The run plan and `settings.rs` return the top `Error` (`Error::usage`) while `error` wraps
+    // every stage's error (and the plan's `RedirectError`). Both go when the plan validates into
+    // its own error type that `error` wraps.
+    ("plan", "error"),
     ("settings", "error"),
 ];
 
-/// Files below `src/commands/` that still read `crate::cli` (to go with the run plan; see
-/// issue 12: "no module below `commands/` imports `cli`").
-const CLI_EXCEPTIONS: &[&str] = &[
-    "batch/policy.rs",
-    "engine/node/mod.rs",
-    "model/settings.rs",
-    "report/summary.rs",
-    "settings.rs",
-];
+/// The modules that read the raw flags: the flags themselves, the commands, and the run plan
+/// that resolves them into per-stage settings (issue 12: "no module below `commands/` imports
+/// `cli`").
+const CLI_READERS: &[&str] = &["cli", "commands", "plan"];
+
+/// Files outside [`CLI_READERS`] that still read `crate::cli` (none today; keep it that way).
+const CLI_EXCEPTIONS: &[&str] = &[];
 
 fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in fs_err::read_dir(dir).unwrap() {
@@ -200,9 +200,7 @@ fn no_cli_import_below_commands() {
     let importers: BTreeSet<String> = sources()
         .into_iter()
         .filter(|source| {
-            source.module != "commands"
-                && source.module != "cli"
-                && source.references.contains("cli")
+            !CLI_READERS.contains(&source.module.as_str()) && source.references.contains("cli")
         })
         .map(|source| source.relative)
         .collect();
