@@ -20,7 +20,11 @@ fn mixed_project(dir: &Path) {
         "aigne.yaml",
         "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - logo.yaml\n  - team.yaml\n  - tools.yaml\n",
     );
-    write("chat.yaml", "name: chat\ninstructions: Be terse.\n");
+    write(
+        "chat.yaml",
+        "name: chat\ninstructions:\n  url: chat-prompt.md\n",
+    );
+    write("chat-prompt.md", "Be terse.\n");
     write(
         "logo.yaml",
         "type: image\nname: logo\ninstructions: Draw.\n",
@@ -156,6 +160,10 @@ fn dry_run_prints_the_plan_and_starts_nothing() {
         .map(|file| file.as_str().unwrap())
         .collect();
     assert!(files.iter().any(|file| file.ends_with("aigne.yaml")));
+    assert!(
+        files.iter().any(|file| file.ends_with("chat-prompt.md")),
+        "{files:?}"
+    );
     assert!(files.iter().any(|file| file.ends_with(".env")));
     assert!(files.iter().any(|file| file.ends_with("prompts.jsonl")));
     // Nothing ran: no model call, no server started, no results written.
