@@ -451,3 +451,41 @@ fn a_timed_out_case_records_its_engine() {
         "the native engine supports every feature agent `chat` reaches"
     );
 }
+
+/// The stages see only what the plan hands them: no module below `commands/` (and outside the
+/// plan, the composition root and the binary) names the command line.
+#[test]
+fn no_stage_imports_the_command_line() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in fs_err::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let allowed = ["cli.rs", "lib.rs", "main.rs"];
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let relative = path.strip_prefix(&src).unwrap();
+            !(allowed.iter().any(|name| relative == Path::new(name))
+                || relative.starts_with("commands")
+                || relative.starts_with("plan"))
+        })
+        .filter(|path| {
+            let text = fs_err::read_to_string(path).unwrap();
+            text.lines().any(|line| {
+                let line = line.trim_start();
+                !line.starts_with("//") && line.contains("crate::cli")
+            })
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "{offenders:?}");
+}
