@@ -302,6 +302,10 @@ fn both_engines_serve_one_run() {
     )
     .unwrap();
     assert_eq!(summary["engine"], "native+node");
+    assert_eq!(
+        summary["engine_reason"],
+        "per case: agents `chat` run natively, agents `hooked` need the node engine (each result's `engine_reason` says why)"
+    );
     assert_eq!(summary["engines"], json!({"native": 1, "node": 1}));
     assert_eq!(server.request_count(), 2);
 }
