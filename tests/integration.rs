@@ -15,3 +15,4 @@ mod providers;
 mod report;
 mod run_e2e;
 mod transcripts;
+mod untrusted;
