@@ -317,6 +317,7 @@ async fn prepare_engine(
             NodeEngineSettings {
                 env: environment.variables.clone(),
                 project_dir: fetched.project_dir.clone(),
+                working_dir: environment.current_dir.clone(),
                 cache_dir: environment.cache_dir(args.source_args.cache_dir.as_ref()),
                 version: args.node_engine_version.clone(),
                 preinstalled: args.node_engine_dir.clone(),
@@ -340,6 +341,9 @@ async fn prepare_engine(
                 Some(hint),
             )
         })?;
+        if let Some(failure) = node.install_failure() {
+            warn_install_failure(&fetched.project_dir, failure, environment);
+        }
         if entry.is_none()
             && !node
                 .project()
@@ -403,7 +407,8 @@ async fn prepare_engine(
     let js = JsBridge::start(
         JsSettings {
             env: environment.variables.clone(),
-            working_dir: fetched.project_dir.clone(),
+            working_dir: environment.current_dir.clone(),
+            project_dir: fetched.project_dir.clone(),
             script_dir: environment
                 .cache_dir(args.source_args.cache_dir.as_ref())
                 .join("node-bridge-v1"),
@@ -420,17 +425,21 @@ async fn prepare_engine(
                 deny_exec: args.deny_exec,
                 allow_install_scripts: args.allow_install_scripts,
                 offline: args.source_args.offline,
+                state_dir: environment
+                    .cache_dir(args.source_args.cache_dir.as_ref())
+                    .join(crate::engine::npm::PROJECT_STATE_FOLDER),
             }),
         },
         subprocesses.clone(),
     );
     // The project's npm dependencies go in before the first case when the run's agents reach
-    // JavaScript: an install is no case's, and its failure is the run's (exit 2). JavaScript
-    // reached otherwise (`context.invoke` by name) installs them when node first starts.
-    if let Some(first) = exec_uses.iter().find(|used| used.node) {
-        js.install_dependencies(&first.agent)
-            .await
-            .map_err(crate::engine::InvokeError::from)?;
+    // JavaScript: an install is no case's. Its failure is a warning: the official runtime
+    // installs nothing, so the run goes on as it would there. JavaScript reached otherwise
+    // (`context.invoke` by name) installs them when node first starts.
+    if exec_uses.iter().any(|used| used.node)
+        && let Err(failure) = js.install_dependencies().await
+    {
+        warn_install_failure(&fetched.project_dir, &failure, environment);
     }
     // MCP servers connect before the first case and are shared by every case;
     // `Prepared::shutdown` ends them when the run ends (and, should that never run, dropping the pool kills every server
@@ -668,4 +677,22 @@ impl Signals {
     async fn next(&mut self) -> bool {
         tokio::signal::ctrl_c().await.is_ok()
     }
+}
+
+/// Warns that the project's `package.json` dependencies could not be installed; the run goes on
+/// without them, as the official runtime (which installs nothing) would run it.
+fn warn_install_failure(
+    project_dir: &std::path::Path,
+    failure: &crate::engine::npm::NpmError,
+    environment: &Environment,
+) {
+    crate::diagnostics::warn(
+        &format!(
+            "the dependencies in `{}` were not installed; the project runs without them, as under the official runtime",
+            project_dir.join("package.json").display()
+        ),
+        failure,
+        failure.hint().as_deref(),
+        environment.in_github_actions(),
+    );
 }
