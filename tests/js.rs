@@ -1999,3 +1999,152 @@ fn cassettes_are_refused_with_the_node_engine() {
         assert!(!ran.stderr.contains("cannot start"), "{}", ran.stderr);
     }
 }
+
+/// Working directory: as under the official CLI (`aigne run DIR` does not change directory),
+/// JavaScript agents see `process.cwd()` = where aigne-ci was started, and stdio MCP servers
+/// start there, in both engines; the official runtime, run from the same folder, agrees.
+mod working_directory {
+    use std::path::Path;
+
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use crate::common;
+    use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+    /// A project with a JS agent returning `process.cwd()` and an AI agent whose MCP skill is a
+    /// stdio server that writes its working folder to `cwd_file` and then serves.
+    fn project(dir: &Path, cwd_file: &Path) {
+        fs_err::write(
+            dir.join("aigne.yaml"),
+            "model: openai/gpt-4o-mini\nagents:\n  - where.mjs\n  - chat.yaml\n",
+        )
+        .unwrap();
+        fs_err::write(
+            dir.join("where.mjs"),
+            "export default async function where() {\n  return { cwd: process.cwd() };\n}\nwhere.description = \"Where node runs\";\n",
+        )
+        .unwrap();
+        fs_err::write(
+            dir.join("chat.yaml"),
+            "name: chat\ninstructions: You use tools.\ninput_key: message\nskills:\n  - tools.yaml\n",
+        )
+        .unwrap();
+        fs_err::write(
+            dir.join("tools.yaml"),
+            format!(
+                "type: mcp\ncommand: sh\nargs:\n  - -c\n  - pwd > {} && exec {}\n",
+                cwd_file.display(),
+                crate::mcp::test_server_binary().display()
+            ),
+        )
+        .unwrap();
+    }
+
+    fn node_engine_dir() -> Option<std::path::PathBuf> {
+        let dir = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR").map(std::path::PathBuf::from);
+        if dir.is_none() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "AIGNE_CI_TEST_NODE_ENGINE_DIR must be set under CI"
+            );
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipped: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
+            );
+        }
+        dir
+    }
+
+    /// Runs agent `where` and agent `chat` from `work` with `engine`; returns the JS agent's
+    /// output and the folder the MCP server started in.
+    fn run(engine: &str, project_dir: &Path, work: &Path, cwd_file: &Path) -> (Value, String) {
+        let server = FakeOpenAi::start();
+        server.push(Reply::text("hello"));
+        let inputs = work.join("inputs.jsonl");
+        fs_err::write(
+            &inputs,
+            "{\"id\": \"w\", \"agent\": \"where\", \"input\": {}}\n{\"id\": \"c\", \"agent\": \"chat\", \"input\": \"hi\"}\n",
+        )
+        .unwrap();
+        let mut command = common::command(work);
+        command
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-test")
+            .arg("run")
+            .arg(project_dir)
+            .arg("--input")
+            .arg(&inputs)
+            .args(["--engine", engine, "--concurrency", "1", "--timeout", "30s"])
+            .arg("--cache-dir")
+            .arg(work.join("cache"));
+        if engine == "node" {
+            command
+                .arg("--node-engine-dir")
+                .arg(node_engine_dir().unwrap());
+        }
+        let ran = common::run(&mut command);
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let results = fs_err::read_to_string(work.join("aigne-ci-output/results.jsonl")).unwrap();
+        let records: Vec<Value> = results
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let where_output =
+            records.iter().find(|record| record["id"] == "w").unwrap()["output"].clone();
+        let started_in = fs_err::read_to_string(cwd_file).unwrap();
+        (where_output, started_in.trim_end().to_owned())
+    }
+
+    #[test]
+    fn javascript_and_stdio_mcp_servers_run_where_aigne_ci_was_started() {
+        let project_dir = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let cwd_file = work.path().join("mcp-cwd");
+        project(project_dir.path(), &cwd_file);
+        // `pwd` and `process.cwd()` print the resolved path.
+        let expected = fs_err::canonicalize(work.path()).unwrap();
+        let expected = expected.display().to_string();
+
+        let (output, mcp_cwd) = run("native", project_dir.path(), work.path(), &cwd_file);
+        assert_eq!(output, json!({"cwd": expected}));
+        assert_eq!(mcp_cwd, expected);
+
+        let Some(reference) = node_engine_dir() else {
+            return;
+        };
+        fs_err::remove_file(&cwd_file).unwrap();
+        let (output, mcp_cwd) = run("node", project_dir.path(), work.path(), &cwd_file);
+        assert_eq!(output, json!({"cwd": expected}));
+        assert_eq!(mcp_cwd, expected);
+
+        // The official runtime, run from the same folder, answers the same.
+        fs_err::remove_file(&cwd_file).unwrap();
+        let cases = work.path().join("cases.json");
+        fs_err::write(&cases, r#"[{"agent": "where", "input": {}}]"#).unwrap();
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/engine_reference.mjs");
+        let output = std::process::Command::new("node")
+            .arg(&script)
+            .arg(&reference)
+            .arg(project_dir.path())
+            .arg(&cases)
+            .current_dir(work.path())
+            .env("OPENAI_API_KEY", "sk-test")
+            .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+        assert_eq!(line, json!({"output": {"cwd": expected}}));
+        assert_eq!(
+            fs_err::read_to_string(&cwd_file).unwrap().trim_end(),
+            expected
+        );
+    }
+}
