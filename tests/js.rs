@@ -513,6 +513,7 @@ mod node_engine {
             input,
             user_context: None,
             session: None,
+            transcript: None,
         }
     }
 
@@ -981,6 +982,7 @@ mod native_engine {
                     input: input.clone(),
                     user_context: None,
                     session: None,
+                    transcript: None,
                 })
                 .await
                 .unwrap();

@@ -12,6 +12,7 @@
 //! lost.
 
 mod error;
+mod transcript;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec};
 use crate::engine::npm::{self, NpmError, NpmSettings};
 use crate::engine::subprocess::{SubprocessLog, find_program};
 use crate::model::types::Usage;
+use crate::transcript::TranscriptRecorder;
 
 /// The `@aigne/cli` version `--engine node` installs unless told otherwise.
 pub const DEFAULT_AIGNE_CLI_VERSION: &str = "1.59.0";
@@ -110,9 +112,17 @@ pub struct NodeInvokeRequest {
     /// keeps it by `userContext.sessionId` (AFS `history` per session; legacy `memory` in the
     /// shared AIGNE instance), so every turn runs on the one host, in order.
     pub session: Option<String>,
+    /// Where the case's transcript goes (`None`: not recorded).
+    pub transcript: Option<Arc<TranscriptRecorder>>,
 }
 
-/// What one case returned.
+/// What the node engine's transcripts hold (written into each transcript).
+pub const NODE_TRANSCRIPT_CAPTURES: &[&str] = &[
+    "every agent invocation the official runtime announces on its context (agentStarted / agentSucceed / agentFailed): AI agents, team members, transforms, hooks, JavaScript function agents, MCP tools, with input and output or error; `kind` is the runtime's agent tag",
+    "every model call as the runtime's chat-model agent sees it: provider (the model agent's name), model, the messages, tools and options in AIGNE's own form, the answer, usage and latency",
+    "not captured: the provider wire bodies, HTTP attempts and retries inside a model call (the runtime does not announce them), and anything of a case that timed out (its host is restarted)",
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeInvokeOutput {
     /// The agent's output object.
@@ -255,8 +265,8 @@ impl NodeEngine {
 
     /// Why the project's `package.json` dependencies are not installed, when their install
     /// failed (the run goes on without them, as the official runtime would; the caller warns).
-    pub fn install_failure(&self) -> Option<&NpmError> {
-        self.inner.install_failure.as_deref()
+    pub fn install_failure(&self) -> Option<Arc<NpmError>> {
+        self.inner.install_failure.clone()
     }
 
     /// What the official runtime loaded.
@@ -287,6 +297,7 @@ impl NodeEngine {
                 "agent": request.agent,
                 "input": request.input,
                 "user_context": user_context(request),
+                "transcript": request.transcript.is_some(),
             });
             let mut guard = RestartOnDrop {
                 engine: Some(self.clone()),
@@ -308,8 +319,16 @@ impl NodeEngine {
                         timeout,
                     });
                 }
-                Ok(Ok(reply)) => {
+                Ok(Ok(mut reply)) => {
                     guard.engine = None;
+                    if let (Some(recorder), Some(events)) = (
+                        &request.transcript,
+                        reply
+                            .as_object_mut()
+                            .and_then(|reply| reply.remove("transcript")),
+                    ) {
+                        transcript::record_events(recorder, events);
+                    }
                     let outcome = parse_reply(reply, &request.agent);
                     if outcome.is_ok() {
                         self.session_turn_done(request, generation);
@@ -587,23 +606,4 @@ async fn ensure_packages(
 fn write_script(dir: &Path) -> Result<PathBuf, NodeEngineError> {
     crate::engine::subprocess::write_script(dir, "host", HOST_SCRIPT)
         .map_err(|(path, source)| NodeEngineError::WriteScript { path, source })
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        run: crate::cli::RunArgs,
-    }
-
-    #[test]
-    fn the_flag_default_is_the_pinned_version() {
-        let wrapper = Wrapper::try_parse_from(["aigne-ci"]).unwrap();
-        assert_eq!(wrapper.run.node_engine_version, DEFAULT_AIGNE_CLI_VERSION);
-    }
 }
