@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{Map, Number, Value};
 
 use super::error::{Location, ProjectError};
+use super::files::FileAccess;
 
 /// A parsed file: its text (for line lookups) and its value.
 #[derive(Debug, Clone)]
@@ -16,17 +17,14 @@ pub struct YamlFile {
     pub value: Value,
 }
 
-/// Reads a file as text.
-pub fn read_text(path: &Path) -> Result<String, ProjectError> {
-    fs_err::read_to_string(path).map_err(|source| ProjectError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Reads and parses a YAML (or JSON) file.
-pub fn read_yaml(path: &Path) -> Result<YamlFile, ProjectError> {
-    let text = read_text(path)?;
+/// Reads and parses a YAML (or JSON) file the project names at `reference` (`None`: the
+/// project file itself), through `files` (confined, regular, capped).
+pub fn read_yaml(
+    files: &FileAccess,
+    path: &Path,
+    reference: Option<&Location>,
+) -> Result<YamlFile, ProjectError> {
+    let text = files.read_text(path, reference)?;
     let value = parse_yaml(path, &text)?;
     Ok(YamlFile { text, value })
 }
