@@ -38,7 +38,7 @@ pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<
     let settings = environment.fetch_settings(source, &args.source_args)?;
     let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched = fetch::fetch(&settings, &reporter).await?;
-    let project = Project::load(&fetched.project_dir)?;
+    let project = super::run::load_project(&fetched.project_dir, &args.files).await?;
     let mut model_settings = ModelSettings::from_variables(environment.variables.clone());
     model_settings.model_override = args
         .model

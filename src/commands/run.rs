@@ -22,7 +22,7 @@ use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::registry::ModelRegistry;
 use crate::model::settings::{ModelSettings, dotenv_secrets};
-use crate::project::{AgentDef, Project};
+use crate::project::{AgentDef, Cancel, LoadSettings, Project};
 use crate::report::FetchProgress;
 use crate::report::{
     self, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
@@ -250,7 +250,7 @@ async fn prepare_engine(
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched = fetch::fetch(&fetch_settings, &progress).await?;
-    let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let project = Arc::new(load_project(&fetched.project_dir, &args.files).await?);
     let project_secrets = dotenv_secrets(environment, &fetched.project_dir)?;
     let agent_name = args.agent.clone().or_else(|| args.entry_agent.clone());
     // AIGNE names a JavaScript file's agent after its default export (`fn.name`), which only
@@ -444,6 +444,8 @@ async fn prepare_engine(
         Arc::new(registry),
         EngineSettings {
             max_tool_turns: args.max_tool_turns,
+            max_reflection_rounds: args.max_reflection_rounds,
+            max_team_iterations: args.max_team_iterations,
             js: Some(js),
         },
     )
@@ -483,6 +485,26 @@ async fn prepare_engine(
         mcp: Some(mcp),
         project_secrets,
     })
+}
+
+/// Loads the project on a blocking thread, so the caller's `select!` on the total timeout and
+/// the signals stays live; when that drops this future, the reads in progress stop.
+pub(crate) async fn load_project(
+    dir: &std::path::Path,
+    files: &crate::cli::FileArgs,
+) -> Result<Project, Error> {
+    let settings = LoadSettings {
+        max_file_size: Some(files.max_file_size),
+        allow_read: files.allow_read.clone(),
+        cancel: Cancel::default(),
+    };
+    let cancel_on_drop = settings.cancel.on_drop();
+    let dir = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || Project::load_with(&dir, &settings))
+        .await
+        .map_err(|error| Error::usage(format!("the project loader failed: {error}"), None))?;
+    cancel_on_drop.disarm();
+    Ok(loaded?)
 }
 
 /// `--temperature` and friends under the names the official CLI forwards to its model.
