@@ -42,10 +42,27 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
     let stop = StopSignal::new();
     let _signals = listen_for_signals(stop.clone());
 
+    // The total timeout bounds the whole command: reading the inputs, the fetch and the engine
+    // start too. A signal or the deadline during preparation stops it at once (nothing has run,
+    // nothing is lost).
+    let deadline = args
+        .total_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    let stopped_before_cases = |reason, stage| Error::StoppedBeforeCases {
+        reason,
+        stage,
+        limit: args.total_timeout,
+    };
     // Inputs first: every malformed line is reported before the project loads or a model is
-    // called.
+    // called. Stdin that never closes or a FIFO without a writer cannot hold the run.
     let source = inputs_source(&args)?;
-    let inputs = batch::read_inputs(&source)?;
+    let inputs = tokio::select! {
+        inputs = batch::read_inputs_interruptible(source, args.files.max_file_size) => inputs?,
+        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted, READING)),
+        () = sleep_until(deadline) => {
+            return Err(stopped_before_cases(StopReason::TotalTimeout, READING));
+        }
+    };
     if !inputs.invalid.is_empty() && args.inputs.on_invalid_input == OnInvalidInput::Error {
         return Err(BatchError::InvalidInputs {
             file: inputs.label,
@@ -81,21 +98,14 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         .clone()
         .or_else(|| args.url.clone())
         .unwrap_or_else(|| ".".to_owned());
-    // The total timeout bounds the whole command: the fetch and the engine start too. A signal
-    // or the deadline during preparation stops it at once (nothing has run, nothing is lost).
-    let deadline = args
-        .total_timeout
-        .map(|limit| tokio::time::Instant::now() + limit);
-    let stopped_before_cases = |reason| Error::StoppedBeforeCases {
-        reason,
-        limit: args.total_timeout,
-    };
     // The agent each case names (`None`: the entry agent).
     let case_agents: Vec<Option<String>> = cases.iter().map(|case| case.agent.clone()).collect();
     let prepared = tokio::select! {
         prepared = prepare_engine(&args, &environment, &source_text, &case_agents) => prepared?,
-        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
-        () = sleep_until(deadline) => return Err(stopped_before_cases(StopReason::TotalTimeout)),
+        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted, PREPARING)),
+        () = sleep_until(deadline) => {
+            return Err(stopped_before_cases(StopReason::TotalTimeout, PREPARING));
+        }
     };
     // Keys from the project's `.env` files are masked like the environment's.
     let (redactor, added) = redactor.with(prepared.project_secrets.iter().cloned());
@@ -182,6 +192,10 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
     prepared.shutdown().await;
     outcome
 }
+
+/// What a run stopped before its first case was doing.
+const READING: &str = "reading the inputs";
+const PREPARING: &str = "fetching and loading the project and starting the engine";
 
 /// Resolves at the deadline, or never without one.
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -11,7 +11,7 @@ use super::error::{Location, ProjectError};
 use super::files::FileAccess;
 use super::includes::check_includes;
 use super::schema::load_io_schema;
-use super::yaml::{camelize, key_line, read_yaml};
+use super::yaml::{camelize, key_line, read_yaml, value_line};
 
 /// A model as a project or agent file writes it (`model`, `chat_model`, `image_model`):
 /// `model` is the model string (or a `{$get}` getter); every other key (camelCase, values may
@@ -402,6 +402,15 @@ impl Source<'_> {
         Location::line(self.path, self.line_of(key))
     }
 
+    /// Where the file `name`, under `key`, is referenced: the line that writes it.
+    fn reference_to(&self, key: &str, name: &str) -> Location {
+        let line = match (self.line, self.text) {
+            (None, Some(text)) => value_line(text, self.line_of(key), name),
+            _ => self.line_of(key),
+        };
+        Location::line(self.path, line)
+    }
+
     fn line_of(&self, key: &str) -> Option<usize> {
         self.line
             .or_else(|| self.text.and_then(|text| key_line(text, &[key])))
@@ -535,7 +544,8 @@ impl AgentLoader<'_> {
         let base = source.path.parent().unwrap_or(Path::new("."));
         match value {
             Value::String(relative) => {
-                self.load_file(&base.join(relative), Some(&source.reference(key)), depth + 1)
+                let reference = source.reference_to(key, relative);
+                self.load_file(&base.join(relative), Some(&reference), depth + 1)
             }
             Value::Object(map) if map.contains_key("type") => {
                 let inline = Source {
@@ -564,7 +574,7 @@ impl AgentLoader<'_> {
                 };
                 self.load_file_with(
                     &base.join(url),
-                    Some(&source.reference(key)),
+                    Some(&source.reference_to(key, url)),
                     RefOptions {
                         default_input,
                         hooks,
@@ -991,7 +1001,7 @@ fn parse_instruction_item(
         } else {
             source.path.parent().unwrap_or(Path::new(".")).join(path)
         };
-        let content = files.read_text(&path, Some(&source.reference("instructions")))?;
+        let content = files.read_text(&path, Some(&source.reference_to("instructions", url)))?;
         return Ok(Instruction {
             role,
             content,

@@ -27,7 +27,7 @@ pub use files::{Cancel, FileAccess, FileProblem, LoadSettings, ReadLimits};
 pub use yaml::camel_case;
 
 use agent::AgentLoader;
-use yaml::{camelize, key_line, read_yaml};
+use yaml::{camelize, key_line, read_yaml, value_line};
 
 /// A `cli.agents` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,7 +214,10 @@ impl Project {
             if loaded.contains_key(&full) {
                 continue;
             }
-            let reference = Location::line(&file, key_line(text, &[key]));
+            let reference = Location::line(
+                &file,
+                value_line(text, key_line(text, &[key]), relative),
+            );
             let agent = loader.load_file(&full, Some(&reference), 0)?;
             loaded.insert(full, Arc::new(agent));
         }

@@ -167,6 +167,18 @@ pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
     None
 }
 
+/// The 1-based line, at or after `from`, where `value` is written (the line of a file reference
+/// inside a list under a key); `from` when not found.
+pub fn value_line(text: &str, from: Option<usize>, value: &str) -> Option<usize> {
+    let start = from.unwrap_or(1);
+    text.lines()
+        .enumerate()
+        .skip(start.saturating_sub(1))
+        .find(|(_, line)| !value.is_empty() && line.contains(value))
+        .map(|(index, _)| index + 1)
+        .or(from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
