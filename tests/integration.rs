@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod engine;
 mod fetch;
+mod hostile;
 mod inspect;
 mod js;
 mod mcp;

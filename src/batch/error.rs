@@ -54,10 +54,7 @@ fn list(file: &str, invalid: &[InvalidCase]) -> String {
         .map(|invalid| format!("\n  {file}:{}: {}", invalid.line, invalid.message))
         .collect();
     if invalid.len() > LISTED_INVALID {
-        text.push_str(&format!(
-            "\n  and {} more",
-            invalid.len() - LISTED_INVALID
-        ));
+        text.push_str(&format!("\n  and {} more", invalid.len() - LISTED_INVALID));
     }
     text
 }

@@ -244,7 +244,10 @@ mod tests {
         assert_eq!(
             lines,
             vec![
-                (2, "the line is longer than the 8 bytes cap (`--max-file-size`)"),
+                (
+                    2,
+                    "the line is longer than the 8 bytes cap (`--max-file-size`)"
+                ),
                 (3, "invalid UTF-8 (column 3)")
             ]
         );
@@ -263,8 +266,8 @@ mod tests {
     #[test]
     fn documents_refuse_a_lost_line_and_json_lines_report_it() {
         let bounded = read(b"[\n\"\xff\"\n]\n", 100);
-        let error = from_bounded("x.json".into(), None, bounded.clone(), InputsFormat::Json)
-            .unwrap_err();
+        let error =
+            from_bounded("x.json".into(), None, bounded.clone(), InputsFormat::Json).unwrap_err();
         assert!(
             error.to_string().contains("line 2"),
             "{error}: lines must be named"

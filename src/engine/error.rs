@@ -103,7 +103,7 @@ pub enum InvokeError {
     },
     /// A loop the project configures reached aigne-ci's ceiling (reflection rounds, team
     /// iterations).
-    #[error("agent `{agent}`: {what} reached the ceiling of {limit} (`--{flag}`)")]
+    #[error("agent `{agent}`: {what}; stopped at the ceiling of {limit} (`--{flag}`)")]
     LoopCeiling {
         /// The agent.
         agent: String,

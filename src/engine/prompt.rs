@@ -144,13 +144,14 @@ pub fn build_messages(
                 });
             }
             role => {
-                let text = render(&item.content, &item.path, &variables, files).map_err(|error| {
-                    InvokeError::Template {
-                        agent: agent.name.clone(),
-                        location: Location::line(error.path.clone(), error.line),
-                        message: error.message,
-                    }
-                })?;
+                let text =
+                    render(&item.content, &item.path, &variables, files).map_err(|error| {
+                        InvokeError::Template {
+                            agent: agent.name.clone(),
+                            location: Location::line(error.path.clone(), error.line),
+                            message: error.message,
+                        }
+                    })?;
                 if role == InstructionRole::System {
                     system_parts.push(ContentPart::Text { text });
                 } else {

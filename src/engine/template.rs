@@ -128,20 +128,22 @@ pub fn render(
 /// file within the size cap. The error names the target; minijinja adds the including file and
 /// line.
 fn set_confined_loader(environment: &mut Environment<'_>, files: FileAccess) {
-    environment.set_loader(move |name| match files.read_text_unlocated(Path::new(name)) {
-        Ok(text) => Ok(Some(preprocess(&text))),
-        // A missing file keeps minijinja's "non-existing template" handling
-        // (`ignore missing`); every other problem stops the render.
-        Err(crate::project::FileProblem::Io(error))
-            if error.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(None)
-        }
-        Err(problem) => Err(TemplateError::new(
-            ErrorKind::InvalidOperation,
-            format!("`{name}` {problem}"),
-        )),
-    });
+    environment.set_loader(
+        move |name| match files.read_text_unlocated(Path::new(name)) {
+            Ok(text) => Ok(Some(preprocess(&text))),
+            // A missing file keeps minijinja's "non-existing template" handling
+            // (`ignore missing`); every other problem stops the render.
+            Err(crate::project::FileProblem::Io(error))
+                if error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(problem) => Err(TemplateError::new(
+                ErrorKind::InvalidOperation,
+                format!("`{name}` {problem}"),
+            )),
+        },
+    );
 }
 
 fn excerpt(text: &str) -> String {

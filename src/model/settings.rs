@@ -259,12 +259,13 @@ pub fn load_dotenv_flow(
             // Bounded like every file a project names: a regular file within the size cap (a FIFO
             // or `/dev/zero` named `.env` would otherwise hold the run).
             let limits = crate::project::ReadLimits::default();
-            let text = crate::project::files::read_regular_text(&path, &limits).map_err(
-                |problem| ModelError::DotEnv {
-                    path: path.clone(),
-                    source: dotenvy::Error::Io(std::io::Error::other(problem.to_string())),
-                },
-            )?;
+            let text =
+                crate::project::files::read_regular_text(&path, &limits).map_err(|problem| {
+                    ModelError::DotEnv {
+                        path: path.clone(),
+                        source: dotenvy::Error::Io(std::io::Error::other(problem.to_string())),
+                    }
+                })?;
             let iter = dotenvy::from_read_iter(std::io::Cursor::new(text));
             for item in iter {
                 let (key, value) = item.map_err(|source| ModelError::DotEnv {

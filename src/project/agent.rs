@@ -959,7 +959,8 @@ fn parse_instructions(
     // device is a load error; names computed at render time are checked by the engine.
     for instruction in &instructions {
         if instruction.role != InstructionRole::Agent {
-            check_includes(files, &instruction.content, &instruction.path)?;
+            let inline_in = source.text.filter(|_| instruction.path == source.path);
+            check_includes(files, &instruction.content, &instruction.path, inline_in)?;
         }
     }
     Ok(instructions)

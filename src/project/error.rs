@@ -126,7 +126,9 @@ pub enum ProjectError {
 }
 
 fn named_at(reference: Option<&Location>) -> String {
-    reference.map_or_else(String::new, |reference| format!(" (named at `{reference}`)"))
+    reference.map_or_else(String::new, |reference| {
+        format!(" (named at `{reference}`)")
+    })
 }
 
 impl crate::hint::Hint for ProjectError {

@@ -519,6 +519,9 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(opened.read_text(&root.join("link.md"), None).unwrap(), "out");
+        assert_eq!(
+            opened.read_text(&root.join("link.md"), None).unwrap(),
+            "out"
+        );
     }
 }

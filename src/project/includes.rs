@@ -16,6 +16,7 @@ use regex::Regex;
 
 use super::error::{Location, ProjectError};
 use super::files::{FileAccess, FileProblem, file_error};
+use super::yaml::value_line;
 
 /// How deep includes may nest (a cycle is cut by the visited set; this bounds a long chain).
 const INCLUDE_DEPTH_LIMIT: usize = 32;
@@ -32,22 +33,27 @@ pub fn include_target(including: &Path, name: &str) -> PathBuf {
     if name_path.is_absolute() {
         return name_path.to_path_buf();
     }
-    including
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(name_path)
+    including.parent().unwrap_or(Path::new(".")).join(name_path)
 }
 
 /// Checks every literal include of `text` (the template of the file `path`), recursively.
-pub fn check_includes(files: &FileAccess, text: &str, path: &Path) -> Result<(), ProjectError> {
+/// `inline_in` is the text of `path` when the template is written inline in it (an agent file's
+/// `instructions`), so errors name the file's line rather than the template's.
+pub fn check_includes(
+    files: &FileAccess,
+    text: &str,
+    path: &Path,
+    inline_in: Option<&str>,
+) -> Result<(), ProjectError> {
     let mut visited = HashSet::new();
-    check(files, text, path, 0, &mut visited)
+    check(files, text, path, inline_in, 0, &mut visited)
 }
 
 fn check(
     files: &FileAccess,
     text: &str,
     path: &Path,
+    inline_in: Option<&str>,
     depth: usize,
     visited: &mut HashSet<PathBuf>,
 ) -> Result<(), ProjectError> {
@@ -55,7 +61,10 @@ fn check(
         let Some(name) = captures.get(1).or_else(|| captures.get(2)) else {
             continue;
         };
-        let line = 1 + text[..name.start()].matches('\n').count();
+        let template_line = 1 + text[..name.start()].matches('\n').count();
+        let line = inline_in
+            .and_then(|file_text| value_line(file_text, None, name.as_str()))
+            .unwrap_or(template_line);
         let reference = Location::line(path, Some(line));
         let target = include_target(path, name.as_str());
         let included = match files.read_text_unlocated(&target) {
@@ -73,7 +82,7 @@ fn check(
             });
         }
         if visited.insert(target.clone()) {
-            check(files, &included, &target, depth + 1, visited)?;
+            check(files, &included, &target, None, depth + 1, visited)?;
         }
     }
     Ok(())
@@ -98,12 +107,14 @@ mod tests {
             &files,
             "{% include \"prompts/ok.md\" %}\n{% include \"missing.md\" %}",
             &agent,
+            None,
         )
         .unwrap();
         let error = check_includes(
             &files,
             "line one\n{%- include \"../secret.txt\" -%}",
             &agent,
+            None,
         )
         .unwrap_err();
         let ProjectError::File {
@@ -117,6 +128,6 @@ mod tests {
         // A cycle ends.
         std::fs::write(root.join("a.md"), "{% include 'b.md' %}").unwrap();
         std::fs::write(root.join("b.md"), "{% include 'a.md' %}").unwrap();
-        check_includes(&files, "{% include 'a.md' %}", &agent).unwrap();
+        check_includes(&files, "{% include 'a.md' %}", &agent, None).unwrap();
     }
 }

@@ -214,10 +214,8 @@ impl Project {
             if loaded.contains_key(&full) {
                 continue;
             }
-            let reference = Location::line(
-                &file,
-                value_line(text, key_line(text, &[key]), relative),
-            );
+            let reference =
+                Location::line(&file, value_line(text, key_line(text, &[key]), relative));
             let agent = loader.load_file(&full, Some(&reference), 0)?;
             loaded.insert(full, Arc::new(agent));
         }

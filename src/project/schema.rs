@@ -103,30 +103,33 @@ impl SchemaFiles<'_> {
                 }
                 self.include_external(parsed, depth + 1)
             }
-        Value::Object(mut map) => {
-            let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
-            match kind.as_deref() {
-                Some("object") => {
-                    if let Some(Value::Object(properties)) = map.get("properties").cloned() {
-                        let mut out = Map::new();
-                        for (key, value) in properties {
-                            out.insert(key, self.include_external(value, depth + 1)?);
+            Value::Object(mut map) => {
+                let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
+                match kind.as_deref() {
+                    Some("object") => {
+                        if let Some(Value::Object(properties)) = map.get("properties").cloned() {
+                            let mut out = Map::new();
+                            for (key, value) in properties {
+                                out.insert(key, self.include_external(value, depth + 1)?);
+                            }
+                            map.insert("properties".to_owned(), Value::Object(out));
                         }
-                        map.insert("properties".to_owned(), Value::Object(out));
                     }
-                }
-                Some("array") => {
-                    if let Some(items) = map.get("items").cloned()
-                        && !items.is_null()
-                    {
-                        map.insert("items".to_owned(), self.include_external(items, depth + 1)?);
+                    Some("array") => {
+                        if let Some(items) = map.get("items").cloned()
+                            && !items.is_null()
+                        {
+                            map.insert(
+                                "items".to_owned(),
+                                self.include_external(items, depth + 1)?,
+                            );
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
+                Ok(Value::Object(map))
             }
-            Ok(Value::Object(map))
+            other => Ok(other),
         }
-        other => Ok(other),
     }
-}
 }
