@@ -75,7 +75,7 @@ pub enum ProjectError {
         /// Where it is named (the referring file and line); `None` for `aigne.yaml` itself.
         reference: Option<Location>,
         /// What is wrong with it (its message is part of this one, so it is no `source`).
-        problem: super::files::FileProblem,
+        problem: Box<super::files::FileProblem>,
     },
     /// A file is not valid YAML (or JSON).
     #[error("cannot parse `{location}`: {message}")]
@@ -145,7 +145,7 @@ impl crate::hint::Hint for ProjectError {
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
-            Self::File { problem, .. } => match problem {
+            Self::File { problem, .. } => match problem.as_ref() {
                 super::files::FileProblem::Outside { .. } => Some(
                     "a project reads only files inside its folder; pass `--allow-read DIR` to open one more folder on purpose".to_owned(),
                 ),

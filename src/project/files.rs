@@ -391,7 +391,7 @@ pub fn file_error(
     ProjectError::File {
         target: target.to_path_buf(),
         reference: reference.cloned(),
-        problem,
+        problem: Box::new(problem),
     }
 }
 
@@ -503,10 +503,8 @@ mod tests {
             assert!(
                 matches!(
                     &error,
-                    ProjectError::File {
-                        problem: FileProblem::Outside { .. },
-                        ..
-                    }
+                    ProjectError::File { problem, .. }
+                        if matches!(problem.as_ref(), FileProblem::Outside { .. })
                 ),
                 "{error}"
             );

@@ -124,7 +124,10 @@ mod tests {
             panic!("{error}");
         };
         assert_eq!(reference.as_ref().and_then(|r| r.line), Some(2));
-        assert!(matches!(problem, FileProblem::Outside { .. }), "{error}");
+        assert!(
+            matches!(problem.as_ref(), FileProblem::Outside { .. }),
+            "{error}"
+        );
         // A cycle ends.
         std::fs::write(root.join("a.md"), "{% include 'b.md' %}").unwrap();
         std::fs::write(root.join("b.md"), "{% include 'a.md' %}").unwrap();
