@@ -195,7 +195,7 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
 
 /// What a run stopped before its first case was doing.
 const READING: &str = "reading the inputs";
-const PREPARING: &str = "fetching and loading the project and starting the engine";
+const PREPARING: &str = "fetching the project and starting the engine";
 
 /// Resolves at the deadline, or never without one.
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
