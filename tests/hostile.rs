@@ -65,7 +65,7 @@ fn guarded(command: &mut Command, during: impl FnOnce(&Child)) -> Guarded {
 }
 
 fn vm_hwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let status = fs_err::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
@@ -83,9 +83,9 @@ fn settle() {
 
 fn write(path: &Path, text: &str) {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
+        fs_err::create_dir_all(parent).unwrap();
     }
-    std::fs::write(path, text).unwrap();
+    fs_err::write(path, text).unwrap();
 }
 
 fn mkfifo(path: &Path) {
@@ -181,7 +181,7 @@ fn fifos_and_sockets_named_by_a_project_are_load_errors() {
     );
 
     // A schema file that is a socket.
-    std::fs::remove_file(dir.path().join("fifo.yaml")).unwrap();
+    fs_err::remove_file(dir.path().join("fifo.yaml")).unwrap();
     write(
         &dir.path().join("aigne.yaml"),
         "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
@@ -311,7 +311,7 @@ fn malformed_inputs_are_listed_a_screenful_at_a_time_and_bad_utf8_names_its_line
 
     let mut bytes = b"\"one\"\n\"two\"\n\"bad \xff byte\"\n".to_vec();
     bytes.extend_from_slice(b"\"four\"\n");
-    std::fs::write(dir.path().join("inputs.jsonl"), bytes).unwrap();
+    fs_err::write(dir.path().join("inputs.jsonl"), bytes).unwrap();
     let ran = guarded(
         run_command(dir.path(), None).args(["--input", "inputs.jsonl"]),
         |_| {},
@@ -331,7 +331,7 @@ fn malformed_inputs_are_listed_a_screenful_at_a_time_and_bad_utf8_names_its_line
 fn references_that_escape_the_project_are_load_errors() {
     let outer = tempfile::tempdir().unwrap();
     let dir = outer.path().join("project");
-    std::fs::create_dir_all(&dir).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
     write(&outer.path().join("shared/secret.md"), "OUTSIDE-SECRET");
     let absolute = outer.path().join("shared/secret.md");
     let cases: Vec<(&str, String, &str)> = vec![
@@ -351,8 +351,8 @@ fn references_that_escape_the_project_are_load_errors() {
             "chat.yaml:5",
         ),
     ];
-    std::fs::create_dir_all(dir.join("prompts")).unwrap();
-    std::os::unix::fs::symlink(&absolute, dir.join("prompts/link.md")).unwrap();
+    fs_err::create_dir_all(dir.join("prompts")).unwrap();
+    fs_err::os::unix::fs::symlink(&absolute, dir.join("prompts/link.md")).unwrap();
     for (what, instructions, at) in cases {
         project_with_instructions(&dir, &instructions);
         let ran = guarded(run_command(&dir, None).args(["--prompt", "hi"]), |_| {});
@@ -390,7 +390,7 @@ fn references_that_escape_the_project_are_load_errors() {
 fn allow_read_opens_one_more_folder_on_purpose() {
     let outer = tempfile::tempdir().unwrap();
     let dir = outer.path().join("project");
-    std::fs::create_dir_all(&dir).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
     write(&outer.path().join("shared/style.md"), "SHARED-STYLE-GUIDE");
     project_with_instructions(
         &dir,
@@ -475,8 +475,7 @@ fn a_runaway_reflection_stops_at_the_ceiling_naming_the_agent() {
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     // Writer and reviewer once per round.
     assert_eq!(server.requests().len(), 6);
-    let results =
-        std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
     assert_eq!(record["status"], "errored");
     let message = record["error"]["message"].as_str().unwrap();
@@ -514,8 +513,7 @@ fn a_team_iterating_over_too_many_items_is_refused_before_any_call() {
     let ran = guarded(&mut command, |_| {});
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(server.requests().is_empty());
-    let results =
-        std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     assert!(
         results.contains("agent `fan_out`: `iterate_on: items` has 50 items; stopped at the ceiling of 10 (`--max-team-iterations`)"),
         "{results}"

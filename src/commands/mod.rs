@@ -2,6 +2,6 @@
 
 pub(crate) mod fetch;
 pub(crate) mod inspect;
-pub mod merge;
-pub mod outputs;
-pub mod run;
+pub(crate) mod merge;
+pub(crate) mod outputs;
+pub(crate) mod run;

@@ -380,18 +380,18 @@ mod tests {
     #[test]
     fn include_is_relative_to_the_including_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("prompts/nested")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(dir.path().join("prompts/nested")).unwrap();
+        fs_err::write(
             dir.path().join("prompts/a.md"),
             "A {% include \"./nested/b.md\" %}",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.path().join("prompts/nested/b.md"),
             "B {{ x }} {% include \"c.md\" %}",
         )
         .unwrap();
-        std::fs::write(dir.path().join("prompts/nested/c.md"), "C").unwrap();
+        fs_err::write(dir.path().join("prompts/nested/c.md"), "C").unwrap();
         let agent = dir.path().join("agent.yaml");
         let files = FileAccess::new(dir.path(), &LoadSettings::default()).unwrap();
         let rendered = render(
@@ -408,8 +408,8 @@ mod tests {
     fn includes_computed_at_render_time_stay_inside_the_project() {
         let outer = tempfile::tempdir().unwrap();
         let root = outer.path().join("project");
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(outer.path().join("secret.txt"), "SECRET").unwrap();
+        fs_err::create_dir_all(&root).unwrap();
+        fs_err::write(outer.path().join("secret.txt"), "SECRET").unwrap();
         let files = FileAccess::new(&root, &LoadSettings::default()).unwrap();
         let error = render(
             "line 1\n{% include name %}",

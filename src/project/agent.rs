@@ -356,7 +356,7 @@ const BASE_KEYS: &[&str] = &[
 ];
 
 /// Passthrough keys that AIGNE's constructors still read.
-pub const EFFECTIVE_PASSTHROUGH_KEYS: &[&str] = &[
+pub(super) const EFFECTIVE_PASSTHROUGH_KEYS: &[&str] = &[
     "retryOnError",
     "subscribeTopic",
     "publishTopic",
@@ -426,7 +426,7 @@ impl Source<'_> {
 
 impl AgentLoader<'_> {
     /// Loads an agent file by extension; `reference` is where it is named.
-    pub fn load_file(
+    pub(super) fn load_file(
         &self,
         path: &Path,
         reference: Option<&Location>,
@@ -1128,11 +1128,11 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// Whether `key` is read by AIGNE although not in the schema.
-pub fn is_effective_passthrough(key: &str) -> bool {
+pub(super) fn is_effective_passthrough(key: &str) -> bool {
     EFFECTIVE_PASSTHROUGH_KEYS.contains(&key)
 }
 
 /// Whether `key` is one of the common agent keys.
-pub fn is_base_key(key: &str) -> bool {
+pub(super) fn is_base_key(key: &str) -> bool {
     BASE_KEYS.contains(&key)
 }

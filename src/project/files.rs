@@ -168,6 +168,10 @@ pub fn check_regular_file(path: &Path, max_file_size: u64) -> Result<(), FilePro
     open_regular(path, max_file_size).map(drop)
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the caller's error names the path; std's metadata and open keep the message short"
+)]
 fn open_regular(path: &Path, max_file_size: u64) -> Result<std::fs::File, FileProblem> {
     // `stat` first: opening a socket fails with a confusing error, and a FIFO must not be opened
     // for a blocking read at all.
@@ -311,6 +315,10 @@ pub struct LoadSettings {
 impl FileAccess {
     /// Access confined to `root` and the `allow_read` folders. A folder that does not exist is
     /// an error naming it.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the error variant names the path"
+    )]
     pub fn new(root: &Path, settings: &LoadSettings) -> Result<Self, ProjectError> {
         let canonical = |path: &Path| {
             std::fs::canonicalize(path).map_err(|source| ProjectError::Read {
@@ -345,6 +353,10 @@ impl FileAccess {
     }
 
     /// Where `target` resolves (symlinks followed), if inside the project or an allowed folder.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the caller's error names the path"
+    )]
     pub fn confine(&self, target: &Path) -> Result<PathBuf, FileProblem> {
         let real = std::fs::canonicalize(target).map_err(FileProblem::Io)?;
         if real.starts_with(&self.root) || self.allowed.iter().any(|dir| real.starts_with(dir)) {
@@ -458,7 +470,7 @@ mod tests {
     fn the_cap_and_the_cancel_flag_stop_a_read() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("big");
-        std::fs::write(&file, vec![b'x'; 3 * CHUNK]).unwrap();
+        fs_err::write(&file, vec![b'x'; 3 * CHUNK]).unwrap();
         let small = ReadLimits {
             max_file_size: CHUNK as u64,
             cancel: Cancel::default(),
@@ -487,11 +499,11 @@ mod tests {
         let outer = tempfile::tempdir().unwrap();
         let root = outer.path().join("project");
         let shared = outer.path().join("shared");
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::create_dir_all(&shared).unwrap();
-        std::fs::write(root.join("in.md"), "in").unwrap();
-        std::fs::write(shared.join("out.md"), "out").unwrap();
-        std::os::unix::fs::symlink(shared.join("out.md"), root.join("link.md")).unwrap();
+        fs_err::create_dir_all(&root).unwrap();
+        fs_err::create_dir_all(&shared).unwrap();
+        fs_err::write(root.join("in.md"), "in").unwrap();
+        fs_err::write(shared.join("out.md"), "out").unwrap();
+        fs_err::os::unix::fs::symlink(shared.join("out.md"), root.join("link.md")).unwrap();
         let access = FileAccess::new(&root, &LoadSettings::default()).unwrap();
         assert_eq!(access.read_text(&root.join("in.md"), None).unwrap(), "in");
         for escape in [

@@ -28,7 +28,7 @@ static LITERAL_INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Where a template names `name` from the file `including`: relative to that file's folder, as
 /// the engine's loader joins it.
-pub fn include_target(including: &Path, name: &str) -> PathBuf {
+pub(super) fn include_target(including: &Path, name: &str) -> PathBuf {
     let name_path = Path::new(name);
     if name_path.is_absolute() {
         return name_path.to_path_buf();
@@ -39,7 +39,7 @@ pub fn include_target(including: &Path, name: &str) -> PathBuf {
 /// Checks every literal include of `text` (the template of the file `path`), recursively.
 /// `inline_in` is the text of `path` when the template is written inline in it (an agent file's
 /// `instructions`), so errors name the file's line rather than the template's.
-pub fn check_includes(
+pub(super) fn check_includes(
     files: &FileAccess,
     text: &str,
     path: &Path,
@@ -97,10 +97,10 @@ mod tests {
     fn literal_includes_are_checked_with_their_line() {
         let outer = tempfile::tempdir().unwrap();
         let root = outer.path().join("project");
-        std::fs::create_dir_all(root.join("prompts")).unwrap();
-        std::fs::write(outer.path().join("secret.txt"), "s").unwrap();
-        std::fs::write(root.join("prompts/ok.md"), "{% include 'deeper.md' %}").unwrap();
-        std::fs::write(root.join("prompts/deeper.md"), "fine").unwrap();
+        fs_err::create_dir_all(root.join("prompts")).unwrap();
+        fs_err::write(outer.path().join("secret.txt"), "s").unwrap();
+        fs_err::write(root.join("prompts/ok.md"), "{% include 'deeper.md' %}").unwrap();
+        fs_err::write(root.join("prompts/deeper.md"), "fine").unwrap();
         let files = FileAccess::new(&root, &LoadSettings::default()).unwrap();
         let agent = root.join("agent.yaml");
         check_includes(
@@ -129,8 +129,8 @@ mod tests {
             "{error}"
         );
         // A cycle ends.
-        std::fs::write(root.join("a.md"), "{% include 'b.md' %}").unwrap();
-        std::fs::write(root.join("b.md"), "{% include 'a.md' %}").unwrap();
+        fs_err::write(root.join("a.md"), "{% include 'b.md' %}").unwrap();
+        fs_err::write(root.join("b.md"), "{% include 'a.md' %}").unwrap();
         check_includes(&files, "{% include 'a.md' %}", &agent, None).unwrap();
     }
 }

@@ -14,7 +14,7 @@ use super::yaml::parse_yaml;
 
 /// Loads a schema value of an agent file at `agent_path`, named at `reference`. Schema files are
 /// read through `files`; a schema of the wrong shape is `invalid(message)`.
-pub fn load_io_schema(
+pub(super) fn load_io_schema(
     files: &FileAccess,
     agent_path: &Path,
     reference: &Location,
