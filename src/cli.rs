@@ -333,6 +333,15 @@ pub struct OutputArgs {
     /// GitHub Actions integration (step outputs, summary, annotations, masks)
     #[arg(long, env = EnvVars::AIGNE_CI_GITHUB, value_enum, default_value_t = GithubMode::Auto)]
     pub github: GithubMode,
+
+    /// Per-case transcripts in `<out-dir>/transcripts/<line>.json` (agent invocations, model
+    /// calls): `on` or `off`
+    #[arg(long, env = EnvVars::AIGNE_CI_TRANSCRIPTS, value_enum, default_value_t = Switch::On)]
+    pub transcripts: Switch,
+
+    /// The self-contained HTML report: a file (default `<out-dir>/report.html`), or `off`
+    #[arg(long, env = EnvVars::AIGNE_CI_REPORT, value_name = "FILE|off")]
+    pub report: Option<PathBuf>,
 }
 
 /// `aigne-ci inspect SOURCE`
@@ -374,6 +383,14 @@ pub struct MergeArgs {
 
     #[command(flatten)]
     pub outputs: OutputArgs,
+}
+
+/// `on` / `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Switch {
+    #[default]
+    On,
+    Off,
 }
 
 /// `--github on|off|auto`

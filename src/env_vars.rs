@@ -44,6 +44,8 @@ impl EnvVars {
     pub const AIGNE_CI_OUTPUT: &'static str = "AIGNE_CI_OUTPUT";
     pub const AIGNE_CI_SUMMARY: &'static str = "AIGNE_CI_SUMMARY";
     pub const AIGNE_CI_JUNIT: &'static str = "AIGNE_CI_JUNIT";
+    pub const AIGNE_CI_TRANSCRIPTS: &'static str = "AIGNE_CI_TRANSCRIPTS";
+    pub const AIGNE_CI_REPORT: &'static str = "AIGNE_CI_REPORT";
     pub const AIGNE_CI_ENGINE: &'static str = "AIGNE_CI_ENGINE";
     pub const AIGNE_CI_RECORD: &'static str = "AIGNE_CI_RECORD";
     pub const AIGNE_CI_REPLAY: &'static str = "AIGNE_CI_REPLAY";

@@ -19,6 +19,7 @@ pub mod report;
 pub mod secret;
 pub mod settings;
 pub mod text;
+pub mod transcript;
 
 mod commands;
 

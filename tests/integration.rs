@@ -14,3 +14,4 @@ mod models;
 mod providers;
 mod report;
 mod run_e2e;
+mod transcripts;

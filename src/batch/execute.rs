@@ -93,6 +93,8 @@ struct Running {
     case: Arc<Case>,
     agent: String,
     started: Instant,
+    /// What the case recorded so far, kept when it is abandoned.
+    transcript: Option<Arc<crate::transcript::TranscriptRecorder>>,
 }
 
 type InFlight = Mutex<BTreeMap<usize, Running>>;
@@ -183,12 +185,15 @@ pub async fn execute(
                 ),
             };
             let duration_ms = millis(running.started.elapsed());
-            let stopped = errored_outcome(
+            let mut stopped = errored_outcome(
                 &running.case,
                 running.agent,
                 ErrorInfo::new(kind, message),
                 duration_ms,
             );
+            stopped.transcript = running
+                .transcript
+                .map(|recorder| Arc::new(recorder.snapshot(&running.case.id, running.case.line)));
             record(&mut outcome, reporter, stopped)?;
         }
     }
@@ -267,18 +272,24 @@ async fn run_unit(
             .clone()
             .unwrap_or_else(|| settings.default_agent.clone());
         let started = Instant::now();
+        let transcript = runner.transcript_recorder();
         lock(in_flight).insert(
             case.line,
             Running {
                 case: case.clone(),
                 agent: agent.clone(),
                 started,
+                transcript: transcript.clone(),
             },
         );
-        let result = tokio::time::timeout(settings.case_timeout, runner.run(&case)).await;
+        let result = tokio::time::timeout(
+            settings.case_timeout,
+            runner.run_recorded(&case, transcript.clone()),
+        )
+        .await;
         let duration_ms = millis(started.elapsed());
         lock(in_flight).remove(&case.line);
-        let outcome = match result {
+        let mut outcome = match result {
             Ok(execution) => finish(&case, agent, execution, duration_ms),
             Err(_) => errored_outcome(
                 &case,
@@ -293,6 +304,8 @@ async fn run_unit(
                 duration_ms,
             ),
         };
+        outcome.transcript =
+            transcript.map(|recorder| Arc::new(recorder.snapshot(&case.id, case.line)));
         // The receiver only goes away when the run is abandoned; then this case is dropped too.
         let _ = sender.send(outcome);
     }
@@ -354,6 +367,7 @@ pub fn finish(
         model,
         tags: case.tags.clone(),
         metadata: case.metadata.clone(),
+        transcript: None,
     }
 }
 
@@ -380,5 +394,6 @@ fn skipped_outcome(invalid: InvalidCase, agent: &str) -> CaseOutcome {
         model: None,
         tags: Vec::new(),
         metadata: None,
+        transcript: None,
     }
 }

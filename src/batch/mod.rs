@@ -28,12 +28,34 @@ pub use outcome::{
 pub use policy::{Policy, Verdict};
 pub use shard::Shard;
 
+use std::sync::Arc;
+
+use crate::transcript::TranscriptRecorder;
+
 /// Runs one case: the seam between the batch and the engine.
 #[async_trait::async_trait]
 pub trait CaseRunner: Send + Sync {
     /// Runs the case's agent (its `agent`, else the run's) on its input, as a turn of its
     /// `session` when it has one. Never fails: errors are part of the [`CaseExecution`].
     async fn run(&self, case: &Case) -> CaseExecution;
+
+    /// A recorder for one case's transcript (`None`: transcripts are off, or this runner
+    /// records none). The batch makes it before the case starts, so that what a case recorded
+    /// before a timeout or a stop is kept.
+    fn transcript_recorder(&self) -> Option<Arc<TranscriptRecorder>> {
+        None
+    }
+
+    /// [`CaseRunner::run`], recording into `transcript` (from
+    /// [`CaseRunner::transcript_recorder`]).
+    async fn run_recorded(
+        &self,
+        case: &Case,
+        transcript: Option<Arc<TranscriptRecorder>>,
+    ) -> CaseExecution {
+        let _ = transcript;
+        self.run(case).await
+    }
 }
 
 /// Receives what the batch produces; the batch's only way to emit anything. All calls come from

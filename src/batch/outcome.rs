@@ -123,6 +123,8 @@ pub struct CaseOutcome {
     pub model: Option<String>,
     pub tags: Vec<String>,
     pub metadata: Option<Value>,
+    /// What ran (when transcripts are on).
+    pub transcript: Option<std::sync::Arc<crate::transcript::Transcript>>,
 }
 
 /// Cases per status.

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{GithubMode, OutputArgs};
+use crate::cli::{GithubMode, OutputArgs, Switch};
 use crate::report::{GithubSettings, ProgressMode, Redactor, ReportSettings};
 use crate::settings::Environment;
 
@@ -56,5 +56,12 @@ pub(crate) fn report_settings(
         redactor,
         inputs_file,
         grace_period,
+        html_path: match &outputs.report {
+            Some(path) if path.as_os_str() == "off" => None,
+            Some(path) => Some(environment.absolute(path)),
+            None => Some(out_dir.join("report.html")),
+        },
+        out_dir,
+        transcripts: outputs.transcripts == Switch::On,
     }
 }

@@ -28,6 +28,7 @@ use crate::report::{
     self, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
 };
 use crate::settings::Environment;
+use crate::transcript::TranscriptRecorder;
 
 use super::outputs;
 
@@ -368,6 +369,7 @@ async fn prepare_engine(
         return Ok(Prepared {
             runner: Arc::new(NodeRunner {
                 node,
+                transcripts: args.outputs.transcripts == crate::cli::Switch::On,
                 default_agent: default_agent.clone(),
                 project: project.clone(),
             }),
@@ -490,6 +492,7 @@ async fn prepare_engine(
         runner: Arc::new(EngineRunner {
             engine,
             default_agent: default_agent.clone(),
+            transcripts: args.outputs.transcripts == crate::cli::Switch::On,
         }),
         default_agent,
         project: project_info,
@@ -544,6 +547,8 @@ fn node_model_options(model: &crate::cli::ModelArgs) -> serde_json::Map<String, 
 /// The batch's [`CaseRunner`] over the official runtime in Node ([`NodeEngine`]).
 struct NodeRunner {
     node: NodeEngine,
+    /// Whether each case records a transcript.
+    transcripts: bool,
     default_agent: String,
     /// The project as the native loader reads it, for each agent's `input_key`.
     project: Arc<Project>,
@@ -552,6 +557,23 @@ struct NodeRunner {
 #[async_trait::async_trait]
 impl CaseRunner for NodeRunner {
     async fn run(&self, case: &Case) -> CaseExecution {
+        self.run_recorded(case, None).await
+    }
+
+    fn transcript_recorder(&self) -> Option<Arc<TranscriptRecorder>> {
+        self.transcripts.then(|| {
+            Arc::new(TranscriptRecorder::new(
+                "node",
+                crate::engine::node::NODE_TRANSCRIPT_CAPTURES,
+            ))
+        })
+    }
+
+    async fn run_recorded(
+        &self,
+        case: &Case,
+        transcript: Option<Arc<TranscriptRecorder>>,
+    ) -> CaseExecution {
         let agent = case.agent.as_deref().unwrap_or(&self.default_agent);
         // A text case goes to the agent's `input_key` (or `message`), as the official CLI
         // assigns text input.
@@ -570,6 +592,7 @@ impl CaseRunner for NodeRunner {
             input,
             user_context: None,
             session: case.session.clone(),
+            transcript,
         };
         match self.node.invoke(&request).await {
             Ok(outcome) => CaseExecution {
@@ -591,11 +614,30 @@ impl CaseRunner for NodeRunner {
 struct EngineRunner {
     engine: Engine,
     default_agent: String,
+    /// Whether each case records a transcript.
+    transcripts: bool,
 }
 
 #[async_trait::async_trait]
 impl CaseRunner for EngineRunner {
     async fn run(&self, case: &Case) -> CaseExecution {
+        self.run_recorded(case, None).await
+    }
+
+    fn transcript_recorder(&self) -> Option<Arc<TranscriptRecorder>> {
+        self.transcripts.then(|| {
+            Arc::new(TranscriptRecorder::new(
+                "native",
+                crate::engine::NATIVE_TRANSCRIPT_CAPTURES,
+            ))
+        })
+    }
+
+    async fn run_recorded(
+        &self,
+        case: &Case,
+        transcript: Option<Arc<TranscriptRecorder>>,
+    ) -> CaseExecution {
         let agent = case.agent.as_deref().unwrap_or(&self.default_agent);
         let output_key = self
             .engine
@@ -609,7 +651,7 @@ impl CaseRunner for EngineRunner {
             case_label: format!("{} (line {})", case.id, case.line),
             session: case.session.clone(),
         };
-        match self.engine.invoke(request).await {
+        match self.engine.invoke_recorded(request, transcript).await {
             Ok(outcome) => CaseExecution {
                 output: Ok(outcome.output),
                 usage: Usage {

@@ -13,6 +13,7 @@ pub mod record;
 pub mod redact;
 pub mod step_outputs;
 pub mod summary;
+pub mod transcripts;
 
 mod fetch_progress;
 
@@ -88,6 +89,12 @@ pub struct ReportSettings {
     pub inputs_file: Option<String>,
     /// Grace period, for the "stopping" message.
     pub grace_period: Duration,
+    /// The out-dir (transcripts are written under it, and named relative to it).
+    pub out_dir: PathBuf,
+    /// Whether per-case transcripts are written.
+    pub transcripts: bool,
+    /// Where `report.html` goes (`None`: `--report off`).
+    pub html_path: Option<PathBuf>,
 }
 
 /// What the end-of-run reports need of one case (small, kept for every case).
@@ -306,7 +313,17 @@ impl Reporter for RunReporter {
     }
 
     fn on_case(&mut self, outcome: &CaseOutcome) -> std::io::Result<()> {
-        let record = ResultRecord::from(outcome);
+        let mut record = ResultRecord::from(outcome);
+        if self.settings.transcripts
+            && let Some(transcript) = &outcome.transcript
+        {
+            record.transcript = Some(transcripts::write(
+                &self.settings.out_dir,
+                outcome,
+                transcript,
+                &self.settings.redactor,
+            )?);
+        }
         self.writer
             .write(&record, &self.settings.redactor)
             .map_err(|error| {

@@ -14,7 +14,10 @@
 //!  "tags":["smoke"],"metadata":{…}}
 //! ```
 //!
-//! `session`, `error`, `tags` and `metadata` are omitted when empty. New fields may be added
+//! `transcript` (when transcripts are on) is the path of the case's transcript relative to the
+//! out-dir, `transcripts/<line>.json` (schema: `schemas/transcript.schema.json`).
+//!
+//! `session`, `error`, `tags`, `metadata` and `transcript` are omitted when empty. New fields may be added
 //! within a format version; a consumer must ignore fields it does not know. The JSON Schema is
 //! `schemas/results.schema.json`.
 
@@ -50,6 +53,9 @@ pub struct ResultRecord {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// The case's transcript, relative to the out-dir (`transcripts/<line>.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 impl From<&CaseOutcome> for ResultRecord {
@@ -71,6 +77,7 @@ impl From<&CaseOutcome> for ResultRecord {
             model: outcome.model.clone(),
             tags: outcome.tags.clone(),
             metadata: outcome.metadata.clone(),
+            transcript: None,
         }
     }
 }
