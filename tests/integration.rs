@@ -11,6 +11,7 @@ mod inspect;
 mod js;
 mod mcp;
 mod models;
+mod plan;
 mod providers;
 mod report;
 mod run_e2e;
