@@ -39,7 +39,7 @@ pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<
     let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched = fetch::fetch(&plan.fetch, &reporter).await?;
     let project =
-        super::run::load_project(&fetched.project_dir, plan.files.load_settings()).await?;
+        super::prepare::load_project(&fetched.project_dir, plan.files.load_settings()).await?;
     // The project's `.env` files count as they do for `run`.
     let registry = ModelRegistry::new(plan.model_settings(environment, &fetched.project_dir)?)?;
     let report = describe(&project, &registry);
