@@ -16,3 +16,4 @@ mod providers;
 mod report;
 mod run_e2e;
 mod transcripts;
+mod untrusted;

@@ -48,7 +48,8 @@ pub(crate) async fn prepare(
     invalid: &[batch::InvalidCase],
     inputs_file: Option<String>,
 ) -> Result<Prepared, Error> {
-    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal())
+        .with_redactor(environment.redactor(plan.fetch.token.as_ref()));
     let fetched = fetch::fetch(&plan.fetch, &progress).await?;
     let project = Arc::new(load_project(&fetched.project_dir, plan.files.load_settings()).await?);
     let project_plan = plan.with_project(environment, &project, &fetched.project_dir)?;
