@@ -237,7 +237,6 @@ impl InvokeError {
                 error,
                 JsError::Denied { .. }
                     | JsError::NodeMissing { .. }
-                    | JsError::Dependencies { .. }
                     | JsError::Spawn { .. }
                     | JsError::WriteScript { .. }
                     | JsError::Load { .. }
