@@ -10,6 +10,7 @@ mod fetch;
 mod hostile;
 mod inspect;
 mod js;
+mod layering;
 mod mcp;
 mod models;
 mod plan;
