@@ -16,5 +16,6 @@ mod plan;
 mod providers;
 mod report;
 mod run_e2e;
+mod snapshots;
 mod transcripts;
 mod untrusted;
