@@ -367,3 +367,135 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
         ran.stderr
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: results are never mixed or replaced.
+
+#[test]
+fn a_second_run_on_a_busy_out_dir_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("slow answer").latency(std::time::Duration::from_secs(3)));
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n").unwrap();
+    let mut first = common::command(dir.path());
+    first
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut first = first.spawn().unwrap();
+    let lock = dir.path().join("aigne-ci-output/.aigne-ci.lock");
+    let started = std::time::Instant::now();
+    while !fs_err::read_to_string(&lock).is_ok_and(|text| text.contains("pid")) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the first run never locked its out-dir"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-lock-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl"]),
+    );
+    let first_still_running = first.try_wait().unwrap().is_none();
+    assert!(
+        first_still_running,
+        "the first run ended before the second started"
+    );
+    assert_eq!(second.code, Some(2), "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "is in use by another aigne-ci run (pid {}",
+            first.id()
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("hint: wait for that run to end"),
+        "{}",
+        second.stderr
+    );
+    // The first run's results are whole: two records, each one line of JSON.
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 2, "{results}");
+    for line in results.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["status"], "passed");
+    }
+    // A crashed holder releases its lock: the OS drops it with the process.
+    let mut killed = common::command(dir.path());
+    killed
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut killed = killed.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    server.set_default(Reply::text("fast"));
+    let after = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-lock-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl"]),
+    );
+    assert_eq!(after.code, Some(0), "{}", after.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_fifos_and_folders_at_output_paths_are_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("answer"));
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let target = dir.path().join("precious.txt");
+    fs_err::write(&target, "keep me").unwrap();
+    fs_err::os::unix::fs::symlink(&target, dir.path().join("link.json")).unwrap();
+    let fifo = dir.path().join("fifo.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fs_err::create_dir(dir.path().join("folder.xml")).unwrap();
+    let cases: [(&str, &str, &str); 4] = [
+        ("--summary", "link.json", "a symbolic link"),
+        ("--summary", "fifo.json", "a FIFO"),
+        ("--output", "fifo.json", "a FIFO"),
+        ("--junit", "folder.xml", "a folder"),
+    ];
+    for (flag, path, kind) in cases {
+        let ran = common::run(
+            common::command(dir.path())
+                .env("OPENAI_BASE_URL", server.base_url())
+                .env("OPENAI_API_KEY", "sk-regular-test-0001")
+                .args(["run", ".", "--input", "prompts.jsonl", flag, path]),
+        );
+        assert_eq!(ran.code, Some(2), "{flag} {path}: {}", ran.stderr);
+        assert!(
+            ran.stderr
+                .contains(&format!("is {kind}, not a regular file")),
+            "{flag} {path}: {}",
+            ran.stderr
+        );
+        // Refused before any case ran.
+        assert!(server.requests().is_empty(), "{flag} {path}");
+    }
+    assert_eq!(fs_err::read_to_string(&target).unwrap(), "keep me");
+    assert!(
+        fs_err::symlink_metadata(dir.path().join("link.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
