@@ -4,6 +4,7 @@ mod action;
 mod batch;
 mod cli;
 mod common;
+mod corpus;
 mod engine;
 mod fetch;
 mod inspect;
