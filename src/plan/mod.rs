@@ -514,7 +514,10 @@ pub fn fetch_settings(
             max_unpacked_bytes: args.max_unpacked_bytes,
             max_entries: args.max_entries,
         },
-        http: environment.http_settings(args.connect_timeout, args.read_timeout, args.http_retries),
+        http: crate::http::HttpSettings {
+            allow_insecure_redirect: args.allow_insecure_redirect,
+            ..environment.http_settings(args.connect_timeout, args.read_timeout, args.http_retries)
+        },
     })
 }
 
