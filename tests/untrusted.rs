@@ -499,3 +499,147 @@ fn symlinks_fifos_and_folders_at_output_paths_are_never_replaced() {
             .is_symlink()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 9: signals during a download; https→http redirects.
+
+/// A gzipped tarball holding one large, poorly compressible file.
+fn big_tarball() -> Vec<u8> {
+    use std::io::Write;
+    let mut data = Vec::with_capacity(4 << 20);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    while data.len() < 4 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, contents) in [
+        (
+            "p/aigne.yaml",
+            b"name: p\nagents:\n  - chat.yaml\n".to_vec(),
+        ),
+        ("p/big.bin", data),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, name, contents.as_slice())
+            .unwrap();
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&builder.into_inner().unwrap()).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A host that sends the first 512 KiB of the tarball at once, then 1 KiB every 50 ms.
+fn slow_tarball_host() -> String {
+    use std::io::{Read, Write};
+    let body = big_tarball();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/p.tgz", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                if stream.write_all(head.as_bytes()).is_err()
+                    || stream.write_all(&body[..512 * 1024]).is_err()
+                {
+                    return;
+                }
+                for chunk in body[512 * 1024..].chunks(1024) {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    if stream.write_all(chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Every folder under `root` whose name marks an entry being built.
+fn staging_folders(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = fs_err::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                if entry.file_name().to_string_lossy().contains(".tmp-") {
+                    found.push(path.clone());
+                }
+                pending.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(unix)]
+#[test]
+fn signals_during_a_download_exit_130_without_panic_or_staging() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let url = slow_tarball_host();
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let commands: [(&str, Vec<&str>); 2] = [
+        ("fetch", vec!["fetch", url.as_str()]),
+        (
+            "run",
+            vec!["run", "--url", url.as_str(), "--input", "prompts.jsonl"],
+        ),
+    ];
+    for (round, signal) in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGTERM]
+        .into_iter()
+        .enumerate()
+    {
+        for (name, args) in &commands {
+            let cache = dir.path().join(format!("cache-{name}-{round}"));
+            let mut command = common::command(dir.path());
+            command
+                .args(args)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let child = command.spawn().unwrap();
+            let started = std::time::Instant::now();
+            // Signalled while the body is being unpacked into its staging folder.
+            while staging_folders(&cache).is_empty() {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "{name}: the download never started"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(130), "{name} {signal}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{name} {signal}: {stderr}");
+            assert!(stderr.contains("interrupted"), "{name} {signal}: {stderr}");
+            assert_eq!(
+                staging_folders(&cache),
+                Vec::<std::path::PathBuf>::new(),
+                "{name} {signal}: staging left behind"
+            );
+        }
+    }
+}

@@ -199,7 +199,9 @@ mod tests {
         // http → http and http → https are fine.
         assert!(check_redirect(&[url("http://a.test/")], &url("http://b.test/"), false).is_ok());
         assert!(check_redirect(&[url("http://a.test/")], &url("https://b.test/"), false).is_ok());
-        let long: Vec<url::Url> = (0..=MAX_REDIRECTS).map(|_| url("https://a.test/")).collect();
+        let long: Vec<url::Url> = (0..=MAX_REDIRECTS)
+            .map(|_| url("https://a.test/"))
+            .collect();
         assert!(matches!(
             check_redirect(&long, &url("https://a.test/"), false),
             Err(RedirectRefused::TooMany)
