@@ -157,6 +157,14 @@ pub(crate) async fn prepare(
     for note in &started.notes {
         report::log_line(note);
     }
+    for warning in &started.warnings {
+        crate::diagnostics::warn(
+            &warning.message(),
+            warning.failure.as_ref(),
+            warning.failure.hint().as_deref(),
+            plan.report.github_enabled(),
+        );
+    }
     Ok(Prepared::Run(Box::new(Ready {
         runner: RoutedRunner {
             engines: started.engines,
