@@ -92,12 +92,14 @@ fn roundtrip(schema: &Value) -> Value {
         }
     }
     for (key, value) in map {
-        if matches!(key.as_str(), "type" | "default" | "description" | "$schema")
-            || (is_object
-                && matches!(
-                    key.as_str(),
-                    "properties" | "required" | "additionalProperties"
-                ))
+        if matches!(
+            key.as_str(),
+            "type" | "default" | "description" | "$schema" | "$ref"
+        ) || (is_object
+            && matches!(
+                key.as_str(),
+                "properties" | "required" | "additionalProperties"
+            ))
         {
             continue;
         }
@@ -214,6 +216,9 @@ pub(super) fn validation_schema(schema: &Value) -> Value {
             for (key, value) in map {
                 let value = match key.as_str() {
                     "additionalProperties" => continue,
+                    // AIGNE's json-schema-to-zod does not follow `$ref` (a relative file or a
+                    // pointer): the schema around it is what zod checks.
+                    "$ref" => continue,
                     // zod builds an object from its `properties`: a `required` entry naming
                     // no property is ignored.
                     "required" => match value {

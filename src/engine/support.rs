@@ -20,6 +20,9 @@ pub fn is_supported(feature: &Feature) -> bool {
         // AIGNE offers an AFS as `afs_*` tools; the native engine has none of them.
         Feature::Afs(_) => false,
         Feature::Hooks | Feature::StructuredStreamMode => false,
+        // jsonata-rs raises T1003 where jsonata-js drops the pair (an undefined key).
+        Feature::JsonataPathKey => false,
+        Feature::TemplateSyntax(construct) => super::template::supports(construct),
         // `retryOnError` runs natively; the others change nothing a CI run can see.
         Feature::PassthroughKey(_) => true,
         Feature::Instructions

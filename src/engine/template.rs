@@ -52,11 +52,102 @@ static DOTTED_FILTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\|\s*(yaml|json|tson)\.stringify").unwrap_or_else(|_| unreachable!())
 });
 
+/// Nunjucks' async tags (`{% ifAsync %}`, `{% asyncEach %}`, `{% asyncAll %}` and their ends)
+/// and `elseif`: with synchronous values they render as `if`/`for`/`elif` do.
+static ASYNC_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\{%-?\s*)(ifAsync|asyncEach|asyncAll|elseif|endeach|endall)\b")
+        .unwrap_or_else(|_| unreachable!())
+});
+
 /// Rewrites Nunjucks-only syntax that minijinja cannot parse.
 fn preprocess(source: &str) -> String {
-    DOTTED_FILTER
-        .replace_all(source, "| ${1}_stringify")
+    let source = DOTTED_FILTER.replace_all(source, "| ${1}_stringify");
+    ASYNC_TAG
+        .replace_all(&source, |captures: &regex::Captures<'_>| {
+            let tag = match &captures[2] {
+                "ifAsync" => "if",
+                "asyncEach" | "asyncAll" => "for",
+                "elseif" => "elif",
+                _ => "endfor",
+            };
+            format!("{}{tag}", &captures[1])
+        })
         .into_owned()
+}
+
+/// Whether the native renderer runs a template construct as Nunjucks does (`tag NAME`,
+/// `filter NAME`, `variable $NAME`, `method call .NAME()`, as `project::Feature::TemplateSyntax`
+/// names them): AIGNE's filters, Nunjucks' async tags and the tags and filters minijinja
+/// shares with Nunjucks. Everything else (`tson.stringify`, `$afs`, JavaScript method calls,
+/// Nunjucks-only filters) is left to the node engine.
+pub fn supports(construct: &str) -> bool {
+    const TAGS: &[&str] = &[
+        "ifAsync",
+        "elseif",
+        "asyncEach",
+        "endeach",
+        "asyncAll",
+        "endall",
+        "raw",
+        "endraw",
+        "macro",
+        "endmacro",
+        "call",
+        "endcall",
+        "filter",
+        "endfilter",
+        "import",
+        "from",
+        "extends",
+        "block",
+        "endblock",
+    ];
+    const FILTERS: &[&str] = &[
+        "yaml.stringify",
+        "json.stringify",
+        "dump",
+        "abs",
+        "batch",
+        "capitalize",
+        "default",
+        "d",
+        "dictsort",
+        "escape",
+        "e",
+        "first",
+        "float",
+        "indent",
+        "int",
+        "join",
+        "last",
+        "length",
+        "list",
+        "lower",
+        "reject",
+        "rejectattr",
+        "replace",
+        "reverse",
+        "round",
+        "safe",
+        "select",
+        "selectattr",
+        "slice",
+        "sort",
+        "string",
+        "sum",
+        "title",
+        "trim",
+        "upper",
+        "urlencode",
+        "items",
+    ];
+    if let Some(tag) = construct.strip_prefix("tag ") {
+        return TAGS.contains(&tag);
+    }
+    if let Some(filter) = construct.strip_prefix("filter ") {
+        return FILTERS.contains(&filter);
+    }
+    false
 }
 
 /// Renders `source` (which came from `path`) with `variables`; included files are read through
@@ -355,6 +446,20 @@ mod tests {
             render_str("{{ o }} {{ list }} {{ list | json.stringify }} {% for i in list %}{{ i }}{% endfor %}", variables).unwrap(),
             r#"{"z":1,"a":2} [{"b":1,"a":{"y":1,"x":2}}] [{"b":1,"a":{"y":1,"x":2}}] {"b":1,"a":{"y":1,"x":2}}"#
         );
+    }
+
+    /// Nunjucks' async tags render as their synchronous forms (as AIGNE's Nunjucks renders
+    /// them with plain values); checked against the official runtime in the corpus.
+    #[test]
+    fn async_tags() {
+        let source = "{% ifAsync kind == 'a' %}A{% elseif kind == 'b' %}B{% else %}C{% endif %}|{%- asyncEach i in items %}{{ i }}{% endeach %}|{% asyncAll i in items %}{{ i }}{% endall %}";
+        assert_eq!(
+            render_str(source, json!({"kind": "b", "items": [1, 2]})).unwrap(),
+            "B|12|12"
+        );
+        assert!(supports("tag ifAsync") && supports("filter yaml.stringify"));
+        assert!(!supports("filter tson.stringify") && !supports("variable $afs"));
+        assert!(!supports("method call .toUpperCase()") && !supports("filter wordcount"));
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! [`Feature`]s a project uses, each with the agent and file that uses it. Which of them an
 //! engine supports is the engine's business; this module only lists them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,6 +27,13 @@ pub enum Feature {
     Instructions,
     /// `{% include %}` in an instruction.
     TemplateInclude,
+    /// A JSONata object constructor with an unquoted key (`{userId: user_id}`): the key is a
+    /// path into the input, and jsonata-js drops the pair when it is undefined.
+    JsonataPathKey,
+    /// A Nunjucks construct in an instruction (or a file it includes) beyond variables, `if`,
+    /// `for`, `set` and `include`: `tag NAME`, `filter NAME`, `variable $NAME` or
+    /// `method call .NAME()`.
+    TemplateSyntax(String),
     /// `input_schema`.
     InputSchema,
     /// `output_schema`.
@@ -87,6 +98,8 @@ impl fmt::Display for Feature {
             Self::AgentType(name) => write!(formatter, "type: {name}"),
             Self::Instructions => write!(formatter, "instructions"),
             Self::TemplateInclude => write!(formatter, "{{% include %}}"),
+            Self::TemplateSyntax(construct) => write!(formatter, "template {construct}"),
+            Self::JsonataPathKey => write!(formatter, "jsonata object key that is a path"),
             Self::InputSchema => write!(formatter, "input_schema"),
             Self::OutputSchema => write!(formatter, "output_schema"),
             Self::DefaultInput => write!(formatter, "default_input"),
@@ -159,7 +172,7 @@ pub(super) fn collect(project: &Project) -> Vec<FeatureUse> {
     }
     let mut seen: HashSet<*const AgentDef> = HashSet::new();
     for agent in project.top_level_agents() {
-        walk(agent, &mut seen, &mut out);
+        walk(&project.root_dir, agent, &mut seen, &mut out);
     }
     out
 }
@@ -199,7 +212,12 @@ fn afs_modules(afs: &Value) -> String {
     }
 }
 
-fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Vec<FeatureUse>) {
+fn walk(
+    root: &Path,
+    agent: &Arc<AgentDef>,
+    seen: &mut HashSet<*const AgentDef>,
+    out: &mut Vec<FeatureUse>,
+) {
     if !seen.insert(Arc::as_ptr(agent)) {
         return;
     }
@@ -269,6 +287,19 @@ fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Ve
             {
                 push(Feature::TemplateInclude);
             }
+            let mut constructs = BTreeSet::new();
+            for instruction in &ai.instructions {
+                template_constructs(
+                    root,
+                    &instruction.content,
+                    &instruction.path,
+                    0,
+                    &mut constructs,
+                );
+            }
+            for construct in constructs {
+                push(Feature::TemplateSyntax(construct));
+            }
             if let Some(choice) = ai.tool_choice {
                 push(Feature::ToolChoice(
                     match choice {
@@ -326,9 +357,100 @@ fn walk(agent: &Arc<AgentDef>, seen: &mut HashSet<*const AgentDef>, out: &mut Ve
         AgentKind::Image { .. } => {
             push(Feature::Instructions);
         }
+        AgentKind::Transform { jsonata } => {
+            let code = TEMPLATE_STRING.replace_all(jsonata, "\"\"");
+            if JSONATA_PATH_KEY.is_match(&code) {
+                push(Feature::JsonataPathKey);
+            }
+        }
         _ => {}
     }
     for child in agent.children() {
-        walk(child, seen, out);
+        walk(root, child, seen, out);
+    }
+}
+
+/// Blocks `{% … %}` and expressions `{{ … }}` of a template (comments skipped).
+static TEMPLATE_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)\{%-?\s*([A-Za-z_]\w*)(.*?)-?%\}|\{\{(.*?)\}\}")
+        .unwrap_or_else(|_| unreachable!())
+});
+/// `| name` (dotted names such as `yaml.stringify` included).
+static TEMPLATE_FILTER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\|\s*([A-Za-z_][\w.]*)").unwrap_or_else(|_| unreachable!()));
+/// `$name` variables and `.name(` method calls, outside string literals.
+static TEMPLATE_DOLLAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$[A-Za-z_]\w*").unwrap_or_else(|_| unreachable!()));
+static TEMPLATE_METHOD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[\w\])]\s*\.\s*([A-Za-z_]\w*)\s*\(").unwrap_or_else(|_| unreachable!())
+});
+static TEMPLATE_STRING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"#).unwrap_or_else(|_| unreachable!())
+});
+/// `{name:` or `, name:` outside strings: an object constructor key written as a path.
+static JSONATA_PATH_KEY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[{,]\s*[A-Za-z_][\w]*\s*:").unwrap_or_else(|_| unreachable!()));
+static TEMPLATE_INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\{%-?\s*include\s+["']([^"']+)["']"#).unwrap_or_else(|_| unreachable!())
+});
+
+/// Collects the Nunjucks constructs of `text` (from `path`) beyond variables, `if`, `for`,
+/// `set` and `include`, following `{% include %}`s that stay inside the project folder `root`
+/// (a file that cannot be read is left to the render, which names it).
+fn template_constructs(
+    root: &Path,
+    text: &str,
+    path: &Path,
+    depth: usize,
+    out: &mut BTreeSet<String>,
+) {
+    const PLAIN_TAGS: &[&str] = &[
+        "if", "elif", "else", "endif", "for", "endfor", "set", "endset", "include",
+    ];
+    for block in TEMPLATE_BLOCK.captures_iter(text) {
+        let (tag, body) = match (block.get(1), block.get(2), block.get(3)) {
+            (Some(tag), Some(body), _) => (Some(tag.as_str()), body.as_str()),
+            (_, _, Some(expression)) => (None, expression.as_str()),
+            _ => continue,
+        };
+        if let Some(tag) = tag
+            && !PLAIN_TAGS.contains(&tag)
+        {
+            out.insert(format!("tag {tag}"));
+        }
+        let code = TEMPLATE_STRING.replace_all(body, "\"\"");
+        for filter in TEMPLATE_FILTER.captures_iter(&code) {
+            out.insert(format!("filter {}", &filter[1]));
+        }
+        for variable in TEMPLATE_DOLLAR.find_iter(&code) {
+            out.insert(format!("variable {}", variable.as_str()));
+        }
+        for method in TEMPLATE_METHOD.captures_iter(&code) {
+            out.insert(format!("method call .{}()", &method[1]));
+        }
+    }
+    if depth >= 8 {
+        return;
+    }
+    let Some(folder) = path.parent() else {
+        return;
+    };
+    for include in TEMPLATE_INCLUDE.captures_iter(text) {
+        let target = folder.join(&include[1]);
+        let Ok(canonical) = target.canonicalize() else {
+            continue;
+        };
+        let inside = root
+            .canonicalize()
+            .is_ok_and(|root| canonical.starts_with(root));
+        let small = canonical
+            .metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.len() <= 1 << 20);
+        if inside
+            && small
+            && let Ok(included) = fs_err::read_to_string(&canonical)
+        {
+            template_constructs(root, &included, &canonical, depth + 1, out);
+        }
     }
 }

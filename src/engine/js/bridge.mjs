@@ -266,7 +266,8 @@ function mergeChunk(output, chunk) {
 }
 
 async function collectOutput(result) {
-  if (result === undefined || result === null) return {};
+  // A result that is not a record fails as AIGNE's `processAgentOutput` fails it.
+  if (result === undefined || result === null) throw notRecord(result);
   const name = agentName(result);
   if (result && typeof result === "object" && result[AGENT_REF]) {
     return { $transferAgentTo: { agent: name } };
@@ -285,7 +286,14 @@ async function collectOutput(result) {
     }
     return output;
   }
+  if (typeof result !== "object" || Array.isArray(result)) throw notRecord(result);
   return result;
+}
+
+function notRecord(result) {
+  return new Error(
+    `expect to return a record type such as {result: ...}, but got (${typeof result}): ${result}`,
+  );
 }
 
 async function call({ call_id: callId, handle, input, context_id: contextId, user_context, agents: names }) {
