@@ -80,6 +80,11 @@ pub struct SourceArgs {
     /// Download attempts after the first on transient errors (connection, 408, 429, 5xx)
     #[arg(long, env = EnvVars::AIGNE_CI_HTTP_RETRIES, value_name = "N", default_value_t = 4)]
     pub http_retries: u32,
+
+    /// Follow a redirect from https to http (refused by default: the tarball, and what the
+    /// server sends with it, would travel unencrypted)
+    #[arg(long, env = EnvVars::AIGNE_CI_ALLOW_INSECURE_REDIRECT)]
+    pub allow_insecure_redirect: bool,
 }
 
 /// `aigne-ci fetch SOURCE`

@@ -60,6 +60,7 @@ impl EnvVars {
     pub const AIGNE_CI_NODE_ENGINE_VERSION: &'static str = "AIGNE_CI_NODE_ENGINE_VERSION";
     pub const AIGNE_CI_NODE_ENGINE_DIR: &'static str = "AIGNE_CI_NODE_ENGINE_DIR";
     pub const AIGNE_CI_TRUST_PROJECT_ENV: &'static str = "AIGNE_CI_TRUST_PROJECT_ENV";
+    pub const AIGNE_CI_ALLOW_INSECURE_REDIRECT: &'static str = "AIGNE_CI_ALLOW_INSECURE_REDIRECT";
     pub const AIGNE_CI_DRY_RUN: &'static str = "AIGNE_CI_DRY_RUN";
 
     // --- test knobs ---

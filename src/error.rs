@@ -55,7 +55,15 @@ pub enum Error {
         /// `--total-timeout`.
         limit: Option<std::time::Duration>,
     },
+    /// SIGINT/SIGTERM stopped `aigne-ci fetch`.
+    #[error(transparent)]
+    FetchInterrupted(#[from] FetchInterrupted),
 }
+
+/// `aigne-ci fetch` stopped by SIGINT/SIGTERM (exit 130; the staging folder is removed).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted while fetching the project: nothing was cached")]
+pub struct FetchInterrupted;
 
 impl Error {
     /// A usage error with a message and an optional hint.
@@ -78,6 +86,7 @@ impl Error {
             Self::Project(_) => ExitStatus::Usage,
             Self::Invoke(_) => ExitStatus::Usage,
             Self::ProjectEnv(_) => ExitStatus::Usage,
+            Self::FetchInterrupted(_) => ExitStatus::Interrupted,
             Self::StoppedBeforeCases { reason, .. } => match reason {
                 crate::batch::StopReason::Interrupted => ExitStatus::Interrupted,
                 crate::batch::StopReason::TotalTimeout => ExitStatus::TotalTimeout,
@@ -96,6 +105,7 @@ impl Error {
             Self::Project(error) => error.hint(),
             Self::Invoke(error) => error.hint(),
             Self::ProjectEnv(error) => error.hint(),
+            Self::FetchInterrupted(_) => None,
             Self::StoppedBeforeCases { reason, .. } => match reason {
                 crate::batch::StopReason::Interrupted => None,
                 crate::batch::StopReason::TotalTimeout => Some(

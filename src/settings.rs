@@ -133,6 +133,7 @@ impl Environment {
                 no_delay: self.no_retry_delay(),
                 ..RetryPolicy::default()
             },
+            allow_insecure_redirect: false,
         }
     }
 

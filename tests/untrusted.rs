@@ -367,3 +367,279 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
         ran.stderr
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: results are never mixed or replaced.
+
+#[test]
+fn a_second_run_on_a_busy_out_dir_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("slow answer").latency(std::time::Duration::from_secs(3)));
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n").unwrap();
+    let mut first = common::command(dir.path());
+    first
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut first = first.spawn().unwrap();
+    let lock = dir.path().join("aigne-ci-output/.aigne-ci.lock");
+    let started = std::time::Instant::now();
+    while !fs_err::read_to_string(&lock).is_ok_and(|text| text.contains("pid")) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the first run never locked its out-dir"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-lock-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl"]),
+    );
+    let first_still_running = first.try_wait().unwrap().is_none();
+    assert!(
+        first_still_running,
+        "the first run ended before the second started"
+    );
+    assert_eq!(second.code, Some(2), "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "is in use by another aigne-ci run (pid {}",
+            first.id()
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("hint: wait for that run to end"),
+        "{}",
+        second.stderr
+    );
+    // The first run's results are whole: two records, each one line of JSON.
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 2, "{results}");
+    for line in results.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["status"], "passed");
+    }
+    // A crashed holder releases its lock: the OS drops it with the process.
+    let mut killed = common::command(dir.path());
+    killed
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut killed = killed.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    server.set_default(Reply::text("fast"));
+    let after = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-lock-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl"]),
+    );
+    assert_eq!(after.code, Some(0), "{}", after.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_fifos_and_folders_at_output_paths_are_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("answer"));
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let target = dir.path().join("precious.txt");
+    fs_err::write(&target, "keep me").unwrap();
+    fs_err::os::unix::fs::symlink(&target, dir.path().join("link.json")).unwrap();
+    let fifo = dir.path().join("fifo.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fs_err::create_dir(dir.path().join("folder.xml")).unwrap();
+    let cases: [(&str, &str, &str); 4] = [
+        ("--summary", "link.json", "a symbolic link"),
+        ("--summary", "fifo.json", "a FIFO"),
+        ("--output", "fifo.json", "a FIFO"),
+        ("--junit", "folder.xml", "a folder"),
+    ];
+    for (flag, path, kind) in cases {
+        let ran = common::run(
+            common::command(dir.path())
+                .env("OPENAI_BASE_URL", server.base_url())
+                .env("OPENAI_API_KEY", "sk-regular-test-0001")
+                .args(["run", ".", "--input", "prompts.jsonl", flag, path]),
+        );
+        assert_eq!(ran.code, Some(2), "{flag} {path}: {}", ran.stderr);
+        assert!(
+            ran.stderr
+                .contains(&format!("is {kind}, not a regular file")),
+            "{flag} {path}: {}",
+            ran.stderr
+        );
+        // Refused before any case ran.
+        assert!(server.requests().is_empty(), "{flag} {path}");
+    }
+    assert_eq!(fs_err::read_to_string(&target).unwrap(), "keep me");
+    assert!(
+        fs_err::symlink_metadata(dir.path().join("link.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 9: signals during a download; https→http redirects.
+
+/// A gzipped tarball holding one large, poorly compressible file.
+fn big_tarball() -> Vec<u8> {
+    use std::io::Write;
+    let mut data = Vec::with_capacity(4 << 20);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    while data.len() < 4 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, contents) in [
+        (
+            "p/aigne.yaml",
+            b"name: p\nagents:\n  - chat.yaml\n".to_vec(),
+        ),
+        ("p/big.bin", data),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, name, contents.as_slice())
+            .unwrap();
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&builder.into_inner().unwrap()).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A host that sends the first 512 KiB of the tarball at once, then 1 KiB every 50 ms.
+fn slow_tarball_host() -> String {
+    use std::io::{Read, Write};
+    let body = big_tarball();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/p.tgz", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                if stream.write_all(head.as_bytes()).is_err()
+                    || stream.write_all(&body[..512 * 1024]).is_err()
+                {
+                    return;
+                }
+                for chunk in body[512 * 1024..].chunks(1024) {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    if stream.write_all(chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Every folder under `root` whose name marks an entry being built.
+fn staging_folders(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = fs_err::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                if entry.file_name().to_string_lossy().contains(".tmp-") {
+                    found.push(path.clone());
+                }
+                pending.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(unix)]
+#[test]
+fn signals_during_a_download_exit_130_without_panic_or_staging() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let url = slow_tarball_host();
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let commands: [(&str, Vec<&str>); 2] = [
+        ("fetch", vec!["fetch", url.as_str()]),
+        (
+            "run",
+            vec!["run", "--url", url.as_str(), "--input", "prompts.jsonl"],
+        ),
+    ];
+    for (round, signal) in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGTERM]
+        .into_iter()
+        .enumerate()
+    {
+        for (name, args) in &commands {
+            let cache = dir.path().join(format!("cache-{name}-{round}"));
+            let mut command = common::command(dir.path());
+            command
+                .args(args)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let child = command.spawn().unwrap();
+            let started = std::time::Instant::now();
+            // Signalled while the body is being unpacked into its staging folder.
+            while staging_folders(&cache).is_empty() {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "{name}: the download never started"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(130), "{name} {signal}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{name} {signal}: {stderr}");
+            assert!(stderr.contains("interrupted"), "{name} {signal}: {stderr}");
+            assert_eq!(
+                staging_folders(&cache),
+                Vec::<std::path::PathBuf>::new(),
+                "{name} {signal}: staging left behind"
+            );
+        }
+    }
+}

@@ -2,12 +2,15 @@
 
 use std::io::Write;
 
+use crate::batch::StopSignal;
 use crate::cli::FetchArgs;
-use crate::error::Error;
+use crate::error::{Error, FetchInterrupted};
 use crate::exit_status::ExitStatus;
 use crate::fetch::{self, FetchedProject};
 use crate::report::{self, FetchProgress};
 use crate::settings::Environment;
+
+use super::signals::listen_for_signals;
 
 /// Runs `fetch`.
 pub(crate) async fn run(args: FetchArgs, environment: &Environment) -> Result<ExitStatus, Error> {
@@ -22,7 +25,14 @@ pub(crate) async fn run(args: FetchArgs, environment: &Environment) -> Result<Ex
     }
     let reporter =
         FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(redactor.clone());
-    let fetched: FetchedProject = fetch::fetch(&settings, &reporter).await?;
+    // SIGINT/SIGTERM: the download future is dropped (its unpacking thread stops at its next
+    // read and the staging folder is removed) and the command exits 130.
+    let stop = StopSignal::new();
+    let _signals = listen_for_signals(stop.clone());
+    let fetched: FetchedProject = tokio::select! {
+        fetched = fetch::fetch(&settings, &reporter) => fetched?,
+        () = stop.stopped() => return Err(FetchInterrupted.into()),
+    };
     let fetched = redactor
         .redact_record(&fetched)
         .map_err(|error| Error::usage(format!("cannot serialize the result: {error}"), None))?;

@@ -26,6 +26,7 @@ pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<Exi
     let started_at = SystemTime::now();
     let redactor = environment.redactor(None);
     let report_plan = ReportPlan::resolve(&args.outputs, &environment, std::time::Duration::ZERO);
+    let _outputs = report_plan.lock_outputs()?;
     if report_plan.github_enabled() {
         report::announce_masks(&redactor);
     }

@@ -26,6 +26,13 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
         // Before anything else prints.
         report::announce_masks(&redactor);
     }
+    // One run at a time per output folder: refused before anything runs (a dry run writes
+    // nothing).
+    let _outputs = if plan.dry_run {
+        None
+    } else {
+        Some(plan.report.lock_outputs()?)
+    };
     let stop = StopSignal::new();
     let _signals = listen_for_signals(stop.clone());
 

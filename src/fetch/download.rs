@@ -6,14 +6,12 @@
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use sha2::{Digest, Sha256};
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::FetchError;
 use super::cache::{EntryMetadata, Staging};
@@ -24,6 +22,88 @@ use crate::secret::{SafeUrl, Secret};
 
 /// Read-buffer size between the raw stream and the decompressor.
 const BUFFER: usize = 256 * 1024;
+
+/// Body chunks in flight between the network and the unpacking thread.
+const CHANNEL_CHUNKS: usize = 16;
+
+/// What the unpacking thread receives.
+enum Piece {
+    Chunk(bytes::Bytes),
+    Failed(io::Error),
+    /// The body ended.
+    Done,
+}
+
+/// Sends the body to the unpacking thread, chunk by chunk, until it ends or the thread stops.
+async fn pump(response: reqwest::Response, sender: tokio::sync::mpsc::Sender<Piece>) {
+    use futures::StreamExt;
+    let mut stream = response.bytes_stream();
+    while let Some(item) = stream.next().await {
+        let piece = match item {
+            Ok(chunk) => Piece::Chunk(chunk),
+            Err(error) => {
+                let _ = sender.send(Piece::Failed(io::Error::other(error))).await;
+                return;
+            }
+        };
+        if sender.send(piece).await.is_err() {
+            return;
+        }
+    }
+    let _ = sender.send(Piece::Done).await;
+}
+
+/// The body as a blocking reader. A channel closed before [`Piece::Done`] means the download was
+/// abandoned (the future that fed it was dropped): the read fails with
+/// [`io::ErrorKind::ConnectionAborted`].
+struct ChannelReader {
+    receiver: tokio::sync::mpsc::Receiver<Piece>,
+    current: bytes::Bytes,
+    finished: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.current.is_empty() {
+                let count = self.current.len().min(buffer.len());
+                buffer[..count].copy_from_slice(&self.current[..count]);
+                let _ = self.current.split_to(count);
+                return Ok(count);
+            }
+            if self.finished {
+                return Ok(0);
+            }
+            match self.receiver.blocking_recv() {
+                Some(Piece::Chunk(chunk)) => self.current = chunk,
+                Some(Piece::Failed(error)) => return Err(error),
+                Some(Piece::Done) => self.finished = true,
+                None => {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionAborted, ABANDONED));
+                }
+            }
+        }
+    }
+}
+
+/// The message of a download abandoned half-way.
+const ABANDONED: &str = "the download was abandoned";
+
+/// Raises its flag when dropped before [`AbandonGuard::disarm`]: the download future was
+/// dropped while the unpacking thread still ran.
+struct AbandonGuard(Arc<AtomicBool>);
+
+impl AbandonGuard {
+    fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
 
 /// What one pass over a tarball produced.
 #[derive(Debug, Clone)]
@@ -123,9 +203,28 @@ pub(crate) async fn download(
         let last_modified = header(LAST_MODIFIED);
         let final_url = SafeUrl::new(response.url().clone());
         reporter.on_download_start(&location, response.content_length());
-        let stream = response.bytes_stream().map_err(io::Error::other);
-        let reader = SyncIoBridge::new(StreamReader::new(stream));
-        match unpack_stream(reader, staging.files(), request.limits, reporter).await {
+        // The body goes to the unpacking thread through a bounded channel (no `block_on` in
+        // that thread): when this future is dropped (a signal, the total timeout), the channel
+        // closes, the thread stops at its next read and removes what it wrote, and nothing
+        // waits on a runtime that is shutting down.
+        let (sender, receiver) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+        let reader = ChannelReader {
+            receiver,
+            current: bytes::Bytes::new(),
+            finished: false,
+        };
+        let abandoned = AbandonGuard(Arc::new(AtomicBool::new(false)));
+        let pumped = pump(response, sender);
+        let unpacked = unpack_stream(
+            reader,
+            staging.files(),
+            request.limits,
+            reporter,
+            Some(abandoned.0.clone()),
+        );
+        let ((), unpacked) = tokio::join!(pumped, unpacked);
+        abandoned.disarm();
+        match unpacked {
             Ok(unpacked) => {
                 reporter.on_download_end(unpacked.size);
                 return Ok(Download::Fresh(Downloaded {
@@ -237,6 +336,7 @@ pub(crate) async fn unpack_stream<R: Read + Send + 'static>(
     destination: PathBuf,
     limits: ExtractLimits,
     reporter: &dyn FetchReporter,
+    abandoned: Option<Arc<AtomicBool>>,
 ) -> Result<Unpacked, StreamFailure> {
     let progress = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&progress);
@@ -253,6 +353,13 @@ pub(crate) async fn unpack_stream<R: Read + Send + 'static>(
             &destination,
             limits,
         );
+        // Abandoned (a signal, the total timeout): the future that owns the staging folder may
+        // already have removed it while this thread still wrote; remove what is left.
+        if abandoned.is_some_and(|flag| flag.load(Ordering::SeqCst))
+            && let Some(staging) = destination.parent()
+        {
+            let _ = fs_err::remove_dir_all(staging);
+        }
         (result, raw)
     });
     tokio::pin!(task);
@@ -359,7 +466,7 @@ pub(crate) async fn unpack_file(
     let length = file.metadata().ok().map(|metadata| metadata.len());
     let location = path.display().to_string();
     reporter.on_download_start(&location, length);
-    match unpack_stream(file, staging.files(), limits, reporter).await {
+    match unpack_stream(file, staging.files(), limits, reporter, None).await {
         Ok(unpacked) => {
             reporter.on_download_end(unpacked.size);
             Ok(unpacked)

@@ -35,6 +35,8 @@ pub struct HttpSettings {
     pub proxies: ProxySettings,
     /// Retries and back-off for transient failures.
     pub retry: RetryPolicy,
+    /// `--allow-insecure-redirect`: follow a redirect from https to http.
+    pub allow_insecure_redirect: bool,
 }
 
 impl Default for HttpSettings {
@@ -44,6 +46,7 @@ impl Default for HttpSettings {
             read_timeout: Duration::from_secs(30),
             proxies: ProxySettings::default(),
             retry: RetryPolicy::default(),
+            allow_insecure_redirect: false,
         }
     }
 }
@@ -61,7 +64,50 @@ pub struct ProxySettings {
     pub no_proxy: Option<String>,
 }
 
-/// Builds the shared client: timeouts, user agent, proxies, at most 10 redirects.
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Why a redirect is not followed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedirectRefused {
+    /// More than [`MAX_REDIRECTS`].
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+    /// From https to http, without `--allow-insecure-redirect`.
+    #[error(
+        "refusing to follow a redirect from https to http (`{from}` to `{to}`); pass `--allow-insecure-redirect` to allow it"
+    )]
+    Insecure {
+        /// The https URL that redirected (masked).
+        from: String,
+        /// The http target (masked).
+        to: String,
+    },
+}
+
+/// The redirect policy: at most [`MAX_REDIRECTS`] hops, and never from https down to http
+/// unless `allow_insecure` (once a chain was encrypted, it stays so).
+pub fn check_redirect(
+    previous: &[url::Url],
+    next: &url::Url,
+    allow_insecure: bool,
+) -> Result<(), RedirectRefused> {
+    if previous.len() > MAX_REDIRECTS {
+        return Err(RedirectRefused::TooMany);
+    }
+    if !allow_insecure
+        && next.scheme() == "http"
+        && let Some(from) = previous.iter().rev().find(|url| url.scheme() == "https")
+    {
+        return Err(RedirectRefused::Insecure {
+            from: crate::secret::SafeUrl::new(from.clone()).masked(),
+            to: crate::secret::SafeUrl::new(next.clone()).masked(),
+        });
+    }
+    Ok(())
+}
+
+/// Builds the shared client: timeouts, user agent, proxies, redirects by [`check_redirect`].
 ///
 /// Redirects keep the request's headers only on the same scheme, host and port: reqwest drops
 /// `Authorization` (and cookies) when a redirect crosses to another origin, so a token never
@@ -71,7 +117,15 @@ pub fn client(settings: &HttpSettings) -> Result<reqwest::Client, HttpError> {
         .user_agent(USER_AGENT)
         .connect_timeout(settings.connect_timeout)
         .read_timeout(settings.read_timeout)
-        .redirect(reqwest::redirect::Policy::limited(10))
+        .redirect({
+            let allow_insecure = settings.allow_insecure_redirect;
+            reqwest::redirect::Policy::custom(move |attempt| {
+                match check_redirect(attempt.previous(), attempt.url(), allow_insecure) {
+                    Ok(()) => attempt.follow(),
+                    Err(refused) => attempt.error(refused),
+                }
+            })
+        })
         .tcp_keepalive(Duration::from_secs(30))
         // Proxies come from the environment snapshot only, never from reqwest's own env reads.
         .no_proxy();
@@ -125,6 +179,33 @@ mod tests {
             no_proxy: Some("localhost,127.0.0.1".into()),
         };
         assert!(client(&settings).is_ok());
+    }
+
+    #[test]
+    fn redirects_never_go_from_https_down_to_http_unless_allowed() {
+        let url = |text: &str| url::Url::parse(text).unwrap();
+        let secure = [url("https://host.test/p.tgz")];
+        let insecure_target = url("http://cdn.test/p.tgz?jwt=secret-jwt");
+        let refused = check_redirect(&secure, &insecure_target, false).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "refusing to follow a redirect from https to http (`https://host.test/p.tgz` to `http://cdn.test/p.tgz?jwt=****`); pass `--allow-insecure-redirect` to allow it"
+        );
+        assert!(check_redirect(&secure, &insecure_target, true).is_ok());
+        // Once encrypted, always: https → https → http is refused too.
+        let chain = [url("https://a.test/"), url("https://b.test/")];
+        assert!(check_redirect(&chain, &url("http://c.test/"), false).is_err());
+        assert!(check_redirect(&chain, &url("https://c.test/"), false).is_ok());
+        // http → http and http → https are fine.
+        assert!(check_redirect(&[url("http://a.test/")], &url("http://b.test/"), false).is_ok());
+        assert!(check_redirect(&[url("http://a.test/")], &url("https://b.test/"), false).is_ok());
+        let long: Vec<url::Url> = (0..=MAX_REDIRECTS)
+            .map(|_| url("https://a.test/"))
+            .collect();
+        assert!(matches!(
+            check_redirect(&long, &url("https://a.test/"), false),
+            Err(RedirectRefused::TooMany)
+        ));
     }
 
     #[test]

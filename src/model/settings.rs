@@ -118,6 +118,7 @@ impl ModelSettings {
                     max_retries: 3,
                     ..RetryPolicy::default()
                 },
+                allow_insecure_redirect: false,
             },
             framework_retries: 3,
             no_retry_delay: false,

@@ -314,6 +314,17 @@ impl ReportPlan {
         }
     }
 
+    /// Takes the output folders for this run (refused at once when another run holds one, or
+    /// when an output path is not a regular file); held until the guard drops.
+    pub fn lock_outputs(
+        &self,
+    ) -> Result<crate::report::lock::OutputLock, crate::report::ReportError> {
+        let mut paths: Vec<&Path> = vec![&self.results_path, &self.summary_path];
+        paths.extend(self.junit_path.as_deref());
+        paths.extend(self.html_path.as_deref());
+        crate::report::lock::lock_outputs(&self.out_dir, &paths)
+    }
+
     /// Whether the GitHub integration is on.
     pub fn github_enabled(&self) -> bool {
         self.github.is_some()
@@ -558,7 +569,10 @@ pub fn fetch_settings(
             max_unpacked_bytes: args.max_unpacked_bytes,
             max_entries: args.max_entries,
         },
-        http: environment.http_settings(args.connect_timeout, args.read_timeout, args.http_retries),
+        http: crate::http::HttpSettings {
+            allow_insecure_redirect: args.allow_insecure_redirect,
+            ..environment.http_settings(args.connect_timeout, args.read_timeout, args.http_retries)
+        },
     })
 }
 

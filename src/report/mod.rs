@@ -11,6 +11,7 @@
 pub mod github;
 pub mod human;
 pub mod junit;
+pub mod lock;
 pub mod record;
 pub mod redact;
 pub mod step_outputs;
@@ -57,6 +58,21 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another run holds an output folder.
+    #[error("`{folder}` is in use by another aigne-ci run ({holder})")]
+    Busy {
+        /// The output folder.
+        folder: PathBuf,
+        /// Who holds it (pid, command, start time), as its lock file says.
+        holder: String,
+    },
+    /// An output folder's lock cannot be taken.
+    #[error("cannot lock `{path}`")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// JUnit serialisation failed.
     #[error("cannot render the JUnit report `{path}`")]
     Junit {
@@ -66,7 +82,20 @@ pub enum ReportError {
     },
 }
 
-impl crate::hint::Hint for ReportError {}
+impl crate::hint::Hint for ReportError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Busy { .. } => Some(
+                "wait for that run to end, or give this one its own `--out-dir` (and `--output`, `--summary`, `--junit`)"
+                    .to_owned(),
+            ),
+            Self::Write { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput => {
+                Some("remove it, or point the flag at a new file".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
 
 /// GitHub Actions files (when the integration is on).
 #[derive(Debug, Clone, Default)]
@@ -178,7 +207,7 @@ impl ResultsWriter {
         {
             fs_err::create_dir_all(folder).map_err(write_error)?;
         }
-        let file = fs_err::File::create(path).map_err(write_error)?;
+        let file = lock::create_regular(path).map_err(write_error)?;
         Ok(Self {
             path: path.to_path_buf(),
             file: std::io::BufWriter::new(file),
