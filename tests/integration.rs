@@ -17,5 +17,6 @@ mod plan;
 mod providers;
 mod report;
 mod run_e2e;
+mod snapshots;
 mod transcripts;
 mod untrusted;
