@@ -23,6 +23,8 @@ pub mod text;
 pub mod transcript;
 
 mod commands;
+#[cfg(test)]
+mod fuzz;
 
 use cli::{Cli, Command};
 use error::Error;
