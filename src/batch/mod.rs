@@ -12,6 +12,7 @@ pub mod case;
 pub mod error;
 pub mod execute;
 pub mod inputs;
+pub mod inputs_reader;
 pub mod outcome;
 pub mod policy;
 pub mod shard;
@@ -20,6 +21,7 @@ pub use case::{Case, InvalidCase};
 pub use error::BatchError;
 pub use execute::{BatchSettings, StopSignal, execute};
 pub use inputs::{Inputs, InputsSource, read_inputs};
+pub use inputs_reader::read_inputs_interruptible;
 pub use outcome::{
     BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, EngineInfo, ErrorInfo,
     StopReason, Usage,

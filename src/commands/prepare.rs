@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::fetch;
 use crate::plan::RunPlan;
 use crate::plan::dry_run::DryRun;
-use crate::project::Project;
+use crate::project::{LoadSettings, Project};
 use crate::report::{self, FetchProgress, ProjectInfo};
 use crate::settings::Environment;
 
@@ -51,7 +51,7 @@ pub(crate) async fn prepare(
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal())
         .with_redactor(environment.redactor(plan.fetch.token.as_ref()));
     let fetched = fetch::fetch(&plan.fetch, &progress).await?;
-    let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let project = Arc::new(load_project(&fetched.project_dir, plan.files.load_settings()).await?);
     let project_plan = plan.with_project(environment, &project, &fetched.project_dir)?;
     // AIGNE names a JavaScript file's agent after its default export (`fn.name`), which only
     // an engine knows: a name the loader does not find may still be one.
@@ -76,8 +76,48 @@ pub(crate) async fn prepare(
         .collect();
     reasons.sort();
     reasons.dedup();
-    for (engine, reason) in &reasons {
-        report::log_line(&format!("engine: {engine} ({reason})"));
+    // One sentence for the summary; each result carries its own case's reason.
+    let engine_reason = match reasons.as_slice() {
+        [] => None,
+        [(_, reason)] => Some((*reason).to_owned()),
+        _ if !routes.uses(EngineKind::Node) => {
+            Some("the native engine supports every feature the cases' agents reach".to_owned())
+        }
+        _ if !routes.uses(EngineKind::Native) => Some(
+            reasons
+                .iter()
+                .map(|(_, reason)| *reason)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => Some(format!(
+            "per case: agents {} run natively, agents {} need the node engine (each result's `engine_reason` says why)",
+            quoted(&routes.agents_on(EngineKind::Native)),
+            quoted(&routes.agents_on(EngineKind::Node)),
+        )),
+    };
+    // One line per engine in use: the native engine's agents together, each node reason once.
+    let on_native = routes.agents_on(EngineKind::Native);
+    if routes.uses(EngineKind::Native) {
+        let reason = match reasons
+            .iter()
+            .filter(|(engine, _)| *engine == EngineKind::Native)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [(_, reason)] => (*reason).to_owned(),
+            _ => format!(
+                "the native engine supports every feature agents {} reach",
+                quoted(&on_native)
+            ),
+        };
+        report::log_line(&format!("engine: native ({reason})"));
+    }
+    for (_, reason) in reasons
+        .iter()
+        .filter(|(engine, _)| *engine == EngineKind::Node)
+    {
+        report::log_line(&format!("engine: node ({reason})"));
     }
     let project_info = ProjectInfo {
         source: fetched.source.clone(),
@@ -111,26 +151,6 @@ pub(crate) async fn prepare(
         (false, true) => EngineKind::Node.to_string(),
         _ => EngineKind::Native.to_string(),
     };
-    // One sentence for the summary; each result carries its own case's reason.
-    let engine_reason = match reasons.as_slice() {
-        [] => None,
-        [(_, reason)] => Some((*reason).to_owned()),
-        _ if !routes.uses(EngineKind::Node) => {
-            Some("the native engine supports every feature the cases' agents reach".to_owned())
-        }
-        _ if !routes.uses(EngineKind::Native) => Some(
-            reasons
-                .iter()
-                .map(|(_, reason)| *reason)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        _ => Some(format!(
-            "per case: agents {} run natively, agents {} need the node engine (each result's `engine_reason` says why)",
-            quoted(&routes.agents_on(EngineKind::Native)),
-            quoted(&routes.agents_on(EngineKind::Node)),
-        )),
-    };
     let subprocesses = SubprocessLog::default();
     let started = Engines::start(
         EnginesStart {
@@ -143,6 +163,8 @@ pub(crate) async fn prepare(
                 js: plan.engine.js_settings(&project, &fetched.project_dir),
                 mcp: plan.engine.mcp.clone(),
                 max_tool_turns: plan.engine.max_tool_turns,
+                max_reflection_rounds: plan.engine.max_reflection_rounds,
+                max_team_iterations: plan.engine.max_team_iterations,
                 deny_exec: plan.engine.deny_exec,
             },
             node: NodeStart {
@@ -178,6 +200,21 @@ pub(crate) async fn prepare(
         subprocesses,
         project_secrets: project_plan.dotenv.secrets(),
     })))
+}
+
+/// Loads the project on a blocking thread, so the caller's `select!` on the total timeout and
+/// the signals stays live; when that drops this future, the reads in progress stop.
+pub(crate) async fn load_project(
+    dir: &std::path::Path,
+    settings: LoadSettings,
+) -> Result<Project, Error> {
+    let cancel_on_drop = settings.cancel.on_drop();
+    let dir = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || Project::load_with(&dir, &settings))
+        .await
+        .map_err(|error| Error::usage(format!("the project loader failed: {error}"), None))?;
+    cancel_on_drop.disarm();
+    Ok(loaded?)
 }
 
 /// `a`, `b` → "`a`, `b`".
