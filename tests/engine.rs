@@ -419,3 +419,77 @@ async fn input_file_key_matches_the_official_runtime() {
     );
     assert_conformance("files", cases).await;
 }
+
+/// Lifecycle hooks: `on_start` replaces the input, `on_success` the output, hooks run in
+/// priority order (`high` first) and see `{input, output|error, agent}`; `on_skill_start` /
+/// `on_skill_end` run around each tool call with `{skill, input, output}`; a failed output
+/// check runs `on_error` once (inside the retry loop: under `context.invoke` the invocation
+/// streams, so `Agent.invoke`'s own catch sees only `on_start` and input-check failures); an
+/// input-check failure runs it too. Hook agents that are AI agents make model calls: the requests, and the
+/// outputs, equal the official runtime's.
+#[tokio::test]
+async fn hooks_match_the_official_runtime() {
+    let cases = vec![
+        case(
+            "greet",
+            json!({"message": "hello"}),
+            vec![Reply::text("Hi there"), Reply::text("Looks fine")],
+        ),
+        case(
+            "tooled",
+            json!({"message": "echo this"}),
+            vec![
+                Reply::tool_calls([FakeToolCall::new("c1", "echo", json!({"text": "ping"}))]),
+                Reply::text("start noted"),
+                Reply::text("end noted"),
+                Reply::text("Echoed ping"),
+            ],
+        ),
+        case(
+            "guarded",
+            json!({"x": "seven"}),
+            vec![Reply::text("reported")],
+        ),
+        case("guarded", json!({"x": 7}), vec![Reply::text("reported")]),
+    ];
+    let (our_outputs, our_bodies) = run_ours("hooks", &cases).await;
+    assert_eq!(
+        our_outputs[0],
+        json!({"output": {"message": "Hi there", "hooked_by": "greet", "asked": "HELLO"}})
+    );
+    assert_eq!(
+        our_outputs[1],
+        json!({"output": {"message": "Echoed ping"}})
+    );
+    assert!(our_outputs[2]["error"].is_string(), "{}", our_outputs[2]);
+    assert!(our_outputs[3]["error"].is_string(), "{}", our_outputs[3]);
+    // greet + its review hook, tooled's two turns + two skill hooks, one report per failure.
+    assert_eq!(our_bodies.len(), 8);
+    let Some(reference) = reference_install() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the official AIGNE install (AIGNE_CI_REF_AIGNE) and node are needed under CI"
+        );
+        return;
+    };
+    let (official_outputs, official_bodies) = run_reference(&reference, "hooks", &cases);
+    assert_eq!(
+        our_bodies.len(),
+        official_bodies.len(),
+        "number of model calls"
+    );
+    for (index, (ours, official)) in our_bodies.iter().zip(&official_bodies).enumerate() {
+        assert_eq!(ours, official, "request body {index}");
+    }
+    assert_eq!(our_outputs[..2], official_outputs[..2]);
+    assert!(
+        official_outputs[2]["error"].is_string(),
+        "{}",
+        official_outputs[2]
+    );
+    assert!(
+        official_outputs[3]["error"].is_string(),
+        "{}",
+        official_outputs[3]
+    );
+}

@@ -66,7 +66,7 @@ fn unsupported_features_are_named_with_their_file() {
     .unwrap();
     fs_err::write(
         project.join("chat.yaml"),
-        "instructions: hi\nhooks:\n  on_start: tool.mjs\n",
+        "instructions: hi\nafs:\n  modules:\n    - history\nhooks:\n  on_start: tool.mjs\n",
     )
     .unwrap();
     fs_err::write(
@@ -92,14 +92,15 @@ fn unsupported_features_are_named_with_their_file() {
     assert!(
         unsupported
             .iter()
-            .any(|u| u.starts_with("hooks (agent `AIAgent`") && u.contains("chat.yaml")),
+            .any(|u| u.starts_with("afs: history (agent `AIAgent`") && u.contains("chat.yaml")),
         "{unsupported:?}"
     );
-    // JS files run through the Node bridge and MCP servers through rmcp: both are supported.
+    // JS files run through the Node bridge, MCP servers through rmcp, hooks natively: all are
+    // supported.
     assert!(
-        !unsupported
-            .iter()
-            .any(|u| u.starts_with("type: js") || u.starts_with("type: mcp")),
+        !unsupported.iter().any(|u| u.starts_with("type: js")
+            || u.starts_with("type: mcp")
+            || u.starts_with("hooks")),
         "{unsupported:?}"
     );
     let features = report["features"].as_array().unwrap();

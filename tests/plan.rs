@@ -261,7 +261,7 @@ fn both_engines_serve_one_run() {
     write("chat.yaml", "name: chat\ninstructions: Be terse.\n");
     write(
         "hooked.yaml",
-        "name: hooked\ninstructions: Be terse.\nhooks:\n  on_end: noop.yaml\n",
+        "name: hooked\ninstructions: Be terse.\nafs:\n  modules:\n    - history\n",
     );
     write("noop.yaml", "type: transform\nname: noop\njsonata: '{}'\n");
     write(

@@ -131,7 +131,9 @@ impl Engine {
                         tool_input.insert(key, value);
                     }
                     async move {
-                        let result = self.invoke_skill(run, &tool, tool_input, child_model).await;
+                        let result = self
+                            .invoke_skill_with_hooks(run, agent, &tool, tool_input, child_model)
+                            .await;
                         (call, tool, result)
                     }
                 }))

@@ -16,6 +16,7 @@
 mod ai;
 pub mod choice;
 mod error;
+mod hooks;
 pub mod js;
 mod js_agent;
 pub mod line_child;
@@ -302,47 +303,138 @@ impl Engine {
             };
             self.check_supported(agent)?;
             let input = merge_default_input(&agent.default_input, input);
-            let input_key = agent.ai().and_then(|ai| ai.input_key.as_deref());
-            if let Some(schema) = schema::with_input_key(agent.input_schema.as_ref(), input_key) {
-                validate(&schema, &Value::Object(input.clone())).map_err(|message| {
-                    InvokeError::Schema {
-                        agent: agent.name.clone(),
-                        which: "input",
-                        message,
-                    }
-                })?;
+            if agent.hooks.is_empty() {
+                validate_input(agent, &input)?;
+                return self
+                    .process_with_retries(run, agent, input, inherited)
+                    .await;
             }
-            let retry = RetryOnError::of(agent)?;
-            let mut attempt = 0;
-            loop {
-                match self.process_once(run, agent, &input, inherited).await {
-                    Ok(mut output) => {
-                        if attempt > 0 {
-                            // AIGNE marks an output that took retries.
-                            let mut meta = match output.remove("$meta") {
-                                Some(Value::Object(meta)) => meta,
-                                _ => Map::new(),
-                            };
-                            meta.insert("retries".to_owned(), Value::from(attempt));
-                            output.insert("$meta".to_owned(), Value::Object(meta));
+            // AIGNE's `invoke` (always streaming under `context.invoke`): `on_start` may replace
+            // the input; a failure of `on_start` or of the input check runs `on_error`/`on_end`
+            // before it is thrown. Failures of the work itself run them inside the retry loop.
+            let mut current = input;
+            let started = self
+                .call_hooks(
+                    run,
+                    agent,
+                    &[hooks::Slot::Start],
+                    Map::from_iter([("input".to_owned(), Value::Object(current.clone()))]),
+                )
+                .await;
+            let checked = started.and_then(|started| {
+                if let Some(Value::Object(replaced)) = started.get("input") {
+                    current = replaced.clone();
+                }
+                validate_input(agent, &current)
+            });
+            if let Err(error) = checked {
+                self.call_hooks(
+                    run,
+                    agent,
+                    &[hooks::Slot::Error, hooks::Slot::End],
+                    Map::from_iter([
+                        ("input".to_owned(), Value::Object(current)),
+                        ("error".to_owned(), hooks::error_ref(&error)),
+                    ]),
+                )
+                .await?;
+                return Err(error);
+            }
+            self.process_with_retries(run, agent, current, inherited)
+                .await
+        }
+        .boxed()
+    }
+
+    /// The kind's work with `retry_on_error` and the `on_success` / `on_error` hooks (AIGNE's
+    /// `processStreamingAndRetry`).
+    async fn process_with_retries(
+        &self,
+        run: &Run,
+        agent: &Arc<AgentDef>,
+        input: Map<String, Value>,
+        inherited: Option<&ModelConfig>,
+    ) -> Result<Map<String, Value>, InvokeError> {
+        let retry = RetryOnError::of(agent)?;
+        let mut attempt = 0;
+        let mut hook_retries = 0;
+        loop {
+            let result = match self.process_once(run, agent, &input, inherited).await {
+                Ok(output) if agent.hooks.is_empty() => Ok(output),
+                // `on_success` and `on_end` may replace the output.
+                Ok(output) => self
+                    .call_hooks(
+                        run,
+                        agent,
+                        &[hooks::Slot::Success, hooks::Slot::End],
+                        Map::from_iter([
+                            ("input".to_owned(), Value::Object(input.clone())),
+                            ("output".to_owned(), Value::Object(output.clone())),
+                        ]),
+                    )
+                    .await
+                    .map(|hooked| match hooked.get("output") {
+                        Some(Value::Object(replaced)) => replaced.clone(),
+                        _ => output,
+                    }),
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(mut output) => {
+                    if attempt > 0 {
+                        // AIGNE marks an output that took retries.
+                        let mut meta = match output.remove("$meta") {
+                            Some(Value::Object(meta)) => meta,
+                            _ => Map::new(),
+                        };
+                        meta.insert("retries".to_owned(), Value::from(attempt));
+                        output.insert("$meta".to_owned(), Value::Object(meta));
+                    }
+                    return Ok(output);
+                }
+                Err(error) if attempt < retry.retries && !error.is_configuration_error() => {
+                    attempt += 1;
+                    tokio::time::sleep(retry.delay(attempt)).await;
+                }
+                Err(error) => {
+                    // `on_error` and `on_end` may ask for the agent to run again.
+                    if !agent.hooks.is_empty() && !error.is_configuration_error() {
+                        let hooked = self
+                            .call_hooks(
+                                run,
+                                agent,
+                                &[hooks::Slot::Error, hooks::Slot::End],
+                                Map::from_iter([
+                                    ("input".to_owned(), Value::Object(input.clone())),
+                                    ("error".to_owned(), hooks::error_ref(&error)),
+                                ]),
+                            )
+                            .await?;
+                        if hooked.get("retry").is_some_and(is_truthy_value) {
+                            hook_retries += 1;
+                            if hook_retries > hooks::MAX_HOOK_RETRIES {
+                                return Err(InvokeError::Agent {
+                                    agent: agent.name.clone(),
+                                    message: format!(
+                                        "an `on_error` hook asked to retry more than {} times",
+                                        hooks::MAX_HOOK_RETRIES
+                                    ),
+                                });
+                            }
+                            continue;
                         }
-                        return Ok(output);
                     }
-                    Err(error) if attempt < retry.retries && !error.is_configuration_error() => {
-                        attempt += 1;
-                        tokio::time::sleep(retry.delay(attempt)).await;
-                    }
-                    Err(error) if attempt > 0 => {
-                        return Err(InvokeError::AfterRetries {
+                    return Err(if attempt > 0 {
+                        InvokeError::AfterRetries {
                             error: Box::new(error),
                             attempts: attempt + 1,
-                        });
-                    }
-                    Err(error) => return Err(error),
+                        }
+                    } else {
+                        error
+                    });
                 }
             }
         }
-        .boxed()
     }
 
     /// One attempt of an agent (AIGNE's `process` and `processAgentOutput`): the kind's work,
@@ -397,9 +489,6 @@ impl Engine {
     /// Features of one agent the native engine refuses to run (instead of running them
     /// differently from AIGNE).
     fn check_supported(&self, agent: &AgentDef) -> Result<(), InvokeError> {
-        if !agent.hooks.is_empty() {
-            return Err(unsupported(agent, "hooks".to_owned()));
-        }
         // Any AFS: AIGNE offers it as `afs_*` tools (and a `history` module extracts session facts
         // with extra model calls), which the native engine does not do.
         if agent
@@ -496,6 +585,21 @@ impl Engine {
             },
         }
     }
+}
+
+/// The input check (passthrough: extra keys allowed), with an AI agent's `input_key` added.
+fn validate_input(agent: &AgentDef, input: &Map<String, Value>) -> Result<(), InvokeError> {
+    let input_key = agent.ai().and_then(|ai| ai.input_key.as_deref());
+    if let Some(schema) = schema::with_input_key(agent.input_schema.as_ref(), input_key) {
+        validate(&schema, &Value::Object(input.clone())).map_err(|message| {
+            InvokeError::Schema {
+                agent: agent.name.clone(),
+                which: "input",
+                message,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// AIGNE's `retryOnError` (`retry_on_error` in YAML; the loader camelizes only the top-level key,

@@ -17,9 +17,13 @@ pub fn is_supported(feature: &Feature) -> bool {
             kind.as_str(),
             "ai" | "team" | "transform" | "mcp" | "function" | "js"
         ),
-        // AIGNE offers an AFS as `afs_*` tools; the native engine has none of them.
+        // AIGNE offers an AFS as eight `afs_*` tools with its own system prompt, and a `history`
+        // module extracts session facts with background model calls: requests the native engine
+        // cannot make identical, so any AFS stays with the node engine.
         Feature::Afs(_) => false,
-        Feature::Hooks | Feature::StructuredStreamMode => false,
+        // Hooks run natively (`hooks.rs`).
+        Feature::Hooks => true,
+        Feature::StructuredStreamMode => false,
         // jsonata-rs raises T1003 where jsonata-js drops the pair (an undefined key).
         Feature::JsonataPathKey => false,
         Feature::TemplateSyntax(construct) => super::template::supports(construct),
@@ -63,6 +67,9 @@ pub fn note(feature: &Feature) -> Option<&'static str> {
         Feature::Session => Some("history compaction and memory extraction are not run"),
         Feature::Afs(_) => Some("the history module is kept per session in memory"),
         Feature::TaskTitle => Some("UI only; ignored"),
+        Feature::Hooks => Some(
+            "hook agents see the hooked agent (and skill) as `{name}` and an error as `{message}`; `on_handoff` never fires (no transfers)",
+        ),
         Feature::AgentType(kind) if kind == "mcp" => Some(
             "the server's tools become skills; its prompts and resources are not used (AIGNE exposes them only programmatically)",
         ),
