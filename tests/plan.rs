@@ -307,7 +307,10 @@ fn both_engines_serve_one_run() {
         "per case: agents `chat` run natively, agents `hooked` need the node engine (each result's `engine_reason` says why)"
     );
     assert_eq!(summary["engines"], json!({"native": 1, "node": 1}));
-    assert_eq!(server.request_count(), 2);
+    // One call per case; the official runtime's AFS `history` module may add its background
+    // fact-extraction call for the node case, depending on when its event loop runs it.
+    let requests = server.request_count();
+    assert!((2..=3).contains(&requests), "{requests} model requests");
 }
 
 /// A project `.env` that points a provider (or a proxy) at its own host while the key comes
