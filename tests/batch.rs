@@ -71,6 +71,7 @@ pub fn settings(concurrency: usize) -> BatchSettings {
         total_timeout: None,
         grace_period: Duration::from_secs(1),
         default_agent: "chat".into(),
+        repeat: Default::default(),
     }
 }
 
@@ -114,6 +115,8 @@ pub fn context(lines: Vec<usize>, shard: Option<Shard>) -> RunContext {
             min_pass_rate: None,
         },
         started_at: std::time::SystemTime::now(),
+        repeat: None,
+        baseline: None,
     }
 }
 

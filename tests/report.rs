@@ -248,6 +248,9 @@ fn step_summary_is_cut_to_its_budget_with_a_pointer() {
             detail: Some(format!("equals: output <b>|{}</b>", "x".repeat(100))),
             error_kind: None,
             output_excerpt: None,
+            flaky: false,
+            runs_passed: None,
+            baseline: None,
         })
         .collect();
     let markdown = github::step_summary(&summary, &briefs, 20_000);

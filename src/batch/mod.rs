@@ -12,16 +12,19 @@ pub mod case;
 pub mod error;
 pub mod execute;
 pub mod inputs;
+pub mod judge;
 pub mod outcome;
 pub mod policy;
 pub mod shard;
 
 pub use case::{Case, InvalidCase};
 pub use error::BatchError;
-pub use execute::{BatchSettings, StopSignal, execute};
+pub use execute::{BatchSettings, Repeat, StopSignal, execute, execute_judged};
 pub use inputs::{Inputs, InputsSource, read_inputs};
+pub use judge::{Judge, JudgeReply, JudgeRequest};
 pub use outcome::{
-    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, ErrorInfo, StopReason, Usage,
+    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, ErrorInfo, RunOutcome,
+    StopReason, Usage,
 };
 pub use policy::{Policy, Verdict};
 pub use shard::Shard;

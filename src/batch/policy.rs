@@ -23,11 +23,25 @@ pub struct Verdict {
 }
 
 impl Policy {
-    /// Checks the counts.
+    /// Checks the counts (no baseline).
     pub fn evaluate(&self, counts: &Counts) -> Verdict {
+        self.evaluate_with(counts, None)
+    }
+
+    /// Checks the counts and, with a baseline, the number of regressed cases.
+    pub fn evaluate_with(&self, counts: &Counts, regressed: Option<usize>) -> Verdict {
         let mut reasons = Vec::new();
         match self.fail_on {
             FailOn::Never => {}
+            FailOn::Regression => match regressed {
+                Some(0) => {}
+                Some(regressed) => reasons.push(format!(
+                    "{regressed} {} regressed against the baseline",
+                    cases(regressed)
+                )),
+                None => reasons
+                    .push("`--fail-on regression` needs a baseline (`--baseline PATH`)".to_owned()),
+            },
             FailOn::Error => {
                 if counts.errored > 0 {
                     reasons.push(format!(
@@ -109,6 +123,13 @@ mod tests {
         assert!(policy(FailOn::Error).evaluate(&counts(3, 1, 0)).holds);
         assert!(!policy(FailOn::Error).evaluate(&counts(3, 0, 1)).holds);
         assert!(policy(FailOn::Never).evaluate(&counts(0, 5, 5)).holds);
+        let regression = policy(FailOn::Regression);
+        assert!(regression.evaluate_with(&counts(0, 5, 5), Some(0)).holds);
+        assert_eq!(
+            regression.evaluate_with(&counts(3, 1, 0), Some(1)).reasons,
+            vec!["1 case regressed against the baseline"]
+        );
+        assert!(!regression.evaluate(&counts(3, 0, 0)).holds);
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::time::SystemTime;
 
 use crate::batch::{
     self, BatchError, BatchSettings, Case, CaseExecution, CaseRunner, ErrorInfo, InputsSource,
-    Policy, Shard, StopReason, StopSignal, Usage,
+    Policy, Repeat, Shard, StopReason, StopSignal, Usage,
 };
-use crate::cli::{EngineChoice, OnInvalidInput, RunArgs};
+use crate::cli::{EngineChoice, FailOn, OnInvalidInput, RunArgs, VerdictArgs};
 use crate::engine::choice::{EngineKind, EngineRequest, UnsupportedFeature, choose_engine};
 use crate::engine::js::{JsBridge, JsSettings};
 use crate::engine::mcp::{McpPool, McpSettings};
@@ -25,7 +25,8 @@ use crate::model::settings::{ModelSettings, dotenv_secrets};
 use crate::project::{AgentDef, Project};
 use crate::report::FetchProgress;
 use crate::report::{
-    self, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
+    self, Baseline, InputsInfo, ProjectInfo, Redactor, RunContext, RunReporter, ShardInfo,
+    SubprocessInfo,
 };
 use crate::settings::Environment;
 
@@ -66,6 +67,23 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         flag: "concurrency",
         message: "must be at least 1".to_owned(),
     })?;
+    let repeat = repeat_setting(&args.verdicts)?;
+    if args.policy.fail_on == FailOn::Regression && args.verdicts.baseline.is_none() {
+        return Err(Error::usage(
+            "`--fail-on regression` needs `--baseline PATH`",
+            Some(
+                "pass the `results.jsonl` (or out-dir) of an earlier run, e.g. the base branch's"
+                    .to_owned(),
+            ),
+        ));
+    }
+    // Read before anything runs: a missing or malformed baseline stops the run (exit 2).
+    let baseline = args
+        .verdicts
+        .baseline
+        .as_ref()
+        .map(|path| Baseline::load(&environment.absolute(path)))
+        .transpose()?;
     if let Some(rate) = args.policy.min_pass_rate
         && !(0.0..=1.0).contains(&rate)
     {
@@ -113,6 +131,7 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
                 .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now())),
             grace_period: args.grace_period,
             default_agent: prepared.default_agent.clone(),
+            repeat,
         };
         let report_settings = outputs::report_settings(
             &args.outputs,
@@ -142,10 +161,17 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
                 min_pass_rate: args.policy.min_pass_rate,
             },
             started_at,
+            repeat: (repeat.runs.get() > 1).then_some((repeat.runs.get(), repeat.min_pass)),
+            baseline: baseline
+                .as_ref()
+                .map(|baseline| (baseline.file().display().to_string(), baseline.figures())),
         };
         let single = cases.len() + invalid.len() == 1 && inputs.path.is_none();
         let stdout_redactor = report_settings.redactor.clone();
         let mut reporter = RunReporter::create(report_settings)?;
+        if let Some(baseline) = baseline {
+            reporter = reporter.with_baseline(baseline);
+        }
         let outcome = batch::execute(
             cases,
             invalid,
@@ -189,6 +215,26 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
+}
+
+/// `--repeat N` and `--repeat-min-pass K` (1 <= K <= N; K defaults to N).
+fn repeat_setting(verdicts: &VerdictArgs) -> Result<Repeat, Error> {
+    let runs = NonZeroUsize::new(verdicts.repeat).ok_or(BatchError::Setting {
+        flag: "repeat",
+        message: "must be at least 1".to_owned(),
+    })?;
+    let min_pass = verdicts.repeat_min_pass.unwrap_or(runs.get());
+    if min_pass == 0 || min_pass > runs.get() {
+        return Err(BatchError::Setting {
+            flag: "repeat-min-pass",
+            message: format!(
+                "must be between 1 and `--repeat` ({}), not `{min_pass}`",
+                runs.get()
+            ),
+        }
+        .into());
+    }
+    Ok(Repeat { runs, min_pass })
 }
 
 /// `--input`, `--prompt` or `--input-json`.

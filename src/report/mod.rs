@@ -6,6 +6,7 @@
 //! on stderr. This stage and `diagnostics.rs` are the only ones that print. Everything written
 //! passes through the [`Redactor`], so a secret a model echoes never reaches a file or the log.
 
+pub mod baseline;
 pub mod github;
 pub mod human;
 pub mod junit;
@@ -23,11 +24,15 @@ use std::time::Duration;
 use crate::batch::assertion::{excerpt, output_text};
 use crate::batch::{CaseOutcome, CaseStatus, Reporter, StopReason};
 
+pub use baseline::{Baseline, BaselineError, BaselineStatus};
 pub use fetch_progress::FetchProgress;
 pub use human::ProgressMode;
 pub use record::{FORMAT_VERSION, ResultRecord};
 pub use redact::Redactor;
-pub use summary::{InputsInfo, ProjectInfo, RunContext, ShardInfo, SubprocessInfo, Summary, Tally};
+pub use summary::{
+    InputsInfo, ProjectInfo, RepeatInfo, RunContext, ShardInfo, SubprocessInfo, Summary, Tally,
+    TokensInfo,
+};
 
 /// Stage 5 failed: an output file cannot be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +109,11 @@ pub struct Brief {
     pub error_kind: Option<String>,
     /// Start of the output text of a failed case.
     pub output_excerpt: Option<String>,
+    /// Under `--repeat`: whether its runs disagreed, and how many passed of how many.
+    pub flaky: bool,
+    pub runs_passed: Option<(usize, usize)>,
+    /// Under `--baseline`: how it compares.
+    pub baseline: Option<BaselineStatus>,
 }
 
 impl Brief {
@@ -122,6 +132,39 @@ impl Brief {
             detail: record.detail(),
             error_kind: record.error.as_ref().map(|error| error.kind.clone()),
             output_excerpt,
+            flaky: record.flaky == Some(true),
+            runs_passed: (!record.runs.is_empty()).then(|| {
+                (
+                    record
+                        .runs
+                        .iter()
+                        .filter(|run| run.status == CaseStatus::Passed)
+                        .count(),
+                    record.runs.len(),
+                )
+            }),
+            baseline: record.baseline,
+        }
+    }
+
+    /// ` (flaky, 2/3 runs passed, regressed)`, or nothing.
+    pub fn tags(&self) -> String {
+        let mut tags = Vec::new();
+        if self.flaky {
+            tags.push("flaky".to_owned());
+        }
+        if let Some((passed, runs)) = self.runs_passed {
+            tags.push(format!("{passed}/{runs} runs passed"));
+        }
+        if let Some(status) = self.baseline
+            && matches!(status, BaselineStatus::Regressed | BaselineStatus::Fixed)
+        {
+            tags.push(status.as_str().to_owned());
+        }
+        if tags.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", tags.join(", "))
         }
     }
 
@@ -255,6 +298,7 @@ pub struct RunReporter {
     collected: Collected,
     progress: human::Progress,
     single_output: Option<serde_json::Value>,
+    baseline: Option<Baseline>,
 }
 
 impl RunReporter {
@@ -268,7 +312,14 @@ impl RunReporter {
             collected: Collected::default(),
             progress,
             single_output: None,
+            baseline: None,
         })
+    }
+
+    /// Compares every case with this baseline (`--baseline`).
+    pub fn with_baseline(mut self, baseline: Baseline) -> Self {
+        self.baseline = Some(baseline);
+        self
     }
 
     /// The output of the last case, when the run had one case (for stdout).
@@ -285,6 +336,9 @@ impl RunReporter {
         wall_ms: u64,
     ) -> Result<Summary, ReportError> {
         self.progress.finish();
+        if let Some(baseline) = &self.baseline {
+            self.collected.tally.baseline_missing = Some(baseline.missing());
+        }
         publish(
             &self.settings,
             context,
@@ -306,7 +360,10 @@ impl Reporter for RunReporter {
     }
 
     fn on_case(&mut self, outcome: &CaseOutcome) -> std::io::Result<()> {
-        let record = ResultRecord::from(outcome);
+        let mut record = ResultRecord::from(outcome);
+        if let Some(baseline) = &mut self.baseline {
+            record.baseline = baseline.compare(&record);
+        }
         self.writer
             .write(&record, &self.settings.redactor)
             .map_err(|error| {

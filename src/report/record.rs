@@ -14,6 +14,12 @@
 //!  "tags":["smoke"],"metadata":{…}}
 //! ```
 //!
+//! Verdict fields, present only when they apply: `judge_usage` (tokens of the `llm-rubric` and
+//! `judge` assertions, apart from `usage`), `runs` and `flaky` (under `--repeat N`, N > 1: one
+//! entry per run with `status, output, error?, assertions, attempts, duration_ms, usage,
+//! judge_usage?`), `baseline` (under `--baseline`: `new|regressed|fixed|passing|failing`).
+//! Assertions graded by a judge carry `score`, `reason` and `judge`.
+//!
 //! `session`, `error`, `tags` and `metadata` are omitted when empty. New fields may be added
 //! within a format version; a consumer must ignore fields it does not know. The JSON Schema is
 //! `schemas/results.schema.json`.
@@ -22,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::batch::assertion::AssertionOutcome;
-use crate::batch::{CaseOutcome, CaseStatus, ErrorInfo, Usage};
+use crate::batch::{CaseOutcome, CaseStatus, ErrorInfo, RunOutcome, Usage};
+
+use super::baseline::BaselineStatus;
 
 /// The format version of `results.jsonl` and `summary.json`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -50,6 +58,18 @@ pub struct ResultRecord {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// Tokens of the judges, apart from `usage`.
+    #[serde(default, skip_serializing_if = "Usage::is_zero")]
+    pub judge_usage: Usage,
+    /// Every run under `--repeat N` (N > 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunOutcome>,
+    /// Under `--repeat N` (N > 1): whether the runs disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flaky: Option<bool>,
+    /// Under `--baseline`: how the case compares with the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineStatus>,
 }
 
 impl From<&CaseOutcome> for ResultRecord {
@@ -71,6 +91,10 @@ impl From<&CaseOutcome> for ResultRecord {
             model: outcome.model.clone(),
             tags: outcome.tags.clone(),
             metadata: outcome.metadata.clone(),
+            judge_usage: outcome.judge_usage,
+            runs: outcome.runs.clone(),
+            flaky: outcome.flaky,
+            baseline: None,
         }
     }
 }
