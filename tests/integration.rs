@@ -13,3 +13,4 @@ mod models;
 mod providers;
 mod report;
 mod run_e2e;
+mod verdicts;

@@ -2,6 +2,7 @@
 
 pub(crate) mod fetch;
 pub(crate) mod inspect;
+pub mod judge;
 pub mod merge;
 pub mod outputs;
 pub mod run;

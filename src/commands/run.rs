@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::batch::{
     self, BatchError, BatchSettings, Case, CaseExecution, CaseRunner, ErrorInfo, InputsSource,
-    Policy, Repeat, Shard, StopReason, StopSignal, Usage,
+    Judge, Policy, Repeat, Shard, StopReason, StopSignal, Usage,
 };
 use crate::cli::{EngineChoice, FailOn, OnInvalidInput, RunArgs, VerdictArgs};
 use crate::engine::choice::{EngineKind, EngineRequest, UnsupportedFeature, choose_engine};
@@ -30,6 +30,7 @@ use crate::report::{
 };
 use crate::settings::Environment;
 
+use super::judge::ModelJudge;
 use super::outputs;
 
 /// Runs the command.
@@ -110,8 +111,13 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
     };
     // The agent each case names (`None`: the entry agent).
     let case_agents: Vec<Option<String>> = cases.iter().map(|case| case.agent.clone()).collect();
+    let judged = cases.iter().any(|case| {
+        case.assertions
+            .iter()
+            .any(|assertion| assertion.judged().is_some())
+    });
     let prepared = tokio::select! {
-        prepared = prepare_engine(&args, &environment, &source_text, &case_agents) => prepared?,
+        prepared = prepare_engine(&args, &environment, &source_text, &case_agents, judged) => prepared?,
         () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
         () = sleep_until(deadline) => return Err(stopped_before_cases(StopReason::TotalTimeout)),
     };
@@ -172,10 +178,11 @@ pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, 
         if let Some(baseline) = baseline {
             reporter = reporter.with_baseline(baseline);
         }
-        let outcome = batch::execute(
+        let outcome = batch::execute_judged(
             cases,
             invalid,
             prepared.runner.as_ref(),
+            prepared.judge.as_deref(),
             &settings,
             &stop,
             &mut reporter,
@@ -264,6 +271,8 @@ fn inputs_source(args: &RunArgs) -> Result<InputsSource, Error> {
 /// What the batch needs from the earlier stages.
 struct Prepared {
     runner: Arc<dyn CaseRunner>,
+    /// Grades `llm-rubric` and `judge` assertions (when the cases have some).
+    judge: Option<Arc<dyn Judge>>,
     default_agent: String,
     project: ProjectInfo,
     engine: String,
@@ -292,6 +301,7 @@ async fn prepare_engine(
     environment: &Environment,
     source: &str,
     case_agents: &[Option<String>],
+    judged: bool,
 ) -> Result<Prepared, Error> {
     let fetch_settings = environment.fetch_settings(source.to_owned(), &args.source_args)?;
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
@@ -397,12 +407,27 @@ async fn prepare_engine(
             node.shutdown().await;
             return Err(error.into());
         }
+        let runner: Arc<dyn CaseRunner> = Arc::new(NodeRunner {
+            node,
+            default_agent: default_agent.clone(),
+            project: project.clone(),
+        });
+        // Judges call the native providers, whatever engine runs the cases.
+        let judge = if judged {
+            let settings =
+                ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
+            Some(judge_of(
+                Arc::new(ModelRegistry::new(settings)?),
+                project.clone(),
+                args,
+                runner.clone(),
+            ))
+        } else {
+            None
+        };
         return Ok(Prepared {
-            runner: Arc::new(NodeRunner {
-                node,
-                default_agent: default_agent.clone(),
-                project: project.clone(),
-            }),
+            runner,
+            judge,
             default_agent,
             project: project_info,
             engine: "node".to_owned(),
@@ -444,7 +469,7 @@ async fn prepare_engine(
     }
     let model_settings =
         ModelSettings::resolve(&args.model, environment, Some(&fetched.project_dir))?;
-    let registry = ModelRegistry::new(model_settings)?;
+    let registry = Arc::new(ModelRegistry::new(model_settings)?);
     // JavaScript agents run in one `node` child, started only if one is invoked.
     let js = JsBridge::start(
         JsSettings {
@@ -486,8 +511,8 @@ async fn prepare_engine(
         subprocesses.clone(),
     ));
     let engine = Engine::new(
-        project,
-        Arc::new(registry),
+        project.clone(),
+        registry.clone(),
         EngineSettings {
             max_tool_turns: args.max_tool_turns,
             js: Some(js),
@@ -516,11 +541,14 @@ async fn prepare_engine(
             return Err(error.into());
         }
     }
+    let runner: Arc<dyn CaseRunner> = Arc::new(EngineRunner {
+        engine,
+        default_agent: default_agent.clone(),
+    });
+    let judge = judged.then(|| judge_of(registry, project, args, runner.clone()));
     Ok(Prepared {
-        runner: Arc::new(EngineRunner {
-            engine,
-            default_agent: default_agent.clone(),
-        }),
+        runner,
+        judge,
         default_agent,
         project: project_info,
         engine: "native".to_owned(),
@@ -529,6 +557,21 @@ async fn prepare_engine(
         mcp: Some(mcp),
         project_secrets,
     })
+}
+
+/// The run's judge over `registry` (the wiring of [`ModelJudge`]).
+fn judge_of(
+    registry: Arc<ModelRegistry>,
+    project: Arc<Project>,
+    args: &RunArgs,
+    runner: Arc<dyn CaseRunner>,
+) -> Arc<dyn Judge> {
+    Arc::new(ModelJudge::new(
+        registry,
+        project,
+        args.verdicts.judge_model.clone(),
+        runner,
+    ))
 }
 
 /// `--temperature` and friends under the names the official CLI forwards to its model.

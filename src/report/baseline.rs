@@ -1,9 +1,10 @@
 //! `--baseline PATH`: the results of an earlier run (e.g. the base branch's), compared case by
 //! case with this run.
 //!
-//! A case matches a baseline case by `id`, then by agent + input (an automatic `line-N` id
-//! matches by id only when the input is the same too, so inserting a line does not shift every
-//! comparison). Each result gets `baseline`:
+//! A case matches a baseline case by `id`, then by agent + input when either side's id was
+//! given by aigne-ci (`line-N`): an automatic id matches by id only when the input is the same
+//! too, so inserting a line does not shift every comparison, and explicit ids on both sides are
+//! authoritative. Each result gets `baseline`:
 //!
 //! | this run | baseline | `baseline` |
 //! |---|---|---|
@@ -124,6 +125,8 @@ impl crate::hint::Hint for BaselineError {
 struct Entry {
     passed: bool,
     matched: bool,
+    /// Its id was `line-N` (given by aigne-ci, not the inputs file).
+    automatic_id: bool,
 }
 
 /// A loaded baseline, matched against this run's cases one at a time.
@@ -180,6 +183,7 @@ impl Baseline {
             baseline.entries.push(Entry {
                 passed: is_passed,
                 matched: false,
+                automatic_id: record.id.starts_with("line-"),
             });
             baseline.by_id.entry(record.id.clone()).or_insert(position);
             baseline
@@ -215,11 +219,14 @@ impl Baseline {
         let key = (record.agent.clone(), record.input.to_string());
         let by_input = self.by_agent_input.get(&key).copied();
         let automatic_id = record.id.starts_with("line-");
+        // Explicit ids on both sides are authoritative; the input decides when either id
+        // was given by aigne-ci (and so moves with the line).
+        let by_input =
+            by_input.filter(|&position| automatic_id || self.entries[position].automatic_id);
         let found = match (by_id, by_input) {
             (Some(id), _) if !automatic_id => Some(id),
             (Some(id), Some(input)) if id == input => Some(id),
             (_, Some(input)) => Some(input),
-            (Some(id), None) if !automatic_id => Some(id),
             _ => None,
         };
         let now = record.status == CaseStatus::Passed;
