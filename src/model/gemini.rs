@@ -246,9 +246,8 @@ pub fn build_body(request: &ChatRequest, configured_model: &str) -> Result<Value
         tool_config.insert("functionCallingConfig".into(), function_calling);
     }
     body.insert("toolConfig".into(), Value::Object(tool_config));
-    if !generation.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(generation));
-    }
+    // Always present, `{}` when empty: the official model's SDK sends it so.
+    body.insert("generationConfig".into(), Value::Object(generation));
     Ok(Value::Object(body))
 }
 
@@ -751,6 +750,25 @@ mod tests {
             "http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
         );
         assert_eq!(wire_request.headers["x-goog-api-key"], "gem");
+    }
+
+    /// A plain chat request: the official model (checked against @aigne/gemini with the SDK
+    /// on a loopback server) sends `generationConfig: {}` even when no option is set.
+    #[test]
+    fn plain_chat_carries_an_empty_generation_config() {
+        let request = ChatRequest {
+            messages: vec![ChatMessage::text(Role::User, "hello")],
+            ..ChatRequest::default()
+        };
+        assert_eq!(
+            build_body(&request, "gemini-2.0-flash").unwrap(),
+            json!({
+                "contents": [{"parts": [{"text": "hello"}], "role": "user"}],
+                "tools": [],
+                "toolConfig": {},
+                "generationConfig": {}
+            })
+        );
     }
 
     #[test]
