@@ -14,3 +14,4 @@ mod providers;
 mod report;
 mod run_e2e;
 mod verdicts;
+mod verdicts_e2e;
