@@ -14,7 +14,7 @@ use rmcp::service::QuitReason;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(path) = std::env::var("MCP_TEST_PID_FILE") {
-        std::fs::write(path, std::process::id().to_string())?;
+        fs_err::write(path, std::process::id().to_string())?;
     }
     if std::env::var_os("MCP_TEST_SILENT").is_some() {
         // A server that never answers the handshake.
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             QuitReason::Closed => "closed".to_owned(),
             other => format!("{other:?}"),
         };
-        std::fs::write(path, text)?;
+        fs_err::write(path, text)?;
     }
     Ok(())
 }

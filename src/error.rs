@@ -103,18 +103,4 @@ impl Error {
     }
 }
 
-/// An error and its causes on one line (`a: b: c`), for logs and result records. A cause whose
-/// message the text already holds (a wrapper that repeats its source) is not repeated.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use crate::text::error_chain;

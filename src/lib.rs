@@ -18,6 +18,7 @@ pub mod project;
 pub mod report;
 pub mod secret;
 pub mod settings;
+pub mod text;
 
 mod commands;
 

@@ -67,8 +67,8 @@ fn root() -> PathBuf {
 }
 
 fn action() -> Action {
-    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    let text = fs_err::read_to_string(root().join("action.yml")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
 }
 
 impl Action {
@@ -219,7 +219,7 @@ fn every_output_is_one_the_binary_writes() {
 
 #[test]
 fn switch_variables_of_run_script_are_the_switch_flags() {
-    let script = std::fs::read_to_string(root().join("scripts/run.sh")).unwrap();
+    let script = fs_err::read_to_string(root().join("scripts/run.sh")).unwrap();
     let line = script
         .lines()
         .find_map(|line| line.strip_prefix("boolean_variables="))
@@ -237,7 +237,7 @@ fn switch_variables_of_run_script_are_the_switch_flags() {
 /// `uses:` lines pinned to a full commit SHA with a version comment, e.g.
 /// `uses: actions/cache/save@27d5…ae # v5.0.5`.
 fn assert_pinned(path: &Path) {
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = fs_err::read_to_string(path).unwrap();
     let pinned = regex::Regex::new(r"^\s*(- )?uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # \S").unwrap();
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim_start().trim_start_matches("- ");
@@ -277,19 +277,19 @@ fn action_scripts_are_hardened_and_actions_pinned() {
 fn workflows_are_least_privilege_and_pinned() {
     let dir = root().join(".github/workflows");
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in fs_err::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         names.push(path.file_name().unwrap().to_string_lossy().into_owned());
         assert_pinned(&path);
-        let workflow: serde_yaml::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let workflow: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
         let permissions = &workflow["permissions"];
         assert!(
             permissions.as_mapping().is_some_and(|map| map.is_empty()),
             "{}: top-level `permissions: {{}}` (jobs ask for what they need)",
             path.display()
         );
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = fs_err::read_to_string(&path).unwrap();
         if text.contains("actions/checkout@") {
             assert_eq!(
                 text.matches("actions/checkout@").count(),
@@ -321,9 +321,9 @@ mod runner {
 
     use super::{Action, action, root};
 
-    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-    pub fn runner_os() -> &'static str {
+    pub(super) fn runner_os() -> &'static str {
         if cfg!(target_os = "macos") {
             "macOS"
         } else {
@@ -331,7 +331,7 @@ mod runner {
         }
     }
 
-    pub fn runner_arch() -> &'static str {
+    pub(super) fn runner_arch() -> &'static str {
         if cfg!(target_arch = "aarch64") {
             "ARM64"
         } else {
@@ -340,7 +340,7 @@ mod runner {
     }
 
     /// The release target install.sh picks for this host.
-    pub fn target() -> String {
+    pub(super) fn target() -> String {
         let arch = if cfg!(target_arch = "aarch64") {
             "aarch64"
         } else {
@@ -353,13 +353,13 @@ mod runner {
         }
     }
 
-    pub struct StepRun {
+    pub(super) struct StepRun {
         pub code: Option<i32>,
         pub log: String,
         pub outputs: BTreeMap<String, String>,
     }
 
-    pub struct Runner {
+    pub(super) struct Runner {
         pub dir: tempfile::TempDir,
         pub action: Action,
         pub inputs: BTreeMap<String, String>,
@@ -373,10 +373,10 @@ mod runner {
 
     impl Runner {
         /// A runner whose action path is a copy of the repository's action files.
-        pub fn new() -> Self {
+        pub(super) fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
             for sub in ["temp", "tool-cache", "workspace", "action/scripts", "bin"] {
-                std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+                fs_err::create_dir_all(dir.path().join(sub)).unwrap();
             }
             for file in [
                 "action.yml",
@@ -387,9 +387,9 @@ mod runner {
                 "scripts/run.sh",
                 "scripts/cache-plan.sh",
             ] {
-                std::fs::copy(root().join(file), dir.path().join("action").join(file)).unwrap();
+                fs_err::copy(root().join(file), dir.path().join("action").join(file)).unwrap();
             }
-            std::fs::write(dir.path().join("github_path"), "").unwrap();
+            fs_err::write(dir.path().join("github_path"), "").unwrap();
             Self {
                 path: vec![dir.path().join("bin")],
                 system_path: vec![PathBuf::from("/usr/bin"), PathBuf::from("/bin")],
@@ -401,11 +401,11 @@ mod runner {
             }
         }
 
-        pub fn join(&self, path: &str) -> PathBuf {
+        pub(super) fn join(&self, path: &str) -> PathBuf {
             self.dir.path().join(path)
         }
 
-        pub fn input(&mut self, name: &str, value: &str) -> &mut Self {
+        pub(super) fn input(&mut self, name: &str, value: &str) -> &mut Self {
             assert!(
                 self.action.inputs.contains_key(name),
                 "action.yml has no input `{name}`"
@@ -414,12 +414,12 @@ mod runner {
             self
         }
 
-        pub fn manifest(&self) -> PathBuf {
+        pub(super) fn manifest(&self) -> PathBuf {
             self.join("action/release-manifest.txt")
         }
 
-        pub fn github_path(&self) -> String {
-            std::fs::read_to_string(self.join("github_path")).unwrap()
+        pub(super) fn github_path(&self) -> String {
+            fs_err::read_to_string(self.join("github_path")).unwrap()
         }
 
         fn evaluate(&self, expression: &str) -> String {
@@ -453,7 +453,7 @@ mod runner {
         }
 
         /// The action's outputs, as the runner resolves them after the steps ran.
-        pub fn action_outputs(&self) -> BTreeMap<String, String> {
+        pub(super) fn action_outputs(&self) -> BTreeMap<String, String> {
             self.action
                 .outputs
                 .iter()
@@ -462,13 +462,13 @@ mod runner {
         }
 
         /// Runs one `run:` step of action.yml.
-        pub fn run_step(&mut self, id: &str) -> StepRun {
+        pub(super) fn run_step(&mut self, id: &str) -> StepRun {
             let step = self.action.step(id);
             let script = step.run.as_ref().expect("a run step");
             let script_file = self.join(&format!("temp/step-{id}.sh"));
-            std::fs::write(&script_file, script).unwrap();
+            fs_err::write(&script_file, script).unwrap();
             let output_file = self.join(&format!("temp/output-{id}"));
-            std::fs::write(&output_file, "").unwrap();
+            fs_err::write(&output_file, "").unwrap();
 
             let shell = step.shell.as_ref().expect("a shell");
             let mut words = shell.split_whitespace().map(|word| {
@@ -511,7 +511,7 @@ mod runner {
             }
             command.current_dir(dir.join("workspace"));
             let output = command.output().unwrap();
-            let outputs = parse_outputs(&std::fs::read_to_string(&output_file).unwrap());
+            let outputs = parse_outputs(&fs_err::read_to_string(&output_file).unwrap());
             self.outputs.insert(id.to_owned(), outputs.clone());
             StepRun {
                 code: output.status.code(),
@@ -526,7 +526,7 @@ mod runner {
     }
 
     /// Reads a `$GITHUB_OUTPUT` file: `name=value` lines and `name<<DELIMITER` blocks.
-    pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
+    pub(super) fn parse_outputs(text: &str) -> BTreeMap<String, String> {
         let mut outputs = BTreeMap::new();
         let mut lines = text.lines();
         while let Some(line) = lines.next() {
@@ -540,16 +540,16 @@ mod runner {
         outputs
     }
 
-    pub fn write_executable(path: &Path, text: &str) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    pub(super) fn write_executable(path: &Path, text: &str) {
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// A stand-in for the aigne-ci binary: answers `--version`; for `run` it records its argv and
     /// `AIGNE_CI_*` environment to `$FAKE_AIGNE_CI_LOG`, writes two step outputs and exits
     /// `$FAKE_AIGNE_CI_EXIT`.
-    pub fn fake_binary(version: &str) -> String {
+    pub(super) fn fake_binary(version: &str) -> String {
         format!(
             r#"#!/bin/sh
 if [ "$1" = --version ]; then echo "aigne-ci {version}"; exit 0; fi
@@ -566,14 +566,14 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
 
     /// A fake release host: serves `<root>/<path>` and records each request; the first
     /// `fail_first` requests get 503.
-    pub struct ReleaseServer {
+    pub(super) struct ReleaseServer {
         pub url: String,
         pub requests: Arc<Mutex<Vec<String>>>,
         _runtime: tokio::runtime::Runtime,
     }
 
     impl ReleaseServer {
-        pub fn start(files: PathBuf, fail_first: usize) -> Self {
+        pub(super) fn start(files: PathBuf, fail_first: usize) -> Self {
             use axum::extract::{Path as UrlPath, State};
             use axum::http::StatusCode;
 
@@ -599,7 +599,7 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
                 if path.contains("..") {
                     return Err(StatusCode::BAD_REQUEST);
                 }
-                std::fs::read(shared.files.join(&path)).map_err(|_| StatusCode::NOT_FOUND)
+                fs_err::read(shared.files.join(&path)).map_err(|_| StatusCode::NOT_FOUND)
             }
 
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -628,7 +628,7 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
             }
         }
 
-        pub fn requests(&self) -> Vec<String> {
+        pub(super) fn requests(&self) -> Vec<String> {
             self.requests.lock().unwrap().clone()
         }
     }
@@ -636,12 +636,12 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
     /// Packs a fake binary as a release with scripts/package.sh into `<runner>/release/v<version>/`
     /// and records it in the runner's copy of the manifest with scripts/update-manifest.sh.
     /// Returns the archive path.
-    pub fn publish_release(runner: &Runner) -> PathBuf {
+    pub(super) fn publish_release(runner: &Runner) -> PathBuf {
         publish_release_for(runner, &target())
     }
 
     /// [`publish_release`] for another target (`.zip` for Windows ones).
-    pub fn publish_release_for(runner: &Runner, target: &str) -> PathBuf {
+    pub(super) fn publish_release_for(runner: &Runner, target: &str) -> PathBuf {
         let release = runner.join(&format!("release/v{VERSION}"));
         let binary = runner.join("temp/built/aigne-ci");
         write_executable(&binary, &fake_binary(VERSION));
@@ -697,8 +697,8 @@ mod simulated {
         let mut runner = Runner::new();
         let archive = publish_release(&runner);
         let asset = archive.file_name().unwrap().to_string_lossy().into_owned();
-        let manifest = std::fs::read_to_string(runner.manifest()).unwrap();
-        let digest = sha256_hex(&std::fs::read(&archive).unwrap());
+        let manifest = fs_err::read_to_string(runner.manifest()).unwrap();
+        let digest = sha256_hex(&fs_err::read(&archive).unwrap());
         assert!(
             manifest.ends_with(&format!("{digest}  {asset}\n")),
             "{manifest}"
@@ -801,7 +801,7 @@ mod simulated {
         let mut runner = Runner::new();
         publish_release(&runner);
         let tools = runner.join("macos-like-bin");
-        std::fs::create_dir(&tools).unwrap();
+        fs_err::create_dir(&tools).unwrap();
         for tool in [
             "bash", "env", "grep", "cut", "awk", "tr", "mktemp", "mkdir", "rm", "cp", "mv",
             "chmod", "tar", "gzip", "curl", "dirname", "basename", "cat", "sleep", "shasum",
@@ -811,7 +811,7 @@ mod simulated {
                 .map(|dir| std::path::Path::new(dir).join(tool))
                 .find(|path| path.exists())
                 .unwrap_or_else(|| panic!("`{tool}` is not installed"));
-            std::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
+            fs_err::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
         }
         runner.system_path = vec![tools];
         let server = ReleaseServer::start(runner.join("release"), 0);
@@ -829,10 +829,10 @@ mod simulated {
         let mut runner = Runner::new();
         let archive = publish_release(&runner);
         // The asset on the server changes after the manifest recorded it.
-        let mut bytes = std::fs::read(&archive).unwrap();
+        let mut bytes = fs_err::read(&archive).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
-        std::fs::write(&archive, &bytes).unwrap();
+        fs_err::write(&archive, &bytes).unwrap();
 
         let server = ReleaseServer::start(runner.join("release"), 0);
         runner
@@ -840,7 +840,7 @@ mod simulated {
             .insert("AIGNE_CI_RELEASE_BASE_URL".to_owned(), server.url.clone());
         let step = runner.run_step("install");
         assert_eq!(step.code, Some(1), "{}", step.log);
-        let expected = std::fs::read_to_string(runner.manifest()).unwrap();
+        let expected = fs_err::read_to_string(runner.manifest()).unwrap();
         let expected = expected.lines().last().unwrap().split(' ').next().unwrap();
         assert!(
             step.log.contains(&format!(
@@ -912,7 +912,7 @@ chmod +x "$root/bin/aigne-ci"
             build_root.join("bin/aigne-ci").to_str().unwrap()
         );
         assert_eq!(
-            std::fs::read_to_string(&log).unwrap(),
+            fs_err::read_to_string(&log).unwrap(),
             format!(
                 "install --locked --path {} --root {} --bin aigne-ci\nlto=off target={}\n",
                 runner.join("action").display(),
@@ -958,8 +958,8 @@ chmod +x "$root/bin/aigne-ci"
         let mut runner = Runner::new();
         let binary = runner.join("preinstalled/aigne-ci");
         // The real binary, given as the folder that holds it.
-        std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
-        std::fs::copy(crate::common::binary(), &binary).unwrap();
+        fs_err::create_dir_all(binary.parent().unwrap()).unwrap();
+        fs_err::copy(crate::common::binary(), &binary).unwrap();
         runner.input("aigne-ci-path", binary.parent().unwrap().to_str().unwrap());
         let step = runner.run_step("install");
         assert_eq!(step.code, Some(0), "{}", step.log);
@@ -981,7 +981,7 @@ chmod +x "$root/bin/aigne-ci"
         write_executable(&binary, &fake_binary(VERSION));
         let marker = runner.join("bash-env-ran");
         let bash_env = runner.join("bash-env.sh");
-        std::fs::write(&bash_env, format!("touch '{}'\n", marker.display())).unwrap();
+        fs_err::write(&bash_env, format!("touch '{}'\n", marker.display())).unwrap();
         runner
             .env
             .insert("BASH_ENV".to_owned(), bash_env.display().to_string());
@@ -1042,7 +1042,7 @@ chmod +x "$root/bin/aigne-ci"
         assert!(!runner.join("workspace/pwned").exists());
         assert!(!runner.join("workspace/pwned2").exists());
         assert_eq!(
-            std::fs::read_to_string(&log).unwrap(),
+            fs_err::read_to_string(&log).unwrap(),
             format!(
                 "argv: [run]\n\
                  AIGNE_CI_DENY_EXEC=TRUE\n\
@@ -1068,7 +1068,7 @@ chmod +x "$root/bin/aigne-ci"
             .env
             .insert("FAKE_AIGNE_CI_LOG".to_owned(), log.display().to_string());
         for shard in ["shard-2", "shard-1", "shard-10"] {
-            std::fs::create_dir_all(runner.join("workspace").join(shard)).unwrap();
+            fs_err::create_dir_all(runner.join("workspace").join(shard)).unwrap();
         }
         runner
             .input("aigne-ci-path", binary.to_str().unwrap())
@@ -1080,7 +1080,7 @@ chmod +x "$root/bin/aigne-ci"
         assert_eq!(step.code, Some(0), "{}", step.log);
         assert!(!runner.join("workspace/pwned").exists());
         assert_eq!(
-            std::fs::read_to_string(&log).unwrap(),
+            fs_err::read_to_string(&log).unwrap(),
             "argv: [merge] [--] [shard-1] [shard-10] [shard-2] [late/results.jsonl] [$(touch] [pwned)]\n\
              AIGNE_CI_FAIL_ON=never\n\
              AIGNE_CI_OUT_DIR=merged\n"
@@ -1196,7 +1196,7 @@ chmod +x "$root/bin/aigne-ci"
     fn update_manifest_replaces_only_its_version() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("release-manifest.txt");
-        std::fs::write(
+        fs_err::write(
             &manifest,
             format!(
                 "# comment\n{}  aigne-ci-0.0.9-x86_64-apple-darwin.tar.gz\n{}  aigne-ci-0.1.0-x86_64-pc-windows-msvc.zip\n",
@@ -1206,18 +1206,18 @@ chmod +x "$root/bin/aigne-ci"
         )
         .unwrap();
         let dist = dir.path().join("dist");
-        std::fs::create_dir(&dist).unwrap();
-        std::fs::write(
+        fs_err::create_dir(&dist).unwrap();
+        fs_err::write(
             dist.join("aigne-ci-0.1.0-x86_64-unknown-linux-musl.tar.gz"),
             "linux",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dist.join("aigne-ci-0.1.0-x86_64-pc-windows-msvc.zip"),
             "windows",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dist.join("aigne-ci-0.2.0-x86_64-pc-windows-msvc.zip"),
             "other",
         )
@@ -1233,7 +1233,7 @@ chmod +x "$root/bin/aigne-ci"
             "aigne-ci: release-manifest: 2 archives of 0.1.0 recorded\n"
         );
         assert_eq!(
-            std::fs::read_to_string(&manifest).unwrap(),
+            fs_err::read_to_string(&manifest).unwrap(),
             format!(
                 "# comment\n{}  aigne-ci-0.0.9-x86_64-apple-darwin.tar.gz\n{}  aigne-ci-0.1.0-x86_64-pc-windows-msvc.zip\n{}  aigne-ci-0.1.0-x86_64-unknown-linux-musl.tar.gz\n",
                 "1".repeat(64),

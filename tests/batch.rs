@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 /// (tokio time), `{"fail": "why"}` errors, `{"hang": true}` never answers. It logs starts and
 /// ends per line.
 #[derive(Default)]
-pub struct FakeRunner {
+pub(crate) struct FakeRunner {
     pub log: Mutex<Vec<(String, usize)>>,
     pub running: Mutex<usize>,
     pub peak: Mutex<usize>,
@@ -64,7 +64,7 @@ impl CaseRunner for FakeRunner {
     }
 }
 
-pub fn settings(concurrency: usize) -> BatchSettings {
+pub(crate) fn settings(concurrency: usize) -> BatchSettings {
     BatchSettings {
         concurrency: NonZeroUsize::new(concurrency).unwrap(),
         case_timeout: Duration::from_secs(60),
@@ -75,7 +75,7 @@ pub fn settings(concurrency: usize) -> BatchSettings {
     }
 }
 
-pub fn report_settings(dir: &Path) -> ReportSettings {
+pub(crate) fn report_settings(dir: &Path) -> ReportSettings {
     ReportSettings {
         results_path: dir.join("results.jsonl"),
         summary_path: dir.join("summary.json"),
@@ -88,7 +88,7 @@ pub fn report_settings(dir: &Path) -> ReportSettings {
     }
 }
 
-pub fn context(lines: Vec<usize>, shard: Option<Shard>) -> RunContext {
+pub(crate) fn context(lines: Vec<usize>, shard: Option<Shard>) -> RunContext {
     RunContext {
         project: ProjectInfo {
             source: "./project".into(),
@@ -122,7 +122,7 @@ pub fn context(lines: Vec<usize>, shard: Option<Shard>) -> RunContext {
 
 /// Parses, optionally shards, runs and reports; returns the outcome, the records (in file
 /// order) and the summary.
-pub async fn run_text(
+pub(crate) async fn run_text(
     text: &str,
     dir: &Path,
     batch_settings: &BatchSettings,
@@ -211,7 +211,7 @@ async fn every_case_is_reported_and_failures_never_stop_the_batch() {
         records[4].output,
         Some(json!({"message": "echo ****", "line": 5}))
     );
-    let raw = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
+    let raw = fs_err::read_to_string(dir.path().join("results.jsonl")).unwrap();
     assert!(!raw.contains("sk-secret-value-123"));
     assert_eq!(summary.counts.passed, 3);
     assert_eq!(summary.counts.failed, 1);
@@ -248,7 +248,7 @@ async fn concurrency_is_bounded() {
     assert_eq!(records.len(), 40);
     assert_eq!(*runner.peak.lock().unwrap(), 8);
     // Every line of results.jsonl is a whole record (no interleaving).
-    let raw = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
+    let raw = fs_err::read_to_string(dir.path().join("results.jsonl")).unwrap();
     assert_eq!(raw.lines().count(), 40);
 }
 

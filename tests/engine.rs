@@ -286,7 +286,7 @@ fn run_reference(reference: &Path, project: &str, cases: &[Case]) -> (Vec<Value>
         .iter()
         .map(|case| json!({"agent": case.agent, "input": case.input}))
         .collect();
-    std::fs::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
+    fs_err::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/engine_reference.mjs");
     let ran = std::process::Command::new("node")

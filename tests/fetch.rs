@@ -405,8 +405,8 @@ impl Fixture {
 
     fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(&path, bytes).unwrap();
         path
     }
 
@@ -435,7 +435,7 @@ impl Fixture {
 }
 
 fn list(root: &Path, dir: &Path, names: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
@@ -479,11 +479,11 @@ fn cold_then_warm_runs_reuse_the_cache() {
     assert!(cache_key.ends_with(&sha256(&body)), "{cache_key}");
     let project_dir = PathBuf::from(str_field(&cold, "project_dir"));
     assert_eq!(
-        std::fs::read_to_string(project_dir.join("aigne.yaml")).unwrap(),
+        fs_err::read_to_string(project_dir.join("aigne.yaml")).unwrap(),
         "name: demo\nagents:\n  - chat.yaml\n"
     );
     // Readable entry path: <cache>/projects-v1/<host>_<port>/<url path>/<key>/files.
-    let cache = std::fs::canonicalize(fixture.cache()).unwrap();
+    let cache = fs_err::canonicalize(fixture.cache()).unwrap();
     let relative = project_dir.strip_prefix(&cache).unwrap();
     let host = format!("127.0.0.1_{}", server.address.port());
     assert!(
@@ -497,7 +497,7 @@ fn cold_then_warm_runs_reuse_the_cache() {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = |name: &str| {
-            std::fs::metadata(project_dir.join(name))
+            fs_err::metadata(project_dir.join(name))
                 .unwrap()
                 .permissions()
                 .mode()
@@ -508,11 +508,11 @@ fn cold_then_warm_runs_reuse_the_cache() {
     }
     assert!(fixture.cache().join("CACHEDIR.TAG").is_file());
     assert_eq!(
-        std::fs::read_to_string(fixture.cache().join(".gitignore")).unwrap(),
+        fs_err::read_to_string(fixture.cache().join(".gitignore")).unwrap(),
         "*\n"
     );
     let metadata: Value = serde_json::from_slice(
-        &std::fs::read(project_dir.parent().unwrap().join("entry.json")).unwrap(),
+        &fs_err::read(project_dir.parent().unwrap().join("entry.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(metadata["url"], url.as_str());
@@ -574,7 +574,7 @@ fn changed_upstream_is_downloaded_again() {
     assert_ne!(second["cache_key"], first["cache_key"]);
     let project_dir = PathBuf::from(str_field(&second, "project_dir"));
     assert!(
-        std::fs::read_to_string(project_dir.join("aigne.yaml"))
+        fs_err::read_to_string(project_dir.join("aigne.yaml"))
             .unwrap()
             .starts_with("name: two")
     );
@@ -594,7 +594,7 @@ fn checksum_mismatch_exits_3_and_keeps_the_cached_entry() {
         .parent()
         .unwrap()
         .join("entry.json");
-    let before = std::fs::read(&entry_json).unwrap();
+    let before = fs_err::read(&entry_json).unwrap();
 
     server.route("/p.tgz", Behaviour::Serve(Bytes::from(project("evil"))));
     let wrong = "0".repeat(64);
@@ -611,10 +611,10 @@ fn checksum_mismatch_exits_3_and_keeps_the_cached_entry() {
     assert!(ran.stderr.contains("hint: "), "{}", ran.stderr);
     assert_eq!(ran.stdout, "");
     // The old entry is untouched and no half-made entry is left.
-    assert_eq!(std::fs::read(&entry_json).unwrap(), before);
+    assert_eq!(fs_err::read(&entry_json).unwrap(), before);
     let project_dir = PathBuf::from(str_field(&first, "project_dir"));
     assert!(
-        std::fs::read_to_string(project_dir.join("aigne.yaml"))
+        fs_err::read_to_string(project_dir.join("aigne.yaml"))
             .unwrap()
             .starts_with("name: one")
     );
@@ -786,7 +786,7 @@ fn a_reset_mid_body_is_retried() {
     );
     let project_dir = PathBuf::from(str_field(&json, "project_dir"));
     assert_eq!(
-        std::fs::read(project_dir.join("data.bin")).unwrap(),
+        fs_err::read(project_dir.join("data.bin")).unwrap(),
         pseudo_random(200_000)
     );
     assert_eq!(fixture.temporary_folders(), Vec::<String>::new());
@@ -878,7 +878,7 @@ fn redirects_are_followed_and_the_token_stays_on_its_host() {
         .cache_listing()
         .iter()
         .filter(|name| name.ends_with("entry.json"))
-        .map(|name| std::fs::read_to_string(fixture.cache().join(name)).unwrap())
+        .map(|name| fs_err::read_to_string(fixture.cache().join(name)).unwrap())
         .collect::<String>();
     assert!(!cache_text.contains("s3cr3t"), "{cache_text}");
 
@@ -1025,11 +1025,11 @@ fn unsafe_archives_exit_3_naming_the_entry() {
     let json = fixture.ok(&[good.to_str().unwrap()]);
     let project_dir = PathBuf::from(str_field(&json, "project_dir"));
     assert_eq!(
-        std::fs::read_to_string(project_dir.join("docs/manifest.yaml")).unwrap(),
+        fs_err::read_to_string(project_dir.join("docs/manifest.yaml")).unwrap(),
         "name: ok\n"
     );
     assert_eq!(
-        std::fs::read_to_string(project_dir.join("copy.yaml")).unwrap(),
+        fs_err::read_to_string(project_dir.join("copy.yaml")).unwrap(),
         "name: ok\n"
     );
 }
@@ -1043,7 +1043,7 @@ fn bombs_and_broken_archives_exit_3() {
         "bomb.tgz",
         &tarball(&[("aigne.yaml", b"x"), ("zeros.bin", &zeros)]),
     );
-    assert!(std::fs::metadata(&bomb).unwrap().len() < 100_000);
+    assert!(fs_err::metadata(&bomb).unwrap().len() < 100_000);
     let ran = fixture.fetch(&[bomb.to_str().unwrap(), "--max-unpacked-bytes", "1000000"]);
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
     assert!(
@@ -1221,7 +1221,7 @@ fn github_layout_and_subdir() {
 fn local_sources() {
     let fixture = Fixture::new();
     fixture.write("proj/aigne.yaml", b"name: local\n");
-    let real = std::fs::canonicalize(fixture.path().join("proj")).unwrap();
+    let real = fs_err::canonicalize(fixture.path().join("proj")).unwrap();
 
     // A folder is used in place.
     let json = fixture.ok(&["proj"]);
@@ -1247,7 +1247,7 @@ fn local_sources() {
     assert_eq!(json["cache_hit"], false);
     assert_eq!(json["sha256"], sha256(&body).as_str());
     let project_dir = PathBuf::from(str_field(&json, "project_dir"));
-    assert!(project_dir.starts_with(std::fs::canonicalize(fixture.cache()).unwrap()));
+    assert!(project_dir.starts_with(fs_err::canonicalize(fixture.cache()).unwrap()));
     assert!(project_dir.join("aigne.yaml").is_file());
     let again = fixture.ok(&[&format!("file://{}", tarball_path.display())]);
     assert_eq!(again["cache_hit"], true);

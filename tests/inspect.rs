@@ -58,23 +58,23 @@ fn lists_agents_models_and_features() {
 fn unsupported_features_are_named_with_their_file() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("p");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&project).unwrap();
+    fs_err::write(
         project.join("aigne.yaml"),
         "model: openai:gpt-4o\nagents:\n  - chat.yaml\n  - tool.mjs\nskills:\n  - fs.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         project.join("chat.yaml"),
         "instructions: hi\nhooks:\n  on_start: tool.mjs\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         project.join("tool.mjs"),
         "export default function tool() {}\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         project.join("fs.yaml"),
         "type: mcp\ncommand: npx\nargs: [\"-y\", \"@modelcontextprotocol/server-filesystem\"]\n",
     )
@@ -116,8 +116,8 @@ fn unsupported_features_are_named_with_their_file() {
 #[test]
 fn a_project_that_does_not_load_exits_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("aigne.yaml"), "agents:\n  - a.yaml\n").unwrap();
-    std::fs::write(
+    fs_err::write(dir.path().join("aigne.yaml"), "agents:\n  - a.yaml\n").unwrap();
+    fs_err::write(
         dir.path().join("a.yaml"),
         "name: a\ntool_choice: sometimes\n",
     )

@@ -800,14 +800,14 @@ mod native_engine {
     /// `npx -y @modelcontextprotocol/server-filesystem`, fetched from the npm registry).
     fn template_without_mcp() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(project_dir("aigne-create-default")).unwrap() {
+        for entry in fs_err::read_dir(project_dir("aigne-create-default")).unwrap() {
             let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+            fs_err::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
         }
         let manifest = dir.path().join("aigne.yaml");
-        let text = std::fs::read_to_string(&manifest).unwrap();
+        let text = fs_err::read_to_string(&manifest).unwrap();
         assert!(text.contains("  - filesystem.yaml\n"));
-        std::fs::write(&manifest, text.replace("  - filesystem.yaml\n", "")).unwrap();
+        fs_err::write(&manifest, text.replace("  - filesystem.yaml\n", "")).unwrap();
         dir
     }
 
@@ -1024,14 +1024,14 @@ mod project_dependencies {
     }
 
     fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
+        fs_err::create_dir_all(to).unwrap();
+        for entry in fs_err::read_dir(from).unwrap() {
             let entry = entry.unwrap();
             let target = to.join(entry.file_name());
             if entry.file_type().unwrap().is_dir() {
                 copy_dir(&entry.path(), &target);
             } else {
-                std::fs::copy(entry.path(), &target).unwrap();
+                fs_err::copy(entry.path(), &target).unwrap();
             }
         }
     }
@@ -1053,10 +1053,10 @@ mod project_dependencies {
 
     fn output_of(work: &Path) -> (Value, Value) {
         let out = work.join("aigne-ci-output");
-        let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+        let results = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
         let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
         let summary: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+            serde_json::from_str(&fs_err::read_to_string(out.join("summary.json")).unwrap())
                 .unwrap();
         (record, summary)
     }
@@ -1161,7 +1161,7 @@ mod project_dependencies {
         );
         assert_eq!(subprocesses(&summary)[0].1, npm_args(&["--offline"]));
         assert_eq!(
-            std::fs::read_to_string(project.path().join("postinstall-ran")).unwrap(),
+            fs_err::read_to_string(project.path().join("postinstall-ran")).unwrap(),
             "yes\n"
         );
     }
@@ -1175,7 +1175,7 @@ mod project_dependencies {
             .iter()
             .map(|name| {
                 let dir = work.path().join(name);
-                std::fs::create_dir(&dir).unwrap();
+                fs_err::create_dir(&dir).unwrap();
                 command(project.path(), &dir, "shouter", r#"{"text": "p"}"#)
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
@@ -1204,8 +1204,8 @@ mod project_dependencies {
         let project = project();
         let work = tempfile::tempdir().unwrap();
         // What a run killed while npm worked leaves behind.
-        std::fs::create_dir(project.path().join("node_modules")).unwrap();
-        std::fs::write(project.path().join(".aigne-ci-npm-incomplete"), "").unwrap();
+        fs_err::create_dir(project.path().join("node_modules")).unwrap();
+        fs_err::write(project.path().join(".aigne-ci-npm-incomplete"), "").unwrap();
         let ran = common::run(&mut command(
             project.path(),
             work.path(),
@@ -1256,9 +1256,9 @@ mod project_dependencies {
         let work = tempfile::tempdir().unwrap();
         // A PATH with node and without npm.
         let bin = work.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
+        fs_err::create_dir(&bin).unwrap();
         let node = which_node();
-        std::os::unix::fs::symlink(&node, bin.join("node")).unwrap();
+        fs_err::os::unix::fs::symlink(&node, bin.join("node")).unwrap();
         let ran = common::run(
             command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#).env("PATH", &bin),
         );
@@ -1292,11 +1292,11 @@ mod project_dependencies {
         let work = tempfile::tempdir().unwrap();
         // An `npm` that starts a child of its own, says so, and never finishes.
         let bin = work.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::os::unix::fs::symlink(which_node(), bin.join("node")).unwrap();
+        fs_err::create_dir(&bin).unwrap();
+        fs_err::os::unix::fs::symlink(which_node(), bin.join("node")).unwrap();
         let pids = work.path().join("pids");
         let npm = bin.join("npm");
-        std::fs::write(
+        fs_err::write(
             &npm,
             format!(
                 "#!/bin/sh\nsleep 300 &\necho \"$$ $!\" > {}.tmp && mv {}.tmp {}\nwait\n",
@@ -1306,9 +1306,9 @@ mod project_dependencies {
             ),
         )
         .unwrap();
-        let mut permissions = std::fs::metadata(&npm).unwrap().permissions();
+        let mut permissions = fs_err::metadata(&npm).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-        std::fs::set_permissions(&npm, permissions).unwrap();
+        fs_err::set_permissions(&npm, permissions).unwrap();
         let child = command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#)
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .stderr(std::process::Stdio::piped())
@@ -1316,7 +1316,7 @@ mod project_dependencies {
             .unwrap();
         let mut started = None;
         for _ in 0..400 {
-            if let Ok(text) = std::fs::read_to_string(&pids) {
+            if let Ok(text) = fs_err::read_to_string(&pids) {
                 started = Some(text);
                 break;
             }
@@ -1333,7 +1333,7 @@ mod project_dependencies {
         assert_eq!(output.status.code(), Some(130), "{stderr}");
         let alive = |pid: &str| {
             std::path::Path::new(&format!("/proc/{pid}")).exists()
-                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                && !fs_err::read_to_string(format!("/proc/{pid}/stat"))
                     .is_ok_and(|stat| stat.contains(") Z "))
         };
         for pid in started.split_whitespace() {
@@ -1360,8 +1360,8 @@ mod project_dependencies {
         let project = project();
         let work = tempfile::tempdir().unwrap();
         let bin = work.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::os::unix::fs::symlink(which_node(), bin.join("node")).unwrap();
+        fs_err::create_dir(&bin).unwrap();
+        fs_err::os::unix::fs::symlink(which_node(), bin.join("node")).unwrap();
         let mut env = std::collections::BTreeMap::new();
         env.insert("PATH".to_owned(), bin.display().to_string());
         let settings = |env: std::collections::BTreeMap<String, String>| JsSettings {
@@ -1463,22 +1463,22 @@ mod sessions {
     use crate::common::fake_openai::{FakeOpenAi, Reply};
 
     fn project(dir: &Path) {
-        std::fs::write(
+        fs_err::write(
             dir.join("aigne.yaml"),
             "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - history.yaml\n  - memory.yaml\n",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.join("history.yaml"),
             "name: history_chat\ninstructions: Remember things.\ninput_key: message\nafs:\n  modules:\n    - history\n",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.join("memory.yaml"),
             "name: memory_chat\ninstructions: You keep notes.\ninput_key: message\nmemory: true\n",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.join("memory.jsonl"),
             [
                 r#"{"id": "m1", "input": "note: blue", "session": "m", "agent": "memory_chat"}"#,
@@ -1488,7 +1488,7 @@ mod sessions {
             .join("\n"),
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.join("history.jsonl"),
             [
                 r#"{"id": "h1", "input": "my name is Ada", "session": "h", "agent": "history_chat"}"#,
@@ -1550,7 +1550,7 @@ mod sessions {
         }
         let ran = common::run(&mut command);
         assert_eq!(ran.code, Some(0), "{engine}: {}", ran.stderr);
-        let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+        let results = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
         let mut outputs = serde_json::Map::new();
         for line in results.lines() {
             let record: Value = serde_json::from_str(line).unwrap();
@@ -1701,12 +1701,12 @@ mod exported_names {
     use crate::common;
 
     fn project(dir: &Path) {
-        std::fs::write(
+        fs_err::write(
             dir.join("aigne.yaml"),
             "model: openai:gpt-4o-mini\nagents:\n  - check-detail.mjs\n",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.join("check-detail.mjs"),
             "export default async function checkDetail({ detail }) {\n  return { checked: `${detail} ok` };\n}\n",
         )
@@ -1728,8 +1728,7 @@ mod exported_names {
     }
 
     fn record(dir: &Path, engine: &str) -> Value {
-        let text =
-            std::fs::read_to_string(dir.join(format!("out-{engine}/results.jsonl"))).unwrap();
+        let text = fs_err::read_to_string(dir.join(format!("out-{engine}/results.jsonl"))).unwrap();
         serde_json::from_str(text.lines().next().unwrap()).unwrap()
     }
 
@@ -1764,9 +1763,9 @@ mod exported_names {
 #[test]
 fn cassettes_are_refused_with_the_node_engine() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("aigne.yaml"), "agents:\n  - chat.yaml\n").unwrap();
-    std::fs::write(dir.path().join("chat.yaml"), "name: chat\n").unwrap();
-    std::fs::write(dir.path().join("cassette.jsonl"), "").unwrap();
+    fs_err::write(dir.path().join("aigne.yaml"), "agents:\n  - chat.yaml\n").unwrap();
+    fs_err::write(dir.path().join("chat.yaml"), "name: chat\n").unwrap();
+    fs_err::write(dir.path().join("cassette.jsonl"), "").unwrap();
     for flag in ["--replay", "--record"] {
         let ran = crate::common::run(
             crate::common::command(dir.path())

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::common::mcp_server::{SERVER_NAME, TestServer};
 
 /// The stdio test server, built by cargo next to the binary under test (`examples/`).
-pub fn test_server_binary() -> PathBuf {
+pub(crate) fn test_server_binary() -> PathBuf {
     let binary = crate::common::binary();
     let path = binary
         .parent()
@@ -31,7 +31,7 @@ pub fn test_server_binary() -> PathBuf {
 }
 
 /// A stdio spec for the test server that writes its pid to `pid_file`.
-pub fn stdio_spec(pid_file: &Path) -> McpServerSpec {
+pub(crate) fn stdio_spec(pid_file: &Path) -> McpServerSpec {
     let mut spec = McpServerSpec::stdio(test_server_binary().display().to_string(), Vec::new());
     spec.env.insert(
         "MCP_TEST_PID_FILE".to_owned(),
@@ -55,8 +55,8 @@ fn arguments(value: Value) -> Map<String, Value> {
 }
 
 /// Whether a process is alive (a zombie counts as gone).
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+pub(crate) fn alive(pid: u32) -> bool {
+    match fs_err::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().next())
@@ -66,7 +66,7 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// Waits (bounded) until the process is gone; true when it is.
-pub fn gone_soon(pid: u32) -> bool {
+pub(crate) fn gone_soon(pid: u32) -> bool {
     for _ in 0..100 {
         if !alive(pid) {
             return true;
@@ -77,7 +77,7 @@ pub fn gone_soon(pid: u32) -> bool {
 }
 
 fn read_pid(path: &Path) -> u32 {
-    std::fs::read_to_string(path)
+    fs_err::read_to_string(path)
         .expect("the test server wrote its pid")
         .trim()
         .parse()
@@ -375,7 +375,7 @@ async fn pool_shutdown_ends_every_server() {
 
 /// Serves [`TestServer`] over streamable HTTP on 127.0.0.1 (`addr` 0 = any port) until the token
 /// is cancelled.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     addr: std::net::SocketAddr,
     token: tokio_util::sync::CancellationToken,
 ) -> std::net::SocketAddr {
@@ -383,7 +383,7 @@ pub async fn serve_http(
 }
 
 /// [`serve_http`], answering 401 to requests without this `Authorization` header.
-pub async fn serve_http_requiring(
+pub(crate) async fn serve_http_requiring(
     addr: std::net::SocketAddr,
     token: tokio_util::sync::CancellationToken,
     authorization: Option<&'static str>,
@@ -508,17 +508,17 @@ mod engine {
 
     /// A project whose `chat` agent gets the MCP server of `mcp_yaml` as a global skill.
     fn project(dir: &Path, mcp_yaml: &str) -> Project {
-        std::fs::write(
+        fs_err::write(
             dir.join("aigne.yaml"),
             "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.join("chat.yaml"),
             "name: chat\ninstructions: You use tools.\ninput_key: message\n",
         )
         .unwrap();
-        std::fs::write(dir.join("tools.yaml"), mcp_yaml).unwrap();
+        fs_err::write(dir.join("tools.yaml"), mcp_yaml).unwrap();
         Project::load(dir).unwrap()
     }
 
@@ -756,7 +756,7 @@ mod engine {
             }
             return;
         }
-        let template = std::fs::read_to_string(
+        let template = fs_err::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/projects/aigne-create-default/filesystem.yaml"),
         )
@@ -810,17 +810,17 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
 
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    std::fs::write(
+    fs_err::write(
         dir.path().join("aigne.yaml"),
         "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("chat.yaml"),
         "name: chat\ninstructions: You use tools.\ninput_key: message\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("tools.yaml"),
         format!(
             "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
@@ -859,7 +859,7 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
     assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
     // The summary lists the stdio server the run started.
     let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
     .unwrap();
     let started = summary["subprocesses"].as_array().unwrap();
@@ -900,27 +900,27 @@ fn deny_exec_refuses_the_run_before_any_case() {
 
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    std::fs::write(
+    fs_err::write(
         dir.path().join("aigne.yaml"),
         "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\n  - upper.yaml\nskills:\n  - tools.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("chat.yaml"),
         "name: chat\ninstructions: You use tools.\ninput_key: message\nskills:\n  - shout.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("shout.yaml"),
         "type: function\nname: shout\nprocess: |\n  return { text: input.text.toUpperCase() };\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("upper.yaml"),
         "type: transform\nname: upper\njsonata: '{\"text\": $uppercase(message)}'\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("tools.yaml"),
         format!(
             "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n",
@@ -929,7 +929,7 @@ fn deny_exec_refuses_the_run_before_any_case() {
         ),
     )
     .unwrap();
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"one\"\n\"two\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"one\"\n\"two\"\n").unwrap();
     let server = FakeOpenAi::start();
     server.set_default(Reply::text("unused"));
     let mut command = crate::common::command(dir.path());
@@ -939,7 +939,7 @@ fn deny_exec_refuses_the_run_before_any_case() {
         .args(["run", ".", "--input", "prompts.jsonl", "--deny-exec"]);
     let ran = crate::common::run(&mut command);
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
-    let project = std::fs::canonicalize(dir.path()).unwrap();
+    let project = fs_err::canonicalize(dir.path()).unwrap();
     // The agent's own skill first, then the global skill offered to it.
     let expected = format!(
         "error: refusing to run with `--deny-exec`: agent `shout` at `{}` starts Node.js (inline `type: function` agent) (and 1 more: `MCPAgent`)",
@@ -994,17 +994,17 @@ fn deny_exec_refuses_the_run_before_any_case() {
 fn graceful_project(dir: &Path) -> (PathBuf, PathBuf) {
     let pid_file = dir.join("pid");
     let shutdown_file = dir.join("shutdown");
-    std::fs::write(
+    fs_err::write(
         dir.join("aigne.yaml"),
         "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("chat.yaml"),
         "name: chat\ninstructions: You use tools.\ninput_key: message\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("tools.yaml"),
         format!(
             "type: mcp\ncommand: {}\nenv:\n  MCP_TEST_PID_FILE: {}\n  MCP_TEST_SHUTDOWN_FILE: {}\n",
@@ -1022,7 +1022,7 @@ fn assert_clean_shutdown(pid_file: &Path, shutdown_file: &Path, stderr: &str) {
     let pid = read_pid(pid_file);
     assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
     assert_eq!(
-        std::fs::read_to_string(shutdown_file).ok().as_deref(),
+        fs_err::read_to_string(shutdown_file).ok().as_deref(),
         Some("closed"),
         "the server was not shut down cleanly\n{stderr}"
     );
@@ -1047,7 +1047,7 @@ fn mcp_servers_shut_down_gracefully_when_the_run_fails() {
 
     let dir = tempfile::tempdir().unwrap();
     let (pid_file, shutdown_file) = graceful_project(dir.path());
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         "{\"input\": \"hi\", \"expected\": \"something else\"}\n",
     )
@@ -1142,17 +1142,17 @@ async fn inspect_lists_each_mcp_servers_tools() {
     let shutdown_file = dir.path().join("shutdown");
     let silent_pid_file = dir.path().join("silent-pid");
     let server = test_server_binary().display().to_string();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("aigne.yaml"),
         "agents:\n  - chat.yaml\nskills:\n  - local.yaml\n  - remote.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("chat.yaml"),
         "name: chat\ninstructions: hi\nskills:\n  - missing.yaml\n  - silent.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("local.yaml"),
         format!(
             "type: mcp\ncommand: {server}\nenv:\n  MCP_TEST_PID_FILE: {}\n  MCP_TEST_SHUTDOWN_FILE: {}\n",
@@ -1161,17 +1161,17 @@ async fn inspect_lists_each_mcp_servers_tools() {
         ),
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("remote.yaml"),
         format!("type: mcp\nurl: http://{addr}/mcp\ntransport: streamableHttp\n"),
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("missing.yaml"),
         "type: mcp\ncommand: aigne-ci-no-such-mcp-server\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("silent.yaml"),
         format!(
             "type: mcp\ncommand: {server}\nargs: [--silent]\nenv:\n  MCP_TEST_SILENT: '1'\n  MCP_TEST_PID_FILE: {}\n",
@@ -1182,18 +1182,18 @@ async fn inspect_lists_each_mcp_servers_tools() {
     // A legacy SSE server too, when the reference install is there.
     let sse = SseServer::start(0);
     if let Some(sse) = &sse {
-        std::fs::write(
+        fs_err::write(
             dir.path().join("aigne.yaml"),
             "agents:\n  - chat.yaml\nskills:\n  - local.yaml\n  - remote.yaml\n  - sse.yaml\n",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.path().join("sse.yaml"),
             format!("type: mcp\nurl: {}\n", sse.url()),
         )
         .unwrap();
     }
-    let project = std::fs::canonicalize(dir.path()).unwrap();
+    let project = fs_err::canonicalize(dir.path()).unwrap();
     let inspect = |deny_exec: bool| {
         let mut command = crate::common::command(dir.path());
         command.env("MCP_TIMEOUT", "1000").args(["inspect", "."]);
@@ -1306,7 +1306,7 @@ async fn inspect_lists_each_mcp_servers_tools() {
     );
 
     // `--deny-exec`: stdio servers are not started, URL servers still listed.
-    std::fs::remove_file(&pid_file).unwrap();
+    fs_err::remove_file(&pid_file).unwrap();
     let ran = inspect(true).await.unwrap();
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let report: Value = serde_json::from_str(&ran.stdout).unwrap();
@@ -1334,7 +1334,7 @@ async fn inspect_lists_each_mcp_servers_tools() {
 // --- legacy HTTP+SSE servers: the official TypeScript SDK's `SSEServerTransport` in node ---
 
 /// `tests/fixtures/mcp/sse_server.mjs` running in node on 127.0.0.1; killed when dropped.
-pub struct SseServer {
+pub(crate) struct SseServer {
     child: std::process::Child,
     /// The port it listens on.
     pub port: u16,
@@ -1343,12 +1343,12 @@ pub struct SseServer {
 impl SseServer {
     /// Starts the server on `port` (0 = any), or says why it cannot (no `AIGNE_CI_REF_AIGNE`,
     /// no node) and returns `None`.
-    pub fn start(port: u16) -> Option<Self> {
+    pub(crate) fn start(port: u16) -> Option<Self> {
         Self::start_requiring(port, None)
     }
 
     /// [`Self::start`], answering 401 to requests without this `Authorization` header.
-    pub fn start_requiring(port: u16, authorization: Option<&str>) -> Option<Self> {
+    pub(crate) fn start_requiring(port: u16, authorization: Option<&str>) -> Option<Self> {
         use std::io::BufRead;
         let Some(reference) = std::env::var_os("AIGNE_CI_REF_AIGNE") else {
             #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
@@ -1393,7 +1393,7 @@ impl SseServer {
     }
 
     /// The URL of its event stream.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/sse", self.port)
     }
 }
@@ -1490,17 +1490,17 @@ fn run_binary_with_an_sse_mcp_skill() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("aigne.yaml"),
         "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("chat.yaml"),
         "name: chat\ninstructions: You use tools.\ninput_key: message\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("tools.yaml"),
         format!("type: mcp\nurl: {}\n", sse.url()),
     )
@@ -1632,12 +1632,12 @@ fn a_server_that_cannot_start_stops_the_run_before_any_case() {
     let dir = tempfile::tempdir().unwrap();
     let (pid_file, _) = graceful_project(dir.path());
     // A second, working server is started first and still shut down.
-    std::fs::write(
+    fs_err::write(
         dir.path().join("aigne.yaml"),
         "model: openai/gpt-4o-mini\nagents:\n  - chat.yaml\nskills:\n  - tools.yaml\n  - missing.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("missing.yaml"),
         "type: mcp\nname: broken\ncommand: aigne-ci-no-such-mcp-server\nargs: [--port, '1']\n",
     )
@@ -1646,7 +1646,7 @@ fn a_server_that_cannot_start_stops_the_run_before_any_case() {
     server.set_default(Reply::text("unused"));
     let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "hi"]));
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
-    let project = std::fs::canonicalize(dir.path()).unwrap();
+    let project = fs_err::canonicalize(dir.path()).unwrap();
     assert!(
         ran.stderr.contains(&format!(
             "error: agent `broken` at `{}`: MCP server failed",
@@ -1676,7 +1676,7 @@ fn a_server_that_cannot_start_stops_the_run_before_any_case() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    std::fs::write(
+    fs_err::write(
         dir.path().join("missing.yaml"),
         format!("type: mcp\nurl: http://127.0.0.1:{port}/sse\n"),
     )

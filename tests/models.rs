@@ -777,7 +777,7 @@ async fn dotenv_files_supply_keys_with_dotenv_flow_precedence() {
     server.set_default(Reply::text("ok"));
     let cwd = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
-    std::fs::write(
+    fs_err::write(
         cwd.path().join(".env"),
         format!(
             "OPENAI_API_KEY=from-cwd\nOPENAI_BASE_URL={}\n",
@@ -785,7 +785,7 @@ async fn dotenv_files_supply_keys_with_dotenv_flow_precedence() {
         ),
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         project.path().join(".env"),
         "OPENAI_API_KEY=from-project\nMODEL=openai:gpt-4.1\n",
     )
@@ -863,7 +863,7 @@ async fn record_then_replay_without_network_or_key() {
     server.shutdown();
     drop(registry);
 
-    let text = std::fs::read_to_string(&cassette).unwrap();
+    let text = fs_err::read_to_string(&cassette).unwrap();
     assert_eq!(text.lines().count(), 3);
     assert!(!text.contains("sk-test-123456"), "{text}");
     assert!(!text.to_lowercase().contains("authorization"), "{text}");
@@ -935,7 +935,7 @@ async fn concurrent_recording_writes_whole_lines() {
     for call in futures::future::join_all(calls).await {
         call.unwrap();
     }
-    let text = std::fs::read_to_string(&cassette).unwrap();
+    let text = fs_err::read_to_string(&cassette).unwrap();
     let mut seen: Vec<String> = text
         .lines()
         .map(|line| {
@@ -1254,7 +1254,7 @@ async fn request_bodies_equal_the_official_runtime() {
         .iter()
 .map(|(provider, model, input, _)| json!({"provider": provider, "model": model, "input": with_files(input, &official)}))
         .collect();
-    std::fs::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
+    fs_err::write(&cases_file, serde_json::to_string(&listed).unwrap()).unwrap();
     for (_, _, _, replies) in &cases {
         official.push_all(replies.clone());
     }

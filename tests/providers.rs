@@ -945,7 +945,7 @@ async fn every_provider_records_and_replays_without_network_or_keys() {
     drop(server);
     assert_eq!(recorded[0].tool_calls, vec![weather_call("toolu_1")]);
     assert_eq!(recorded[2].text.as_deref(), Some("Bedrock says hi"));
-    let text = std::fs::read_to_string(&cassette).unwrap();
+    let text = fs_err::read_to_string(&cassette).unwrap();
     for secret in [
         "sk-ant-test-1234",
         "gem-test-1234",
@@ -996,7 +996,7 @@ async fn engine_sends_what_the_official_runtime_sends() {
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/providers");
     let official: Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("official-structured-requests.json")).unwrap(),
+        &fs_err::read_to_string(root.join("official-structured-requests.json")).unwrap(),
     )
     .unwrap();
     let project = Arc::new(Project::load(&root.join("project")).unwrap());

@@ -16,7 +16,7 @@ fn schema(name: &str) -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("schemas")
         .join(name);
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
     jsonschema::validator_for(&schema).unwrap()
 }
 
@@ -30,7 +30,7 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
 
 /// Parses a `$GITHUB_OUTPUT` file the way the runner does (`key<<DELIM` … `DELIM`, or
 /// `key=value`).
-pub fn parse_github_output(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_github_output(text: &str) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
@@ -72,14 +72,14 @@ async fn results_and_summary_match_their_schemas() {
     .await;
     assert_eq!(records.len(), 5);
     let results = schema("results.schema.json");
-    let text = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(dir.path().join("results.jsonl")).unwrap();
     for line in text.lines() {
         let value: Value = serde_json::from_str(line).unwrap();
         assert_eq!(value["format_version"], json!(1));
         assert_valid(&results, &value);
     }
     let summary_value: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("summary.json")).unwrap())
             .unwrap();
     assert_valid(&schema("summary.schema.json"), &summary_value);
     assert_eq!(
@@ -99,7 +99,7 @@ async fn results_and_summary_match_their_schemas() {
     assert!(!results.is_valid(&wrong));
 
     // JUnit: one test case per case, failures and errors typed.
-    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let junit = fs_err::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(
         junit.contains(
             r#"<testsuite name="prompts.jsonl" tests="5" skipped="1" errors="1" failures="1""#
@@ -155,7 +155,7 @@ async fn github_outputs_and_step_summary_parse_back() {
             outcome.wall_ms,
         )
         .unwrap();
-    let raw = std::fs::read_to_string(dir.path().join("github_output")).unwrap();
+    let raw = fs_err::read_to_string(dir.path().join("github_output")).unwrap();
     let outputs = parse_github_output(&raw);
     let expected: BTreeMap<String, String> = [
         (
@@ -192,7 +192,7 @@ async fn github_outputs_and_step_summary_parse_back() {
         .collect();
     assert_eq!(delimiters.len(), 16);
 
-    let markdown = std::fs::read_to_string(dir.path().join("step_summary.md")).unwrap();
+    let markdown = fs_err::read_to_string(dir.path().join("step_summary.md")).unwrap();
     assert!(
         markdown.starts_with("## ❌ aigne-ci: 2 of 5 passed (failure)\n"),
         "{markdown}"
@@ -218,7 +218,7 @@ fn delimiter_like_values_cannot_inject_outputs() {
         ],
     )
     .unwrap();
-    let outputs = parse_github_output(&std::fs::read_to_string(&path).unwrap());
+    let outputs = parse_github_output(&fs_err::read_to_string(&path).unwrap());
     assert_eq!(outputs["answer"], hostile);
     assert_eq!(outputs["conclusion"], "failure");
     assert_eq!(outputs.len(), 2);
@@ -316,7 +316,7 @@ async fn merged_shards_equal_an_unsharded_run() {
     let mut shard_dirs = Vec::new();
     for index in 1..=3 {
         let dir = root.path().join(format!("shard-{index}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
         run_text(
             &text,
             &dir,

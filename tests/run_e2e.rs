@@ -11,17 +11,17 @@ use crate::report::parse_github_output;
 
 /// A project: `chat` answers the message; `memory_chat` remembers earlier turns (legacy `memory`).
 fn project(dir: &Path) {
-    std::fs::write(
+    fs_err::write(
         dir.join("aigne.yaml"),
         "name: e2e\nchat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - memory.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("chat.yaml"),
         "name: chat\ninstructions: You are terse.\ninput_key: message\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("memory.yaml"),
         "name: memory_chat\ninstructions: Remember things.\ninput_key: message\nmemory: true\n",
     )
@@ -70,7 +70,7 @@ fn command(dir: &Path, server: &FakeOpenAi) -> std::process::Command {
 }
 
 fn records(dir: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir.join("aigne-ci-output/results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(dir.join("aigne-ci-output/results.jsonl")).unwrap();
     let mut records: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -91,7 +91,7 @@ fn every_input_shape_and_assertion_through_the_binary() {
         r#"{"id": "asserts", "input": {"message": "Paris"}, "assert": [{"type": "equals", "value": "echo: Paris"}, {"type": "contains", "value": "Paris"}, {"type": "not-contains", "value": "Lyon"}, {"type": "regex", "value": "^echo: P"}, {"type": "json-schema", "value": {"type": "object", "required": ["message"]}}, {"type": "json-path-equals", "path": "$.message", "value": "echo: Paris"}, {"type": "max-latency-ms", "value": 60000}, {"type": "max-tokens", "value": 10}]}"#,
         r#"{"id": "fails", "input": "x", "assert": [{"type": "contains", "value": "nope"}, {"type": "max-tokens", "value": 9}]}"#,
     ];
-    std::fs::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
     let ran = common::run(command(dir.path(), &server).args([
         "--input",
         "prompts.jsonl",
@@ -145,7 +145,7 @@ fn every_input_shape_and_assertion_through_the_binary() {
     );
     assert!(dir.path().join("junit.xml").is_file());
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(summary["counts"]["passed"], json!(4));
@@ -159,7 +159,7 @@ fn malformed_lines_stop_the_run_before_any_model_call() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let server = echo_server();
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"ok\"\n{bad\n7\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"ok\"\n{bad\n7\n").unwrap();
     let ran = common::run(command(dir.path(), &server).args(["--input", "prompts.jsonl"]));
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
     assert!(ran.stderr.contains("error: 2 malformed entries in `prompts.jsonl`:\n  prompts.jsonl:2: invalid JSON: key must be a string (column 2)\n  prompts.jsonl:3: an entry must be a JSON object or string, found a number\n"), "{}", ran.stderr);
@@ -207,7 +207,7 @@ fn github_files_and_log_commands() {
     server.set_default(Reply::text(
         "::error::injected\nghadelimiter_x\n::add-mask::y sk-e2e-secret-key-0001",
     ));
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         "{\"input\": \"a\", \"assert\": [{\"type\": \"contains\", \"value\": \"safe\"}]}\n",
     )
@@ -239,17 +239,16 @@ fn github_files_and_log_commands() {
         "{}",
         ran.stderr
     );
-    let outputs = parse_github_output(&std::fs::read_to_string(dir.path().join("out")).unwrap());
+    let outputs = parse_github_output(&fs_err::read_to_string(dir.path().join("out")).unwrap());
     assert_eq!(outputs["conclusion"], "failure");
     assert_eq!(outputs["failed"], "1");
     assert_eq!(outputs.len(), 16);
-    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let markdown = fs_err::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(
         markdown.starts_with("## ❌ aigne-ci: 0 of 1 passed (failure)"),
         "{markdown}"
     );
-    let results =
-        std::fs::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     assert!(!results.contains("sk-e2e-secret-key-0001"), "{results}");
 }
 
@@ -258,7 +257,7 @@ fn sessions_see_their_earlier_turns_in_file_order() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let server = echo_server();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         [
             r#"{"input": "one", "session": "a", "agent": "memory_chat"}"#,
@@ -296,7 +295,7 @@ fn sessions_see_their_earlier_turns_in_file_order() {
 
 fn wait_for(path: &Path, condition: impl Fn(&str) -> bool) {
     for _ in 0..200 {
-        if let Ok(text) = std::fs::read_to_string(path)
+        if let Ok(text) = fs_err::read_to_string(path)
             && condition(&text)
         {
             return;
@@ -319,7 +318,7 @@ fn signal_stops_the_run(signal: &str) {
         }
     });
     let text: String = (0..6).map(|index| format!("\"case {index}\"\n")).collect();
-    std::fs::write(dir.path().join("prompts.jsonl"), text).unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), text).unwrap();
     let child = command(dir.path(), &server)
         .args([
             "--input",
@@ -347,7 +346,7 @@ fn signal_stops_the_run(signal: &str) {
     assert_eq!(records[0]["status"], json!("passed"));
     assert_eq!(records[1]["error"]["kind"], json!("cancelled"));
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(summary["cancelled"], json!(true));
@@ -379,7 +378,7 @@ fn total_timeout_exits_4_with_results_so_far() {
             Reply::text("slow").latency(Duration::from_secs(30))
         }
     });
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n\"c\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n\"c\"\n").unwrap();
     let ran = common::run(command(dir.path(), &server).args([
         "--input",
         "prompts.jsonl",
@@ -396,7 +395,7 @@ fn total_timeout_exits_4_with_results_so_far() {
     assert_eq!(records[0]["status"], json!("passed"));
     assert_eq!(records[1]["error"]["kind"], json!("total_timeout"));
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(summary["timed_out"], json!(true));
@@ -409,7 +408,7 @@ fn total_timeout_exits_4_with_results_so_far() {
 fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         "\"first question\"\n{\"id\": \"obj\", \"input\": {\"message\": \"second\"}}\n",
     )
@@ -424,7 +423,7 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
         ran.stderr
     );
     let native_summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
     .unwrap();
     // No JavaScript and no MCP server in this project: the native run starts no subprocess.
@@ -464,7 +463,7 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
         "{}",
         ran.stderr
     );
-    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
     let mut node: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
@@ -476,7 +475,7 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
         .collect();
     assert_eq!(node, native);
     let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["engine"], "node");
     assert_eq!(summary["engine_reason"], "`--engine node` was given");
     let purposes: Vec<&str> = summary["subprocesses"]
@@ -513,7 +512,7 @@ fn run_shards_then_merge_equal_an_unsharded_run() {
         r#"{"id": "six", "input": "six", "expected": "echo: six"}"#,
         r#""seven""#,
     ];
-    std::fs::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
     let whole = common::run(command(dir.path(), &server).args([
         "--input",
         "prompts.jsonl",
@@ -538,7 +537,7 @@ fn run_shards_then_merge_equal_an_unsharded_run() {
             "never",
         ]));
         assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-        let text = std::fs::read_to_string(dir.path().join(&out).join("results.jsonl")).unwrap();
+        let text = fs_err::read_to_string(dir.path().join(&out).join("results.jsonl")).unwrap();
         let lines: Vec<u64> = text
             .lines()
             .map(|line| {
@@ -574,7 +573,7 @@ fn run_shards_then_merge_equal_an_unsharded_run() {
     // The failed case fails the default policy, as it does in the whole run.
     assert_eq!(merged.code, Some(1), "{}", merged.stderr);
     let read = |name: &str| {
-        let text = std::fs::read_to_string(dir.path().join(name).join("results.jsonl")).unwrap();
+        let text = fs_err::read_to_string(dir.path().join(name).join("results.jsonl")).unwrap();
         let mut records: Vec<Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
@@ -585,7 +584,7 @@ fn run_shards_then_merge_equal_an_unsharded_run() {
     assert_eq!(read("merged"), read("whole"));
     let summary = |name: &str| -> Value {
         serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join(name).join("summary.json")).unwrap(),
+            &fs_err::read_to_string(dir.path().join(name).join("summary.json")).unwrap(),
         )
         .unwrap()
     };
@@ -593,7 +592,7 @@ fn run_shards_then_merge_equal_an_unsharded_run() {
     assert_eq!(merged_summary["counts"], whole_summary["counts"]);
     assert_eq!(merged_summary["tokens"], whole_summary["tokens"]);
     assert_eq!(merged_summary["counts"]["failed"], json!(1));
-    let junit = std::fs::read_to_string(dir.path().join("merged/junit.xml")).unwrap();
+    let junit = fs_err::read_to_string(dir.path().join("merged/junit.xml")).unwrap();
     assert!(junit.contains("tests=\"7\""), "{junit}");
 }
 
@@ -603,7 +602,7 @@ fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
     project(dir.path());
     let dotenv_key = "dotenv-only-key-4242";
     let github_token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
-    std::fs::write(
+    fs_err::write(
         dir.path().join(".env"),
         format!("OPENAI_API_KEY={dotenv_key}\n"),
     )
@@ -612,7 +611,7 @@ fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
     server.set_default(Reply::text(&format!(
         "the key is {dotenv_key} and a tool returned {github_token}"
     )));
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         "{\"input\": \"a\", \"assert\": [{\"type\": \"contains\", \"value\": \"safe\"}]}\n",
     )
@@ -658,7 +657,7 @@ fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
         "out",
         "summary.md",
     ] {
-        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        let text = fs_err::read_to_string(dir.path().join(file)).unwrap();
         assert!(!text.contains(dotenv_key), "{file}: {text}");
         assert!(!text.contains(github_token), "{file}: {text}");
     }
@@ -678,7 +677,7 @@ fn silent_host() -> (std::net::TcpListener, String) {
 fn total_timeout_bounds_the_fetch_too() {
     let dir = tempfile::tempdir().unwrap();
     let (_host, url) = silent_host();
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
     let ran = common::run(common::command(dir.path()).args([
         "run",
         "--url",
@@ -709,7 +708,7 @@ fn total_timeout_bounds_the_fetch_too() {
 fn a_signal_during_the_fetch_exits_130_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (host, url) = silent_host();
-    std::fs::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
     let child = common::command(dir.path())
         .args([
             "run",
@@ -745,7 +744,7 @@ fn a_missing_key_stops_the_run_before_the_first_case() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let server = echo_server();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         "\"a\"\n{\"input\": \"b\", \"agent\": \"memory_chat\"}\n",
     )
@@ -773,12 +772,12 @@ fn a_missing_key_stops_the_run_before_the_first_case() {
     assert!(!dir.path().join("aigne-ci-output/results.jsonl").exists());
 
     // A model chosen per case by an input getter is left to the case.
-    std::fs::write(
+    fs_err::write(
         dir.path().join("chat.yaml"),
         "name: chat\ninstructions: You are terse.\ninput_key: message\nmodel:\n  model:\n    $get: model\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         "{\"message\": \"a\", \"model\": \"openai:gpt-4o-mini\"}\n",
     )
@@ -832,7 +831,7 @@ fn readme_example_replays_with_no_key_and_no_network() {
     assert_eq!(replayed[4]["output"], json!({"sentiment": "negative"}));
 
     // A case the cassette does not hold is an error naming the case, not a network call.
-    std::fs::write(
+    fs_err::write(
         dir.path().join("new.jsonl"),
         "{\"id\": \"new-question\", \"input\": \"Something never recorded\"}\n",
     )

@@ -441,8 +441,8 @@ async fn baselines_mark_every_status_and_fail_only_on_regressions() {
     let dir = tempfile::tempdir().unwrap();
     let base_dir = dir.path().join("base");
     let head_dir = dir.path().join("head");
-    std::fs::create_dir_all(&base_dir).unwrap();
-    std::fs::create_dir_all(&head_dir).unwrap();
+    fs_err::create_dir_all(&base_dir).unwrap();
+    fs_err::create_dir_all(&head_dir).unwrap();
     let contains = r#""assert": [{"type": "contains", "value": "Paris"}]"#;
     let base = [
         format!(r#"{{"id": "passing", "input": {{"answers": ["Paris"]}}, {contains}}}"#),

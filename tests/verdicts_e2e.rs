@@ -15,17 +15,17 @@ use crate::report::parse_github_output;
 
 /// `chat` answers the message; `grader` is an evaluator agent with `aigne eval`'s output shape.
 fn project(dir: &Path) {
-    std::fs::write(
+    fs_err::write(
         dir.join("aigne.yaml"),
         "name: verdicts\nchat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - grader.yaml\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("chat.yaml"),
         "name: chat\ninstructions: You answer questions.\ninput_key: message\n",
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("grader.yaml"),
         "name: grader\ninstructions: |\n  Grade the output {{ output }} of the input {{ input }} against {{ expectedOutput }}.\noutput_schema:\n  type: object\n  properties:\n    rating: {type: string}\n    reasoning: {type: string}\n    score: {type: number}\n  required: [rating, reasoning, score]\n",
     )
@@ -42,7 +42,7 @@ fn command(dir: &Path, server: &FakeOpenAi) -> std::process::Command {
 }
 
 fn read_records(out: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let text = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
     let mut records: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -52,7 +52,7 @@ fn read_records(out: &Path) -> Vec<Value> {
 }
 
 fn read_summary(out: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+    serde_json::from_str(&fs_err::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
 /// The text of the last user message of a request.
@@ -92,7 +92,7 @@ fn repeats_mark_flaky_cases_and_min_pass_decides() {
         *count += 1;
         Reply::text(if *count % 2 == 1 { "Paris" } else { "Lyon" }).usage(4, 1)
     });
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         [
             r#"{"id": "capital", "input": "Capital of France?", "assert": [{"type": "contains", "value": "Paris"}]}"#,
@@ -136,10 +136,10 @@ fn repeats_mark_flaky_cases_and_min_pass_decides() {
         summary["repeat"],
         json!({"runs": 2, "min_pass": 2, "flaky": 2})
     );
-    let outputs = parse_github_output(&std::fs::read_to_string(dir.path().join("out")).unwrap());
+    let outputs = parse_github_output(&fs_err::read_to_string(dir.path().join("out")).unwrap());
     assert_eq!(outputs["flaky"], "2");
     assert_eq!(outputs["regressed"], "");
-    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let markdown = fs_err::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(
         markdown.contains(
             "Flaky cases (2): `capital` (line 1, 1/2 passed), `again` (line 2, 1/2 passed)"
@@ -208,7 +208,7 @@ fn llm_rubric_grades_through_a_judge_on_loopback_and_replays_offline() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let server = grading_server();
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         [
             r#"{"id": "france", "input": "Capital of France?", "assert": [{"type": "llm-rubric", "value": "Names Paris as the capital"}]}"#,
@@ -340,7 +340,7 @@ fn a_judge_that_fails_or_times_out_errors_the_case_naming_it() {
             Reply::text("Paris")
         }
     });
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         [
             r#"{"id": "fails", "input": "q1", "assert": [{"type": "llm-rubric", "value": "says Paris"}]}"#,
@@ -417,7 +417,7 @@ fn the_default_evaluator_sends_what_aigne_eval_sends() {
     // The official CLI.
     let official = FakeOpenAi::start();
     official.push_all(replies());
-    std::fs::write(
+    fs_err::write(
         dir.path().join("dataset.json"),
         json!([{"id": 1, "input": item_input, "expected": expected}]).to_string(),
     )
@@ -444,7 +444,7 @@ fn the_default_evaluator_sends_what_aigne_eval_sends() {
     // Ours, on the same item.
     let ours = FakeOpenAi::start();
     ours.push_all(replies());
-    std::fs::write(
+    fs_err::write(
         dir.path().join("prompts.jsonl"),
         json!({"id": "1", "input": item_input, "expected": expected, "assert": [{"type": "judge"}]})
             .to_string(),
@@ -477,7 +477,7 @@ fn base_and_head(dir: &Path) -> (FakeOpenAi, PathBuf) {
         Reply::text(question.split("say ").nth(1).unwrap_or("?")).usage(3, 1)
     });
     let contains = r#""assert": [{"type": "contains", "value": "yes"}]"#;
-    std::fs::write(
+    fs_err::write(
         dir.join("base.jsonl"),
         [
             format!(r#"{{"id": "passing", "input": "say yes", {contains}}}"#),
@@ -489,7 +489,7 @@ fn base_and_head(dir: &Path) -> (FakeOpenAi, PathBuf) {
         .join("\n"),
     )
     .unwrap();
-    std::fs::write(
+    fs_err::write(
         dir.join("head.jsonl"),
         [
             format!(r#"{{"id": "passing", "input": "say yes", {contains}}}"#),
@@ -590,12 +590,12 @@ fn baselines_mark_regressions_and_fail_only_on_them() {
         "{}",
         ran.stderr
     );
-    let outputs = parse_github_output(&std::fs::read_to_string(dir.path().join("out")).unwrap());
+    let outputs = parse_github_output(&fs_err::read_to_string(dir.path().join("out")).unwrap());
     assert_eq!(
         (outputs["regressed"].as_str(), outputs["fixed"].as_str()),
         ("1", "1")
     );
-    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let markdown = fs_err::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(
         markdown.contains("Baseline: 1 regressed, 1 fixed, 1 passing, 1 failing, 1 new, 1 missing"),
         "{markdown}"
@@ -652,9 +652,9 @@ fn a_missing_or_malformed_baseline_stops_the_run_naming_it() {
         ran.stderr
     );
     let malformed = base.join("results.jsonl");
-    let mut text = std::fs::read_to_string(&malformed).unwrap();
+    let mut text = fs_err::read_to_string(&malformed).unwrap();
     text.push_str("{not json\n");
-    std::fs::write(&malformed, text).unwrap();
+    fs_err::write(&malformed, text).unwrap();
     let ran = common::run(command(dir.path(), &server).args([
         "--input",
         "head.jsonl",

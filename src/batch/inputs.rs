@@ -257,7 +257,7 @@ fn json_document(text: &str) -> Vec<Entry> {
 }
 
 fn yaml_document(text: &str) -> Vec<Entry> {
-    match serde_yaml::from_str::<Value>(text) {
+    match serde_yaml_ng::from_str::<Value>(text) {
         Ok(Value::Array(items)) => {
             let lines = yaml_item_lines(text);
             spread(items, &lines, text)
@@ -405,7 +405,7 @@ fn sniff(text: &str) -> Vec<Entry> {
     if serde_json::from_str::<Value>(text).is_ok() {
         return json_document(text);
     }
-    if let Ok(Value::Array(_)) = serde_yaml::from_str::<Value>(text) {
+    if let Ok(Value::Array(_)) = serde_yaml_ng::from_str::<Value>(text) {
         return yaml_document(text);
     }
     lines

@@ -293,7 +293,7 @@ async fn describe_mcp_server(pool: &McpPool, agent: &AgentDef) -> Value {
             entry["tools"] = Value::Array(tools);
         }
         Err(error) => {
-            let message = crate::error::error_chain(&error);
+            let message = crate::text::error_chain(&error);
             report::log_line(&format!(
                 "mcp: `{label}` for agent `{}`: not connected: {message}",
                 agent.name

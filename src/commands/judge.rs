@@ -43,7 +43,7 @@ Read the rubric, the input the agent was given and the agent's output, then deci
 Answer with `pass` (true when the output satisfies the rubric), `score` (a number from 0 to 1: how well it satisfies the rubric, 1 = fully) and `reason` (one or two sentences saying why).";
 
 /// The run's judge.
-pub struct ModelJudge {
+pub(crate) struct ModelJudge {
     registry: Arc<ModelRegistry>,
     project: Arc<Project>,
     /// `--judge-model`.
@@ -54,7 +54,7 @@ pub struct ModelJudge {
 
 impl ModelJudge {
     /// A judge over these providers, for this project.
-    pub fn new(
+    pub(crate) fn new(
         registry: Arc<ModelRegistry>,
         project: Arc<Project>,
         judge_model: Option<String>,

@@ -22,7 +22,7 @@ use crate::settings::Environment;
 use super::outputs;
 
 /// Runs the command.
-pub async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
+pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
     let redactor = outputs::redactor(&environment);
     let github = outputs::github_enabled(args.outputs.github, &environment);

@@ -2,7 +2,7 @@
 
 pub(crate) mod fetch;
 pub(crate) mod inspect;
-pub mod judge;
-pub mod merge;
-pub mod outputs;
-pub mod run;
+pub(crate) mod judge;
+pub(crate) mod merge;
+pub(crate) mod outputs;
+pub(crate) mod run;

@@ -9,7 +9,7 @@ use crate::report::{GithubSettings, ProgressMode, Redactor, ReportSettings};
 use crate::settings::Environment;
 
 /// Whether the GitHub integration is on (`auto` = inside GitHub Actions).
-pub fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
+pub(crate) fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
     match mode {
         GithubMode::On => true,
         GithubMode::Off => false,
@@ -18,12 +18,12 @@ pub fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
 }
 
 /// The redactor of every secret in the environment.
-pub fn redactor(environment: &Environment) -> Redactor {
+pub(crate) fn redactor(environment: &Environment) -> Redactor {
     Redactor::new(environment.secret_values())
 }
 
 /// Resolves the output flags.
-pub fn report_settings(
+pub(crate) fn report_settings(
     outputs: &OutputArgs,
     environment: &Environment,
     redactor: Redactor,

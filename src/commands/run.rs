@@ -34,7 +34,7 @@ use super::judge::ModelJudge;
 use super::outputs;
 
 /// Runs the command.
-pub async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
+pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
     let redactor = outputs::redactor(&environment);
     if outputs::github_enabled(args.outputs.github, &environment) {

@@ -16,7 +16,7 @@ use super::yaml::to_yaml_string;
 use super::{Engine, Run};
 
 /// AIGNE's default `output_key`.
-pub const DEFAULT_OUTPUT_KEY: &str = "message";
+pub(super) const DEFAULT_OUTPUT_KEY: &str = "message";
 
 impl Engine {
     pub(super) async fn run_ai(

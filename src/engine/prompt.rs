@@ -14,7 +14,7 @@ use super::template::render;
 
 /// The system message (if any) and the user message of one AI agent turn.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BuiltMessages {
+pub(super) struct BuiltMessages {
     /// All system items merged into one message.
     pub system: Option<ChatMessage>,
     /// All user and agent items (and the `input_key` text) merged into one user message.
@@ -68,6 +68,10 @@ fn input_files(
             },
             Some("local") => {
                 let path = required("path")?;
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the error variant names the path"
+                )]
                 let bytes = std::fs::read(&path).map_err(|error| InvokeError::Agent {
                     agent: agent.name.clone(),
                     message: format!("cannot read the input file `{path}`: {error}"),
@@ -93,7 +97,7 @@ fn input_files(
 }
 
 /// The template variables: `userContext`, its fields, then the input's fields (later wins).
-pub fn template_variables(input: &Map<String, Value>) -> Value {
+pub(super) fn template_variables(input: &Map<String, Value>) -> Value {
     let mut variables = Map::new();
     variables.insert("userContext".to_owned(), json!({}));
     for (key, value) in input {
@@ -104,7 +108,7 @@ pub fn template_variables(input: &Map<String, Value>) -> Value {
 
 /// `buildMessages` (§3.2): render, partition, add the `input_key` text, merge, fall back.
 /// `extra_system` holds parts appended to the system list (legacy memories).
-pub fn build_messages(
+pub(super) fn build_messages(
     agent: &AgentDef,
     input: &Map<String, Value>,
     extra_system: Vec<ContentPart>,
@@ -203,7 +207,7 @@ pub fn build_messages(
 
 /// The tool definition of a skill: its name, description and input schema as AIGNE converts it
 /// (`{}` when the schema has no properties).
-pub fn tool_definition(skill: &AgentDef) -> ToolDefinition {
+pub(super) fn tool_definition(skill: &AgentDef) -> ToolDefinition {
     let input_key = skill.ai().and_then(|ai| ai.input_key.as_deref());
     let schema = with_input_key(skill.input_schema.as_ref(), input_key);
     let parameters = match schema {
@@ -219,7 +223,10 @@ pub fn tool_definition(skill: &AgentDef) -> ToolDefinition {
 
 /// `toolChoice` as sent: the configured one (`router` → `required`), else `auto` when there
 /// are tools.
-pub fn tool_choice(configured: Option<ToolChoiceDef>, has_tools: bool) -> Option<ToolChoice> {
+pub(super) fn tool_choice(
+    configured: Option<ToolChoiceDef>,
+    has_tools: bool,
+) -> Option<ToolChoice> {
     match configured {
         Some(ToolChoiceDef::Auto) => Some(ToolChoice::Auto),
         Some(ToolChoiceDef::None) => Some(ToolChoice::None),
@@ -229,7 +236,7 @@ pub fn tool_choice(configured: Option<ToolChoiceDef>, has_tools: bool) -> Option
 }
 
 /// `responseFormat` for an output schema with at least one property.
-pub fn response_format(output_schema: Option<&Value>) -> Option<ResponseFormat> {
+pub(super) fn response_format(output_schema: Option<&Value>) -> Option<ResponseFormat> {
     let schema = output_schema?;
     if is_empty_object(schema) {
         return None;

@@ -10,7 +10,7 @@ const DRAFT_07: &str = "http://json-schema.org/draft-07/schema#";
 
 /// Whether a top-level object schema has no properties (AIGNE then sends no `response_format`
 /// and tool `parameters: {}`).
-pub fn is_empty_object(schema: &Value) -> bool {
+pub(super) fn is_empty_object(schema: &Value) -> bool {
     schema
         .get("properties")
         .and_then(Value::as_object)
@@ -40,7 +40,7 @@ pub fn to_model_schema(schema: &Value) -> Value {
 
 /// The agent's input schema as AIGNE builds it for an AI agent with `input_key`: the key is
 /// added as an optional nullable string.
-pub fn with_input_key(schema: Option<&Value>, input_key: Option<&str>) -> Option<Value> {
+pub(super) fn with_input_key(schema: Option<&Value>, input_key: Option<&str>) -> Option<Value> {
     let Some(key) = input_key else {
         return schema.cloned();
     };
@@ -207,7 +207,7 @@ fn is_json_type(name: &str) -> bool {
 /// The schema used to validate inputs and outputs: passthrough (no `additionalProperties`
 /// anywhere, as zod `passthrough()` at the top and stripping below). A required nullable
 /// property must be present (AIGNE: `Invalid input expect string,null got undefined`).
-pub fn validation_schema(schema: &Value) -> Value {
+pub(super) fn validation_schema(schema: &Value) -> Value {
     match schema {
         Value::Object(map) => {
             let mut out = Map::new();

@@ -25,13 +25,13 @@ type Memory = (Map<String, Value>, Map<String, Value>);
 
 /// Per-(session, agent) state.
 #[derive(Default)]
-pub struct SessionStore {
+pub(super) struct SessionStore {
     memories: Mutex<HashMap<Key, Vec<Memory>>>,
 }
 
 impl SessionStore {
     /// Records one turn for legacy memory.
-    pub fn record_memory(
+    pub(super) fn record_memory(
         &self,
         session: &str,
         agent: &str,
@@ -46,7 +46,7 @@ impl SessionStore {
     }
 
     /// Legacy memories as system-message parts, as `convertMemoriesToMessages` builds them.
-    pub fn memory_parts(
+    pub(super) fn memory_parts(
         &self,
         session: &str,
         agent: &str,

@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn exec_uses_follow_what_the_run_reaches() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        let write = |name: &str, text: &str| fs_err::write(dir.path().join(name), text).unwrap();
         write(
             "aigne.yaml",
             "agents:\n  - chat.yaml\n  - team.yaml\n  - upper.yaml\nskills:\n  - remote.yaml\n  - local.yaml\n",

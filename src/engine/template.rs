@@ -354,18 +354,18 @@ mod tests {
     #[test]
     fn include_is_relative_to_the_including_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("prompts/nested")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(dir.path().join("prompts/nested")).unwrap();
+        fs_err::write(
             dir.path().join("prompts/a.md"),
             "A {% include \"./nested/b.md\" %}",
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.path().join("prompts/nested/b.md"),
             "B {{ x }} {% include \"c.md\" %}",
         )
         .unwrap();
-        std::fs::write(dir.path().join("prompts/nested/c.md"), "C").unwrap();
+        fs_err::write(dir.path().join("prompts/nested/c.md"), "C").unwrap();
         let agent = dir.path().join("agent.yaml");
         let rendered = render("{% include \"prompts/a.md\" %}!", &agent, &json!({"x": 1})).unwrap();
         assert_eq!(rendered, "A B 1 C!");

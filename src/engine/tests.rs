@@ -538,8 +538,8 @@ async fn concurrent_tools_and_uncaught_tool_errors() {
 #[tokio::test]
 async fn unsupported_kinds_name_feature_and_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("aigne.yaml"), "agents:\n  - fn.mjs\n").unwrap();
-    std::fs::write(
+    fs_err::write(dir.path().join("aigne.yaml"), "agents:\n  - fn.mjs\n").unwrap();
+    fs_err::write(
         dir.path().join("fn.mjs"),
         "export default function fn() {}\n",
     )

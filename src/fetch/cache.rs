@@ -46,6 +46,10 @@ impl Cache {
     /// Opens (creating if needed) the cache at `root`, with `CACHEDIR.TAG` and `.gitignore`.
     pub fn open(root: &Path) -> Result<Self, FetchError> {
         create_dir_all(root)?;
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error variant names the path"
+        )]
         let root = std::fs::canonicalize(root).map_err(|source| FetchError::Cache {
             action: "open",
             path: root.to_path_buf(),
@@ -181,6 +185,10 @@ impl CacheEntry {
     pub async fn lock(&self, on_wait: impl FnOnce(&Path)) -> Result<EntryLock, FetchError> {
         create_dir_all(&self.folder)?;
         let path = self.lock_path();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error variant names the path"
+        )]
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -220,7 +228,7 @@ impl CacheEntry {
 
     /// The committed entry's metadata, if there is a complete entry.
     pub fn read_metadata(&self) -> Option<EntryMetadata> {
-        let text = std::fs::read(self.path().join("entry.json")).ok()?;
+        let text = fs_err::read(self.path().join("entry.json")).ok()?;
         let metadata: EntryMetadata = serde_json::from_slice(&text).ok()?;
         (metadata.version == METADATA_VERSION && self.files().is_dir()).then_some(metadata)
     }
@@ -233,13 +241,13 @@ impl CacheEntry {
     /// Deletes what killed processes left (only the lock holder may call this).
     pub fn remove_stale(&self) {
         let prefixes = [format!(".{}.tmp-", self.key), format!(".{}.old-", self.key)];
-        let Ok(read) = std::fs::read_dir(&self.folder) else {
+        let Ok(read) = fs_err::read_dir(&self.folder) else {
             return;
         };
         for item in read.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
             if prefixes.iter().any(|prefix| name.starts_with(prefix)) {
-                let _ = std::fs::remove_dir_all(item.path());
+                let _ = fs_err::remove_dir_all(item.path());
             }
         }
     }
@@ -261,6 +269,10 @@ impl CacheEntry {
         let old = self
             .folder
             .join(format!(".{}.old-{}", self.key, random_suffix()));
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error variant names the path"
+        )]
         let had_old = match std::fs::rename(&destination, &old) {
             Ok(()) => true,
             Err(error) if error.kind() == io::ErrorKind::NotFound => false,
@@ -272,6 +284,10 @@ impl CacheEntry {
                 });
             }
         };
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the error variant names the path"
+        )]
         std::fs::rename(&staging.path, &destination).map_err(|source| FetchError::Cache {
             action: "commit",
             path: destination.clone(),
@@ -279,7 +295,7 @@ impl CacheEntry {
         })?;
         staging.keep();
         if had_old {
-            let _ = std::fs::remove_dir_all(&old);
+            let _ = fs_err::remove_dir_all(&old);
         }
         Ok(())
     }
@@ -306,7 +322,7 @@ impl Staging {
     /// Empties `files/` for a new attempt.
     pub fn reset(&self) -> Result<(), FetchError> {
         let files = self.files();
-        let _ = std::fs::remove_dir_all(&files);
+        let _ = fs_err::remove_dir_all(&files);
         create_dir_all(&files)
     }
 
@@ -318,7 +334,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = fs_err::remove_dir_all(&self.path);
         }
     }
 }
@@ -333,6 +349,10 @@ fn write_metadata(entry: &Path, metadata: &EntryMetadata) -> Result<(), FetchErr
 }
 
 fn create_dir_all(path: &Path) -> Result<(), FetchError> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the error variant names the path"
+    )]
     std::fs::create_dir_all(path).map_err(|source| FetchError::Cache {
         action: "create",
         path: path.to_path_buf(),
@@ -370,7 +390,7 @@ mod tests {
         let cache = Cache::open(dir.path()).unwrap();
         assert!(cache.root().join("CACHEDIR.TAG").is_file());
         assert_eq!(
-            std::fs::read_to_string(cache.root().join(".gitignore")).unwrap(),
+            fs_err::read_to_string(cache.root().join(".gitignore")).unwrap(),
             "*\n"
         );
         let url = url::Url::parse("https://u:p@GitHub.com/o/r/archive/main.tar.gz?x=1#f").unwrap();
@@ -409,7 +429,7 @@ mod tests {
         drop(staging);
         assert!(!path.exists());
         let staging = entry.staging().unwrap();
-        std::fs::write(staging.files().join("aigne.yaml"), "x").unwrap();
+        fs_err::write(staging.files().join("aigne.yaml"), "x").unwrap();
         let metadata = EntryMetadata {
             version: METADATA_VERSION,
             url: "https://h/a.tgz".into(),

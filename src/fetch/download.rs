@@ -83,7 +83,7 @@ pub(crate) async fn download(
         {
             let reason = match &outcome {
                 Ok(response) => response.status().to_string(),
-                Err(error) => crate::error::error_chain(error),
+                Err(error) => crate::text::error_chain(error),
             };
             drop(outcome);
             wait(request, reporter, attempts, reason, retry_after).await;
@@ -142,7 +142,7 @@ pub(crate) async fn download(
                 }
                 let reason = format!(
                     "the body broke off after {bytes} bytes: {}",
-                    crate::error::error_chain(&error)
+                    crate::text::error_chain(&error)
                 );
                 staging.reset()?;
                 wait(request, reporter, attempts, reason, None).await;
@@ -335,6 +335,10 @@ pub(crate) async fn unpack_file(
     limits: ExtractLimits,
     reporter: &dyn FetchReporter,
 ) -> Result<Unpacked, FetchError> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the error variant names the path"
+    )]
     let file = std::fs::File::open(path).map_err(|source| FetchError::ReadLocal {
         path: path.to_path_buf(),
         source,

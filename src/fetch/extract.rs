@@ -8,6 +8,13 @@
 //! bomb). Only the executable bit of a mode is kept (files become 0644 or 0755); owners and
 //! times are not restored.
 
+// Each file-system call here checks what it finds (symlink_metadata, canonicalize) and turns any
+// failure into an `ExtractError` naming the entry and the path, so std's plain errors are wanted.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "each error becomes an ExtractError naming the path"
+)]
+
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
@@ -605,14 +612,14 @@ mod tests {
     #[test]
     fn links_inside_and_outside() {
         let dir = tempfile::tempdir().unwrap();
-        let root = std::fs::canonicalize(dir.path()).unwrap();
-        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        let root = fs_err::canonicalize(dir.path()).unwrap();
+        fs_err::create_dir_all(root.join("a/b")).unwrap();
         let parent = root.join("a/b");
         assert!(resolves_inside(&root, &parent, Path::new("../x")));
         assert!(resolves_inside(&root, &parent, Path::new("../../x")));
         assert!(!resolves_inside(&root, &parent, Path::new("../../../x")));
         assert!(!resolves_inside(&root, &parent, Path::new("/etc")));
-        std::os::unix::fs::symlink("../..", root.join("a/b/up")).unwrap();
+        fs_err::os::unix::fs::symlink("../..", root.join("a/b/up")).unwrap();
         assert!(!resolves_inside(&root, &root, Path::new("a/b/up/..")));
     }
 }

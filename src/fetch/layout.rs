@@ -25,7 +25,7 @@ pub(crate) fn locate(root: &Path, subdir: Option<&Path>) -> Result<PathBuf, Vec<
     for candidate in candidates {
         if has_manifest(&candidate) {
             // Resolve links, but stay inside the root.
-            return match std::fs::canonicalize(&candidate) {
+            return match fs_err::canonicalize(&candidate) {
                 Ok(real) if real.starts_with(root) => Ok(real),
                 _ => Err(Vec::new()),
             };
@@ -39,7 +39,7 @@ pub(crate) fn locate(root: &Path, subdir: Option<&Path>) -> Result<PathBuf, Vec<
 
 /// The only entry of `root` when it is a folder (ignoring macOS `._*`/`__MACOSX` leftovers).
 fn single_top_folder(root: &Path) -> Option<PathBuf> {
-    let mut entries = std::fs::read_dir(root).ok()?.flatten().filter(|entry| {
+    let mut entries = fs_err::read_dir(root).ok()?.flatten().filter(|entry| {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         !name.starts_with("._") && name != "__MACOSX"
@@ -71,7 +71,7 @@ fn find_manifests(root: &Path, dir: &Path, depth: usize, found: &mut Vec<String>
         };
         found.push(shown);
     }
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     let mut folders: Vec<PathBuf> = entries
@@ -97,8 +97,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for path in paths {
             let path = dir.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, "name: x\n").unwrap();
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(path, "name: x\n").unwrap();
         }
         dir
     }
@@ -106,18 +106,18 @@ mod tests {
     #[test]
     fn root_single_folder_and_subdir() {
         let dir = tree(&["aigne.yaml"]);
-        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let root = fs_err::canonicalize(dir.path()).unwrap();
         assert_eq!(locate(&root, None).unwrap(), root);
 
         let dir = tree(&["repo-main/aigne.yml", "repo-main/README.md"]);
-        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let root = fs_err::canonicalize(dir.path()).unwrap();
         assert_eq!(locate(&root, None).unwrap(), root.join("repo-main"));
 
         let dir = tree(&[
             "repo-main/examples/a/aigne.yaml",
             "repo-main/examples/b/aigne.yaml",
         ]);
-        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let root = fs_err::canonicalize(dir.path()).unwrap();
         assert_eq!(
             locate(&root, Some(Path::new("examples/b"))).unwrap(),
             root.join("repo-main/examples/b")

@@ -348,6 +348,10 @@ async fn fetch_local(
     path: &Path,
     reporter: &dyn FetchReporter,
 ) -> Result<FetchedProject, FetchError> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the error variant names the path"
+    )]
     let metadata = std::fs::metadata(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => FetchError::SourceNotFound {
             path: path.to_path_buf(),
@@ -357,6 +361,10 @@ async fn fetch_local(
             source,
         },
     })?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the error variant names the path"
+    )]
     let real = std::fs::canonicalize(path).map_err(|source| FetchError::ReadLocal {
         path: path.to_path_buf(),
         source,

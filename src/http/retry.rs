@@ -233,7 +233,7 @@ where
             {
                 let reason = match &outcome {
                     Ok(response) => response.status().to_string(),
-                    Err(error) => crate::error::error_chain(error),
+                    Err(error) => crate::text::error_chain(error),
                 };
                 let delay = policy.delay(attempts, retry_after);
                 on_retry(&RetryNotice {

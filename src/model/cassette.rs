@@ -415,13 +415,7 @@ fn differences_between(recorded: &Value, request: &Value, at: String, out: &mut 
 }
 
 fn excerpt(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 80 {
-        let cut: String = text.chars().take(77).collect();
-        format!("{cut}...")
-    } else {
-        text
-    }
+    crate::text::excerpt(&value.to_string(), 80)
 }
 
 #[cfg(test)]

@@ -360,7 +360,7 @@ fn function_response(
     response.insert("name".into(), json!(call.name));
     match text.filter(|text| !text.is_empty()) {
         Some(text) => {
-            let record = serde_yaml::from_str::<Value>(text)
+            let record = serde_yaml_ng::from_str::<Value>(text)
                 .ok()
                 .filter(Value::is_object);
             response.insert(

@@ -366,7 +366,7 @@ fn call_error(provider: &str, model: &str, error: WireError) -> ModelError {
         error @ WireError::InvalidToolArguments { .. } => ModelError::Protocol {
             provider,
             model,
-            message: crate::error::error_chain(&error),
+            message: crate::text::error_chain(&error),
         },
         WireError::Reported { message, kind, .. } => ModelError::Reported {
             provider,
@@ -393,7 +393,7 @@ fn call_error(provider: &str, model: &str, error: WireError) -> ModelError {
         | WireError::InvalidHeader { .. }
         | WireError::Encode { .. }) => ModelError::InvalidSetting {
             name: format!("{provider} setting"),
-            message: crate::error::error_chain(&error),
+            message: crate::text::error_chain(&error),
         },
     }
 }

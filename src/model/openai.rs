@@ -571,12 +571,7 @@ fn new_call_id() -> String {
 }
 
 fn excerpt(text: &str) -> String {
-    if text.chars().count() > 80 {
-        let cut: String = text.chars().take(77).collect();
-        format!("{cut}...")
-    } else {
-        text.to_owned()
-    }
+    crate::text::excerpt(text, 80)
 }
 
 /// A non-streamed `chat.completion` turned into one chunk (`message` read as a delta).

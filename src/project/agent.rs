@@ -354,7 +354,7 @@ const BASE_KEYS: &[&str] = &[
 ];
 
 /// Passthrough keys that AIGNE's constructors still read.
-pub const EFFECTIVE_PASSTHROUGH_KEYS: &[&str] = &[
+pub(super) const EFFECTIVE_PASSTHROUGH_KEYS: &[&str] = &[
     "retryOnError",
     "subscribeTopic",
     "publishTopic",
@@ -408,7 +408,7 @@ impl Source<'_> {
 
 impl AgentLoader<'_> {
     /// Loads an agent file by extension.
-    pub fn load_file(&self, path: &Path, depth: usize) -> Result<AgentDef, ProjectError> {
+    pub(super) fn load_file(&self, path: &Path, depth: usize) -> Result<AgentDef, ProjectError> {
         self.load_file_with(path, RefOptions::default(), depth)
     }
 
@@ -1081,11 +1081,11 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// Whether `key` is read by AIGNE although not in the schema.
-pub fn is_effective_passthrough(key: &str) -> bool {
+pub(super) fn is_effective_passthrough(key: &str) -> bool {
     EFFECTIVE_PASSTHROUGH_KEYS.contains(&key)
 }
 
 /// Whether `key` is one of the common agent keys.
-pub fn is_base_key(key: &str) -> bool {
+pub(super) fn is_base_key(key: &str) -> bool {
     BASE_KEYS.contains(&key)
 }

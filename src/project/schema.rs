@@ -12,7 +12,7 @@ use super::yaml::{parse_yaml, read_text};
 
 /// Loads a schema value of an agent file at `agent_path`. Errors are messages; the caller
 /// adds the location.
-pub fn load_io_schema(agent_path: &Path, value: &Value) -> Result<Value, String> {
+pub(super) fn load_io_schema(agent_path: &Path, value: &Value) -> Result<Value, String> {
     let base = agent_path.parent().unwrap_or(Path::new("."));
     let object = match value {
         Value::String(relative) => {

@@ -9,7 +9,7 @@ use super::error::{Location, ProjectError};
 
 /// A parsed file: its text (for line lookups) and its value.
 #[derive(Debug, Clone)]
-pub struct YamlFile {
+pub(super) struct YamlFile {
     /// The raw text.
     pub text: String,
     /// The parsed document (`null` for an empty file).
@@ -17,7 +17,7 @@ pub struct YamlFile {
 }
 
 /// Reads a file as text.
-pub fn read_text(path: &Path) -> Result<String, ProjectError> {
+pub(super) fn read_text(path: &Path) -> Result<String, ProjectError> {
     fs_err::read_to_string(path).map_err(|source| ProjectError::Read {
         path: path.to_path_buf(),
         source,
@@ -25,15 +25,15 @@ pub fn read_text(path: &Path) -> Result<String, ProjectError> {
 }
 
 /// Reads and parses a YAML (or JSON) file.
-pub fn read_yaml(path: &Path) -> Result<YamlFile, ProjectError> {
+pub(super) fn read_yaml(path: &Path) -> Result<YamlFile, ProjectError> {
     let text = read_text(path)?;
     let value = parse_yaml(path, &text)?;
     Ok(YamlFile { text, value })
 }
 
 /// Parses YAML text; errors carry the parser's line and column.
-pub fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError> {
-    let parsed: serde_yaml::Value = match serde_yaml::from_str(text) {
+pub(super) fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError> {
+    let parsed: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
         Ok(value) => value,
         Err(error) => {
             let location = error.location();
@@ -54,11 +54,11 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<Value, ProjectError> {
 }
 
 /// Converts a YAML value into JSON (non-string keys are written as text, as JS objects do).
-pub fn yaml_to_json(value: serde_yaml::Value) -> Result<Value, String> {
+pub(super) fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Value, String> {
     Ok(match value {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(flag) => Value::Bool(flag),
-        serde_yaml::Value::Number(number) => {
+        serde_yaml_ng::Value::Null => Value::Null,
+        serde_yaml_ng::Value::Bool(flag) => Value::Bool(flag),
+        serde_yaml_ng::Value::Number(number) => {
             if let Some(int) = number.as_i64() {
                 Value::Number(int.into())
             } else if let Some(int) = number.as_u64() {
@@ -69,28 +69,28 @@ pub fn yaml_to_json(value: serde_yaml::Value) -> Result<Value, String> {
                 Number::from_f64(float).map_or(Value::Null, Value::Number)
             }
         }
-        serde_yaml::Value::String(text) => Value::String(text),
-        serde_yaml::Value::Sequence(items) => Value::Array(
+        serde_yaml_ng::Value::String(text) => Value::String(text),
+        serde_yaml_ng::Value::Sequence(items) => Value::Array(
             items
                 .into_iter()
                 .map(yaml_to_json)
                 .collect::<Result<_, _>>()?,
         ),
-        serde_yaml::Value::Mapping(mapping) => {
+        serde_yaml_ng::Value::Mapping(mapping) => {
             let mut map = Map::new();
             for (key, value) in mapping {
                 let key = match key {
-                    serde_yaml::Value::String(text) => text,
-                    serde_yaml::Value::Bool(flag) => flag.to_string(),
-                    serde_yaml::Value::Number(number) => number.to_string(),
-                    serde_yaml::Value::Null => "null".to_owned(),
+                    serde_yaml_ng::Value::String(text) => text,
+                    serde_yaml_ng::Value::Bool(flag) => flag.to_string(),
+                    serde_yaml_ng::Value::Number(number) => number.to_string(),
+                    serde_yaml_ng::Value::Null => "null".to_owned(),
                     other => return Err(format!("unsupported mapping key `{other:?}`")),
                 };
                 map.insert(key, yaml_to_json(value)?);
             }
             Value::Object(map)
         }
-        serde_yaml::Value::Tagged(tagged) => yaml_to_json(tagged.value)?,
+        serde_yaml_ng::Value::Tagged(tagged) => yaml_to_json(tagged.value)?,
     })
 }
 
@@ -124,7 +124,7 @@ pub fn camel_case(key: &str) -> String {
 }
 
 /// Shallow camelize of an object's keys (later keys win on collision, as in JS).
-pub fn camelize(map: &Map<String, Value>) -> Map<String, Value> {
+pub(super) fn camelize(map: &Map<String, Value>) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in map {
         out.insert(camel_case(key), value.clone());
@@ -134,7 +134,7 @@ pub fn camelize(map: &Map<String, Value>) -> Map<String, Value> {
 
 /// The 1-based line of a key path (`["skills"]`, `["reflection", "reviewer"]`) in YAML text,
 /// matching keys after camelizing. Best effort: `None` when not found.
-pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
+pub(super) fn key_line(text: &str, path: &[&str]) -> Option<usize> {
     let mut parent_indent: Option<usize> = None;
     let mut segment = 0;
     for (index, line) in text.lines().enumerate() {

@@ -311,7 +311,7 @@ mod tests {
             record("line-9", json!("moved"), "passed"),
             record("line-7", json!("skip"), "skipped"),
         ];
-        std::fs::write(dir.path().join("results.jsonl"), lines.join("\n")).unwrap();
+        fs_err::write(dir.path().join("results.jsonl"), lines.join("\n")).unwrap();
         let mut baseline = Baseline::load(dir.path()).unwrap();
         assert_eq!(baseline.figures().cases, 6);
         assert_eq!(baseline.figures().tokens, 90);
@@ -358,7 +358,7 @@ mod tests {
         let error = Baseline::load(&dir.path().join("nope.jsonl")).unwrap_err();
         assert!(error.to_string().contains("nope.jsonl"), "{error}");
         let file = dir.path().join("bad.jsonl");
-        std::fs::write(
+        fs_err::write(
             &file,
             format!("{}\n{{oops\n", record("a", json!("a"), "passed")),
         )

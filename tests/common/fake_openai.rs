@@ -65,7 +65,7 @@ use serde_json::{Value, json};
 
 /// One request the server received.
 #[derive(Debug, Clone)]
-pub struct RecordedRequest {
+pub(crate) struct RecordedRequest {
     /// Position in arrival order, from 0.
     pub index: usize,
     pub method: String,
@@ -82,7 +82,7 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     /// The first value of a header (name case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         self.headers
             .iter()
@@ -91,19 +91,19 @@ impl RecordedRequest {
     }
 
     /// Whether the request asked for a stream.
-    pub fn is_stream(&self) -> bool {
+    pub(crate) fn is_stream(&self) -> bool {
         self.body.get("stream").and_then(Value::as_bool) == Some(true)
     }
 
     /// The model the request named.
-    pub fn model(&self) -> Option<&str> {
+    pub(crate) fn model(&self) -> Option<&str> {
         self.body.get("model").and_then(Value::as_str)
     }
 }
 
 /// A tool call the fake model makes.
 #[derive(Debug, Clone)]
-pub struct FakeToolCall {
+pub(crate) struct FakeToolCall {
     pub id: Option<String>,
     pub name: String,
     /// The arguments string exactly as sent (may be invalid JSON on purpose).
@@ -112,7 +112,7 @@ pub struct FakeToolCall {
 
 impl FakeToolCall {
     /// A call with JSON arguments.
-    pub fn new(id: &str, name: &str, arguments: Value) -> Self {
+    pub(crate) fn new(id: &str, name: &str, arguments: Value) -> Self {
         Self {
             id: Some(id.to_owned()),
             name: name.to_owned(),
@@ -121,7 +121,7 @@ impl FakeToolCall {
     }
 
     /// A call whose arguments string is sent verbatim.
-    pub fn raw(id: &str, name: &str, arguments: &str) -> Self {
+    pub(crate) fn raw(id: &str, name: &str, arguments: &str) -> Self {
         Self {
             id: Some(id.to_owned()),
             name: name.to_owned(),
@@ -130,7 +130,7 @@ impl FakeToolCall {
     }
 
     /// A call without an id (the client must invent one).
-    pub fn without_id(mut self) -> Self {
+    pub(crate) fn without_id(mut self) -> Self {
         self.id = None;
         self
     }
@@ -158,7 +158,7 @@ enum ReplyKind {
 
 /// A scripted answer.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(crate) struct Reply {
     kind: ReplyKind,
     usage: Option<(u64, u64)>,
     cached_tokens: Option<u64>,
@@ -193,27 +193,30 @@ impl Reply {
     }
 
     /// Assistant text.
-    pub fn text(text: &str) -> Self {
+    pub(crate) fn text(text: &str) -> Self {
         Self::message(Some(text.to_owned()), Vec::new())
     }
 
     /// Assistant text that is the compact JSON of `value` (structured output).
-    pub fn json(value: Value) -> Self {
+    pub(crate) fn json(value: Value) -> Self {
         Self::message(Some(value.to_string()), Vec::new())
     }
 
     /// Tool calls (no text).
-    pub fn tool_calls(calls: impl IntoIterator<Item = FakeToolCall>) -> Self {
+    pub(crate) fn tool_calls(calls: impl IntoIterator<Item = FakeToolCall>) -> Self {
         Self::message(None, calls.into_iter().collect())
     }
 
     /// Text and tool calls together.
-    pub fn text_and_tool_calls(text: &str, calls: impl IntoIterator<Item = FakeToolCall>) -> Self {
+    pub(crate) fn text_and_tool_calls(
+        text: &str,
+        calls: impl IntoIterator<Item = FakeToolCall>,
+    ) -> Self {
         Self::message(Some(text.to_owned()), calls.into_iter().collect())
     }
 
     /// A refusal (`delta.refusal`).
-    pub fn refusal(text: &str) -> Self {
+    pub(crate) fn refusal(text: &str) -> Self {
         let mut reply = Self::message(None, Vec::new());
         if let ReplyKind::Message { refusal, .. } = &mut reply.kind {
             *refusal = Some(text.to_owned());
@@ -222,14 +225,14 @@ impl Reply {
     }
 
     /// An HTTP error with a JSON body, e.g. `Reply::error(429, json!({"error": {...}}))`.
-    pub fn error(status: u16, body: Value) -> Self {
+    pub(crate) fn error(status: u16, body: Value) -> Self {
         let mut reply = Self::message(None, Vec::new());
         reply.kind = ReplyKind::Error { status, body };
         reply
     }
 
     /// Any status, content type and body, sent as-is.
-    pub fn raw(status: u16, content_type: &str, body: &str) -> Self {
+    pub(crate) fn raw(status: u16, content_type: &str, body: &str) -> Self {
         let mut reply = Self::message(None, Vec::new());
         reply.kind = ReplyKind::Raw {
             status,
@@ -241,73 +244,73 @@ impl Reply {
 
     /// A 200 SSE stream: one good chunk, then a chunk that is not JSON, then the connection ends
     /// (no `[DONE]`).
-    pub fn malformed_stream() -> Self {
+    pub(crate) fn malformed_stream() -> Self {
         let mut reply = Self::message(None, Vec::new());
         reply.kind = ReplyKind::MalformedStream;
         reply
     }
 
     /// Token usage (`prompt_tokens`, `completion_tokens`).
-    pub fn usage(mut self, input_tokens: u64, output_tokens: u64) -> Self {
+    pub(crate) fn usage(mut self, input_tokens: u64, output_tokens: u64) -> Self {
         self.usage = Some((input_tokens, output_tokens));
         self
     }
 
     /// No usage at all, even when asked for.
-    pub fn no_usage(mut self) -> Self {
+    pub(crate) fn no_usage(mut self) -> Self {
         self.usage = None;
         self
     }
 
     /// `usage.prompt_tokens_details.cached_tokens`.
-    pub fn cached_tokens(mut self, tokens: u64) -> Self {
+    pub(crate) fn cached_tokens(mut self, tokens: u64) -> Self {
         self.cached_tokens = Some(tokens);
         self
     }
 
     /// The `model` field of the answer (default: the request's model).
-    pub fn model(mut self, model: &str) -> Self {
+    pub(crate) fn model(mut self, model: &str) -> Self {
         self.model = Some(model.to_owned());
         self
     }
 
     /// Wait before sending the response head.
-    pub fn latency(mut self, latency: Duration) -> Self {
+    pub(crate) fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
     }
 
     /// Wait between SSE frames.
-    pub fn chunk_delay(mut self, delay: Duration) -> Self {
+    pub(crate) fn chunk_delay(mut self, delay: Duration) -> Self {
         self.chunk_delay = delay;
         self
     }
 
     /// An extra response header.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// `Retry-After: <value>` (seconds or an HTTP date).
-    pub fn retry_after(self, value: &str) -> Self {
+    pub(crate) fn retry_after(self, value: &str) -> Self {
         self.header("retry-after", value)
     }
 
     /// How many deltas text and tool arguments are split into (at least 1).
-    pub fn fragments(mut self, fragments: usize) -> Self {
+    pub(crate) fn fragments(mut self, fragments: usize) -> Self {
         self.fragments = fragments.max(1);
         self
     }
 
     /// Sends each tool call whole in one delta (id, type, name and all arguments), as xAI does.
-    pub fn whole_tool_calls(mut self) -> Self {
+    pub(crate) fn whole_tool_calls(mut self) -> Self {
         self.whole_tool_calls = true;
         self
     }
 
     /// A non-standard `delta.reasoning` before the content.
-    pub fn reasoning(mut self, text: &str) -> Self {
+    pub(crate) fn reasoning(mut self, text: &str) -> Self {
         if let ReplyKind::Message { reasoning, .. } = &mut self.kind {
             *reasoning = Some(text.to_owned());
         }
@@ -315,7 +318,7 @@ impl Reply {
     }
 
     /// The `finish_reason` (default `stop`, or `tool_calls` when there are calls).
-    pub fn finish_reason(mut self, reason: &str) -> Self {
+    pub(crate) fn finish_reason(mut self, reason: &str) -> Self {
         self.finish_reason = Some(reason.to_owned());
         self
     }
@@ -374,7 +377,7 @@ fn finish_reason(reply: &Reply, has_calls: bool) -> String {
 }
 
 /// The SSE frames (`data: …\n\n`) a message reply streams, `[DONE]` included.
-pub fn sse_frames(reply: &Reply, model: &str, include_usage: bool) -> Vec<String> {
+pub(crate) fn sse_frames(reply: &Reply, model: &str, include_usage: bool) -> Vec<String> {
     let model = reply.model.as_deref().unwrap_or(model);
     let mut frames = Vec::new();
     let mut push = |value: Value| frames.push(format!("data: {value}\n\n"));
@@ -468,12 +471,12 @@ pub fn sse_frames(reply: &Reply, model: &str, include_usage: bool) -> Vec<String
 }
 
 /// The whole SSE body of a message reply.
-pub fn sse_body(reply: &Reply, model: &str, include_usage: bool) -> String {
+pub(crate) fn sse_body(reply: &Reply, model: &str, include_usage: bool) -> String {
     sse_frames(reply, model, include_usage).concat()
 }
 
 /// The non-streaming `chat.completion` object of a message reply.
-pub fn completion_json(reply: &Reply, model: &str) -> Value {
+pub(crate) fn completion_json(reply: &Reply, model: &str) -> Value {
     let model = reply.model.as_deref().unwrap_or(model);
     let (content, tool_calls, refusal) = match &reply.kind {
         ReplyKind::Message {
@@ -530,7 +533,7 @@ struct State {
 }
 
 /// The running fake server. Stops when dropped.
-pub struct FakeOpenAi {
+pub(crate) struct FakeOpenAi {
     address: SocketAddr,
     state: Arc<Mutex<State>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -539,7 +542,7 @@ pub struct FakeOpenAi {
 
 impl FakeOpenAi {
     /// Starts a server on `127.0.0.1:<free port>` in its own thread and runtime.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let (address_sender, address_receiver) = std::sync::mpsc::channel();
         let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
@@ -580,54 +583,57 @@ impl FakeOpenAi {
     }
 
     /// `http://127.0.0.1:PORT/v1` — the value for `OPENAI_BASE_URL`.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}/v1", self.address)
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
     /// The bound address.
-    pub fn address(&self) -> SocketAddr {
+    pub(crate) fn address(&self) -> SocketAddr {
         self.address
     }
 
     /// Queues one reply.
-    pub fn push(&self, reply: Reply) {
+    pub(crate) fn push(&self, reply: Reply) {
         self.lock().queue.push_back(reply);
     }
 
     /// Queues several replies.
-    pub fn push_all(&self, replies: impl IntoIterator<Item = Reply>) {
+    pub(crate) fn push_all(&self, replies: impl IntoIterator<Item = Reply>) {
         self.lock().queue.extend(replies);
     }
 
     /// Answers with this closure whenever the queue is empty.
-    pub fn set_handler(&self, handler: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static) {
+    pub(crate) fn set_handler(
+        &self,
+        handler: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) {
         self.lock().handler = Some(Arc::new(handler));
     }
 
     /// Answers with this reply whenever the queue is empty and there is no handler.
-    pub fn set_default(&self, reply: Reply) {
+    pub(crate) fn set_default(&self, reply: Reply) {
         self.lock().default = Some(reply);
     }
 
     /// Serves `GET <path>` with this content type and body (files behind `url` content parts).
-    pub fn serve_file(&self, path: &str, content_type: &str, body: &[u8]) {
+    pub(crate) fn serve_file(&self, path: &str, content_type: &str, body: &[u8]) {
         self.lock()
             .files
             .insert(path.to_owned(), (content_type.to_owned(), body.to_vec()));
     }
 
     /// Every request received so far, in arrival order.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
     }
 
     /// The parsed JSON bodies of the requests received so far.
-    pub fn bodies(&self) -> Vec<Value> {
+    pub(crate) fn bodies(&self) -> Vec<Value> {
         self.lock()
             .requests
             .iter()
@@ -636,17 +642,17 @@ impl FakeOpenAi {
     }
 
     /// How many requests arrived.
-    pub fn request_count(&self) -> usize {
+    pub(crate) fn request_count(&self) -> usize {
         self.lock().requests.len()
     }
 
     /// Replies still queued.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.lock().queue.len()
     }
 
     /// Stops the server and waits for its thread.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop();
     }
 

@@ -28,13 +28,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 /// Where the fake hub mounts its AI Kit component.
-pub const HUB_MOUNT: &str = "/app/ai-kit";
+pub(crate) const HUB_MOUNT: &str = "/app/ai-kit";
 /// The AI Kit component DID.
-pub const HUB_DID: &str = "z8ia3xzq2tMq8CRHfaXj1BTYJyYnEcHbqP8cJ";
+pub(crate) const HUB_DID: &str = "z8ia3xzq2tMq8CRHfaXj1BTYJyYnEcHbqP8cJ";
 
 /// One request the server received.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -47,7 +47,7 @@ pub struct Received {
 
 impl Received {
     /// A header by (lowercase) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key == name)
@@ -57,7 +57,7 @@ impl Received {
 
 /// A scripted answer.
 #[derive(Debug, Clone)]
-pub struct Canned {
+pub(crate) struct Canned {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -67,7 +67,7 @@ pub struct Canned {
 
 impl Canned {
     /// A 200 `text/event-stream` body.
-    pub fn sse(body: String) -> Self {
+    pub(crate) fn sse(body: String) -> Self {
         Self {
             status: 200,
             headers: vec![("content-type".into(), "text/event-stream".into())],
@@ -77,7 +77,7 @@ impl Canned {
     }
 
     /// A 200 body of this content type.
-    pub fn bytes(content_type: &str, body: Vec<u8>) -> Self {
+    pub(crate) fn bytes(content_type: &str, body: Vec<u8>) -> Self {
         Self {
             status: 200,
             headers: vec![("content-type".into(), content_type.into())],
@@ -87,7 +87,7 @@ impl Canned {
     }
 
     /// A JSON body with a status.
-    pub fn json(status: u16, body: &Value) -> Self {
+    pub(crate) fn json(status: u16, body: &Value) -> Self {
         Self {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
@@ -97,7 +97,7 @@ impl Canned {
     }
 
     /// An error status with `{"error":{"message"}}`.
-    pub fn error(status: u16, message: &str) -> Self {
+    pub(crate) fn error(status: u16, message: &str) -> Self {
         Self::json(
             status,
             &json!({"type": "error", "error": {"type": "error", "message": message}}),
@@ -105,13 +105,13 @@ impl Canned {
     }
 
     /// Waits this long before answering.
-    pub fn delay(mut self, delay: Duration) -> Self {
+    pub(crate) fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 
     /// Adds a header (`Retry-After`, …).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
@@ -124,7 +124,7 @@ struct State {
 }
 
 /// The running server; stops when dropped.
-pub struct FakeProvider {
+pub(crate) struct FakeProvider {
     address: SocketAddr,
     state: Arc<Mutex<State>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -133,7 +133,7 @@ pub struct FakeProvider {
 
 impl FakeProvider {
     /// Starts on `127.0.0.1:<free port>` in its own thread and runtime.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let (address_sender, address_receiver) = std::sync::mpsc::channel();
         let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
@@ -172,22 +172,22 @@ impl FakeProvider {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
     /// Queues answers.
-    pub fn push(&self, canned: Canned) {
+    pub(crate) fn push(&self, canned: Canned) {
         self.lock().queue.push_back(canned);
     }
 
     /// Every request so far.
-    pub fn requests(&self) -> Vec<Received> {
+    pub(crate) fn requests(&self) -> Vec<Received> {
         self.lock().requests.clone()
     }
 
     /// The requests that were not the hub's blocklet discovery.
-    pub fn calls(&self) -> Vec<Received> {
+    pub(crate) fn calls(&self) -> Vec<Received> {
         self.requests()
             .into_iter()
             .filter(|request| request.path != "/__blocklet__.js")
@@ -264,7 +264,7 @@ async fn handle(
 // --- Anthropic -------------------------------------------------------------------------------
 
 /// A content block of an Anthropic answer.
-pub enum AnthropicBlock<'a> {
+pub(crate) enum AnthropicBlock<'a> {
     Text(&'a str),
     /// id, name, arguments (streamed in two `input_json_delta` pieces).
     ToolUse(&'a str, &'a str, &'a str),
@@ -272,7 +272,11 @@ pub enum AnthropicBlock<'a> {
 
 /// An Anthropic Messages SSE stream: `message_start` (input 25, cache read 10, creation 3),
 /// the blocks, `message_delta` with `output_tokens`, `message_stop`.
-pub fn anthropic_stream(model: &str, blocks: &[AnthropicBlock<'_>], output_tokens: u64) -> String {
+pub(crate) fn anthropic_stream(
+    model: &str,
+    blocks: &[AnthropicBlock<'_>],
+    output_tokens: u64,
+) -> String {
     let mut events = vec![json!({"type": "message_start", "message": {
         "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
         "stop_reason": null, "usage": {"input_tokens": 25, "output_tokens": 1,
@@ -309,7 +313,7 @@ pub fn anthropic_stream(model: &str, blocks: &[AnthropicBlock<'_>], output_token
 // --- Gemini ----------------------------------------------------------------------------------
 
 /// A Gemini SSE stream: one chunk per part list, the last with `finishReason` and usage.
-pub fn gemini_stream(model: &str, chunks: &[Value], usage: Value) -> String {
+pub(crate) fn gemini_stream(model: &str, chunks: &[Value], usage: Value) -> String {
     let last = chunks.len().saturating_sub(1);
     chunks
         .iter()
@@ -330,7 +334,7 @@ pub fn gemini_stream(model: &str, chunks: &[Value], usage: Value) -> String {
 // --- Bedrock ---------------------------------------------------------------------------------
 
 /// One event-stream frame with string headers.
-pub fn event_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn event_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
     let mut encoded = Vec::new();
     for (name, value) in headers {
         encoded.push(name.len() as u8);
@@ -353,7 +357,7 @@ pub fn event_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
 }
 
 /// A ConverseStream event.
-pub fn bedrock_event(event_type: &str, payload: Value) -> Vec<u8> {
+pub(crate) fn bedrock_event(event_type: &str, payload: Value) -> Vec<u8> {
     event_frame(
         &[
             (":event-type", event_type),
@@ -365,7 +369,7 @@ pub fn bedrock_event(event_type: &str, payload: Value) -> Vec<u8> {
 }
 
 /// A ConverseStream answer: text, then tool uses, then usage.
-pub fn bedrock_stream(
+pub(crate) fn bedrock_stream(
     text: Option<&str>,
     tools: &[(&str, &str, &str)],
     input_tokens: u64,
@@ -409,7 +413,7 @@ pub fn bedrock_stream(
 // --- AIGNE Hub -------------------------------------------------------------------------------
 
 /// AIGNE response chunks as SSE `data:` lines.
-pub fn hub_stream(chunks: &[Value]) -> String {
+pub(crate) fn hub_stream(chunks: &[Value]) -> String {
     chunks
         .iter()
         .map(|chunk| format!("data: {chunk}\n\n"))

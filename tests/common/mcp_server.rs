@@ -13,16 +13,16 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 
 /// Name the server reports.
-pub const SERVER_NAME: &str = "aigne-ci-test-server";
+pub(crate) const SERVER_NAME: &str = "aigne-ci-test-server";
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-pub struct EchoRequest {
+pub(crate) struct EchoRequest {
     /// Text to send back.
     pub text: String,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-pub struct AddRequest {
+pub(crate) struct AddRequest {
     /// First number.
     pub a: i64,
     /// Second number.
@@ -30,14 +30,14 @@ pub struct AddRequest {
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-pub struct EnvRequest {
+pub(crate) struct EnvRequest {
     /// Variable name.
     pub name: String,
 }
 
 /// The test server.
 #[derive(Debug, Clone)]
-pub struct TestServer {
+pub(crate) struct TestServer {
     tool_router: ToolRouter<Self>,
 }
 
@@ -93,7 +93,7 @@ impl TestServer {
         cancelled.cancelled().await;
         // Tests check that the client cancelled the request (`notifications/cancelled`).
         if let Ok(path) = std::env::var("MCP_TEST_CANCELLED_FILE") {
-            let _ = std::fs::write(path, "hang");
+            let _ = fs_err::write(path, "hang");
         }
         CallToolResult::error(vec![ContentBlock::text("cancelled")])
     }

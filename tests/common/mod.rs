@@ -3,14 +3,14 @@
 
 #![allow(dead_code)]
 
-pub mod fake_openai;
-pub mod fake_provider;
+pub(crate) mod fake_openai;
+pub(crate) mod fake_provider;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Path of the binary under test.
-pub fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_aigne-ci"))
 }
 
@@ -42,7 +42,7 @@ const SCRUBBED_PREFIXES: &[&str] = &[
 ];
 
 /// A `Command` for the binary with a clean environment, running in `dir`.
-pub fn command(dir: &Path) -> Command {
+pub(crate) fn command(dir: &Path) -> Command {
     let mut command = Command::new(binary());
     command.current_dir(dir);
     for (key, _) in std::env::vars_os() {
@@ -61,14 +61,14 @@ pub fn command(dir: &Path) -> Command {
 }
 
 /// Output as text, for assertions.
-pub struct Ran {
+pub(crate) struct Ran {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Runs a command and captures everything.
-pub fn run(command: &mut Command) -> Ran {
+pub(crate) fn run(command: &mut Command) -> Ran {
     let Output {
         status,
         stdout,
@@ -80,4 +80,4 @@ pub fn run(command: &mut Command) -> Ran {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
-pub mod mcp_server;
+pub(crate) mod mcp_server;
