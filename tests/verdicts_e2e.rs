@@ -110,6 +110,9 @@ fn repeats_mark_flaky_cases_and_min_pass_decides() {
                 "2",
                 "--github",
                 "on",
+                // One at a time: the runs of a case reach the fake in order.
+                "--concurrency",
+                "1",
             ])
             .env("GITHUB_OUTPUT", dir.path().join("out"))
             .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md")),
@@ -126,7 +129,16 @@ fn repeats_mark_flaky_cases_and_min_pass_decides() {
             .iter()
             .map(|run| run["status"].as_str().unwrap())
             .collect();
-        assert_eq!(runs, vec!["passed", "failed"]);
+        assert_eq!(
+            runs,
+            vec!["passed", "failed"],
+            "{records:?} {:?}",
+            server
+                .bodies()
+                .iter()
+                .map(last_user_text)
+                .collect::<Vec<_>>()
+        );
         assert_eq!(record["runs"][1]["output"], json!({"message": "Lyon"}));
         assert_eq!(record["usage"]["input_tokens"], 8);
     }
