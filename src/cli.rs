@@ -179,18 +179,28 @@ pub enum EngineChoice {
     Node,
 }
 
-/// `--fail-on error|failure|never`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum FailOn {
-    /// Exit 1 only when a case errored
-    Error,
-    /// Exit 1 when a case failed or errored
-    #[default]
-    Failure,
-    /// Exit 1 only when a case regressed against `--baseline` (passed there, not now)
-    Regression,
-    /// Never exit 1 for case results (usage, fetch and timeout codes still apply)
-    Never,
+/// `--fail-on error|failure|regression|never`: the policy's own type (the batch stage knows no clap), parsed
+/// here.
+pub use crate::batch::FailOn;
+
+impl ValueEnum for FailOn {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Error, Self::Failure, Self::Regression, Self::Never]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Self::Error => "Exit 1 only when a case errored",
+            Self::Failure => "Exit 1 when a case failed or errored",
+            Self::Regression => {
+                "Exit 1 only when a case regressed against `--baseline` (passed there, not now)"
+            }
+            Self::Never => {
+                "Never exit 1 for case results (usage, fetch and timeout codes still apply)"
+            }
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// `aigne-ci run [SOURCE] [AGENT]`
@@ -276,6 +286,18 @@ pub struct RunArgs {
     /// installed)
     #[arg(long, env = EnvVars::AIGNE_CI_NODE_ENGINE_DIR, value_name = "DIR")]
     pub node_engine_dir: Option<PathBuf>,
+
+    /// Let a provider endpoint or proxy set by the project's `.env` (`OPENAI_BASE_URL`,
+    /// `HTTPS_PROXY`, …) go with keys from the environment (by default it is used only with a
+    /// key the same `.env` sets)
+    #[arg(long, env = EnvVars::AIGNE_CI_TRUST_PROJECT_ENV)]
+    pub trust_project_env: bool,
+
+    /// Print the run plan as JSON (engine per case and why, model per agent, keys found — names
+    /// only —, MCP servers and subprocesses it would start, files it would read) and exit 0:
+    /// no model call, no subprocess
+    #[arg(long, env = EnvVars::AIGNE_CI_DRY_RUN)]
+    pub dry_run: bool,
 }
 
 /// Pass/fail policy, shared by `run` and `merge`.
@@ -334,6 +356,15 @@ pub struct OutputArgs {
     /// GitHub Actions integration (step outputs, summary, annotations, masks)
     #[arg(long, env = EnvVars::AIGNE_CI_GITHUB, value_enum, default_value_t = GithubMode::Auto)]
     pub github: GithubMode,
+
+    /// Per-case transcripts in `<out-dir>/transcripts/<line>.json` (agent invocations, model
+    /// calls): `on` or `off`
+    #[arg(long, env = EnvVars::AIGNE_CI_TRANSCRIPTS, value_enum, default_value_t = Switch::On)]
+    pub transcripts: Switch,
+
+    /// The self-contained HTML report: a file (default `<out-dir>/report.html`), or `off`
+    #[arg(long, env = EnvVars::AIGNE_CI_REPORT, value_name = "FILE|off")]
+    pub report: Option<PathBuf>,
 }
 
 /// `aigne-ci inspect SOURCE`
@@ -372,6 +403,14 @@ pub struct MergeArgs {
 
     #[command(flatten)]
     pub outputs: OutputArgs,
+}
+
+/// `on` / `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Switch {
+    #[default]
+    On,
+    Off,
 }
 
 /// `--github on|off|auto`

@@ -48,6 +48,8 @@ impl EnvVars {
     pub const AIGNE_CI_OUTPUT: &'static str = "AIGNE_CI_OUTPUT";
     pub const AIGNE_CI_SUMMARY: &'static str = "AIGNE_CI_SUMMARY";
     pub const AIGNE_CI_JUNIT: &'static str = "AIGNE_CI_JUNIT";
+    pub const AIGNE_CI_TRANSCRIPTS: &'static str = "AIGNE_CI_TRANSCRIPTS";
+    pub const AIGNE_CI_REPORT: &'static str = "AIGNE_CI_REPORT";
     pub const AIGNE_CI_ENGINE: &'static str = "AIGNE_CI_ENGINE";
     pub const AIGNE_CI_RECORD: &'static str = "AIGNE_CI_RECORD";
     pub const AIGNE_CI_REPLAY: &'static str = "AIGNE_CI_REPLAY";
@@ -57,12 +59,15 @@ impl EnvVars {
     pub const AIGNE_CI_ALLOW_INSTALL_SCRIPTS: &'static str = "AIGNE_CI_ALLOW_INSTALL_SCRIPTS";
     pub const AIGNE_CI_NODE_ENGINE_VERSION: &'static str = "AIGNE_CI_NODE_ENGINE_VERSION";
     pub const AIGNE_CI_NODE_ENGINE_DIR: &'static str = "AIGNE_CI_NODE_ENGINE_DIR";
+    pub const AIGNE_CI_TRUST_PROJECT_ENV: &'static str = "AIGNE_CI_TRUST_PROJECT_ENV";
+    pub const AIGNE_CI_DRY_RUN: &'static str = "AIGNE_CI_DRY_RUN";
 
     // --- test knobs ---
     /// Set to any value to make every retry back-off zero (tests only).
     pub const AIGNE_CI_TEST_NO_RETRY_DELAY: &'static str = "AIGNE_CI_TEST_NO_RETRY_DELAY";
     /// Prefix of `AIGNE_CI_TEST_BASE_URL_<PROVIDER>` (e.g. `…_DEEPSEEK`): points a provider whose
-    /// base URL AIGNE hard-codes at a fake server (tests only).
+    /// base URL AIGNE hard-codes at a fake server (tests only: read by debug builds only, so a
+    /// release build has no such redirect).
     pub const AIGNE_CI_TEST_BASE_URL_PREFIX: &'static str = "AIGNE_CI_TEST_BASE_URL_";
 
     // --- AIGNE / model selection (read as AIGNE reads them) ---

@@ -14,11 +14,13 @@ pub mod fetch;
 pub mod hint;
 pub mod http;
 pub mod model;
+pub mod plan;
 pub mod project;
 pub mod report;
 pub mod secret;
 pub mod settings;
 pub mod text;
+pub mod transcript;
 
 mod commands;
 

@@ -85,6 +85,9 @@ pub(crate) fn report_settings(dir: &Path) -> ReportSettings {
         redactor: Redactor::new(["sk-secret-value-123".to_owned()]),
         inputs_file: Some("prompts.jsonl".into()),
         grace_period: Duration::from_secs(1),
+        out_dir: dir.to_path_buf(),
+        transcripts: true,
+        html_path: None,
     }
 }
 

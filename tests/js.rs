@@ -511,6 +511,7 @@ mod node_engine {
             input,
             user_context: None,
             session: None,
+            transcript: None,
         }
     }
 
@@ -977,6 +978,7 @@ mod native_engine {
                     input: input.clone(),
                     user_context: None,
                     session: None,
+                    transcript: None,
                 })
                 .await
                 .unwrap();

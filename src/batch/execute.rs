@@ -124,6 +124,8 @@ struct Running {
     case: Arc<Case>,
     agent: String,
     started: Instant,
+    /// What the case recorded so far, kept when it is abandoned.
+    transcript: Option<Arc<crate::transcript::TranscriptRecorder>>,
 }
 
 /// Keyed by (line, run).
@@ -251,12 +253,16 @@ pub async fn execute_judged(
                 ),
             };
             let duration_ms = millis(running.started.elapsed());
-            let stopped = errored_outcome(
+            let mut stopped = errored_outcome(
                 &running.case,
                 running.agent,
                 ErrorInfo::new(kind, message),
                 duration_ms,
             );
+            stopped.engine = runner.engine(&running.case);
+            stopped.transcript = running
+                .transcript
+                .map(|recorder| Arc::new(recorder.snapshot(&running.case.id, running.case.line)));
             if let Some(case) = gathered.add(Ended {
                 run,
                 outcome: stopped,
@@ -350,12 +356,14 @@ async fn run_unit(
             .clone()
             .unwrap_or_else(|| settings.default_agent.clone());
         let started = Instant::now();
+        let transcript = runner.transcript_recorder(case);
         lock(in_flight).insert(
             (case.line, run),
             Running {
                 case: case.clone(),
                 agent: agent.clone(),
                 started,
+                transcript: transcript.clone(),
             },
         );
         // A repeated session is a new conversation each run: its turns see only the earlier
@@ -370,8 +378,12 @@ async fn run_unit(
             }
             _ => case,
         };
-        let result = tokio::time::timeout(settings.case_timeout, runner.run(runnable)).await;
-        let outcome = match result {
+        let result = tokio::time::timeout(
+            settings.case_timeout,
+            runner.run_recorded(runnable, transcript.clone()),
+        )
+        .await;
+        let mut outcome = match result {
             Ok(execution) => {
                 let duration_ms = millis(started.elapsed());
                 conclude(case, agent, execution, duration_ms, judge, settings).await
@@ -390,6 +402,9 @@ async fn run_unit(
             ),
         };
         lock(in_flight).remove(&(case.line, run));
+        outcome.engine = runner.engine(case);
+        outcome.transcript =
+            transcript.map(|recorder| Arc::new(recorder.snapshot(&case.id, case.line)));
         // The receiver only goes away when the run is abandoned; then this case is dropped too.
         let _ = sender.send(Ended { run, outcome });
     }
@@ -685,6 +700,8 @@ pub fn finish(
         judge_usage: Usage::default(),
         runs: Vec::new(),
         flaky: None,
+        engine: None,
+        transcript: None,
     }
 }
 
@@ -714,5 +731,7 @@ fn skipped_outcome(invalid: InvalidCase, agent: &str) -> CaseOutcome {
         judge_usage: Usage::default(),
         runs: Vec::new(),
         flaky: None,
+        engine: None,
+        transcript: None,
     }
 }

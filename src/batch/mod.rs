@@ -23,11 +23,15 @@ pub use execute::{BatchSettings, Repeat, StopSignal, execute, execute_judged};
 pub use inputs::{Inputs, InputsSource, read_inputs};
 pub use judge::{Judge, JudgeReply, JudgeRequest};
 pub use outcome::{
-    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, ErrorInfo, RunOutcome,
-    StopReason, Usage,
+    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, EngineInfo, ErrorInfo,
+    RunOutcome, StopReason, Usage,
 };
-pub use policy::{Policy, Verdict};
+pub use policy::{FailOn, Policy, Verdict};
 pub use shard::Shard;
+
+use std::sync::Arc;
+
+use crate::transcript::TranscriptRecorder;
 
 /// Runs one case: the seam between the batch and the engine.
 #[async_trait::async_trait]
@@ -35,6 +39,31 @@ pub trait CaseRunner: Send + Sync {
     /// Runs the case's agent (its `agent`, else the run's) on its input, as a turn of its
     /// `session` when it has one. Never fails: errors are part of the [`CaseExecution`].
     async fn run(&self, case: &Case) -> CaseExecution;
+
+    /// Which engine runs the case and why (`engine`, `engine_reason` in its result), known
+    /// before it runs so a case that times out or is stopped records it too. `None`: the
+    /// runner does not say.
+    fn engine(&self, _case: &Case) -> Option<EngineInfo> {
+        None
+    }
+
+    /// A recorder for one case's transcript (`None`: transcripts are off, or this runner
+    /// records none). The batch makes it before the case starts, so that what a case recorded
+    /// before a timeout or a stop is kept.
+    fn transcript_recorder(&self, _case: &Case) -> Option<Arc<TranscriptRecorder>> {
+        None
+    }
+
+    /// [`CaseRunner::run`], recording into `transcript` (from
+    /// [`CaseRunner::transcript_recorder`]).
+    async fn run_recorded(
+        &self,
+        case: &Case,
+        transcript: Option<Arc<TranscriptRecorder>>,
+    ) -> CaseExecution {
+        let _ = transcript;
+        self.run(case).await
+    }
 }
 
 /// Receives what the batch produces; the batch's only way to emit anything. All calls come from

@@ -44,6 +44,15 @@ impl ErrorInfo {
     }
 }
 
+/// The engine that runs a case, and why (`--engine auto` decides per case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `native` or `node`.
+    pub engine: String,
+    /// Why, in one sentence.
+    pub reason: String,
+}
+
 /// What a [`super::CaseRunner`] returns for one case.
 #[derive(Debug, Clone)]
 pub struct CaseExecution {
@@ -169,6 +178,10 @@ pub struct CaseOutcome {
     pub runs: Vec<RunOutcome>,
     /// Under `--repeat N` (N > 1): whether the runs disagree (not all the same status).
     pub flaky: Option<bool>,
+    /// The engine that ran it and why (`None` for skipped lines, or a runner that does not say).
+    pub engine: Option<EngineInfo>,
+    /// What ran (when transcripts are on).
+    pub transcript: Option<std::sync::Arc<crate::transcript::Transcript>>,
 }
 
 /// Cases per status.

@@ -4,5 +4,6 @@ pub(crate) mod fetch;
 pub(crate) mod inspect;
 pub(crate) mod judge;
 pub(crate) mod merge;
-pub(crate) mod outputs;
 pub(crate) mod run;
+mod runner;
+mod signals;

@@ -198,13 +198,42 @@ impl Engine {
         model: &dyn crate::model::ChatModel,
         request: ChatRequest,
     ) -> Result<crate::model::types::ChatResponse, InvokeError> {
-        let response = model
-            .complete(request)
-            .await
-            .map_err(|source| InvokeError::Model {
-                agent: agent.name.clone(),
-                source: Box::new(source),
-            })?;
+        let pending = run.transcript.as_ref().map(|transcript| {
+            let sent = serde_json::to_value(&request).unwrap_or(Value::Null);
+            transcript.begin_model_call(
+                super::transcript_parent(),
+                model.provider(),
+                model.model(),
+                &sent,
+            )
+        });
+        let result = model.complete(request).await;
+        if let (Some(transcript), Some(pending)) = (&run.transcript, pending) {
+            match &result {
+                Ok(response) => {
+                    let usage = serde_json::to_value(response.usage).unwrap_or(Value::Null);
+                    let mut answer = serde_json::to_value(response).unwrap_or(Value::Null);
+                    if let Value::Object(answer) = &mut answer {
+                        answer.remove("usage");
+                        answer.remove("attempts");
+                    }
+                    transcript.end_model_call(
+                        pending,
+                        Ok((&answer, &usage)),
+                        Some(response.attempts),
+                    );
+                }
+                Err(error) => transcript.end_model_call(
+                    pending,
+                    Err(super::error_text(error)),
+                    error.attempts(),
+                ),
+            }
+        }
+        let response = result.map_err(|source| InvokeError::Model {
+            agent: agent.name.clone(),
+            source: Box::new(source),
+        })?;
         run.record_call(
             &response.usage,
             response

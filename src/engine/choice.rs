@@ -22,7 +22,7 @@ pub enum EngineRequest {
 }
 
 /// An engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// The Rust runtime (with the Node bridge for JavaScript agents).

@@ -23,7 +23,9 @@ pub mod mcp;
 pub mod node;
 pub mod npm;
 mod prompt;
+pub mod route;
 mod schema;
+pub mod seam;
 mod session;
 mod skill;
 pub mod subprocess;
@@ -43,6 +45,7 @@ use serde_json::{Map, Value};
 use crate::model::types::Usage;
 use crate::model::{ModelResolver, ModelSpec};
 use crate::project::{AgentDef, AgentKind, ModelConfig, Project};
+use crate::transcript::TranscriptRecorder;
 
 pub use error::InvokeError;
 pub use prompt::{merge_default_input, resolve_getters};
@@ -115,7 +118,30 @@ struct Run {
     model_calls: AtomicU32,
     /// What JavaScript agents of this invocation share (`userContext`).
     js: js_agent::JsCaseContext,
+    /// Where the case's transcript is recorded (`None`: transcripts are off).
+    transcript: Option<Arc<TranscriptRecorder>>,
 }
+
+tokio::task_local! {
+    /// The transcript invocation the running code belongs to: the parent of the invocations and
+    /// model calls it starts. Set around each agent invocation with `scope`, so it follows the
+    /// nesting of futures (concurrent tool calls and team members included) without threading
+    /// an id through every signature.
+    static TRANSCRIPT_PARENT: Option<usize>;
+}
+
+/// The transcript invocation the caller runs in (see [`TRANSCRIPT_PARENT`]).
+fn transcript_parent() -> Option<usize> {
+    TRANSCRIPT_PARENT.try_with(|parent| *parent).ok().flatten()
+}
+
+/// What the native engine's transcripts hold (written into each transcript).
+pub const NATIVE_TRANSCRIPT_CAPTURES: &[&str] = &[
+    "every agent invocation (ai, team members, transforms, JavaScript agents and the agents they invoke) with its input and output or error",
+    "every MCP tool call with its arguments and result",
+    "every model call in order: provider, model, the provider-neutral request (messages, tools, tool choice, response format, options), the answer, usage, latency, HTTP attempts, error",
+    "not captured: the provider-specific wire bodies (see --record for those)",
+];
 
 impl Run {
     fn record_call(&self, usage: &Usage, model: Option<String>) {
@@ -168,6 +194,15 @@ impl Engine {
 
     /// Runs one agent on one input.
     pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeOutcome, InvokeError> {
+        self.invoke_recorded(request, None).await
+    }
+
+    /// [`Engine::invoke`], recording what runs into `transcript`.
+    pub async fn invoke_recorded(
+        &self,
+        request: InvokeRequest,
+        transcript: Option<Arc<TranscriptRecorder>>,
+    ) -> Result<InvokeOutcome, InvokeError> {
         let agent = self.find_agent(request.agent.as_deref()).await?;
         let input = match request.input {
             Value::Object(map) => map,
@@ -195,6 +230,7 @@ impl Engine {
             model: Mutex::new(None),
             model_calls: AtomicU32::new(0),
             js: self.js.case_context(),
+            transcript,
         };
         let output = self.invoke_agent(&run, &agent, input, None).await?;
         let usage = run.usage.lock().map(|u| *u).unwrap_or_default();
@@ -208,8 +244,41 @@ impl Engine {
     }
 
     /// AIGNE's `Agent.invoke` for any agent kind. `inherited` is the model the caller passes
-    /// down (`this.model || options.model`).
+    /// down (`this.model || options.model`). Recorded in the case's transcript, if any.
     fn invoke_agent<'a>(
+        &'a self,
+        run: &'a Run,
+        agent: &'a Arc<AgentDef>,
+        input: Map<String, Value>,
+        inherited: Option<&'a ModelConfig>,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, InvokeError>> {
+        let Some(transcript) = &run.transcript else {
+            return self.invoke_agent_lifecycle(run, agent, input, inherited);
+        };
+        async move {
+            let id = transcript.begin_invocation(
+                transcript_parent(),
+                &agent.name,
+                agent.kind.type_name(),
+                &Value::Object(input.clone()),
+            );
+            let result = TRANSCRIPT_PARENT
+                .scope(
+                    id,
+                    self.invoke_agent_lifecycle(run, agent, input, inherited),
+                )
+                .await;
+            match &result {
+                Ok(output) => transcript.end_invocation(id, Ok(&Value::Object(output.clone()))),
+                Err(error) => transcript.end_invocation(id, Err(error_text(error))),
+            }
+            result
+        }
+        .boxed()
+    }
+
+    /// [`Engine::invoke_agent`] without the transcript.
+    fn invoke_agent_lifecycle<'a>(
         &'a self,
         run: &'a Run,
         agent: &'a Arc<AgentDef>,
@@ -507,6 +576,18 @@ fn unsupported(agent: &AgentDef, feature: String) -> InvokeError {
         feature,
         location: agent.location(),
     }
+}
+
+/// An error and its causes on one line, for transcripts.
+pub(crate) fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// JS truthiness of a JSON value.

@@ -158,12 +158,26 @@ impl Engine {
                         },
                     )?;
                 }
-                let result = connection.call(&tool.name, input).await.map_err(|source| {
-                    InvokeError::Mcp {
-                        agent: agent.name.clone(),
-                        location: agent.location(),
-                        source: Box::new(source),
+                let recorded = run.transcript.as_ref().map(|transcript| {
+                    let id = transcript.begin_invocation(
+                        super::transcript_parent(),
+                        &tool.name,
+                        "mcp_tool",
+                        &Value::Object(input.clone()),
+                    );
+                    (transcript, id)
+                });
+                let result = connection.call(&tool.name, input).await;
+                if let Some((transcript, id)) = recorded {
+                    match &result {
+                        Ok(output) => transcript.end_invocation(id, Ok(output)),
+                        Err(error) => transcript.end_invocation(id, Err(super::error_text(error))),
                     }
+                }
+                let result = result.map_err(|source| InvokeError::Mcp {
+                    agent: agent.name.clone(),
+                    location: agent.location(),
+                    source: Box::new(source),
                 })?;
                 Ok(match result {
                     Value::Object(map) => map,

@@ -157,6 +157,17 @@ impl ModelError {
         }
     }
 
+    /// HTTP attempts of the failed call, when the error counts them (for transcripts).
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Self::Status { attempts, .. }
+            | Self::Network { attempts, .. }
+            | Self::Timeout { attempts, .. } => Some(*attempts),
+            Self::Retried { source, .. } => source.attempts(),
+            _ => None,
+        }
+    }
+
     /// A short kind for results (`model_status`, `model_network`, …).
     pub fn kind(&self) -> &'static str {
         match self {

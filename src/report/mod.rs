@@ -14,6 +14,7 @@ pub mod record;
 pub mod redact;
 pub mod step_outputs;
 pub mod summary;
+pub mod transcripts;
 
 mod fetch_progress;
 
@@ -93,6 +94,12 @@ pub struct ReportSettings {
     pub inputs_file: Option<String>,
     /// Grace period, for the "stopping" message.
     pub grace_period: Duration,
+    /// The out-dir (transcripts are written under it, and named relative to it).
+    pub out_dir: PathBuf,
+    /// Whether per-case transcripts are written.
+    pub transcripts: bool,
+    /// Where `report.html` goes (`None`: `--report off`).
+    pub html_path: Option<PathBuf>,
 }
 
 /// What the end-of-run reports need of one case (small, kept for every case).
@@ -363,6 +370,16 @@ impl Reporter for RunReporter {
         let mut record = ResultRecord::from(outcome);
         if let Some(baseline) = &mut self.baseline {
             record.baseline = baseline.compare(&record);
+        }
+        if self.settings.transcripts
+            && let Some(transcript) = &outcome.transcript
+        {
+            record.transcript = Some(transcripts::write(
+                &self.settings.out_dir,
+                outcome,
+                transcript,
+                &self.settings.redactor,
+            )?);
         }
         self.writer
             .write(&record, &self.settings.redactor)

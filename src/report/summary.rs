@@ -7,8 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{CaseStatus, Counts, Policy, StopReason, Usage, Verdict};
-use crate::cli::FailOn;
+use crate::batch::{CaseStatus, Counts, FailOn, Policy, StopReason, Usage, Verdict};
 
 use super::baseline::{BaselineCounts, BaselineFigures, BaselineSummary, delta};
 use super::record::{FORMAT_VERSION, ResultRecord};
@@ -115,9 +114,12 @@ pub struct Summary {
     pub durations: Durations,
     pub project: ProjectInfo,
     pub engine: String,
-    /// Why that engine runs (`--engine auto` decides from the project's features).
+    /// Why that engine runs (`--engine auto` decides per case from the agents it reaches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_reason: Option<String>,
+    /// Cases per engine that ran them (`{"native": 3, "node": 1}`).
+    #[serde(default)]
+    pub engines: std::collections::BTreeMap<String, usize>,
     /// Every subprocess the run started (Node bridge, node engine, npm, stdio MCP servers).
     #[serde(default)]
     pub subprocesses: Vec<SubprocessInfo>,
@@ -193,6 +195,8 @@ pub struct Tally {
     pub compared: bool,
     /// Baseline cases no case matched (set by the reporter at the end).
     pub baseline_missing: Option<usize>,
+    /// Cases per engine.
+    pub engines: std::collections::BTreeMap<String, usize>,
 }
 
 impl Tally {
@@ -218,6 +222,9 @@ impl Tally {
         }
         if record.status != CaseStatus::Skipped {
             self.durations.push(record.duration_ms);
+        }
+        if let Some(engine) = &record.engine {
+            *self.engines.entry(engine.clone()).or_default() += 1;
         }
         if let Some(model) = &record.model
             && !self.models.contains(model)
@@ -340,6 +347,7 @@ pub fn build(
         project: context.project.clone(),
         engine: context.engine.clone(),
         engine_reason: context.engine_reason.clone(),
+        engines: tally.engines.clone(),
         subprocesses: context.subprocesses.clone(),
         model,
         models,
@@ -362,12 +370,7 @@ pub fn build(
 
 /// `error`, `failure`, `never`.
 pub fn fail_on_name(fail_on: FailOn) -> &'static str {
-    match fail_on {
-        FailOn::Error => "error",
-        FailOn::Failure => "failure",
-        FailOn::Regression => "regression",
-        FailOn::Never => "never",
-    }
+    fail_on.name()
 }
 
 /// Writes a file atomically: a temp file in the same folder, then a rename.

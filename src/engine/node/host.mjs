@@ -6,9 +6,14 @@
 //
 //   → {id, type: "load", path, model?, model_options?}
 //   ← {id, type: "result", ok: true, value: {agents: [{name, description, input_schema?}], default_agent}}
-//   → {id, type: "invoke", agent, input, user_context?}
-//   ← {id, type: "result", ok: true, value: {output, usage: {input_tokens, output_tokens}}}
-//   ← {id, type: "result", ok: false, error: {message, name, stack}}
+//   → {id, type: "invoke", agent, input, user_context?, transcript?}
+//   ← {id, type: "result", ok: true, value: {output, usage: {input_tokens, output_tokens}}, transcript?}
+//   ← {id, type: "result", ok: false, error: {message, name, stack}, transcript?}
+//
+// With `transcript: true`, the reply carries the case's agent events as the runtime emits them
+// on its context (`agentStarted` / `agentSucceed` / `agentFailed`): one entry per invocation,
+// chat models included, `{id, parent, agent, tag, started, ended, input, output?, error?}`
+// (ids are the runtime's context ids; strings are cut at TEXT_CAP bytes with a note).
 
 import { createInterface } from "node:readline";
 import { join } from "node:path";
@@ -90,27 +95,113 @@ function findAgent(name) {
   return agent;
 }
 
-async function invoke({ agent: name, input, user_context: userContext }) {
+// Same cap and note as the Rust side (src/transcript.rs `cap_text`), applied here too so that a
+// large message does not travel whole over the pipe.
+const TEXT_CAP = 16 * 1024;
+
+function capValue(value, depth = 0) {
+  if (typeof value === "string") {
+    const bytes = Buffer.byteLength(value);
+    if (bytes <= TEXT_CAP) return value;
+    const kept = Buffer.from(value).subarray(0, TEXT_CAP).toString("utf8").replace(/\uFFFD$/, "");
+    const keptBytes = Buffer.byteLength(kept);
+    return `${kept}… [aigne-ci: cut at ${TEXT_CAP} bytes, ${bytes - keptBytes} more bytes not kept]`;
+  }
+  if (value === null || typeof value !== "object") return value;
+  if (depth > 32) return "[aigne-ci: nested too deep]";
+  if (Array.isArray(value)) return value.map((item) => capValue(item, depth + 1));
+  if (typeof value.toJSON === "function") return capValue(value.toJSON(), depth + 1);
+  const result = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (typeof item === "function" || typeof item === "symbol" || item === undefined) continue;
+    if (item && typeof item === "object" && typeof item.invoke === "function") continue; // an agent
+    result[key] = capValue(item, depth + 1);
+  }
+  return result;
+}
+
+function snapshot(value) {
+  try {
+    return JSON.parse(JSON.stringify(capValue(value)));
+  } catch (error) {
+    return `[aigne-ci: not serialisable: ${error?.message ?? error}]`;
+  }
+}
+
+// Records the agent events of one case's context tree. Only events whose parent context belongs
+// to the tree are kept, so cases running at once never mix.
+function recordEvents(context) {
+  const known = new Set([context.id]);
+  const entries = new Map();
+  const order = [];
+  const started = ({ contextId, parentContextId, timestamp, agent, input }) => {
+    if (!known.has(parentContextId) && !known.has(contextId)) return;
+    known.add(contextId);
+    const entry = {
+      id: contextId,
+      parent: parentContextId === context.id ? null : parentContextId,
+      agent: agent?.name ?? "",
+      tag: agent?.tag ?? "",
+      started: timestamp,
+      input: snapshot(input),
+    };
+    entries.set(contextId, entry);
+    order.push(entry);
+  };
+  const succeed = ({ contextId, timestamp, output }) => {
+    const entry = entries.get(contextId);
+    if (!entry) return;
+    entry.ended = timestamp;
+    entry.output = snapshot(output);
+  };
+  const failed = ({ contextId, timestamp, error }) => {
+    const entry = entries.get(contextId);
+    if (!entry) return;
+    entry.ended = timestamp;
+    entry.error = snapshot(error instanceof Error ? error.message : String(error));
+  };
+  context.on("agentStarted", started);
+  context.on("agentSucceed", succeed);
+  context.on("agentFailed", failed);
+  return {
+    events: () => order,
+    stop: () => {
+      context.off("agentStarted", started);
+      context.off("agentSucceed", succeed);
+      context.off("agentFailed", failed);
+    },
+  };
+}
+
+async function invoke({ agent: name, input, user_context: userContext, transcript }, reply) {
   await loading;
   if (!aigne) throw new Error("the project is not loaded");
   const agent = findAgent(name);
   const context = aigne.newContext();
   if (userContext && typeof userContext === "object") Object.assign(context.userContext, userContext);
-  const output = await context.invoke(agent, input ?? {});
-  const usage = context.usage ?? {};
-  return {
-    output,
-    usage: { input_tokens: usage.inputTokens ?? 0, output_tokens: usage.outputTokens ?? 0 },
-  };
+  const recorder = transcript ? recordEvents(context) : null;
+  try {
+    const output = await context.invoke(agent, input ?? {});
+    const usage = context.usage ?? {};
+    return {
+      output,
+      usage: { input_tokens: usage.inputTokens ?? 0, output_tokens: usage.outputTokens ?? 0 },
+    };
+  } finally {
+    if (recorder) {
+      recorder.stop();
+      reply.transcript = recorder.events();
+    }
+  }
 }
 
-async function handle(message) {
+async function handle(message, reply) {
   switch (message.type) {
     case "load":
       loading = load(message);
       return await loading;
     case "invoke":
-      return await invoke(message);
+      return await invoke(message, reply);
     case "ping":
       return "pong";
     default:
@@ -128,15 +219,17 @@ lines.on("line", (line) => {
     writeLog(`aigne-ci host: unreadable request: ${error.message}\n`);
     return;
   }
-  const done = handle(message).then(
+  // What the handler adds to its reply besides the value (the transcript).
+  const extra = {};
+  const done = handle(message, extra).then(
     (value) => {
       try {
-        send({ id: message.id, type: "result", ok: true, value });
+        send({ id: message.id, type: "result", ok: true, value, ...extra });
       } catch (error) {
-        send({ id: message.id, type: "result", ok: false, error: errorInfo(error) });
+        send({ id: message.id, type: "result", ok: false, error: errorInfo(error), ...extra });
       }
     },
-    (error) => send({ id: message.id, type: "result", ok: false, error: errorInfo(error) }),
+    (error) => send({ id: message.id, type: "result", ok: false, error: errorInfo(error), ...extra }),
   );
   inFlight.add(done);
   done.finally(() => inFlight.delete(done));

@@ -12,6 +12,7 @@
 //! lost.
 
 mod error;
+mod transcript;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec};
 use crate::engine::npm::{self, NpmSettings};
 use crate::engine::subprocess::{SubprocessLog, find_program};
 use crate::model::types::Usage;
+use crate::transcript::TranscriptRecorder;
 
 /// The `@aigne/cli` version `--engine node` installs unless told otherwise.
 pub const DEFAULT_AIGNE_CLI_VERSION: &str = "1.59.0";
@@ -107,9 +109,17 @@ pub struct NodeInvokeRequest {
     /// keeps it by `userContext.sessionId` (AFS `history` per session; legacy `memory` in the
     /// shared AIGNE instance), so every turn runs on the one host, in order.
     pub session: Option<String>,
+    /// Where the case's transcript goes (`None`: not recorded).
+    pub transcript: Option<Arc<TranscriptRecorder>>,
 }
 
-/// What one case returned.
+/// What the node engine's transcripts hold (written into each transcript).
+pub const NODE_TRANSCRIPT_CAPTURES: &[&str] = &[
+    "every agent invocation the official runtime announces on its context (agentStarted / agentSucceed / agentFailed): AI agents, team members, transforms, hooks, JavaScript function agents, MCP tools, with input and output or error; `kind` is the runtime's agent tag",
+    "every model call as the runtime's chat-model agent sees it: provider (the model agent's name), model, the messages, tools and options in AIGNE's own form, the answer, usage and latency",
+    "not captured: the provider wire bodies, HTTP attempts and retries inside a model call (the runtime does not announce them), and anything of a case that timed out (its host is restarted)",
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeInvokeOutput {
     /// The agent's output object.
@@ -255,6 +265,7 @@ impl NodeEngine {
                 "agent": request.agent,
                 "input": request.input,
                 "user_context": user_context(request),
+                "transcript": request.transcript.is_some(),
             });
             let mut guard = RestartOnDrop {
                 engine: Some(self.clone()),
@@ -276,8 +287,16 @@ impl NodeEngine {
                         timeout,
                     });
                 }
-                Ok(Ok(reply)) => {
+                Ok(Ok(mut reply)) => {
                     guard.engine = None;
+                    if let (Some(recorder), Some(events)) = (
+                        &request.transcript,
+                        reply
+                            .as_object_mut()
+                            .and_then(|reply| reply.remove("transcript")),
+                    ) {
+                        transcript::record_events(recorder, events);
+                    }
                     let outcome = parse_reply(reply, &request.agent);
                     if outcome.is_ok() {
                         self.session_turn_done(request, generation);

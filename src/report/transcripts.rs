@@ -1,0 +1,53 @@
+//! `<out-dir>/transcripts/<line>.json`: one case's [`Transcript`], written (redacted) when the
+//! case ends. The format is `schemas/transcript.schema.json`; [`crate::transcript`] describes
+//! what it holds.
+
+use std::path::Path;
+
+use crate::batch::CaseOutcome;
+use crate::transcript::Transcript;
+
+use super::Redactor;
+
+/// The folder of the transcripts, under the out-dir.
+pub const FOLDER: &str = "transcripts";
+
+/// The transcript's path relative to the out-dir.
+pub fn relative_path(line: usize) -> String {
+    format!("{FOLDER}/{line}.json")
+}
+
+/// Writes the transcript of `outcome`; returns its path relative to `out_dir`.
+pub fn write(
+    out_dir: &Path,
+    outcome: &CaseOutcome,
+    transcript: &Transcript,
+    redactor: &Redactor,
+) -> std::io::Result<String> {
+    let relative = relative_path(outcome.line);
+    let path = out_dir.join(&relative);
+    let context = |error: std::io::Error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("cannot write `{}`: {error}", path.display()),
+        )
+    };
+    let json = serde_json::to_string(&transcript).map_err(std::io::Error::other)?;
+    if let Some(folder) = path.parent() {
+        fs_err::create_dir_all(folder).map_err(context)?;
+    }
+    fs_err::write(&path, redactor.redact(&json).as_bytes()).map_err(context)?;
+    Ok(relative)
+}
+
+/// Reads a transcript written by [`write`] (already redacted), as JSON.
+pub fn read(out_dir: &Path, relative: &str) -> Option<serde_json::Value> {
+    // Only our own relative names: never a path a results file could point elsewhere with.
+    let name = relative.strip_prefix(&format!("{FOLDER}/"))?;
+    let line = name.strip_suffix(".json")?;
+    if line.is_empty() || !line.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let text = fs_err::read_to_string(out_dir.join(relative)).ok()?;
+    serde_json::from_str(&text).ok()
+}
