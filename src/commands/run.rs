@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::batch::assertion::JudgeKind;
 use crate::batch::{
     self, BatchError, BatchSettings, Case, CaseRunner, Judge, StopReason, StopSignal,
 };
@@ -239,9 +240,18 @@ async fn prepare(
         }
         Err(error) => return Err(error.into()),
     };
+    // The agents the cases run, and the project evaluator agents of their `judge` assertions.
     let mut case_agents: Vec<String> = cases
         .iter()
         .map(|case| case.agent.clone().unwrap_or_else(|| default_agent.clone()))
+        .chain(cases.iter().flat_map(|case| {
+            case.assertions.iter().filter_map(|assertion| {
+                match assertion.judged().map(|spec| spec.kind) {
+                    Some(JudgeKind::Agent(name)) => Some(name),
+                    _ => None,
+                }
+            })
+        }))
         .collect();
     case_agents.sort();
     case_agents.dedup();
