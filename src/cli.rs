@@ -170,7 +170,7 @@ pub struct ModelArgs {
 /// `--engine auto|native|node`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum EngineChoice {
-    /// Native when every feature of the project is supported, node otherwise
+    /// Per case: native when it supports every agent the case reaches, node otherwise
     #[default]
     Auto,
     /// The Rust implementation of the AIGNE runtime

@@ -419,3 +419,27 @@ fn inspect_reads_the_project_env_like_run() {
         "{report}"
     );
 }
+
+/// A case that times out still records the engine it was routed to.
+#[test]
+fn a_timed_out_case_records_its_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    mixed_project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_handler(|_| Reply::text("late").latency(std::time::Duration::from_secs(3)));
+    let ran = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--prompt", "hi", "--timeout", "300ms"]),
+    );
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(record["error"]["kind"], "timeout");
+    assert_eq!(record["engine"], "native");
+    assert_eq!(
+        record["engine_reason"],
+        "the native engine supports every feature agent `chat` reaches"
+    );
+}

@@ -47,21 +47,23 @@ use serde_json::{Map, Value, json};
 use crate::batch::{BatchError, FailOn, InputsSource, Policy, Repeat, Shard};
 use crate::cli::{
     EngineChoice, GithubMode, InspectArgs, ModelArgs, OnInvalidInput, OutputArgs, PolicyArgs,
-    RunArgs, Switch, VerdictArgs,
+    RunArgs, SourceArgs, Switch, VerdictArgs,
 };
 use crate::engine::choice::EngineRequest;
 use crate::engine::js::JsSettings;
 use crate::engine::mcp::McpSettings;
 use crate::engine::node::NodeEngineSettings;
 use crate::engine::npm::NpmSettings;
+use crate::env_vars::EnvVars;
 use crate::error::Error;
-use crate::fetch::FetchSettings;
+use crate::fetch::{ExtractLimits, FetchSettings};
 use crate::model::settings::js_number;
 use crate::model::types::ModelOptions;
 use crate::model::{ModelError, ModelFlags, ModelSettings};
 use crate::project::Project;
 use crate::report::{GithubSettings, ProgressMode, Redactor, ReportSettings};
-use crate::settings::Environment;
+use crate::secret::Secret;
+use crate::settings::{Environment, parse_sha256};
 
 pub use dotenv::{DotEnvError, ProjectEnv};
 
@@ -381,7 +383,7 @@ impl RunPlan {
         };
         // The model flags are checked whatever engine runs: both forward them.
         let model = model_flags(&args.model, environment)?;
-        let fetch = environment.fetch_settings(source.clone(), &args.source_args)?;
+        let fetch = fetch_settings(environment, source.clone(), &args.source_args)?;
         // As given, for the message.
         let cassette = [
             ("--replay", &args.model.replay),
@@ -435,7 +437,14 @@ impl RunPlan {
         if !self.trust_project_env {
             trust::check(&dotenv)?;
         }
-        let model = ModelSettings::resolve(&self.model, environment, dotenv.variables.clone());
+        let mut model = ModelSettings::resolve(&self.model, environment, dotenv.variables.clone());
+        // `--token` is masked in a recorded cassette like the keys of the environment.
+        model.extra_secrets.extend(
+            self.fetch
+                .token
+                .iter()
+                .map(|token| token.expose().to_owned()),
+        );
         Ok(ProjectPlan {
             project: project.clone(),
             project_dir: project_dir.to_path_buf(),
@@ -479,7 +488,7 @@ impl InspectPlan {
             .or_else(|| args.url.clone())
             .unwrap_or_else(|| ".".to_owned());
         Ok(Self {
-            fetch: environment.fetch_settings(source, &args.source_args)?,
+            fetch: fetch_settings(environment, source, &args.source_args)?,
             model: ModelFlags {
                 model: args.model.clone().filter(|model| !model.is_empty()),
                 ..ModelFlags::default()
@@ -501,6 +510,43 @@ impl InspectPlan {
             dotenv.variables,
         ))
     }
+}
+
+/// Stage 1 settings for `source` from the `SourceArgs` flags (which clap already merged with
+/// their `AIGNE_CI_*` variables) and the environment (`GITHUB_TOKEN`, proxies, cache default).
+/// Shared by `run`, `fetch` and `inspect`.
+pub fn fetch_settings(
+    environment: &Environment,
+    source: String,
+    args: &SourceArgs,
+) -> Result<FetchSettings, Error> {
+    let sha256 = args.sha256.as_deref().map(parse_sha256).transpose()?;
+    if args.max_entries == 0 || args.max_unpacked_bytes == 0 {
+        return Err(Error::usage(
+            "`--max-entries` and `--max-unpacked-bytes` must be greater than 0",
+            None,
+        ));
+    }
+    Ok(FetchSettings {
+        source,
+        current_dir: environment.current_dir.clone(),
+        cache_dir: environment.cache_dir(args.cache_dir.as_ref()),
+        sha256,
+        offline: args.offline,
+        refresh: args.refresh,
+        subdir: args.subdir.clone(),
+        token: args
+            .token
+            .as_deref()
+            .filter(|token| !token.is_empty())
+            .map(Secret::new),
+        github_token: environment.get(EnvVars::GITHUB_TOKEN).map(Secret::new),
+        limits: ExtractLimits {
+            max_unpacked_bytes: args.max_unpacked_bytes,
+            max_entries: args.max_entries,
+        },
+        http: environment.http_settings(args.connect_timeout, args.read_timeout, args.http_retries),
+    })
 }
 
 /// The model settings `run` resolves for a project folder: the model flags, the environment and
@@ -669,6 +715,15 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone()
+        );
+    }
+
+    #[test]
+    fn the_node_engine_version_default_is_the_pinned_one() {
+        let plan = plan(&[]).unwrap();
+        assert_eq!(
+            plan.engine.node_version,
+            crate::engine::node::DEFAULT_AIGNE_CLI_VERSION
         );
     }
 
