@@ -125,9 +125,25 @@ pub(crate) async fn prepare(
         (false, true) => EngineKind::Node.to_string(),
         _ => EngineKind::Native.to_string(),
     };
+    // One sentence for the summary; each result carries its own case's reason.
     let engine_reason = match reasons.as_slice() {
+        [] => None,
         [(_, reason)] => Some((*reason).to_owned()),
-        _ => None,
+        _ if !routes.uses(EngineKind::Node) => {
+            Some("the native engine supports every feature the cases' agents reach".to_owned())
+        }
+        _ if !routes.uses(EngineKind::Native) => Some(
+            reasons
+                .iter()
+                .map(|(_, reason)| *reason)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => Some(format!(
+            "per case: agents {} run natively, agents {} need the node engine (each result's `engine_reason` says why)",
+            quoted(&routes.agents_on(EngineKind::Native)),
+            quoted(&routes.agents_on(EngineKind::Node)),
+        )),
     };
     let subprocesses = SubprocessLog::default();
     let started = Engines::start(
@@ -196,4 +212,13 @@ fn judged(cases: &[Case]) -> bool {
             .iter()
             .any(|assertion| assertion.judged().is_some())
     })
+}
+
+/// `a`, `b` → "`a`, `b`".
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
