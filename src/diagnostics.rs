@@ -95,6 +95,39 @@ pub fn render(error: &Error) -> String {
     text
 }
 
+/// Writes a warning the run goes on after: `warning:` / `  Caused by:` / blank line / `hint:`
+/// (and a `::warning::` workflow command in GitHub Actions).
+pub fn warn(
+    message: &str,
+    cause: &dyn std::error::Error,
+    hint: Option<&str>,
+    github_actions: bool,
+) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(render_warning(message, cause, hint).as_bytes());
+    if github_actions {
+        let _ = writeln!(
+            stderr,
+            "::warning title=aigne-ci::{}",
+            escape_data(&format!("{message}: {}", crate::text::error_chain(cause)))
+        );
+    }
+}
+
+/// The text [`warn`] writes.
+pub fn render_warning(message: &str, cause: &dyn std::error::Error, hint: Option<&str>) -> String {
+    let mut text = format!("warning: {message}\n");
+    let mut source = Some(cause);
+    while let Some(error) = source {
+        text.push_str(&format!("  Caused by: {error}\n"));
+        source = error.source();
+    }
+    if let Some(hint) = hint {
+        text.push_str(&format!("\nhint: {hint}\n"));
+    }
+    text
+}
+
 /// Escapes a workflow-command data value (`%`, CR, LF).
 pub fn escape_data(value: &str) -> String {
     value

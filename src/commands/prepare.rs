@@ -171,6 +171,14 @@ pub(crate) async fn prepare(
     for note in &started.notes {
         report::log_line(note);
     }
+    for warning in &started.warnings {
+        crate::diagnostics::warn(
+            &warning.message(),
+            warning.failure.as_ref(),
+            warning.failure.hint().as_deref(),
+            plan.report.github_enabled(),
+        );
+    }
     // Judges call the native providers whatever engine runs the cases: the native engine's
     // (one transport, one cassette), else providers of their own.
     let judged = judged(cases);
