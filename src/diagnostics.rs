@@ -7,7 +7,6 @@
 //! name, an MCP server's stderr): the text is masked ([`Redactor`]) and no line of it can
 //! begin a workflow command ([`neutralize`]).
 
-use std::borrow::Cow;
 use std::error::Error as _;
 use std::io::Write;
 
@@ -29,51 +28,7 @@ pub fn report(error: &Error, github_actions: bool, redactor: &Redactor) {
     }
 }
 
-/// Text in which no line can start a workflow command. The runner reads a command from any
-/// line (of stdout or stderr) that starts with `::` once trimmed, and from any line holding
-/// `##[` (the old syntax); such a line gets its leading `::` written as `%3A%3A` and its `##[`
-/// as `##%5B` (the runner's own escapes), so it shows as text. `\r` ends a line for the
-/// runner, as `\n` does. Only the lines aigne-ci writes as commands skip this.
-pub fn neutralize(text: &str) -> Cow<'_, str> {
-    let dangerous = |line: &str| line.trim_start().starts_with("::") || line.contains("##[");
-    if !text.split(['\n', '\r']).any(dangerous) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut rest = text;
-    loop {
-        let end = rest.find(['\n', '\r']).unwrap_or(rest.len());
-        let line = &rest[..end];
-        if dangerous(line) {
-            let mut line = line.replace("##[", "##%5B");
-            let trimmed = line.trim_start();
-            if trimmed.starts_with("::") {
-                let start = line.len() - trimmed.len();
-                line.replace_range(start..start + 2, "%3A%3A");
-            }
-            out.push_str(&line);
-        } else {
-            out.push_str(line);
-        }
-        if end == rest.len() {
-            break;
-        }
-        let separator_len = rest[end..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&rest[end..end + separator_len]);
-        rest = &rest[end + separator_len..];
-    }
-    Cow::Owned(out)
-}
-
-/// One line of data for a log line: CR and LF become `⏎`, so the data cannot end the line it
-/// is quoted in and start another.
-pub fn one_line(text: &str) -> Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
-        Cow::Owned(text.replace("\r\n", "⏎").replace(['\n', '\r'], "⏎"))
-    } else {
-        Cow::Borrowed(text)
-    }
-}
+pub use crate::text::{neutralize, one_line};
 
 /// The text [`report`] writes.
 pub fn render(error: &Error) -> String {
@@ -130,10 +85,7 @@ pub fn render_warning(message: &str, cause: &dyn std::error::Error, hint: Option
 
 /// Escapes a workflow-command data value (`%`, CR, LF).
 pub fn escape_data(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    crate::text::escape_workflow_data(value)
 }
 
 #[cfg(test)]

@@ -1641,10 +1641,7 @@ mod project_dependencies {
     #[test]
     fn the_node_engine_installs_them_too() {
         let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"skipped: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
-            );
+            crate::common::skip("AIGNE_CI_TEST_NODE_ENGINE_DIR is not set");
             return;
         };
         let project = project();
@@ -1811,10 +1808,7 @@ mod sessions {
             refused.stderr
         );
         let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"skipped the node half: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
-            );
+            crate::common::skip("the node half needs AIGNE_CI_TEST_NODE_ENGINE_DIR");
             return;
         };
         let (node, node_outputs) = run(dir.path(), "memory.jsonl", "node", Some(&packages));
@@ -1956,6 +1950,8 @@ mod exported_names {
         let mut engines = vec!["native"];
         if std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR").is_some() {
             engines.push("node");
+        } else {
+            crate::common::skip("the node half needs AIGNE_CI_TEST_NODE_ENGINE_DIR");
         }
         for engine in engines {
             let ran = run(dir.path(), "checkDetail", engine);
