@@ -97,6 +97,20 @@ pub struct FetchArgs {
     pub source_args: SourceArgs,
 }
 
+/// What a project may read, for `run` and `inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct FileArgs {
+    /// Largest file a project may name (`aigne.yaml`, agents, prompts, includes, schemas, `.env`),
+    /// and the longest line of an inputs file, e.g. `8MiB`, `512KiB`
+    #[arg(long, env = EnvVars::AIGNE_CI_MAX_FILE_SIZE, value_name = "SIZE", default_value = "8MiB", value_parser = crate::project::files::parse_size)]
+    pub max_file_size: u64,
+
+    /// A folder outside the project that its files may name (repeatable; the environment
+    /// variable takes a comma-separated list), e.g. a monorepo's shared prompts
+    #[arg(long, env = EnvVars::AIGNE_CI_ALLOW_READ, value_name = "PATH", value_delimiter = ',')]
+    pub allow_read: Vec<PathBuf>,
+}
+
 /// Which input an agent gets, for `run`.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
@@ -269,6 +283,18 @@ pub struct RunArgs {
     #[arg(long, env = EnvVars::AIGNE_CI_MAX_TOOL_TURNS, value_name = "N", default_value_t = 64)]
     pub max_tool_turns: u32,
 
+    /// Most review rounds of a team's `reflection`, whatever its `max_iterations` says, before
+    /// the case errors
+    #[arg(long, env = EnvVars::AIGNE_CI_MAX_REFLECTION_ROUNDS, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_reflection_rounds: u64,
+
+    /// Most items a team's `iterate_on` runs its members over in one case
+    #[arg(long, env = EnvVars::AIGNE_CI_MAX_TEAM_ITERATIONS, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_team_iterations: u64,
+
+    #[command(flatten)]
+    pub files: FileArgs,
+
     /// Refuse to run any JavaScript or subprocess from the project
     #[arg(long, env = EnvVars::AIGNE_CI_DENY_EXEC)]
     pub deny_exec: bool,
@@ -389,6 +415,9 @@ pub struct InspectArgs {
     /// not connected)
     #[arg(long, env = EnvVars::AIGNE_CI_DENY_EXEC)]
     pub deny_exec: bool,
+
+    #[command(flatten)]
+    pub files: FileArgs,
 }
 
 /// `aigne-ci merge RESULTS...`

@@ -43,15 +43,18 @@ pub enum Error {
     ProjectEnv(#[from] crate::plan::trust::RedirectError),
     /// SIGINT/SIGTERM or `--total-timeout` stopped the run while it was still preparing
     /// (fetching, installing, starting the engine): no case had started.
-    #[error("{}, before the first case (while fetching the project and starting the engine)", match .reason {
+    #[error("{}, before the first case (while {})", match .reason {
         crate::batch::StopReason::Interrupted => "interrupted".to_owned(),
         crate::batch::StopReason::TotalTimeout => format!(
             "the total timeout of {} ran out",
             .limit.map(humantime::format_duration).map(|limit| limit.to_string()).unwrap_or_default()
         ),
-    })]
+    }, .stage)]
     StoppedBeforeCases {
         reason: crate::batch::StopReason,
+        /// What the run was doing: "reading the inputs", "fetching the project and starting the
+        /// engine".
+        stage: &'static str,
         /// `--total-timeout`.
         limit: Option<std::time::Duration>,
     },

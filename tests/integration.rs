@@ -7,6 +7,7 @@ mod common;
 mod corpus;
 mod engine;
 mod fetch;
+mod hostile;
 mod inspect;
 mod js;
 mod layering;

@@ -13,6 +13,13 @@ pub enum BatchError {
         #[source]
         source: std::io::Error,
     },
+    /// A line of a JSON or YAML inputs document that cannot be read (too long, not UTF-8).
+    #[error("cannot read line {line} of `{file}`: {message}")]
+    UnreadableLine {
+        file: String,
+        line: usize,
+        message: String,
+    },
     /// Malformed entries under `--on-invalid-input error`.
     #[error("{} malformed {} in `{file}`:{}", invalid.len(), if invalid.len() == 1 { "entry" } else { "entries" }, list(file, invalid))]
     InvalidInputs {
@@ -37,11 +44,19 @@ pub enum BatchError {
     },
 }
 
+/// Most malformed entries listed in the error (a screenful); the rest are counted.
+const LISTED_INVALID: usize = 20;
+
 fn list(file: &str, invalid: &[InvalidCase]) -> String {
-    invalid
+    let mut text: String = invalid
         .iter()
+        .take(LISTED_INVALID)
         .map(|invalid| format!("\n  {file}:{}: {}", invalid.line, invalid.message))
-        .collect()
+        .collect();
+    if invalid.len() > LISTED_INVALID {
+        text.push_str(&format!("\n  and {} more", invalid.len() - LISTED_INVALID));
+    }
+    text
 }
 
 impl crate::hint::Hint for BatchError {

@@ -46,7 +46,8 @@ pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<
         ),
     );
     let fetched = fetch::fetch(&plan.fetch, &reporter).await?;
-    let project = Project::load(&fetched.project_dir)?;
+    let project =
+        super::prepare::load_project(&fetched.project_dir, plan.files.load_settings()).await?;
     // The project's `.env` files count as they do for `run`.
     let registry = ModelRegistry::new(plan.model_settings(environment, &fetched.project_dir)?)?;
     let report = describe(&project, &registry);

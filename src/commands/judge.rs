@@ -243,7 +243,12 @@ impl Judge for ModelJudge {
         match &request.kind {
             JudgeKind::Evaluator => {
                 let variables = Value::Object(evaluator_input(request));
-                let prompt = match render(EVALUATOR_PROMPT, Path::new("LLMEvaluator"), &variables) {
+                let prompt = match render(
+                    EVALUATOR_PROMPT,
+                    Path::new("LLMEvaluator"),
+                    &variables,
+                    &self.project.files,
+                ) {
                     Ok(prompt) => prompt,
                     Err(error) => {
                         return JudgeReply {

@@ -15,7 +15,7 @@ use crate::fetch;
 use crate::model::ModelRegistry;
 use crate::plan::RunPlan;
 use crate::plan::dry_run::DryRun;
-use crate::project::Project;
+use crate::project::{LoadSettings, Project};
 use crate::report::{self, FetchProgress, ProjectInfo};
 use crate::settings::Environment;
 
@@ -56,7 +56,7 @@ pub(crate) async fn prepare(
     let progress = FetchProgress::new(FetchProgress::stderr_is_terminal())
         .with_redactor(environment.redactor(plan.fetch.token.as_ref()));
     let fetched = fetch::fetch(&plan.fetch, &progress).await?;
-    let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let project = Arc::new(load_project(&fetched.project_dir, plan.files.load_settings()).await?);
     let project_plan = plan.with_project(environment, &project, &fetched.project_dir)?;
     // AIGNE names a JavaScript file's agent after its default export (`fn.name`), which only
     // an engine knows: a name the loader does not find may still be one.
@@ -177,6 +177,8 @@ pub(crate) async fn prepare(
                 js: plan.engine.js_settings(&project, &fetched.project_dir),
                 mcp: plan.engine.mcp.clone(),
                 max_tool_turns: plan.engine.max_tool_turns,
+                max_reflection_rounds: plan.engine.max_reflection_rounds,
+                max_team_iterations: plan.engine.max_team_iterations,
                 deny_exec: plan.engine.deny_exec,
             },
             node: NodeStart {
@@ -240,6 +242,21 @@ fn judged(cases: &[Case]) -> bool {
             .iter()
             .any(|assertion| assertion.judged().is_some())
     })
+}
+
+/// Loads the project on a blocking thread, so the caller's `select!` on the total timeout and
+/// the signals stays live; when that drops this future, the reads in progress stop.
+pub(crate) async fn load_project(
+    dir: &std::path::Path,
+    settings: LoadSettings,
+) -> Result<Project, Error> {
+    let cancel_on_drop = settings.cancel.on_drop();
+    let dir = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || Project::load_with(&dir, &settings))
+        .await
+        .map_err(|error| Error::usage(format!("the project loader failed: {error}"), None))?;
+    cancel_on_drop.disarm();
+    Ok(loaded?)
 }
 
 /// `a`, `b` → "`a`, `b`".

@@ -29,9 +29,30 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
     let stop = StopSignal::new();
     let _signals = listen_for_signals(stop.clone());
 
+    // The total timeout bounds the whole command: reading the inputs, the fetch and the engine
+    // start too. A signal or the deadline during preparation stops it at once (nothing has run,
+    // nothing is lost).
+    let deadline = plan
+        .batch
+        .total_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    let stopped_before_cases = |reason, stage| Error::StoppedBeforeCases {
+        reason,
+        stage,
+        limit: plan.batch.total_timeout,
+    };
     // Inputs first: every malformed line is reported before the project loads or a model is
-    // called.
-    let inputs = batch::read_inputs(&plan.inputs.source)?;
+    // called. Stdin that never closes or a FIFO without a writer cannot hold the run.
+    let inputs = tokio::select! {
+        inputs = batch::read_inputs_interruptible(
+            plan.inputs.source.clone(),
+            plan.inputs.max_line,
+        ) => inputs?,
+        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted, READING)),
+        () = sleep_until(deadline) => {
+            return Err(stopped_before_cases(StopReason::TotalTimeout, READING));
+        }
+    };
     if !inputs.invalid.is_empty() && !plan.inputs.skip_invalid {
         return Err(BatchError::InvalidInputs {
             file: inputs.label,
@@ -56,20 +77,12 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
         .map(Baseline::load)
         .transpose()?;
 
-    // The total timeout bounds the whole command: the fetch and the engine start too. A signal
-    // or the deadline during preparation stops it at once (nothing has run, nothing is lost).
-    let deadline = plan
-        .batch
-        .total_timeout
-        .map(|limit| tokio::time::Instant::now() + limit);
-    let stopped_before_cases = |reason| Error::StoppedBeforeCases {
-        reason,
-        limit: plan.batch.total_timeout,
-    };
     let prepared = tokio::select! {
         prepared = prepare(&plan, &environment, &cases, &invalid, inputs_file.clone()) => prepared?,
-        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted)),
-        () = sleep_until(deadline) => return Err(stopped_before_cases(StopReason::TotalTimeout)),
+        () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted, PREPARING)),
+        () = sleep_until(deadline) => {
+            return Err(stopped_before_cases(StopReason::TotalTimeout, PREPARING));
+        }
     };
     let prepared = match prepared {
         Prepared::DryRun(document) => {
@@ -164,6 +177,10 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
     prepared.runner.engines.shutdown().await;
     outcome
 }
+
+/// What a run stopped before its first case was doing.
+const READING: &str = "reading the inputs";
+const PREPARING: &str = "fetching the project and starting the engine";
 
 /// Resolves at the deadline, or never without one.
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

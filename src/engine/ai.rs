@@ -52,7 +52,7 @@ impl Engine {
                 )
             })
             .unwrap_or_default();
-        let built = build_messages(agent, input, memory_parts)?;
+        let built = build_messages(agent, input, memory_parts, &self.project.files)?;
 
         // MCP agents are replaced by their servers' tools (connected once per run).
         let tools = self.skills(agent).await?;

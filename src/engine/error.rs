@@ -102,6 +102,19 @@ pub enum InvokeError {
         /// `--max-tool-turns`.
         limit: u32,
     },
+    /// A loop the project configures reached aigne-ci's ceiling (reflection rounds, team
+    /// iterations).
+    #[error("agent `{agent}`: {what}; stopped at the ceiling of {limit} (`--{flag}`)")]
+    LoopCeiling {
+        /// The agent.
+        agent: String,
+        /// Which loop, and what the project asked for.
+        what: String,
+        /// The ceiling.
+        limit: u64,
+        /// The flag that sets it.
+        flag: &'static str,
+    },
     /// A JSONata expression failed.
     #[error("agent `{agent}`: jsonata: {message}")]
     Transform {
@@ -182,7 +195,10 @@ impl InvokeError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Model { .. } | Self::ModelSetup { .. } | Self::NoModel { .. } => "model",
-            Self::Agent { .. } | Self::ToolTurns { .. } | Self::Transform { .. } => "agent",
+            Self::Agent { .. }
+            | Self::ToolTurns { .. }
+            | Self::LoopCeiling { .. }
+            | Self::Transform { .. } => "agent",
             Self::Template { .. } => "template",
             Self::Tool { .. } => "tool",
             Self::Schema { .. } => "schema",
@@ -271,6 +287,7 @@ impl crate::hint::Hint for InvokeError {
                 "drop `--deny-exec` (`AIGNE_CI_DENY_EXEC`) to let the project start these subprocesses, or run an agent that needs none".to_owned(),
             ),
             Self::ToolTurns { .. } => Some("raise `--max-tool-turns` if the agent needs more turns".to_owned()),
+            Self::LoopCeiling { flag, .. } => Some(format!("raise `--{flag}` if the project really needs more")),
             Self::Project(error) => crate::hint::Hint::hint(error),
             Self::Js(error) => error.hint(),
             Self::Mcp { source, .. } => crate::hint::Hint::hint(source.as_ref()),

@@ -59,6 +59,10 @@ use session::SessionStore;
 pub struct EngineSettings {
     /// Most model turns in one AI agent's tool loop (AIGNE has no bound).
     pub max_tool_turns: u32,
+    /// Most review rounds of a team's `reflection`, whatever its `max_iterations`.
+    pub max_reflection_rounds: u64,
+    /// Most items a team's `iterate_on` runs over.
+    pub max_team_iterations: u64,
     /// The Node bridge that runs JavaScript agents ([`None`]: they are unsupported).
     pub js: Option<js::JsBridge>,
 }
@@ -67,6 +71,8 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             max_tool_turns: 64,
+            max_reflection_rounds: 16,
+            max_team_iterations: 1000,
             js: None,
         }
     }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::model::types::{
     ChatMessage, Content, ContentPart, ResponseFormat, Role, ToolChoice, ToolDefinition,
 };
-use crate::project::{AgentDef, AgentKind, InstructionRole, Location, ToolChoiceDef};
+use crate::project::{AgentDef, AgentKind, FileAccess, InstructionRole, Location, ToolChoiceDef};
 
 use super::error::InvokeError;
 use super::schema::{is_empty_object, to_model_schema, with_input_key};
@@ -28,6 +28,7 @@ fn input_files(
     agent: &AgentDef,
     key: &str,
     value: Option<&Value>,
+    files: &FileAccess,
 ) -> Result<Vec<ContentPart>, InvokeError> {
     let invalid = |message: String| InvokeError::Schema {
         agent: agent.name.clone(),
@@ -68,13 +69,15 @@ fn input_files(
             },
             Some("local") => {
                 let path = required("path")?;
-                #[expect(
-                    clippy::disallowed_methods,
-                    reason = "the error variant names the path"
-                )]
-                let bytes = std::fs::read(&path).map_err(|error| InvokeError::Agent {
+                // A case's own file (named by the inputs, not the project): bounded like every
+                // read (a regular file within `--max-file-size`), not confined to the project.
+                let bytes = crate::project::files::read_regular_file(
+                    std::path::Path::new(&path),
+                    files.limits(),
+                )
+                .map_err(|problem| InvokeError::Agent {
                     agent: agent.name.clone(),
-                    message: format!("cannot read the input file `{path}`: {error}"),
+                    message: format!("the input file `{path}` {problem}"),
                 })?;
                 let mime_type = mime_type.or_else(|| {
                     crate::model::common::mime_type_of(filename.as_deref().unwrap_or(&path))
@@ -107,11 +110,13 @@ pub(super) fn template_variables(input: &Map<String, Value>) -> Value {
 }
 
 /// `buildMessages` (§3.2): render, partition, add the `input_key` text, merge, fall back.
-/// `extra_system` holds parts appended to the system list (legacy memories).
+/// `extra_system` holds parts appended to the system list (legacy memories); templates include
+/// files through `files`.
 pub(super) fn build_messages(
     agent: &AgentDef,
     input: &Map<String, Value>,
     extra_system: Vec<ContentPart>,
+    files: &FileAccess,
 ) -> Result<BuiltMessages, InvokeError> {
     let (instructions, input_key, input_file_key) = match &agent.kind {
         AgentKind::Ai(ai) => (
@@ -139,13 +144,14 @@ pub(super) fn build_messages(
                 });
             }
             role => {
-                let text = render(&item.content, &item.path, &variables).map_err(|error| {
-                    InvokeError::Template {
-                        agent: agent.name.clone(),
-                        location: Location::line(error.path.clone(), error.line),
-                        message: error.message,
-                    }
-                })?;
+                let text =
+                    render(&item.content, &item.path, &variables, files).map_err(|error| {
+                        InvokeError::Template {
+                            agent: agent.name.clone(),
+                            location: Location::line(error.path.clone(), error.line),
+                            message: error.message,
+                        }
+                    })?;
                 if role == InstructionRole::System {
                     system_parts.push(ContentPart::Text { text });
                 } else {
@@ -167,7 +173,7 @@ pub(super) fn build_messages(
         });
     }
     if let Some(key) = input_file_key {
-        user_parts.extend(input_files(agent, key, input.get(key))?);
+        user_parts.extend(input_files(agent, key, input.get(key), files)?);
     }
     let mut system = (!system_parts.is_empty()).then(|| ChatMessage {
         role: Role::System,

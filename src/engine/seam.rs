@@ -124,6 +124,10 @@ pub struct NativeStart {
     pub mcp: McpSettings,
     /// `--max-tool-turns`.
     pub max_tool_turns: u32,
+    /// `--max-reflection-rounds`.
+    pub max_reflection_rounds: u64,
+    /// `--max-team-iterations`.
+    pub max_team_iterations: u64,
     /// `--deny-exec`.
     pub deny_exec: bool,
 }
@@ -181,6 +185,8 @@ impl NativeCaseEngine {
             registry.clone(),
             EngineSettings {
                 max_tool_turns: settings.max_tool_turns,
+                max_reflection_rounds: settings.max_reflection_rounds,
+                max_team_iterations: settings.max_team_iterations,
                 js: Some(js),
             },
         )

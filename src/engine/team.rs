@@ -52,6 +52,21 @@ impl Engine {
                 return Ok(output);
             }
             iterations += 1;
+            if iterations >= self.settings.max_reflection_rounds
+                && iterations < reflection.max_iterations
+            {
+                // The project asks for more rounds than a CI run allows (a runaway review loop
+                // spends a model call per member and round).
+                return Err(InvokeError::LoopCeiling {
+                    agent: agent.name.clone(),
+                    what: format!(
+                        "the reflection was not approved after {iterations} rounds (`max_iterations: {}`)",
+                        reflection.max_iterations
+                    ),
+                    limit: self.settings.max_reflection_rounds,
+                    flag: "max-reflection-rounds",
+                });
+            }
             if iterations >= reflection.max_iterations {
                 if reflection.return_last_on_max_iterations {
                     return Ok(output);
@@ -87,6 +102,14 @@ impl Engine {
             None | Some(Value::Null) => vec![Value::Null],
             Some(_) => Vec::new(),
         };
+        if items.len() as u64 > self.settings.max_team_iterations {
+            return Err(InvokeError::LoopCeiling {
+                agent: agent.name.clone(),
+                what: format!("`iterate_on: {key}` has {} items", items.len()),
+                limit: self.settings.max_team_iterations,
+                flag: "max-team-iterations",
+            });
+        }
         let mut results: Vec<Option<Map<String, Value>>> = vec![None; items.len()];
         let iteration_input = |items: &Vec<Value>, item: &Map<String, Value>| {
             let mut merged = input.clone();

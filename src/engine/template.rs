@@ -29,6 +29,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::yaml::to_yaml_string;
+use crate::project::FileAccess;
 
 /// A template failed to render; the message names the template file and line when known.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +59,14 @@ fn preprocess(source: &str) -> String {
         .into_owned()
 }
 
-/// Renders `source` (which came from `path`) with `variables`.
-pub fn render(source: &str, path: &Path, variables: &Value) -> Result<String, RenderError> {
+/// Renders `source` (which came from `path`) with `variables`; included files are read through
+/// `files` (inside the project, regular, capped).
+pub fn render(
+    source: &str,
+    path: &Path,
+    variables: &Value,
+    files: &FileAccess,
+) -> Result<String, RenderError> {
     let mut environment = Environment::new();
     environment.set_undefined_behavior(UndefinedBehavior::Chainable);
     environment.set_keep_trailing_newline(true);
@@ -73,13 +80,7 @@ pub fn render(source: &str, path: &Path, variables: &Value) -> Result<String, Re
         let base = Path::new(parent).parent().unwrap_or(Path::new("."));
         base.join(name_path).to_string_lossy().into_owned().into()
     });
-    environment.set_loader(|name| match fs_err::read_to_string(name) {
-        Ok(text) => Ok(Some(preprocess(&text))),
-        Err(error) => Err(TemplateError::new(
-            ErrorKind::TemplateNotFound,
-            format!("cannot read `{name}`: {error}"),
-        )),
-    });
+    set_confined_loader(&mut environment, files.clone());
     environment.add_filter(
         "yaml_stringify",
         |value: TemplateValue| -> Result<String, TemplateError> {
@@ -120,6 +121,29 @@ pub fn render(source: &str, path: &Path, variables: &Value) -> Result<String, Re
         });
     }
     Ok(rendered)
+}
+
+/// The trust boundary of templates: an included file is read only through `files`, so it
+/// resolves (symlinks followed) inside the project or an `--allow-read` folder and is a regular
+/// file within the size cap. The error names the target; minijinja adds the including file and
+/// line.
+fn set_confined_loader(environment: &mut Environment<'_>, files: FileAccess) {
+    environment.set_loader(
+        move |name| match files.read_text_unlocated(Path::new(name)) {
+            Ok(text) => Ok(Some(preprocess(&text))),
+            // A missing file keeps minijinja's "non-existing template" handling
+            // (`ignore missing`); every other problem stops the render.
+            Err(crate::project::FileProblem::Io(error))
+                if error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(problem) => Err(TemplateError::new(
+                ErrorKind::InvalidOperation,
+                format!("`{name}` {problem}"),
+            )),
+        },
+    );
 }
 
 fn excerpt(text: &str) -> String {
@@ -291,10 +315,12 @@ fn write_str(out: &mut minijinja::Output<'_>, text: &str) -> Result<(), Template
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::LoadSettings;
     use serde_json::json;
 
     fn render_str(source: &str, variables: Value) -> Result<String, RenderError> {
-        render(source, Path::new("/nowhere/agent.yaml"), &variables)
+        let files = FileAccess::new(&std::env::temp_dir(), &LoadSettings::default()).unwrap();
+        render(source, Path::new("/nowhere/agent.yaml"), &variables, &files)
     }
 
     #[test]
@@ -378,8 +404,45 @@ mod tests {
         .unwrap();
         fs_err::write(dir.path().join("prompts/nested/c.md"), "C").unwrap();
         let agent = dir.path().join("agent.yaml");
-        let rendered = render("{% include \"prompts/a.md\" %}!", &agent, &json!({"x": 1})).unwrap();
+        let files = FileAccess::new(dir.path(), &LoadSettings::default()).unwrap();
+        let rendered = render(
+            "{% include \"prompts/a.md\" %}!",
+            &agent,
+            &json!({"x": 1}),
+            &files,
+        )
+        .unwrap();
         assert_eq!(rendered, "A B 1 C!");
+    }
+
+    #[test]
+    fn includes_computed_at_render_time_stay_inside_the_project() {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("project");
+        fs_err::create_dir_all(&root).unwrap();
+        fs_err::write(outer.path().join("secret.txt"), "SECRET").unwrap();
+        let files = FileAccess::new(&root, &LoadSettings::default()).unwrap();
+        let error = render(
+            "line 1\n{% include name %}",
+            &root.join("agent.yaml"),
+            &json!({"name": "../secret.txt"}),
+            &files,
+        )
+        .unwrap_err();
+        assert!(
+            error.message.contains("outside the project folder"),
+            "{error:?}"
+        );
+        assert_eq!(error.line, Some(2));
+        assert!(!error.message.contains("SECRET"));
+        let error = render(
+            "{% include name %}",
+            &root.join("agent.yaml"),
+            &json!({"name": "/dev/zero"}),
+            &files,
+        )
+        .unwrap_err();
+        assert!(error.message.contains("/dev/zero"), "{error:?}");
     }
 
     #[test]

@@ -104,7 +104,8 @@ fn dotenv_files(folder: &Path, node_env: Option<&str>) -> Vec<PathBuf> {
     names
         .into_iter()
         .map(|name| folder.join(name))
-        .filter(|path| path.is_file())
+        // Present at all (a FIFO or a device named `.env` is an error, not skipped).
+        .filter(|path| path.exists() && !path.is_dir())
         .collect()
 }
 
@@ -127,10 +128,17 @@ pub fn load_dotenv_flow(
         let node_env = variables.get("NODE_ENV").cloned();
         let mut merged: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
         for path in dotenv_files(folder, node_env.as_deref().filter(|env| !env.is_empty())) {
-            let iter = dotenvy::from_path_iter(&path).map_err(|source| DotEnvError {
-                path: path.clone(),
-                source,
-            })?;
+            // Bounded like every file a project names: a regular file within the size cap (a FIFO
+            // or `/dev/zero` named `.env` would otherwise hold the run).
+            let limits = crate::project::ReadLimits::default();
+            let text =
+                crate::project::files::read_regular_text(&path, &limits).map_err(|problem| {
+                    DotEnvError {
+                        path: path.clone(),
+                        source: dotenvy::Error::Io(std::io::Error::other(problem.to_string())),
+                    }
+                })?;
+            let iter = dotenvy::from_read_iter(std::io::Cursor::new(text));
             for item in iter {
                 let (key, value) = item.map_err(|source| DotEnvError {
                     path: path.clone(),

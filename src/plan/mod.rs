@@ -23,7 +23,8 @@
 //! | `--input`, `--prompt`, `--input-json`, `--on-invalid-input`, `--shard` | batch | [`InputsPlan`] |
 //! | `--concurrency`, `--timeout`, `--total-timeout`, `--grace-period`, `--fail-on`, `--min-pass-rate` | batch | [`BatchPlan`] |
 //! | `--model`, `--temperature`, `--top-p`, `--presence-penalty`, `--frequency-penalty`, `--reasoning-effort`, `--retries`, `--record`, `--replay` | model | [`ModelFlags`] (native); the same options for the node engine |
-//! | `--engine`, `--max-tool-turns`, `--deny-exec`, `--allow-install-scripts`, `--node-engine-version`, `--node-engine-dir` | engine | [`EnginePlan`] |
+//! | `--engine`, `--max-tool-turns`, `--max-reflection-rounds`, `--max-team-iterations`, `--deny-exec`, `--allow-install-scripts`, `--node-engine-version`, `--node-engine-dir` | engine | [`EnginePlan`] |
+//! | `--max-file-size`, `--allow-read` | project, batch | [`FilesPlan`]: what the project may read and how big a file (or an inputs line) may be |
 //! | `--trust-project-env` | plan | lets a project `.env` endpoint or proxy go with the runner's keys |
 //! | `--out-dir`, `--output`, `--summary`, `--junit`, `--github`, `--transcripts`, `--report` | report | [`ReportPlan`] (transcripts are recorded by the engine of each case) |
 //! | `--dry-run` | plan | prints the plan ([`dry_run`]) and exits 0: no model call, no subprocess |
@@ -46,8 +47,8 @@ use serde_json::{Map, Value, json};
 
 use crate::batch::{BatchError, FailOn, InputsSource, Policy, Repeat, Shard};
 use crate::cli::{
-    EngineChoice, GithubMode, InspectArgs, ModelArgs, OnInvalidInput, OutputArgs, PolicyArgs,
-    RunArgs, SourceArgs, Switch, VerdictArgs,
+    EngineChoice, FileArgs, GithubMode, InspectArgs, ModelArgs, OnInvalidInput, OutputArgs,
+    PolicyArgs, RunArgs, SourceArgs, Switch, VerdictArgs,
 };
 use crate::engine::choice::EngineRequest;
 use crate::engine::js::JsSettings;
@@ -60,7 +61,7 @@ use crate::fetch::{ExtractLimits, FetchSettings};
 use crate::model::settings::js_number;
 use crate::model::types::ModelOptions;
 use crate::model::{ModelError, ModelFlags, ModelSettings};
-use crate::project::Project;
+use crate::project::{LoadSettings, Project};
 use crate::report::{GithubSettings, ProgressMode, Redactor, ReportSettings};
 use crate::secret::Secret;
 use crate::settings::{Environment, parse_sha256};
@@ -86,6 +87,8 @@ pub struct RunPlan {
     pub engine: EnginePlan,
     /// Stage 5.
     pub report: ReportPlan,
+    /// Stage 2: what the project may read.
+    pub files: FilesPlan,
     /// `--trust-project-env`.
     pub trust_project_env: bool,
     /// `--dry-run`.
@@ -101,6 +104,41 @@ pub struct InputsPlan {
     pub skip_invalid: bool,
     /// `--shard K/N`.
     pub shard: Option<Shard>,
+    /// `--max-file-size`: the longest line of an inputs file.
+    pub max_line: u64,
+}
+
+/// What a project may read (`--max-file-size`, `--allow-read`), for `run` and `inspect`.
+#[derive(Debug, Clone)]
+pub struct FilesPlan {
+    /// `--max-file-size`.
+    pub max_file_size: u64,
+    /// `--allow-read`, absolute.
+    pub allow_read: Vec<PathBuf>,
+}
+
+impl FilesPlan {
+    /// Resolves the flags.
+    pub fn resolve(args: &FileArgs, environment: &Environment) -> Self {
+        Self {
+            max_file_size: args.max_file_size,
+            allow_read: args
+                .allow_read
+                .iter()
+                .filter(|path| !path.as_os_str().is_empty())
+                .map(|path| environment.absolute(path))
+                .collect(),
+        }
+    }
+
+    /// The project loader's settings (a fresh cancel flag).
+    pub fn load_settings(&self) -> LoadSettings {
+        LoadSettings {
+            max_file_size: Some(self.max_file_size),
+            allow_read: self.allow_read.clone(),
+            cancel: crate::project::Cancel::default(),
+        }
+    }
 }
 
 /// Stage 4: how the cases run and when the run fails.
@@ -131,6 +169,10 @@ pub struct EnginePlan {
     pub request: EngineRequest,
     /// `--max-tool-turns`.
     pub max_tool_turns: u32,
+    /// `--max-reflection-rounds`.
+    pub max_reflection_rounds: u64,
+    /// `--max-team-iterations`.
+    pub max_team_iterations: u64,
     /// `--deny-exec`.
     pub deny_exec: bool,
     /// `--allow-install-scripts`.
@@ -359,6 +401,7 @@ impl RunPlan {
             source: inputs_source(args)?,
             skip_invalid: args.inputs.on_invalid_input == OnInvalidInput::Skip,
             shard: args.shard.as_deref().map(Shard::parse).transpose()?,
+            max_line: args.files.max_file_size,
         };
         let concurrency = NonZeroUsize::new(args.concurrency).ok_or(BatchError::Setting {
             flag: "concurrency",
@@ -404,6 +447,8 @@ impl RunPlan {
                 EngineChoice::Node => EngineRequest::Node,
             },
             max_tool_turns: args.max_tool_turns,
+            max_reflection_rounds: args.max_reflection_rounds,
+            max_team_iterations: args.max_team_iterations,
             deny_exec: args.deny_exec,
             allow_install_scripts: args.allow_install_scripts,
             offline: args.source_args.offline,
@@ -427,6 +472,7 @@ impl RunPlan {
             model,
             engine,
             report: ReportPlan::resolve(&args.outputs, environment, args.grace_period),
+            files: FilesPlan::resolve(&args.files, environment),
             trust_project_env: args.trust_project_env,
             dry_run: args.dry_run,
         })
@@ -483,6 +529,8 @@ pub struct InspectPlan {
     pub model: ModelFlags,
     /// MCP servers are started to list their tools (not with `--deny-exec`).
     pub mcp: McpSettings,
+    /// What the project may read.
+    pub files: FilesPlan,
 }
 
 impl InspectPlan {
@@ -500,6 +548,7 @@ impl InspectPlan {
                 ..ModelFlags::default()
             },
             mcp: McpSettings::resolve(environment, args.deny_exec),
+            files: FilesPlan::resolve(&args.files, environment),
         })
     }
 

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::error::{Location, ProjectError};
+use super::files::FileAccess;
+use super::includes::check_includes;
 use super::schema::load_io_schema;
-use super::yaml::{camelize, key_line, read_yaml};
+use super::yaml::{camelize, key_line, read_yaml, value_line};
 
 /// A model as a project or agent file writes it (`model`, `chat_model`, `image_model`):
 /// `model` is the model string (or a `{$get}` getter); every other key (camelCase, values may
@@ -382,6 +384,8 @@ pub(crate) struct AgentLoader<'a> {
     pub project_model: Option<&'a ModelConfig>,
     /// The project's image model.
     pub project_image_model: Option<&'a ModelConfig>,
+    /// Every file is read through it (confined to the project, regular, capped).
+    pub files: &'a FileAccess,
 }
 
 /// A definition being read: camelized keys, the file, and where to point errors.
@@ -393,6 +397,20 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// Where a file named under `key` is referenced.
+    fn reference(&self, key: &str) -> Location {
+        Location::line(self.path, self.line_of(key))
+    }
+
+    /// Where the file `name`, under `key`, is referenced: the line that writes it.
+    fn reference_to(&self, key: &str, name: &str) -> Location {
+        let line = match (self.line, self.text) {
+            (None, Some(text)) => value_line(text, self.line_of(key), name),
+            _ => self.line_of(key),
+        };
+        Location::line(self.path, line)
+    }
+
     fn line_of(&self, key: &str) -> Option<usize> {
         self.line
             .or_else(|| self.text.and_then(|text| key_line(text, &[key])))
@@ -407,14 +425,20 @@ impl Source<'_> {
 }
 
 impl AgentLoader<'_> {
-    /// Loads an agent file by extension.
-    pub(super) fn load_file(&self, path: &Path, depth: usize) -> Result<AgentDef, ProjectError> {
-        self.load_file_with(path, RefOptions::default(), depth)
+    /// Loads an agent file by extension; `reference` is where it is named.
+    pub(super) fn load_file(
+        &self,
+        path: &Path,
+        reference: Option<&Location>,
+        depth: usize,
+    ) -> Result<AgentDef, ProjectError> {
+        self.load_file_with(path, reference, RefOptions::default(), depth)
     }
 
     fn load_file_with(
         &self,
         path: &Path,
+        reference: Option<&Location>,
         options: RefOptions,
         depth: usize,
     ) -> Result<AgentDef, ProjectError> {
@@ -430,7 +454,7 @@ impl AgentLoader<'_> {
             .unwrap_or_default();
         match extension {
             "yaml" | "yml" => {
-                let file = read_yaml(path)?;
+                let file = read_yaml(self.files, path, reference)?;
                 let Value::Object(mut raw) = file.value else {
                     return Err(ProjectError::Invalid {
                         location: Location::file(path),
@@ -468,6 +492,8 @@ impl AgentLoader<'_> {
                 self.parse(&source, raw, options, depth)
             }
             "js" | "mjs" | "ts" | "mts" => {
+                // Node reads the module; it must still be a regular file inside the project.
+                self.files.check(path, reference)?;
                 let stem = path
                     .file_stem()
                     .and_then(|s| s.to_str())
@@ -517,7 +543,10 @@ impl AgentLoader<'_> {
     ) -> Result<AgentDef, ProjectError> {
         let base = source.path.parent().unwrap_or(Path::new("."));
         match value {
-            Value::String(relative) => self.load_file(&base.join(relative), depth + 1),
+            Value::String(relative) => {
+                let reference = source.reference_to(key, relative);
+                self.load_file(&base.join(relative), Some(&reference), depth + 1)
+            }
             Value::Object(map) if map.contains_key("type") => {
                 let inline = Source {
                     path: source.path,
@@ -545,6 +574,7 @@ impl AgentLoader<'_> {
                 };
                 self.load_file_with(
                     &base.join(url),
+                    Some(&source.reference_to(key, url)),
                     RefOptions {
                         default_input,
                         hooks,
@@ -658,17 +688,23 @@ impl AgentLoader<'_> {
             return Err(source.invalid("taskRenderMode", "must be `hide` or `collapse`"));
         }
         let input_schema = match map.remove("inputSchema") {
-            Some(value) => Some(
-                load_io_schema(source.path, &value)
-                    .map_err(|message| source.invalid("inputSchema", message))?,
-            ),
+            Some(value) => Some(load_io_schema(
+                self.files,
+                source.path,
+                &source.reference("inputSchema"),
+                &value,
+                &|message| source.invalid("inputSchema", message),
+            )?),
             None => None,
         };
         let output_schema = match map.remove("outputSchema") {
-            Some(value) => Some(
-                load_io_schema(source.path, &value)
-                    .map_err(|message| source.invalid("outputSchema", message))?,
-            ),
+            Some(value) => Some(load_io_schema(
+                self.files,
+                source.path,
+                &source.reference("outputSchema"),
+                &value,
+                &|message| source.invalid("outputSchema", message),
+            )?),
             None => None,
         };
         let default_input = match map.remove("defaultInput") {
@@ -741,7 +777,7 @@ impl AgentLoader<'_> {
         Ok(match type_name {
             "ai" => {
                 let instructions = match map.remove("instructions") {
-                    Some(value) => parse_instructions(source, &value)?,
+                    Some(value) => parse_instructions(self.files, source, &value)?,
                     None => Vec::new(),
                 };
                 let tool_choice = match map.remove("toolChoice") {
@@ -868,7 +904,7 @@ impl AgentLoader<'_> {
             }
             "image" => {
                 let instructions = match map.remove("instructions") {
-                    Some(value) => parse_instructions(source, &value)?,
+                    Some(value) => parse_instructions(self.files, source, &value)?,
                     None => {
                         return Err(source.invalid("instructions", "is required for `type: image`"));
                     }
@@ -893,32 +929,48 @@ impl AgentLoader<'_> {
 
 /// `getInstructionsSchema`: a string, an item, or a list of items.
 fn parse_instructions(
+    files: &FileAccess,
     source: &Source<'_>,
     value: &Value,
 ) -> Result<Vec<Instruction>, ProjectError> {
-    match value {
-        Value::String(text) => Ok(vec![Instruction {
+    let instructions = match value {
+        Value::String(text) => vec![Instruction {
             role: InstructionRole::System,
             content: text.clone(),
             path: source.path.to_path_buf(),
             cache_control: None,
-        }]),
+        }],
         Value::Array(items) => items
             .iter()
-            .map(|item| parse_instruction_item(source, item))
-            .collect(),
-        item @ Value::Object(_) => Ok(vec![parse_instruction_item(source, item)?]),
-        other => Err(source.invalid(
-            "instructions",
-            format!(
-                "expected a string, an item or a list, found {}",
-                type_name(other)
-            ),
-        )),
+            .map(|item| parse_instruction_item(files, source, item))
+            .collect::<Result<_, _>>()?,
+        item @ Value::Object(_) => vec![parse_instruction_item(files, source, item)?],
+        other => {
+            return Err(source.invalid(
+                "instructions",
+                format!(
+                    "expected a string, an item or a list, found {}",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    // The files a template includes by a literal name are checked now, so an escape or a
+    // device is a load error; names computed at render time are checked by the engine.
+    for instruction in &instructions {
+        if instruction.role != InstructionRole::Agent {
+            let inline_in = source.text.filter(|_| instruction.path == source.path);
+            check_includes(files, &instruction.content, &instruction.path, inline_in)?;
+        }
     }
+    Ok(instructions)
 }
 
-fn parse_instruction_item(source: &Source<'_>, item: &Value) -> Result<Instruction, ProjectError> {
+fn parse_instruction_item(
+    files: &FileAccess,
+    source: &Source<'_>,
+    item: &Value,
+) -> Result<Instruction, ProjectError> {
     let Value::Object(map) = item else {
         return Err(source.invalid("instructions", "each item must be a mapping"));
     };
@@ -950,12 +1002,7 @@ fn parse_instruction_item(source: &Source<'_>, item: &Value) -> Result<Instructi
         } else {
             source.path.parent().unwrap_or(Path::new(".")).join(path)
         };
-        let content = fs_err::read_to_string(&path).map_err(|error| {
-            source.invalid(
-                "instructions",
-                format!("cannot read `{}`: {error}", path.display()),
-            )
-        })?;
+        let content = files.read_text(&path, Some(&source.reference_to("instructions", url)))?;
         return Ok(Instruction {
             role,
             content,

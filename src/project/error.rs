@@ -66,6 +66,17 @@ pub enum ProjectError {
         #[source]
         source: std::io::Error,
     },
+    /// A file the project names cannot be used: outside the project, not a regular file, over
+    /// the size cap, not UTF-8, or unreadable.
+    #[error("`{}`{} {problem}", target.display(), named_at(reference.as_ref()))]
+    File {
+        /// The file as the project names it.
+        target: PathBuf,
+        /// Where it is named (the referring file and line); `None` for `aigne.yaml` itself.
+        reference: Option<Location>,
+        /// What is wrong with it (its message is part of this one, so it is no `source`).
+        problem: Box<super::files::FileProblem>,
+    },
     /// A file is not valid YAML (or JSON).
     #[error("cannot parse `{location}`: {message}")]
     Parse {
@@ -114,6 +125,12 @@ pub enum ProjectError {
     },
 }
 
+fn named_at(reference: Option<&Location>) -> String {
+    reference.map_or_else(String::new, |reference| {
+        format!(" (named at `{reference}`)")
+    })
+}
+
 impl crate::hint::Hint for ProjectError {
     fn hint(&self) -> Option<String> {
         match self {
@@ -128,6 +145,18 @@ impl crate::hint::Hint for ProjectError {
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
+            Self::File { problem, .. } => match problem.as_ref() {
+                super::files::FileProblem::Outside { .. } => Some(
+                    "a project reads only files inside its folder; pass `--allow-read DIR` to open one more folder on purpose".to_owned(),
+                ),
+                super::files::FileProblem::TooLarge { .. } => {
+                    Some("raise `--max-file-size` if the file is meant to be this large".to_owned())
+                }
+                super::files::FileProblem::NotRegular { .. } => Some(
+                    "a project may name only regular files (no devices, FIFOs or sockets)".to_owned(),
+                ),
+                _ => None,
+            },
             Self::NoAgents { .. } => Some("add agent files under `agents:` in `aigne.yaml`, or name the agent to run".to_owned()),
             _ => None,
         }

@@ -6,6 +6,8 @@
 mod agent;
 mod error;
 mod features;
+pub mod files;
+mod includes;
 mod schema;
 mod yaml;
 
@@ -21,10 +23,11 @@ pub use agent::{
 };
 pub use error::{Location, ProjectError};
 pub use features::{Feature, FeatureUse};
+pub use files::{Cancel, FileAccess, FileProblem, LoadSettings, ReadLimits};
 pub use yaml::camel_case;
 
 use agent::AgentLoader;
-use yaml::{camelize, key_line, read_yaml};
+use yaml::{camelize, key_line, read_yaml, value_line};
 
 /// A `cli.agents` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,17 +69,30 @@ pub struct Project {
     pub cli_chat: Option<Arc<AgentDef>>,
     /// `cli.agents`.
     pub cli_agents: Vec<CliAgent>,
+    /// What the project may read (its folder, `--allow-read`, the size cap): the engine reads
+    /// `{% include %}`s through it.
+    pub files: FileAccess,
 }
 
 impl Project {
-    /// Loads a project from a folder holding `aigne.yaml`/`aigne.yml`, or from the file itself.
+    /// Loads a project from a folder holding `aigne.yaml`/`aigne.yml`, or from the file itself,
+    /// with the default [`LoadSettings`] (the size cap, no folder but the project's).
     pub fn load(path: &Path) -> Result<Project, ProjectError> {
+        Self::load_with(path, &LoadSettings::default())
+    }
+
+    /// Loads a project: every file it names must resolve inside its folder (or an
+    /// `--allow-read` folder) and be a regular file within the size cap; `settings.cancel`
+    /// stops the reads.
+    pub fn load_with(path: &Path, settings: &LoadSettings) -> Result<Project, ProjectError> {
         let file = find_aigne_file(path)?;
         let root_dir = file
             .parent()
             .map(Path::to_path_buf)
+            .filter(|parent| !parent.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        let parsed = read_yaml(&file)?;
+        let files = FileAccess::new(&root_dir, settings)?;
+        let parsed = read_yaml(&files, &file, None)?;
         let text = parsed.text.as_str();
         let invalid = |key: &str, message: String| ProjectError::Invalid {
             location: Location::line(&file, key_line(text, &[key])),
@@ -175,26 +191,32 @@ impl Project {
             Some(_) => return Err(invalid("cli", "expected a mapping".to_owned())),
         };
 
-        // Load each referenced file once and share it between the lists.
-        let mut all_paths: Vec<String> = Vec::new();
-        all_paths.extend(agent_paths.iter().cloned());
-        all_paths.extend(skill_paths.iter().cloned());
-        all_paths.extend(mcp_paths.iter().cloned());
-        all_paths.extend(cli_chat_path.iter().cloned());
+        // Load each referenced file once and share it between the lists; each is named at the
+        // line of its list's key.
+        let mut all_paths: Vec<(String, &str)> = Vec::new();
+        all_paths.extend(agent_paths.iter().map(|path| (path.clone(), "agents")));
+        all_paths.extend(skill_paths.iter().map(|path| (path.clone(), "skills")));
+        all_paths.extend(mcp_paths.iter().map(|path| (path.clone(), "mcpServer")));
+        all_paths.extend(cli_chat_path.iter().map(|path| (path.clone(), "cli")));
+        let mut cli_urls = Vec::new();
         for entry in &cli_entries {
-            entry.collect_urls(&mut all_paths);
+            entry.collect_urls(&mut cli_urls);
         }
+        all_paths.extend(cli_urls.into_iter().map(|path| (path, "cli")));
         let loader = AgentLoader {
             project_model: model.as_ref(),
             project_image_model: image_model.as_ref(),
+            files: &files,
         };
         let mut loaded: HashMap<PathBuf, Arc<AgentDef>> = HashMap::new();
-        for relative in &all_paths {
+        for (relative, key) in &all_paths {
             let full = normalize(&root_dir.join(relative));
             if loaded.contains_key(&full) {
                 continue;
             }
-            let agent = loader.load_file(&full, 0)?;
+            let reference =
+                Location::line(&file, value_line(text, key_line(text, &[key]), relative));
+            let agent = loader.load_file(&full, Some(&reference), 0)?;
             loaded.insert(full, Arc::new(agent));
         }
         let pick = |relative: &String| loaded.get(&normalize(&root_dir.join(relative))).cloned();
@@ -209,6 +231,7 @@ impl Project {
             mcp_server_agents: pick_all(&mcp_paths),
             cli_chat: cli_chat_path.as_ref().and_then(pick),
             cli_agents,
+            files,
             root_dir,
             file,
             name,

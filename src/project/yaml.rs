@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{Map, Number, Value};
 
 use super::error::{Location, ProjectError};
+use super::files::FileAccess;
 
 /// A parsed file: its text (for line lookups) and its value.
 #[derive(Debug, Clone)]
@@ -16,17 +17,14 @@ pub(super) struct YamlFile {
     pub value: Value,
 }
 
-/// Reads a file as text.
-pub(super) fn read_text(path: &Path) -> Result<String, ProjectError> {
-    fs_err::read_to_string(path).map_err(|source| ProjectError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Reads and parses a YAML (or JSON) file.
-pub(super) fn read_yaml(path: &Path) -> Result<YamlFile, ProjectError> {
-    let text = read_text(path)?;
+/// Reads and parses a YAML (or JSON) file the project names at `reference` (`None`: the
+/// project file itself), through `files` (confined, regular, capped).
+pub(super) fn read_yaml(
+    files: &FileAccess,
+    path: &Path,
+    reference: Option<&Location>,
+) -> Result<YamlFile, ProjectError> {
+    let text = files.read_text(path, reference)?;
     let value = parse_yaml(path, &text)?;
     Ok(YamlFile { text, value })
 }
@@ -167,6 +165,18 @@ pub(super) fn key_line(text: &str, path: &[&str]) -> Option<usize> {
         }
     }
     None
+}
+
+/// The 1-based line, at or after `from`, where `value` is written (the line of a file reference
+/// inside a list under a key); `from` when not found.
+pub(super) fn value_line(text: &str, from: Option<usize>, value: &str) -> Option<usize> {
+    let start = from.unwrap_or(1);
+    text.lines()
+        .enumerate()
+        .skip(start.saturating_sub(1))
+        .find(|(_, line)| !value.is_empty() && line.contains(value))
+        .map(|(index, _)| index + 1)
+        .or(from)
 }
 
 #[cfg(test)]

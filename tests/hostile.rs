@@ -1,0 +1,521 @@
+//! The hostile-project corpus (issue 13): a project and its inputs are untrusted. Each test runs
+//! the real binary under a generous kill-guard (a hang fails the test instead of holding the
+//! suite) and, where a limit is being enforced against an endless source, measures the child's
+//! peak resident memory (`VmHWM`) and requires it under 64 MB.
+
+#![cfg(unix)]
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common;
+use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+/// Far above any honest run of these tests; reaching it means the binary hung.
+const KILL_GUARD: Duration = Duration::from_secs(60);
+/// The memory bound while a limit is being enforced.
+const MAX_PEAK_RSS_KB: u64 = 64 * 1024;
+
+/// What a guarded run produced.
+struct Guarded {
+    code: Option<i32>,
+    stderr: String,
+    /// The highest `VmHWM` seen, in KiB.
+    peak_rss_kb: u64,
+}
+
+/// Runs `command`, polling its peak RSS, killing it (and failing) after [`KILL_GUARD`]; `during`
+/// runs once the child is up (to send signals).
+fn guarded(command: &mut Command, during: impl FnOnce(&Child)) -> Guarded {
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the binary starts");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    during(&child);
+    let started = Instant::now();
+    let mut peak_rss_kb = 0;
+    let status = loop {
+        peak_rss_kb = peak_rss_kb.max(vm_hwm_kb(child.id()).unwrap_or(0));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > KILL_GUARD {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "aigne-ci was still running after {KILL_GUARD:?}: {}",
+                reader.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Guarded {
+        code: status.code(),
+        stderr: reader.join().unwrap(),
+        peak_rss_kb,
+    }
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = fs_err::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, signal).unwrap();
+}
+
+/// Waits until the child has its signal handlers (it reads its inputs right after installing
+/// them): its main thread has been scheduled for a while.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent).unwrap();
+    }
+    fs_err::write(path, text).unwrap();
+}
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+}
+
+/// A project whose `chat` agent has `instructions` as given.
+fn project_with_instructions(dir: &Path, instructions: &str) {
+    write(
+        &dir.join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+    );
+    write(
+        &dir.join("chat.yaml"),
+        &format!("name: chat\ninput_key: message\ninstructions:\n{instructions}"),
+    );
+}
+
+fn run_command(dir: &Path, server: Option<&FakeOpenAi>) -> Command {
+    let mut command = common::command(dir);
+    command.env("OPENAI_API_KEY", "sk-hostile-0001");
+    if let Some(server) = server {
+        command.env("OPENAI_BASE_URL", server.base_url());
+    } else {
+        // Nothing listens there: a test that reaches the model fails visibly.
+        command.env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
+    }
+    command.args(["run", ".", "--timeout", "2s", "--total-timeout", "3s"]);
+    command
+}
+
+// --- item 1: every read is bounded and interruptible ---
+
+#[test]
+fn a_device_named_by_a_project_is_a_load_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // Opened on purpose with `--allow-read /dev`, so the device itself is what is refused.
+    project_with_instructions(dir.path(), "  - role: system\n    url: /dev/zero\n");
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--prompt", "hi", "--allow-read", "/dev"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("`/dev/zero` (named at `")
+            && ran
+                .stderr
+                .contains("chat.yaml:5`) is a character device, not a regular file"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
+
+    // The same through an include.
+    project_with_instructions(
+        dir.path(),
+        "  - role: system\n    content: |\n      a\n      {% include \"/dev/zero\" %}\n",
+    );
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--prompt", "hi", "--allow-read", "/dev"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("/dev/zero"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("character device"), "{}", ran.stderr);
+}
+
+#[test]
+fn fifos_and_sockets_named_by_a_project_are_load_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // An agent file that is a FIFO (no writer: a blocking open would never return).
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n  - fifo.yaml\n",
+    );
+    write(
+        &dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: hi\n",
+    );
+    mkfifo(&dir.path().join("fifo.yaml"));
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--prompt", "hi"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("fifo.yaml` (named at `")
+            && ran
+                .stderr
+                .contains("aigne.yaml:5`) is a FIFO, not a regular file"),
+        "{}",
+        ran.stderr
+    );
+
+    // A schema file that is a socket.
+    fs_err::remove_file(dir.path().join("fifo.yaml")).unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+    );
+    write(
+        &dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: hi\ninput_schema: schema.json\n",
+    );
+    let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("schema.json")).unwrap();
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--prompt", "hi"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("schema.json` (named at `")
+            && ran.stderr.contains("chat.yaml:3`) is a socket"),
+        "{}",
+        ran.stderr
+    );
+
+    // A `.env` that is a FIFO.
+    write(
+        &dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: hi\n",
+    );
+    mkfifo(&dir.path().join(".env"));
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--prompt", "hi"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains(".env"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("FIFO"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_project_file_over_the_size_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  - role: system\n    url: big.md\n");
+    write(&dir.path().join("big.md"), &"x".repeat(4096));
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--prompt", "hi", "--max-file-size", "1KiB"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("is larger than the 1 KiB cap (`--max-file-size`)"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn an_endless_inputs_file_stops_at_the_total_timeout_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--input", "/dev/zero"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("while reading the inputs"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
+}
+
+#[test]
+fn inputs_that_never_end_yield_to_the_timeout_and_to_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+    // A FIFO that never gets a writer: the total timeout (exit 4).
+    mkfifo(&dir.path().join("inputs.jsonl"));
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--input", "inputs.jsonl"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+
+    // The same FIFO, no total timeout, SIGINT: exit 130.
+    let mut command = common::command(dir.path());
+    command.args(["run", ".", "--input", "inputs.jsonl"]);
+    let ran = guarded(&mut command, |child| {
+        settle();
+        signal(child, nix::sys::signal::Signal::SIGINT);
+    });
+    assert_eq!(ran.code, Some(130), "{}", ran.stderr);
+
+    // Stdin that stays open and silent, SIGTERM: exit 130.
+    let mut command = common::command(dir.path());
+    command
+        .args(["run", ".", "--input", "-"])
+        .stdin(Stdio::piped());
+    let ran = guarded(&mut command, |child| {
+        settle();
+        signal(child, nix::sys::signal::Signal::SIGTERM);
+    });
+    assert_eq!(ran.code, Some(130), "{}", ran.stderr);
+    assert!(ran.stderr.contains("interrupted"), "{}", ran.stderr);
+}
+
+#[test]
+fn malformed_inputs_are_listed_a_screenful_at_a_time_and_bad_utf8_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+    let mut text = String::from("\"fine\"\n");
+    for _ in 0..100_000 {
+        text.push_str("{not json\n");
+    }
+    write(&dir.path().join("inputs.jsonl"), &text);
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--input", "inputs.jsonl"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("100000 malformed entries"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("and 99980 more"), "{}", ran.stderr);
+    assert!(ran.stderr.lines().count() < 40, "{}", ran.stderr);
+
+    let mut bytes = b"\"one\"\n\"two\"\n\"bad \xff byte\"\n".to_vec();
+    bytes.extend_from_slice(b"\"four\"\n");
+    fs_err::write(dir.path().join("inputs.jsonl"), bytes).unwrap();
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--input", "inputs.jsonl"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("inputs.jsonl:3: invalid UTF-8 (column 6)"),
+        "{}",
+        ran.stderr
+    );
+}
+
+// --- item 2: files stay inside the project ---
+
+#[test]
+fn references_that_escape_the_project_are_load_errors() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("project");
+    fs_err::create_dir_all(&dir).unwrap();
+    write(&outer.path().join("shared/secret.md"), "OUTSIDE-SECRET");
+    let absolute = outer.path().join("shared/secret.md");
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "a ../ include",
+            "  - role: system\n    content: \"{% include '../shared/secret.md' %}\"\n".to_owned(),
+            "chat.yaml:5",
+        ),
+        (
+            "an absolute instructions url",
+            format!("  - role: system\n    url: {}\n", absolute.display()),
+            "chat.yaml:5",
+        ),
+        (
+            "a symlinked prompt",
+            "  - role: system\n    url: prompts/link.md\n".to_owned(),
+            "chat.yaml:5",
+        ),
+    ];
+    fs_err::create_dir_all(dir.join("prompts")).unwrap();
+    fs_err::os::unix::fs::symlink(&absolute, dir.join("prompts/link.md")).unwrap();
+    for (what, instructions, at) in cases {
+        project_with_instructions(&dir, &instructions);
+        let ran = guarded(run_command(&dir, None).args(["--prompt", "hi"]), |_| {});
+        assert_eq!(ran.code, Some(2), "{what}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains(&format!("{at}`)"))
+                && ran.stderr.contains("outside the project folder")
+                && ran.stderr.contains("secret.md"),
+            "{what}: {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("OUTSIDE-SECRET"), "{what}");
+    }
+
+    // An agent file outside, by `../`.
+    write(
+        &dir.join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - ../shared/agent.yaml\n",
+    );
+    write(
+        &outer.path().join("shared/agent.yaml"),
+        "name: outside\ninstructions: x\n",
+    );
+    let ran = guarded(run_command(&dir, None).args(["--prompt", "hi"]), |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("aigne.yaml:4`) resolves to")
+            && ran.stderr.contains("outside the project folder"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn allow_read_opens_one_more_folder_on_purpose() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("project");
+    fs_err::create_dir_all(&dir).unwrap();
+    write(&outer.path().join("shared/style.md"), "SHARED-STYLE-GUIDE");
+    project_with_instructions(
+        &dir,
+        "  - role: system\n    content: \"{% include '../shared/style.md' %}\"\n",
+    );
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("ok"));
+    let shared = outer.path().join("shared");
+    let ran = guarded(
+        run_command(&dir, Some(&server)).args([
+            "--prompt",
+            "hi",
+            "--allow-read",
+            shared.to_str().unwrap(),
+        ]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0].body.to_string().contains("SHARED-STYLE-GUIDE"),
+        "{}",
+        requests[0].body
+    );
+}
+
+// --- item 8: every loop a project configures has a ceiling ---
+
+/// A team whose reviewer never approves, asking for a billion rounds.
+fn runaway_team(dir: &Path) {
+    write(
+        &dir.join("aigne.yaml"),
+        "name: runaway\nchat_model: openai:gpt-4o-mini\nagents:\n  - team.yaml\n",
+    );
+    write(
+        &dir.join("team.yaml"),
+        "type: team\nname: runaway\nskills:\n  - writer.yaml\nreflection:\n  reviewer: reviewer.yaml\n  is_approved: approved\n  max_iterations: 1000000000\n",
+    );
+    write(
+        &dir.join("writer.yaml"),
+        "name: writer\ninstructions: Write a draft.\ninput_key: message\n",
+    );
+    write(
+        &dir.join("reviewer.yaml"),
+        "name: reviewer\ninstructions: Review it.\noutput_schema:\n  type: object\n  properties:\n    approved:\n      type: boolean\n  required: [approved]\n",
+    );
+}
+
+fn never_approving_server() -> FakeOpenAi {
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        if request.body.get("response_format").is_some() {
+            Reply::json(json!({"approved": false}))
+        } else {
+            Reply::text("draft")
+        }
+    });
+    server
+}
+
+#[test]
+fn a_runaway_reflection_stops_at_the_ceiling_naming_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    runaway_team(dir.path());
+    let server = never_approving_server();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        .args([
+            "run",
+            ".",
+            "--prompt",
+            "go",
+            "--max-reflection-rounds",
+            "3",
+            "--timeout",
+            "50s",
+        ]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    // Writer and reviewer once per round.
+    assert_eq!(server.requests().len(), 6);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+    assert_eq!(record["status"], "errored");
+    let message = record["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("agent `runaway`")
+            && message.contains("ceiling of 3 (`--max-reflection-rounds`)")
+            && message.contains("max_iterations: 1000000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_team_iterating_over_too_many_items_is_refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: items\nchat_model: openai:gpt-4o-mini\nagents:\n  - team.yaml\n",
+    );
+    write(
+        &dir.path().join("team.yaml"),
+        "type: team\nname: fan_out\niterate_on: items\nskills:\n  - writer.yaml\n",
+    );
+    write(
+        &dir.path().join("writer.yaml"),
+        "name: writer\ninstructions: Say {{ name }}.\n",
+    );
+    let server = never_approving_server();
+    let items: Vec<Value> = (0..50).map(|index| json!({"name": index})).collect();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        .args(["run", ".", "--max-team-iterations", "10", "--input-json"])
+        .arg(json!({ "items": items }).to_string());
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(server.requests().is_empty());
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    assert!(
+        results.contains("agent `fan_out`: `iterate_on: items` has 50 items; stopped at the ceiling of 10 (`--max-team-iterations`)"),
+        "{results}"
+    );
+}
