@@ -2,7 +2,8 @@
 //!
 //! `bench_provider PORT LATENCY_FILE`: answers every `POST .../chat/completions` with a two-chunk
 //! SSE stream after the latency (milliseconds) read from LATENCY_FILE on each request, so one
-//! server serves both the throughput and the memory run.
+//! server serves both the throughput and the memory run. A request asking for structured output
+//! (a judge) gets the JSON grade `{"pass": true, "score": 1, "reason": "ok"}` instead of `ok`.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -15,7 +16,14 @@ const BODY: &str = concat!(
     "\n\ndata: [DONE]\n\n"
 );
 
-async fn answer(State(latency_file): State<Arc<PathBuf>>, _body: String) -> impl IntoResponse {
+const GRADE_BODY: &str = concat!(
+    r#"data: {"id":"b","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"{\"pass\":true,\"score\":1,\"reason\":\"ok\"}"},"finish_reason":"stop"}]}"#,
+    "\n\n",
+    r#"data: {"id":"b","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#,
+    "\n\ndata: [DONE]\n\n"
+);
+
+async fn answer(State(latency_file): State<Arc<PathBuf>>, body: String) -> impl IntoResponse {
     let latency_ms: u64 = tokio::fs::read_to_string(latency_file.as_ref())
         .await
         .ok()
@@ -24,7 +32,12 @@ async fn answer(State(latency_file): State<Arc<PathBuf>>, _body: String) -> impl
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }
-    ([(header::CONTENT_TYPE, "text/event-stream")], BODY)
+    let reply = if body.contains("\"response_format\"") {
+        GRADE_BODY
+    } else {
+        BODY
+    };
+    ([(header::CONTENT_TYPE, "text/event-stream")], reply)
 }
 
 #[tokio::main]

@@ -198,19 +198,22 @@ pub enum EngineChoice {
     Node,
 }
 
-/// `--fail-on error|failure|never`: the policy's own type (the batch stage knows no clap), parsed
+/// `--fail-on error|failure|regression|never`: the policy's own type (the batch stage knows no clap), parsed
 /// here.
 pub use crate::batch::FailOn;
 
 impl ValueEnum for FailOn {
     fn value_variants<'a>() -> &'a [Self] {
-        &[Self::Error, Self::Failure, Self::Never]
+        &[Self::Error, Self::Failure, Self::Regression, Self::Never]
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         let help = match self {
             Self::Error => "Exit 1 only when a case errored",
             Self::Failure => "Exit 1 when a case failed or errored",
+            Self::Regression => {
+                "Exit 1 only when a case regressed against `--baseline` (passed there, not now)"
+            }
             Self::Never => {
                 "Never exit 1 for case results (usage, fetch and timeout codes still apply)"
             }
@@ -270,6 +273,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub policy: PolicyArgs,
+
+    #[command(flatten)]
+    pub verdicts: VerdictArgs,
 
     #[command(flatten)]
     pub outputs: OutputArgs,
@@ -335,6 +341,28 @@ pub struct PolicyArgs {
     /// Minimum share of passed cases (0-1); below it the exit status is 1
     #[arg(long, env = EnvVars::AIGNE_CI_MIN_PASS_RATE, value_name = "R")]
     pub min_pass_rate: Option<f64>,
+}
+
+/// Repeats, baseline and judges of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct VerdictArgs {
+    /// Run every case N times (a session repeats as a whole conversation); each result keeps
+    /// its `runs` and is `flaky` when they disagree
+    #[arg(long, env = EnvVars::AIGNE_CI_REPEAT, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
+
+    /// Runs of a repeated case that must pass for it to pass (default: all N)
+    #[arg(long, env = EnvVars::AIGNE_CI_REPEAT_MIN_PASS, value_name = "K")]
+    pub repeat_min_pass: Option<usize>,
+
+    /// Results of an earlier run (a `results.jsonl`, or the out-dir holding one) to compare
+    /// with: each case is new, regressed, fixed, passing or failing
+    #[arg(long, env = EnvVars::AIGNE_CI_BASELINE, value_name = "PATH")]
+    pub baseline: Option<PathBuf>,
+
+    /// Model of `llm-rubric` and `judge` assertions that name none (default: the agent's model)
+    #[arg(long, env = EnvVars::AIGNE_CI_JUDGE_MODEL, value_name = "PROVIDER:NAME")]
+    pub judge_model: Option<String>,
 }
 
 /// Where results go, shared by `run` and `merge`.

@@ -40,6 +40,10 @@ impl EnvVars {
     pub const AIGNE_CI_GRACE_PERIOD: &'static str = "AIGNE_CI_GRACE_PERIOD";
     pub const AIGNE_CI_FAIL_ON: &'static str = "AIGNE_CI_FAIL_ON";
     pub const AIGNE_CI_MIN_PASS_RATE: &'static str = "AIGNE_CI_MIN_PASS_RATE";
+    pub const AIGNE_CI_REPEAT: &'static str = "AIGNE_CI_REPEAT";
+    pub const AIGNE_CI_REPEAT_MIN_PASS: &'static str = "AIGNE_CI_REPEAT_MIN_PASS";
+    pub const AIGNE_CI_BASELINE: &'static str = "AIGNE_CI_BASELINE";
+    pub const AIGNE_CI_JUDGE_MODEL: &'static str = "AIGNE_CI_JUDGE_MODEL";
     pub const AIGNE_CI_OUT_DIR: &'static str = "AIGNE_CI_OUT_DIR";
     pub const AIGNE_CI_OUTPUT: &'static str = "AIGNE_CI_OUTPUT";
     pub const AIGNE_CI_SUMMARY: &'static str = "AIGNE_CI_SUMMARY";

@@ -26,6 +26,9 @@ pub enum Error {
     /// Stage 5.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// `--baseline` cannot be read.
+    #[error(transparent)]
+    Baseline(#[from] crate::report::BaselineError),
     /// Stage 2: the project does not load.
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
@@ -82,6 +85,7 @@ impl Error {
             Self::Fetch(_) => ExitStatus::Fetch,
             Self::Batch(_) => ExitStatus::Usage,
             Self::Report(_) => ExitStatus::Usage,
+            Self::Baseline(_) => ExitStatus::Usage,
             Self::Model(_) => ExitStatus::Usage,
             Self::Project(_) => ExitStatus::Usage,
             Self::Invoke(_) => ExitStatus::Usage,
@@ -101,6 +105,7 @@ impl Error {
             Self::Fetch(error) => error.hint(),
             Self::Batch(error) => error.hint(),
             Self::Report(error) => error.hint(),
+            Self::Baseline(error) => error.hint(),
             Self::Model(error) => error.hint(),
             Self::Project(error) => error.hint(),
             Self::Invoke(error) => error.hint(),

@@ -71,6 +71,7 @@ pub(crate) fn settings(concurrency: usize) -> BatchSettings {
         total_timeout: None,
         grace_period: Duration::from_secs(1),
         default_agent: "chat".into(),
+        repeat: Default::default(),
     }
 }
 
@@ -117,6 +118,8 @@ pub(crate) fn context(lines: Vec<usize>, shard: Option<Shard>) -> RunContext {
             min_pass_rate: None,
         },
         started_at: std::time::SystemTime::now(),
+        repeat: None,
+        baseline: None,
     }
 }
 

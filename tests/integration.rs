@@ -20,3 +20,5 @@ mod run_e2e;
 mod snapshots;
 mod transcripts;
 mod untrusted;
+mod verdicts;
+mod verdicts_e2e;

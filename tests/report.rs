@@ -177,6 +177,9 @@ async fn github_outputs_and_step_summary_parse_back() {
         ("cache-key", String::new()),
         ("project-sha256", String::new()),
         ("conclusion", "failure".into()),
+        ("flaky", String::new()),
+        ("regressed", String::new()),
+        ("fixed", String::new()),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value))
@@ -187,7 +190,7 @@ async fn github_outputs_and_step_summary_parse_back() {
         .lines()
         .filter_map(|line| line.split_once("<<").map(|(_, delimiter)| delimiter))
         .collect();
-    assert_eq!(delimiters.len(), 13);
+    assert_eq!(delimiters.len(), 16);
 
     let markdown = fs_err::read_to_string(dir.path().join("step_summary.md")).unwrap();
     assert!(
@@ -248,6 +251,9 @@ fn step_summary_is_cut_to_its_budget_with_a_pointer() {
             detail: Some(format!("equals: output <b>|{}</b>", "x".repeat(100))),
             error_kind: None,
             output_excerpt: None,
+            flaky: false,
+            runs_passed: None,
+            baseline: None,
         })
         .collect();
     let markdown = github::step_summary(&summary, &briefs, 20_000);

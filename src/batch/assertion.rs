@@ -14,6 +14,11 @@
 //! | `json-path-equals` | `path`, `value` | the JSONPath (RFC 9535) selects exactly one node, deep-equal to `value` |
 //! | `max-latency-ms` | `value` (integer) | the case took at most `value` ms |
 //! | `max-tokens` | `value` (integer) | input + output tokens of the case are at most `value` |
+//! | `llm-rubric` | `value` (rubric), `threshold`?, `model`? | a judge model grades the output against the rubric (`{pass, score 0–1, reason}`): `pass` is true and `score >= threshold` (default 0.5) |
+//! | `judge` | `agent`?, `min-score`?, `model`? | the `aigne eval` evaluator (or the project agent `agent`) scores the output 1–5 against the case's `expected`: `score >= min-score` (default 4) |
+//!
+//! The two model-graded types (`llm-rubric`, `judge`) are not checked here but by a
+//! [`super::Judge`] after the agent answers ([`Assertion::judged`], [`Assertion::grade`]).
 //!
 //! The *output text* is the output itself when it is a string, the string under the agent's
 //! `output_key` (default `message`) when there is one, and the compact JSON of the output
@@ -37,7 +42,45 @@ pub const ASSERTION_TYPES: &[&str] = &[
     "json-path-equals",
     "max-latency-ms",
     "max-tokens",
+    "llm-rubric",
+    "judge",
 ];
+
+/// Default `threshold` of `llm-rubric`.
+pub const DEFAULT_RUBRIC_THRESHOLD: f64 = 0.5;
+
+/// Default `min-score` of `judge` (the `aigne eval` evaluator scores 1–5).
+pub const DEFAULT_MIN_SCORE: f64 = 4.0;
+
+/// Who grades a model-graded assertion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JudgeKind {
+    /// `llm-rubric`: a judge model grades the output against a rubric.
+    Rubric { rubric: String },
+    /// `judge` without `agent`: the evaluator of `aigne eval` (`@aigne/cli`'s `LLMEvaluator`).
+    Evaluator,
+    /// `judge` with `agent`: a project agent called as `aigne eval --evaluator NAME` calls it.
+    Agent(String),
+}
+
+impl JudgeKind {
+    /// `llm-rubric`, `judge` or `judge agent `NAME``, for messages.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Rubric { .. } => "`llm-rubric`".to_owned(),
+            Self::Evaluator => "`judge` (the `aigne eval` evaluator)".to_owned(),
+            Self::Agent(name) => format!("`judge` agent `{name}`"),
+        }
+    }
+}
+
+/// What a judged assertion needs from the [`super::Judge`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeSpec {
+    pub kind: JudgeKind,
+    /// `model` of the assertion (else `--judge-model`, else the agent's model).
+    pub model: Option<String>,
+}
 
 /// One checked expectation.
 #[derive(Clone)]
@@ -61,6 +104,16 @@ enum Check {
     },
     MaxLatencyMs(u64),
     MaxTokens(u64),
+    LlmRubric {
+        rubric: String,
+        threshold: f64,
+        model: Option<String>,
+    },
+    Judge {
+        agent: Option<String>,
+        min_score: f64,
+        model: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Assertion {
@@ -83,9 +136,19 @@ pub struct AssertionOutcome {
     /// Why it did not hold (or what was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// The measured value, for latency, tokens and JSONPath checks.
+    /// The measured value, for latency, tokens and JSONPath checks (the judge's whole answer
+    /// for model-graded ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual: Option<Value>,
+    /// The judge's score (`llm-rubric`: 0–1; `judge`: 1–5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// The judge's reason (`reason`, or the evaluator's `reasoning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who judged: the model (`provider/name`) or `agent:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
 }
 
 /// What an assertion is checked against.
@@ -162,6 +225,8 @@ impl Assertion {
         };
         let allowed: &[&str] = match kind {
             "json-path-equals" => &["type", "path", "value"],
+            "llm-rubric" => &["type", "value", "threshold", "model"],
+            "judge" => &["type", "agent", "min-score", "model"],
             _ => &["type", "value"],
         };
         if let Some(unknown) = map.keys().find(|key| !allowed.contains(&key.as_str())) {
@@ -203,6 +268,51 @@ impl Assertion {
             }
             "max-latency-ms" => Check::MaxLatencyMs(require_count(value, kind)?),
             "max-tokens" => Check::MaxTokens(require_count(value, kind)?),
+            "llm-rubric" => {
+                let rubric = require_string(value, kind)?;
+                if rubric.trim().is_empty() {
+                    return Err(
+                        "an `llm-rubric` assertion needs a non-empty rubric `value`".to_owned()
+                    );
+                }
+                let threshold = optional_number(map.get("threshold"), "threshold", kind)?
+                    .unwrap_or(DEFAULT_RUBRIC_THRESHOLD);
+                if !(0.0..=1.0).contains(&threshold) {
+                    return Err(format!(
+                        "`threshold` of an `llm-rubric` assertion must be between 0 and 1, not {threshold}"
+                    ));
+                }
+                Check::LlmRubric {
+                    rubric,
+                    threshold,
+                    model: optional_model(map.get("model"), kind)?,
+                }
+            }
+            "judge" => {
+                let agent = match map.get("agent") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(agent)) if !agent.is_empty() => Some(agent.clone()),
+                    Some(other) => {
+                        return Err(format!(
+                            "`agent` of a `judge` assertion must be an agent name, found {}",
+                            kind_of(other)
+                        ));
+                    }
+                };
+                let model = optional_model(map.get("model"), kind)?;
+                if agent.is_some() && model.is_some() {
+                    return Err(
+                        "a `judge` assertion with an `agent` uses that agent's model; drop `model`"
+                            .to_owned(),
+                    );
+                }
+                Check::Judge {
+                    agent,
+                    min_score: optional_number(map.get("min-score"), "min-score", kind)?
+                        .unwrap_or(DEFAULT_MIN_SCORE),
+                    model,
+                }
+            }
             other => {
                 return Err(format!(
                     "unknown assertion type `{other}` (expected one of {})",
@@ -232,7 +342,87 @@ impl Assertion {
             Check::JsonPathEquals { .. } => "json-path-equals",
             Check::MaxLatencyMs(_) => "max-latency-ms",
             Check::MaxTokens(_) => "max-tokens",
+            Check::LlmRubric { .. } => "llm-rubric",
+            Check::Judge { .. } => "judge",
         }
+    }
+
+    /// What a model-graded assertion asks of its judge (`None` for the others).
+    pub fn judged(&self) -> Option<JudgeSpec> {
+        match &self.check {
+            Check::LlmRubric { rubric, model, .. } => Some(JudgeSpec {
+                kind: JudgeKind::Rubric {
+                    rubric: rubric.clone(),
+                },
+                model: model.clone(),
+            }),
+            Check::Judge { agent, model, .. } => Some(JudgeSpec {
+                kind: agent.clone().map_or(JudgeKind::Evaluator, JudgeKind::Agent),
+                model: model.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the exact check of the case's `expected`.
+    pub fn is_expected(&self) -> bool {
+        matches!(self.check, Check::Expected(_))
+    }
+
+    /// Grades a judge's structured answer: `{pass, score, reason}` for `llm-rubric`,
+    /// `{rating, reasoning, score}` for `judge`. `Err` says what is wrong with the answer.
+    pub fn grade(&self, answer: &Value, judge: &str) -> Result<AssertionOutcome, String> {
+        let number = |key: &str| answer.get(key).and_then(Value::as_f64);
+        let text = |key: &str| answer.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (passed, score, reason, message) = match &self.check {
+            Check::LlmRubric { threshold, .. } => {
+                let (Some(pass), Some(score)) =
+                    (answer.get("pass").and_then(Value::as_bool), number("score"))
+                else {
+                    return Err(format!(
+                        "the answer {} is not `{{pass, score, reason}}`",
+                        excerpt(&answer.to_string())
+                    ));
+                };
+                let passed = pass && score >= *threshold;
+                let message = (!passed).then(|| {
+                    if pass {
+                        format!("score {score} is below the threshold {threshold}")
+                    } else {
+                        "the judge did not pass the output".to_owned()
+                    }
+                });
+                (passed, score, text("reason"), message)
+            }
+            Check::Judge { min_score, .. } => {
+                let Some(score) = number("score") else {
+                    return Err(format!(
+                        "the answer {} has no numeric `score`",
+                        excerpt(&answer.to_string())
+                    ));
+                };
+                let passed = score >= *min_score;
+                let message =
+                    (!passed).then(|| format!("score {score} is below the minimum {min_score}"));
+                (
+                    passed,
+                    score,
+                    text("reasoning").or_else(|| text("reason")),
+                    message,
+                )
+            }
+            _ => return Err("not a model-graded assertion".to_owned()),
+        };
+        Ok(AssertionOutcome {
+            kind: self.kind().to_owned(),
+            passed,
+            spec: Some(self.spec_without_type()),
+            message,
+            actual: Some(answer.clone()),
+            score: Some(score),
+            reason,
+            judge: Some(judge.to_owned()),
+        })
     }
 
     /// Checks the assertion.
@@ -354,6 +544,12 @@ impl Assertion {
                 let message = (!passed).then(|| format!("used {used} tokens, more than {limit}"));
                 (passed, message, Some(Value::from(used)))
             }
+            // Graded by a judge (`grade`); reaching here means no judge was available.
+            Check::LlmRubric { .. } | Check::Judge { .. } => (
+                false,
+                Some("no judge is available to grade this assertion".to_owned()),
+                None,
+            ),
         };
         AssertionOutcome {
             kind: self.kind().to_owned(),
@@ -361,6 +557,9 @@ impl Assertion {
             spec: Some(self.spec_without_type()),
             message,
             actual,
+            score: None,
+            reason: None,
+            judge: None,
         }
     }
 
@@ -406,6 +605,28 @@ fn require_count(value: Option<&Value>, kind: &str) -> Result<u64, String> {
         other => Err(format!(
             "a `{kind}` assertion needs a non-negative integer `value`, found {}",
             excerpt(&other.to_string())
+        )),
+    }
+}
+
+fn optional_number(value: Option<&Value>, key: &str, kind: &str) -> Result<Option<f64>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => Ok(number.as_f64()),
+        Some(other) => Err(format!(
+            "`{key}` of a `{kind}` assertion must be a number, found {}",
+            kind_of(other)
+        )),
+    }
+}
+
+fn optional_model(value: Option<&Value>, kind: &str) -> Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(model)) if !model.trim().is_empty() => Ok(Some(model.clone())),
+        Some(other) => Err(format!(
+            "`model` of a `{kind}` assertion must be a model like `openai:gpt-4o-mini`, found {}",
+            kind_of(other)
         )),
     }
 }

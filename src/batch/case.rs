@@ -14,8 +14,11 @@ pub struct Case {
     pub line: usize,
     /// The agent input: an object, or a string meaning text for the agent's `input_key`.
     pub input: Value,
-    /// `expected` and `assert` entries, in that order.
+    /// `expected` and `assert` entries, in that order (with a `judge` assertion, `expected` is
+    /// what the judge compares with, not an exact check).
     pub assertions: Vec<Assertion>,
+    /// `expected` as written (for judges).
+    pub expected: Option<Value>,
     /// Agent for this case (else the run's agent).
     pub agent: Option<String>,
     /// Conversation this case is a turn of.
@@ -34,6 +37,7 @@ impl Case {
             line,
             input,
             assertions: Vec::new(),
+            expected: None,
             agent: None,
             session: None,
             metadata: None,

@@ -11,6 +11,16 @@
 //! Stopping ([`StopSignal`]): no new case starts (a session stops between turns), in-flight
 //! cases get the grace period, then whatever is still running is dropped and recorded as
 //! errored (`cancelled` or `total_timeout`). Cases never started are counted as `not_run`.
+//!
+//! Repeats (`--repeat N`): every unit runs N times, each run its own item of the stream (so a
+//! few cases still fill the concurrency), a session as a whole conversation each time (its
+//! turns see only the turns of the same run). The consumer gathers the N runs of a case and
+//! records one outcome: passed when at least `min_pass` runs passed, with every run in `runs`
+//! and `flaky` when they disagree. Runs of one unit are adjacent in the stream, so only the
+//! cases in flight wait for their last run (memory stays flat).
+//!
+//! Judges: after the agent answers, model-graded assertions go to the [`Judge`] (each call
+//! bounded by the case timeout); a judge that fails or times out errors the case, naming it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
@@ -25,10 +35,29 @@ use tokio_util::sync::CancellationToken;
 use super::assertion::{AssertionOutcome, Observed};
 use super::case::{Case, InvalidCase};
 use super::error::BatchError;
+use super::judge::{Judge, JudgeRequest};
 use super::outcome::{
-    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, ErrorInfo, StopReason, Usage,
+    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, ErrorInfo, RunOutcome, StopReason, Usage,
 };
 use super::{CaseRunner, Reporter};
+
+/// `--repeat N` and `--repeat-min-pass K`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    /// Runs of every case (N).
+    pub runs: NonZeroUsize,
+    /// Runs that must pass for the case to pass (K, 1 ≤ K ≤ N).
+    pub min_pass: usize,
+}
+
+impl Default for Repeat {
+    fn default() -> Self {
+        Self {
+            runs: NonZeroUsize::MIN,
+            min_pass: 1,
+        }
+    }
+}
 
 /// How a batch runs.
 #[derive(Debug, Clone)]
@@ -43,6 +72,8 @@ pub struct BatchSettings {
     pub grace_period: Duration,
     /// Agent of cases that name none.
     pub default_agent: String,
+    /// How often every case runs.
+    pub repeat: Repeat,
 }
 
 /// Asks a running batch to stop. Cloned into signal handlers; the first [`StopSignal::stop`]
@@ -97,14 +128,35 @@ struct Running {
     transcript: Option<Arc<crate::transcript::TranscriptRecorder>>,
 }
 
-type InFlight = Mutex<BTreeMap<usize, Running>>;
+/// Keyed by (line, run).
+type InFlight = Mutex<BTreeMap<(usize, usize), Running>>;
+
+/// One run of a case, as a unit sends it.
+struct Ended {
+    run: usize,
+    outcome: CaseOutcome,
+}
 
 /// Runs the cases and reports each as it ends. Malformed entries (`skipped`) are reported
-/// first. Returns the totals; fails only when the reporter cannot record a case.
+/// first. Returns the totals; fails only when the reporter cannot record a case. Model-graded
+/// assertions error their case here: use [`execute_judged`] to grade them.
 pub async fn execute(
     cases: Vec<Case>,
     skipped: Vec<InvalidCase>,
     runner: &dyn CaseRunner,
+    settings: &BatchSettings,
+    stop: &StopSignal,
+    reporter: &mut dyn Reporter,
+) -> Result<BatchOutcome, BatchError> {
+    execute_judged(cases, skipped, runner, None, settings, stop, reporter).await
+}
+
+/// [`execute`], with a [`Judge`] for the model-graded assertions.
+pub async fn execute_judged(
+    cases: Vec<Case>,
+    skipped: Vec<InvalidCase>,
+    runner: &dyn CaseRunner,
+    judge: Option<&dyn Judge>,
     settings: &BatchSettings,
     stop: &StopSignal,
     reporter: &mut dyn Reporter,
@@ -118,16 +170,26 @@ pub async fn execute(
         record(&mut outcome, reporter, skipped)?;
     }
 
-    let units = group_sessions(cases);
+    let runs = settings.repeat.runs.get();
+    let units: Vec<Arc<Vec<Arc<Case>>>> = group_sessions(cases)
+        .into_iter()
+        .map(|unit| Arc::new(unit.into_iter().map(Arc::new).collect()))
+        .collect();
+    let items = units
+        .into_iter()
+        .flat_map(|unit| (0..runs).map(move |run| (unit.clone(), run)));
     let in_flight: InFlight = Mutex::new(BTreeMap::new());
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<CaseOutcome>();
+    let mut gathered = Gathered::new(settings.repeat);
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Ended>();
     let driver = {
         let in_flight = &in_flight;
         async move {
             let sender = sender;
-            futures::stream::iter(units)
+            futures::stream::iter(items)
                 .take_while(|_| futures::future::ready(!stop.is_stopped()))
-                .map(|unit| run_unit(unit, runner, settings, in_flight, &sender, stop))
+                .map(|(unit, run)| {
+                    run_unit(unit, run, runner, judge, settings, in_flight, &sender, stop)
+                })
                 .buffer_unordered(settings.concurrency.get())
                 .for_each(|()| futures::future::ready(()))
                 .await;
@@ -142,7 +204,11 @@ pub async fn execute(
         tokio::select! {
             biased;
             received = receiver.recv() => match received {
-                Some(case) => record(&mut outcome, reporter, case)?,
+                Some(ended) => {
+                    if let Some(case) = gathered.add(ended) {
+                        record(&mut outcome, reporter, case)?;
+                    }
+                }
                 None => break,
             },
             () = &mut driver, if !driver_done => driver_done = true,
@@ -168,12 +234,14 @@ pub async fn execute(
     if abandoned {
         // Cancels every in-flight case; what finished meanwhile is still in the channel.
         drop(driver);
-        while let Ok(case) = receiver.try_recv() {
-            record(&mut outcome, reporter, case)?;
+        while let Ok(ended) = receiver.try_recv() {
+            if let Some(case) = gathered.add(ended) {
+                record(&mut outcome, reporter, case)?;
+            }
         }
         let reason = stop.reason().unwrap_or(StopReason::Interrupted);
         let leftovers = std::mem::take(&mut *lock(&in_flight));
-        for (_, running) in leftovers {
+        for ((_, run), running) in leftovers {
             let (kind, message) = match reason {
                 StopReason::Interrupted => (
                     "cancelled",
@@ -195,8 +263,17 @@ pub async fn execute(
             stopped.transcript = running
                 .transcript
                 .map(|recorder| Arc::new(recorder.snapshot(&running.case.id, running.case.line)));
-            record(&mut outcome, reporter, stopped)?;
+            if let Some(case) = gathered.add(Ended {
+                run,
+                outcome: stopped,
+            }) {
+                record(&mut outcome, reporter, case)?;
+            }
         }
+    }
+    // Repeated cases a stop cut short: recorded with the runs they have.
+    for case in gathered.drain() {
+        record(&mut outcome, reporter, case)?;
     }
     let ran = outcome.counts.total - outcome.counts.skipped;
     outcome.not_run = case_count.saturating_sub(ran);
@@ -205,7 +282,7 @@ pub async fn execute(
     Ok(outcome)
 }
 
-fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, BTreeMap<usize, Running>> {
+fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, BTreeMap<(usize, usize), Running>> {
     in_flight
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -229,6 +306,10 @@ fn record(
 ) -> Result<(), BatchError> {
     outcome.counts.add(case.status);
     outcome.usage.add(case.usage);
+    outcome.judge_usage.add(case.judge_usage);
+    if case.flaky == Some(true) {
+        outcome.flaky += 1;
+    }
     reporter
         .on_case(&case)
         .map_err(|source| BatchError::Record {
@@ -255,27 +336,29 @@ fn group_sessions(cases: Vec<Case>) -> Vec<Vec<Case>> {
     units
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_unit(
-    unit: Vec<Case>,
+    unit: Arc<Vec<Arc<Case>>>,
+    run: usize,
     runner: &dyn CaseRunner,
+    judge: Option<&dyn Judge>,
     settings: &BatchSettings,
     in_flight: &InFlight,
-    sender: &tokio::sync::mpsc::UnboundedSender<CaseOutcome>,
+    sender: &tokio::sync::mpsc::UnboundedSender<Ended>,
     stop: &StopSignal,
 ) {
-    for case in unit {
+    for case in unit.iter() {
         if stop.is_stopped() {
             return;
         }
-        let case = Arc::new(case);
         let agent = case
             .agent
             .clone()
             .unwrap_or_else(|| settings.default_agent.clone());
         let started = Instant::now();
-        let transcript = runner.transcript_recorder(&case);
+        let transcript = runner.transcript_recorder(case);
         lock(in_flight).insert(
-            case.line,
+            (case.line, run),
             Running {
                 case: case.clone(),
                 agent: agent.clone(),
@@ -283,17 +366,30 @@ async fn run_unit(
                 transcript: transcript.clone(),
             },
         );
+        // A repeated session is a new conversation each run: its turns see only the earlier
+        // turns of the same run.
+        let repeated;
+        let runnable: &Case = match &case.session {
+            Some(session) if run > 0 => {
+                let mut copy = Case::clone(case);
+                copy.session = Some(format!("{session}#run{}", run + 1));
+                repeated = copy;
+                &repeated
+            }
+            _ => case,
+        };
         let result = tokio::time::timeout(
             settings.case_timeout,
-            runner.run_recorded(&case, transcript.clone()),
+            runner.run_recorded(runnable, transcript.clone()),
         )
         .await;
-        let duration_ms = millis(started.elapsed());
-        lock(in_flight).remove(&case.line);
         let mut outcome = match result {
-            Ok(execution) => finish(&case, agent, execution, duration_ms),
+            Ok(execution) => {
+                let duration_ms = millis(started.elapsed());
+                conclude(case, agent, execution, duration_ms, judge, settings).await
+            }
             Err(_) => errored_outcome(
-                &case,
+                case,
                 agent,
                 ErrorInfo::new(
                     "timeout",
@@ -302,22 +398,254 @@ async fn run_unit(
                         humantime::format_duration(settings.case_timeout)
                     ),
                 ),
-                duration_ms,
+                millis(started.elapsed()),
             ),
         };
-        outcome.engine = runner.engine(&case);
+        lock(in_flight).remove(&(case.line, run));
+        outcome.engine = runner.engine(case);
         outcome.transcript =
             transcript.map(|recorder| Arc::new(recorder.snapshot(&case.id, case.line)));
         // The receiver only goes away when the run is abandoned; then this case is dropped too.
-        let _ = sender.send(outcome);
+        let _ = sender.send(Ended { run, outcome });
     }
+}
+
+/// The runs of repeated cases until each has all of them.
+struct Gathered {
+    repeat: Repeat,
+    pending: HashMap<usize, Vec<Ended>>,
+}
+
+impl Gathered {
+    fn new(repeat: Repeat) -> Self {
+        Self {
+            repeat,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Adds a run; returns the case once all its runs are in.
+    fn add(&mut self, ended: Ended) -> Option<CaseOutcome> {
+        if self.repeat.runs.get() == 1 {
+            return Some(ended.outcome);
+        }
+        let line = ended.outcome.line;
+        let runs = self.pending.entry(line).or_default();
+        runs.push(ended);
+        if runs.len() < self.repeat.runs.get() {
+            return None;
+        }
+        let runs = self.pending.remove(&line).unwrap_or_default();
+        Some(combine_runs(runs, self.repeat.min_pass))
+    }
+
+    /// Cases still missing runs (the run stopped), in file order.
+    fn drain(&mut self) -> Vec<CaseOutcome> {
+        let mut left: Vec<(usize, Vec<Ended>)> = self.pending.drain().collect();
+        left.sort_by_key(|(line, _)| *line);
+        left.into_iter()
+            .map(|(_, runs)| combine_runs(runs, self.repeat.min_pass))
+            .collect()
+    }
+}
+
+/// One outcome from the runs of a case: passed when at least `min_pass` runs passed; else
+/// failed when a run failed, else errored. The output, error and assertions are those of the
+/// first run with that status; tokens and attempts are summed over the runs.
+fn combine_runs(mut runs: Vec<Ended>, min_pass: usize) -> CaseOutcome {
+    runs.sort_by_key(|ended| ended.run);
+    let passes = runs
+        .iter()
+        .filter(|ended| ended.outcome.status == CaseStatus::Passed)
+        .count();
+    let status = if passes >= min_pass {
+        CaseStatus::Passed
+    } else if runs
+        .iter()
+        .any(|ended| ended.outcome.status == CaseStatus::Failed)
+    {
+        CaseStatus::Failed
+    } else {
+        CaseStatus::Errored
+    };
+    let flaky = runs
+        .iter()
+        .any(|ended| ended.outcome.status != runs[0].outcome.status);
+    let records: Vec<RunOutcome> = runs
+        .iter()
+        .map(|ended| RunOutcome::of(&ended.outcome))
+        .collect();
+    let mut usage = Usage::default();
+    let mut judge_usage = Usage::default();
+    let mut attempts = 0u32;
+    for ended in &runs {
+        usage.add(ended.outcome.usage);
+        judge_usage.add(ended.outcome.judge_usage);
+        attempts = attempts.saturating_add(ended.outcome.attempts);
+    }
+    let chosen = runs
+        .iter()
+        .position(|ended| ended.outcome.status == status)
+        .unwrap_or(0);
+    let mut outcome = runs.swap_remove(chosen).outcome;
+    if status == CaseStatus::Failed && outcome.status != CaseStatus::Failed {
+        outcome.error = None;
+    }
+    outcome.status = status;
+    outcome.usage = usage;
+    outcome.judge_usage = judge_usage;
+    outcome.attempts = attempts;
+    outcome.runs = records;
+    outcome.flaky = Some(flaky);
+    if status == CaseStatus::Failed && passes > 0 {
+        // Not every run failed: say how many passed.
+        outcome.assertions.push(AssertionOutcome {
+            kind: "repeat".to_owned(),
+            passed: false,
+            spec: Some(serde_json::json!({"min_pass": min_pass})),
+            message: Some(format!(
+                "{passes} of {} runs passed, fewer than `--repeat-min-pass {min_pass}`",
+                outcome.runs.len()
+            )),
+            actual: Some(Value::from(passes)),
+            score: None,
+            reason: None,
+            judge: None,
+        });
+    }
+    outcome
 }
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Applies the expectations to an execution.
+/// Applies the expectations to an execution, asking the judge for the model-graded ones.
+async fn conclude(
+    case: &Case,
+    agent: String,
+    execution: CaseExecution,
+    duration_ms: u64,
+    judge: Option<&dyn Judge>,
+    settings: &BatchSettings,
+) -> CaseOutcome {
+    let judged = execution.output.is_ok()
+        && case
+            .assertions
+            .iter()
+            .any(|assertion| assertion.judged().is_some());
+    if !judged {
+        return finish(case, agent, execution, duration_ms);
+    }
+    let output = execution.output.clone().unwrap_or(Value::Null);
+    let text_key = execution
+        .output_key
+        .clone()
+        .unwrap_or_else(|| "message".to_owned());
+    let observed = Observed {
+        output: &output,
+        text_key: &text_key,
+        duration_ms,
+        usage: execution.usage,
+    };
+    let grades = case.assertions.iter().map(|assertion| {
+        let agent = &agent;
+        let output = &output;
+        let text_key = &text_key;
+        async move {
+            let Some(spec) = assertion.judged() else {
+                return (Ok(assertion.evaluate(&observed)), Usage::default());
+            };
+            let Some(judge) = judge else {
+                return (
+                    Err(ErrorInfo::new(
+                        "judge",
+                        format!("{} needs a judge, and this run has none", spec.kind.label()),
+                    )),
+                    Usage::default(),
+                );
+            };
+            let request = JudgeRequest {
+                kind: spec.kind.clone(),
+                model: spec.model.clone(),
+                agent: agent.clone(),
+                input: case.input.clone(),
+                output: output.clone(),
+                text_key: text_key.clone(),
+                expected: case.expected.clone(),
+                case_label: format!("{} (line {})", case.id, case.line),
+            };
+            let reply =
+                match tokio::time::timeout(settings.case_timeout, judge.judge(&request)).await {
+                    Ok(reply) => reply,
+                    Err(_) => {
+                        return (
+                            Err(ErrorInfo::new(
+                                "judge",
+                                format!(
+                                    "{} did not answer within `--timeout {}`",
+                                    spec.kind.label(),
+                                    humantime::format_duration(settings.case_timeout)
+                                ),
+                            )),
+                            Usage::default(),
+                        );
+                    }
+                };
+            let graded = match reply.answer {
+                Ok(answer) => assertion.grade(&answer, &reply.judge).map_err(|problem| {
+                    ErrorInfo::new(
+                        "judge",
+                        format!("{} ({}): {problem}", spec.kind.label(), reply.judge),
+                    )
+                }),
+                Err(error) => Err(ErrorInfo::new(
+                    "judge",
+                    format!(
+                        "{} ({}) failed: {}",
+                        spec.kind.label(),
+                        reply.judge,
+                        error.message
+                    ),
+                )),
+            };
+            (graded, reply.usage)
+        }
+    });
+    let graded = futures::future::join_all(grades).await;
+    let mut judge_usage = Usage::default();
+    let mut assertions = Vec::with_capacity(graded.len());
+    let mut failure = None;
+    for (result, usage) in graded {
+        judge_usage.add(usage);
+        match result {
+            Ok(assertion) => assertions.push(assertion),
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    let mut outcome = finish(case, agent, execution, duration_ms);
+    outcome.judge_usage = judge_usage;
+    match failure {
+        Some(error) => {
+            outcome.status = CaseStatus::Errored;
+            outcome.error = Some(error);
+            outcome.assertions = assertions;
+        }
+        None => {
+            outcome.status = if assertions.iter().all(|assertion| assertion.passed) {
+                CaseStatus::Passed
+            } else {
+                CaseStatus::Failed
+            };
+            outcome.assertions = assertions;
+        }
+    }
+    outcome
+}
+
+/// Applies the expectations to an execution (model-graded ones fail: they need a judge).
 pub fn finish(
     case: &Case,
     agent: String,
@@ -369,6 +697,9 @@ pub fn finish(
         model,
         tags: case.tags.clone(),
         metadata: case.metadata.clone(),
+        judge_usage: Usage::default(),
+        runs: Vec::new(),
+        flaky: None,
         engine: None,
         transcript: None,
     }
@@ -397,6 +728,9 @@ fn skipped_outcome(invalid: InvalidCase, agent: &str) -> CaseOutcome {
         model: None,
         tags: Vec::new(),
         metadata: None,
+        judge_usage: Usage::default(),
+        runs: Vec::new(),
+        flaky: None,
         engine: None,
         transcript: None,
     }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::assertion::{Assertion, excerpt, kind_of};
+use super::assertion::{Assertion, JudgeKind, excerpt, kind_of};
 use super::case::{Case, InvalidCase};
 use super::error::BatchError;
 
@@ -500,7 +500,8 @@ fn case_shape(line: usize, mut map: Map<String, Value>) -> Result<Case, String> 
     };
     case.metadata = map.remove("metadata").filter(|value| !value.is_null());
     if let Some(expected) = map.remove("expected").filter(|value| !value.is_null()) {
-        case.assertions.push(Assertion::expected(expected));
+        case.assertions.push(Assertion::expected(expected.clone()));
+        case.expected = Some(expected);
     }
     match map.remove("assert") {
         None | Some(Value::Null) => {}
@@ -517,6 +518,24 @@ fn case_shape(line: usize, mut map: Map<String, Value>) -> Result<Case, String> 
                 kind_of(&other)
             ));
         }
+    }
+    // As `aigne eval`: a judge compares the output with `expected`, so `expected` is no exact
+    // check then. The evaluator's input requires it (`expectedOutput: Required` otherwise).
+    let judges: Vec<JudgeKind> = case
+        .assertions
+        .iter()
+        .filter_map(|assertion| assertion.judged())
+        .map(|spec| spec.kind)
+        .filter(|kind| !matches!(kind, JudgeKind::Rubric { .. }))
+        .collect();
+    if !judges.is_empty() {
+        if case.expected.is_none() && judges.contains(&JudgeKind::Evaluator) {
+            return Err(
+                "a `judge` assertion needs the case's `expected`: the `aigne eval` evaluator compares the output with it"
+                    .to_owned(),
+            );
+        }
+        case.assertions.retain(|assertion| !assertion.is_expected());
     }
     Ok(case)
 }

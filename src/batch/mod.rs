@@ -13,18 +13,20 @@ pub mod error;
 pub mod execute;
 pub mod inputs;
 pub mod inputs_reader;
+pub mod judge;
 pub mod outcome;
 pub mod policy;
 pub mod shard;
 
 pub use case::{Case, InvalidCase};
 pub use error::BatchError;
-pub use execute::{BatchSettings, StopSignal, execute};
+pub use execute::{BatchSettings, Repeat, StopSignal, execute, execute_judged};
 pub use inputs::{Inputs, InputsSource, read_inputs};
 pub use inputs_reader::read_inputs_interruptible;
+pub use judge::{Judge, JudgeReply, JudgeRequest};
 pub use outcome::{
     BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, EngineInfo, ErrorInfo,
-    StopReason, Usage,
+    RunOutcome, StopReason, Usage,
 };
 pub use policy::{FailOn, Policy, Verdict};
 pub use shard::Shard;

@@ -14,6 +14,11 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Whether no token was counted (for omitting empty judge usage).
+    pub fn is_zero(&self) -> bool {
+        self.input_tokens == 0 && self.output_tokens == 0
+    }
+
     /// Adds another usage.
     pub fn add(&mut self, other: Usage) {
         self.input_tokens += other.input_tokens;
@@ -114,6 +119,40 @@ impl CaseStatus {
     }
 }
 
+/// One run of a case repeated with `--repeat N` (N > 1): what that run produced, as it appears
+/// in the `runs` of its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub status: CaseStatus,
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertions: Vec<AssertionOutcome>,
+    pub attempts: u32,
+    pub duration_ms: u64,
+    pub usage: Usage,
+    /// Tokens of the judges of this run (model-graded assertions).
+    #[serde(default, skip_serializing_if = "Usage::is_zero")]
+    pub judge_usage: Usage,
+}
+
+impl RunOutcome {
+    /// The run part of a case outcome.
+    pub fn of(outcome: &CaseOutcome) -> Self {
+        Self {
+            status: outcome.status,
+            output: outcome.output.clone(),
+            error: outcome.error.clone(),
+            assertions: outcome.assertions.clone(),
+            attempts: outcome.attempts,
+            duration_ms: outcome.duration_ms,
+            usage: outcome.usage,
+            judge_usage: outcome.judge_usage,
+        }
+    }
+}
+
 /// One finished case, handed to the [`super::Reporter`].
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
@@ -132,6 +171,13 @@ pub struct CaseOutcome {
     pub model: Option<String>,
     pub tags: Vec<String>,
     pub metadata: Option<Value>,
+    /// Tokens of the judges (model-graded assertions), apart from the agent's `usage`; summed
+    /// over the runs of a repeated case.
+    pub judge_usage: Usage,
+    /// Every run under `--repeat N` (N > 1), in order; empty otherwise.
+    pub runs: Vec<RunOutcome>,
+    /// Under `--repeat N` (N > 1): whether the runs disagree (not all the same status).
+    pub flaky: Option<bool>,
     /// The engine that ran it and why (`None` for skipped lines, or a runner that does not say).
     pub engine: Option<EngineInfo>,
     /// What ran (when transcripts are on).
@@ -188,6 +234,10 @@ pub struct BatchOutcome {
     pub stopped: Option<StopReason>,
     /// Tokens of every case.
     pub usage: Usage,
+    /// Tokens of every judge.
+    pub judge_usage: Usage,
+    /// Cases whose runs disagreed (`--repeat`).
+    pub flaky: usize,
     /// Wall time of the batch.
     pub wall_ms: u64,
 }

@@ -13,16 +13,19 @@ pub enum FailOn {
     /// Exit 1 when a case failed or errored.
     #[default]
     Failure,
+    /// Exit 1 only when a case regressed against the baseline (passed there, not now).
+    Regression,
     /// Never exit 1 for case results (usage, fetch and timeout codes still apply).
     Never,
 }
 
 impl FailOn {
-    /// `error`, `failure`, `never`.
+    /// `error`, `failure`, `regression`, `never`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Error => "error",
             Self::Failure => "failure",
+            Self::Regression => "regression",
             Self::Never => "never",
         }
     }
@@ -45,11 +48,25 @@ pub struct Verdict {
 }
 
 impl Policy {
-    /// Checks the counts.
+    /// Checks the counts (no baseline).
     pub fn evaluate(&self, counts: &Counts) -> Verdict {
+        self.evaluate_with(counts, None)
+    }
+
+    /// Checks the counts and, with a baseline, the number of regressed cases.
+    pub fn evaluate_with(&self, counts: &Counts, regressed: Option<usize>) -> Verdict {
         let mut reasons = Vec::new();
         match self.fail_on {
             FailOn::Never => {}
+            FailOn::Regression => match regressed {
+                Some(0) => {}
+                Some(regressed) => reasons.push(format!(
+                    "{regressed} {} regressed against the baseline",
+                    cases(regressed)
+                )),
+                None => reasons
+                    .push("`--fail-on regression` needs a baseline (`--baseline PATH`)".to_owned()),
+            },
             FailOn::Error => {
                 if counts.errored > 0 {
                     reasons.push(format!(
@@ -131,6 +148,13 @@ mod tests {
         assert!(policy(FailOn::Error).evaluate(&counts(3, 1, 0)).holds);
         assert!(!policy(FailOn::Error).evaluate(&counts(3, 0, 1)).holds);
         assert!(policy(FailOn::Never).evaluate(&counts(0, 5, 5)).holds);
+        let regression = policy(FailOn::Regression);
+        assert!(regression.evaluate_with(&counts(0, 5, 5), Some(0)).holds);
+        assert_eq!(
+            regression.evaluate_with(&counts(3, 1, 0), Some(1)).reasons,
+            vec!["1 case regressed against the baseline"]
+        );
+        assert!(!regression.evaluate(&counts(3, 0, 0)).holds);
     }
 
     #[test]

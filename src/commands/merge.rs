@@ -128,6 +128,16 @@ pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<Exi
             min_pass_rate: args.policy.min_pass_rate,
         },
         started_at,
+        // Repeats and the baseline as the shards ran them; the per-case fields come with the
+        // records.
+        repeat: summaries
+            .iter()
+            .find_map(|summary| summary.repeat)
+            .map(|repeat| (repeat.runs, repeat.min_pass)),
+        baseline: summaries
+            .iter()
+            .find_map(|summary| summary.baseline.as_ref())
+            .map(|baseline| (baseline.file.clone(), baseline.reference)),
     };
     let not_run: usize = missing.len();
     let wall_ms = summaries

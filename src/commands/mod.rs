@@ -2,6 +2,7 @@
 
 pub(crate) mod fetch;
 pub(crate) mod inspect;
+pub(crate) mod judge;
 pub(crate) mod merge;
 mod prepare;
 pub(crate) mod run;

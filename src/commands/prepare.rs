@@ -4,19 +4,22 @@
 
 use std::sync::Arc;
 
-use crate::batch::{self, Case};
+use crate::batch::assertion::JudgeKind;
+use crate::batch::{self, Case, CaseRunner, Judge};
 use crate::engine::choice::EngineKind;
 use crate::engine::route::route_cases;
 use crate::engine::seam::{Engines, EnginesStart, NativeStart, NodeStart};
 use crate::engine::subprocess::SubprocessLog;
 use crate::error::Error;
 use crate::fetch;
+use crate::model::ModelRegistry;
 use crate::plan::RunPlan;
 use crate::plan::dry_run::DryRun;
 use crate::project::{LoadSettings, Project};
 use crate::report::{self, FetchProgress, ProjectInfo};
 use crate::settings::Environment;
 
+use super::judge::ModelJudge;
 use super::runner::RoutedRunner;
 
 /// What the batch needs from the earlier stages, or the plan of a dry run.
@@ -27,7 +30,9 @@ pub(crate) enum Prepared {
 
 /// The started engines and what the summary says about them.
 pub(crate) struct Ready {
-    pub(crate) runner: RoutedRunner,
+    pub(crate) runner: Arc<RoutedRunner>,
+    /// Grades `llm-rubric` and `judge` assertions (when the cases have some).
+    pub(crate) judge: Option<Arc<dyn Judge>>,
     pub(crate) project: ProjectInfo,
     /// `native`, `node`, or `native+node` when both serve the run.
     pub(crate) engine: String,
@@ -62,9 +67,18 @@ pub(crate) async fn prepare(
         }
         Err(error) => return Err(error.into()),
     };
+    // The agents the cases run, and the project evaluator agents of their `judge` assertions.
     let mut case_agents: Vec<String> = cases
         .iter()
         .map(|case| case.agent.clone().unwrap_or_else(|| default_agent.clone()))
+        .chain(cases.iter().flat_map(|case| {
+            case.assertions.iter().filter_map(|assertion| {
+                match assertion.judged().map(|spec| spec.kind) {
+                    Some(JudgeKind::Agent(name)) => Some(name),
+                    _ => None,
+                }
+            })
+        }))
         .collect();
     case_agents.sort();
     case_agents.dedup();
@@ -187,19 +201,47 @@ pub(crate) async fn prepare(
             plan.report.github_enabled(),
         );
     }
-    Ok(Prepared::Run(Box::new(Ready {
-        runner: RoutedRunner {
-            engines: started.engines,
-            default_agent: started.default_agent,
+    // Judges call the native providers whatever engine runs the cases: the native engine's
+    // (one transport, one cassette), else providers of their own.
+    let judged = judged(cases);
+    let judge_models = match started.engines.model_registry() {
+        Some(registry) => Some(registry),
+        None if judged => Some(Arc::new(ModelRegistry::new(project_plan.model.clone())?)),
+        None => None,
+    };
+    let runner = Arc::new(RoutedRunner {
+        engines: started.engines,
+        default_agent: started.default_agent,
+        project: project.clone(),
+        transcripts: plan.report.transcripts,
+    });
+    let judge = match judge_models {
+        Some(registry) if judged => Some(Arc::new(ModelJudge::new(
+            registry,
             project,
-            transcripts: plan.report.transcripts,
-        },
+            plan.batch.judge_model.clone(),
+            runner.clone() as Arc<dyn CaseRunner>,
+        )) as Arc<dyn Judge>),
+        _ => None,
+    };
+    Ok(Prepared::Run(Box::new(Ready {
+        runner,
+        judge,
         project: project_info,
         engine,
         engine_reason,
         subprocesses,
         project_secrets: project_plan.dotenv.secrets(),
     })))
+}
+
+/// Whether a case has a model-graded assertion.
+fn judged(cases: &[Case]) -> bool {
+    cases.iter().any(|case| {
+        case.assertions
+            .iter()
+            .any(|assertion| assertion.judged().is_some())
+    })
 }
 
 /// Loads the project on a blocking thread, so the caller's `select!` on the total timeout and

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::plan::RunPlan;
 use crate::report::{
-    self, InputsInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
+    self, Baseline, InputsInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
 };
 use crate::settings::Environment;
 
@@ -76,6 +76,13 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
         None => (inputs.cases, inputs.invalid),
     };
     let inputs_file = inputs.path.as_ref().map(|_| inputs.label.clone());
+    // Read before anything runs: a missing or malformed baseline stops the run (exit 2).
+    let baseline = plan
+        .batch
+        .baseline
+        .as_deref()
+        .map(Baseline::load)
+        .transpose()?;
 
     let prepared = tokio::select! {
         prepared = prepare(&plan, &environment, &cases, &invalid, inputs_file.clone()) => prepared?,
@@ -107,15 +114,23 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
                 .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now())),
             grace_period: plan.batch.grace_period,
             default_agent: prepared.runner.default_agent.clone(),
+            repeat: plan.batch.repeat,
         };
         let report_settings = plan.report.settings(redactor, inputs_file.clone());
         let single = cases.len() + invalid.len() == 1 && inputs.path.is_none();
         let stdout_redactor = report_settings.redactor.clone();
         let mut reporter = RunReporter::create(report_settings)?;
-        let outcome = batch::execute(
+        let context_baseline = baseline
+            .as_ref()
+            .map(|baseline| (baseline.file().display().to_string(), baseline.figures()));
+        if let Some(baseline) = baseline {
+            reporter = reporter.with_baseline(baseline);
+        }
+        let outcome = batch::execute_judged(
             cases,
             invalid,
-            &prepared.runner,
+            prepared.runner.as_ref(),
+            prepared.judge.as_deref(),
             &settings,
             &stop,
             &mut reporter,
@@ -149,6 +164,9 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
             }),
             policy: plan.batch.policy,
             started_at,
+            repeat: (plan.batch.repeat.runs.get() > 1)
+                .then_some((plan.batch.repeat.runs.get(), plan.batch.repeat.min_pass)),
+            baseline: context_baseline,
         };
         let summary =
             reporter.finish(&context, outcome.not_run, outcome.stopped, outcome.wall_ms)?;

@@ -136,6 +136,8 @@ pub struct NativeStart {
 pub struct NativeCaseEngine {
     engine: Engine,
     mcp: Arc<McpPool>,
+    /// Its providers, shared with the run's judges (one transport, one cassette).
+    registry: Arc<ModelRegistry>,
 }
 
 impl NativeCaseEngine {
@@ -162,7 +164,7 @@ impl NativeCaseEngine {
         {
             return Err(error.into());
         }
-        let registry = ModelRegistry::new(settings.model)?;
+        let registry = Arc::new(ModelRegistry::new(settings.model)?);
         // JavaScript agents run in one `node` child, started only if one is invoked.
         let js = JsBridge::start(settings.js.clone(), log.clone());
         // The project's npm dependencies go in before the first case when the run's agents
@@ -180,7 +182,7 @@ impl NativeCaseEngine {
         let mcp = Arc::new(McpPool::new(settings.mcp, log));
         let engine = Engine::new(
             project,
-            Arc::new(registry),
+            registry.clone(),
             EngineSettings {
                 max_tool_turns: settings.max_tool_turns,
                 max_reflection_rounds: settings.max_reflection_rounds,
@@ -206,7 +208,11 @@ impl NativeCaseEngine {
                 return Err(error.into());
             }
         }
-        Ok(Self { engine, mcp })
+        Ok(Self {
+            engine,
+            mcp,
+            registry,
+        })
     }
 
     /// The name of the agent `name` denotes (a JavaScript default export's name is known only
@@ -356,6 +362,8 @@ pub struct Engines {
     routes: Routes,
     native: Option<Arc<dyn CaseEngine>>,
     node: Option<Arc<dyn CaseEngine>>,
+    /// The native engine's providers, when it runs.
+    registry: Option<Arc<ModelRegistry>>,
 }
 
 /// What [`Engines::start`] produced.
@@ -493,9 +501,13 @@ impl Engines {
         } else {
             None
         };
+        let registry = native_engine
+            .as_ref()
+            .map(|engine: &Arc<NativeCaseEngine>| engine.registry.clone());
         Ok(StartedEngines {
             engines: Engines {
                 routes,
+                registry,
                 native: native_engine.map(|engine| engine as Arc<dyn CaseEngine>),
                 node: node_engine.map(|engine| engine as Arc<dyn CaseEngine>),
             },
@@ -513,6 +525,11 @@ impl Engines {
             EngineKind::Node => self.node.as_ref(),
         }?;
         Some((engine, route.reason.as_str()))
+    }
+
+    /// The native engine's model providers (`None` when no case runs natively), for judges.
+    pub fn model_registry(&self) -> Option<Arc<ModelRegistry>> {
+        self.registry.clone()
     }
 
     /// Each route.

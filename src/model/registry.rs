@@ -505,6 +505,25 @@ impl ModelRegistry {
     }
 }
 
+impl ModelRegistry {
+    /// A chat model for a model string as written (`openai:gpt-4o-mini`, `gpt-4o`, …), routed
+    /// as AIGNE routes it but without the run's `--model` override: a judge's own model
+    /// (`--judge-model`, an assertion's `model`) is not the agents'.
+    pub fn resolve_exact(
+        &self,
+        text: &str,
+        options: &ModelOptions,
+    ) -> Result<Arc<dyn ChatModel>, ModelError> {
+        let route = route(text, &|provider| self.has_key(provider))?;
+        let provider =
+            providers::find(&route.provider).ok_or_else(|| ModelError::UnsupportedProvider {
+                provider: route.provider.clone(),
+                model: route.model.clone().unwrap_or_default(),
+            })?;
+        self.build(provider, route.model.as_deref(), options)
+    }
+}
+
 impl ModelResolver for ModelRegistry {
     fn resolve(&self, spec: &ModelSpec) -> Result<Arc<dyn ChatModel>, ModelError> {
         let route = route(&self.model_string(spec), &|provider| self.has_key(provider))?;

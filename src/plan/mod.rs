@@ -45,10 +45,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::batch::{BatchError, InputsSource, Policy, Shard};
+use crate::batch::{BatchError, FailOn, InputsSource, Policy, Repeat, Shard};
 use crate::cli::{
     EngineChoice, FileArgs, GithubMode, InspectArgs, ModelArgs, OnInvalidInput, OutputArgs,
-    PolicyArgs, RunArgs, SourceArgs, Switch,
+    PolicyArgs, RunArgs, SourceArgs, Switch, VerdictArgs,
 };
 use crate::engine::choice::EngineRequest;
 use crate::engine::js::JsSettings;
@@ -154,6 +154,12 @@ pub struct BatchPlan {
     pub grace_period: Duration,
     /// `--fail-on`, `--min-pass-rate`.
     pub policy: Policy,
+    /// `--repeat`, `--repeat-min-pass`.
+    pub repeat: Repeat,
+    /// `--baseline`, absolute (read before the first case).
+    pub baseline: Option<PathBuf>,
+    /// `--judge-model`.
+    pub judge_model: Option<String>,
 }
 
 /// Stage 3b: both engines' settings; which one runs a case is decided per case.
@@ -374,6 +380,26 @@ pub fn policy(args: &PolicyArgs) -> Result<Policy, Error> {
     })
 }
 
+/// `--repeat N` and `--repeat-min-pass K` (1 <= K <= N; K defaults to N).
+fn repeat(verdicts: &VerdictArgs) -> Result<Repeat, Error> {
+    let runs = NonZeroUsize::new(verdicts.repeat).ok_or(BatchError::Setting {
+        flag: "repeat",
+        message: "must be at least 1".to_owned(),
+    })?;
+    let min_pass = verdicts.repeat_min_pass.unwrap_or(runs.get());
+    if min_pass == 0 || min_pass > runs.get() {
+        return Err(BatchError::Setting {
+            flag: "repeat-min-pass",
+            message: format!(
+                "must be between 1 and `--repeat` ({}), not `{min_pass}`",
+                runs.get()
+            ),
+        }
+        .into());
+    }
+    Ok(Repeat { runs, min_pass })
+}
+
 impl RunPlan {
     /// Step 1: the flags and the environment, validated. No file is read, nothing starts.
     pub fn resolve(args: &RunArgs, environment: &Environment) -> Result<Self, Error> {
@@ -392,12 +418,28 @@ impl RunPlan {
             flag: "concurrency",
             message: "must be at least 1".to_owned(),
         })?;
+        if args.policy.fail_on == FailOn::Regression && args.verdicts.baseline.is_none() {
+            return Err(Error::usage(
+                "`--fail-on regression` needs `--baseline PATH`",
+                Some(
+                    "pass the `results.jsonl` (or out-dir) of an earlier run, e.g. the base branch's"
+                        .to_owned(),
+                ),
+            ));
+        }
         let batch = BatchPlan {
             concurrency,
             case_timeout: args.timeout,
             total_timeout: args.total_timeout,
             grace_period: args.grace_period,
             policy: policy(&args.policy)?,
+            repeat: repeat(&args.verdicts)?,
+            baseline: args
+                .verdicts
+                .baseline
+                .as_ref()
+                .map(|path| environment.absolute(path)),
+            judge_model: args.verdicts.judge_model.clone(),
         };
         // The model flags are checked whatever engine runs: both forward them.
         let model = model_flags(&args.model, environment)?;

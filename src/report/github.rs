@@ -13,6 +13,7 @@ use crate::batch::CaseStatus;
 use crate::batch::policy::percent;
 
 use super::Brief;
+use super::baseline::{BaselineStatus, BaselineSummary};
 use super::summary::Summary;
 
 /// GitHub shows at most 10 error annotations per step.
@@ -70,7 +71,13 @@ pub fn annotations(file: Option<&str>, briefs: &[Brief]) -> (String, usize) {
         .iter()
         .filter(|brief| matches!(brief.status, CaseStatus::Failed | CaseStatus::Errored))
         .collect();
-    bad.sort_by_key(|brief| brief.line);
+    // Regressions first: they are what a pull request broke.
+    bad.sort_by_key(|brief| {
+        (
+            brief.baseline != Some(BaselineStatus::Regressed),
+            brief.line,
+        )
+    });
     let mut skipped: Vec<&Brief> = briefs
         .iter()
         .filter(|brief| brief.status == CaseStatus::Skipped)
@@ -81,7 +88,15 @@ pub fn annotations(file: Option<&str>, briefs: &[Brief]) -> (String, usize) {
         None => String::new(),
     };
     for brief in bad.iter().take(MAX_ANNOTATIONS) {
-        let title = format!("aigne-ci: case `{}` {}", brief.id, brief.status.as_str());
+        let title = if brief.baseline == Some(BaselineStatus::Regressed) {
+            format!(
+                "aigne-ci: case `{}` regressed ({}; passed in the baseline)",
+                brief.id,
+                brief.status.as_str()
+            )
+        } else {
+            format!("aigne-ci: case `{}` {}", brief.id, brief.status.as_str())
+        };
         text.push_str(&format!(
             "::error {}title={}::{}\n",
             location(brief),
@@ -157,7 +172,65 @@ pub fn outputs(summary: &Summary, summary_file: &Path) -> Vec<(&'static str, Str
         (names::CACHE_KEY, optional(&summary.project.cache_key)),
         (names::PROJECT_SHA256, optional(&summary.project.sha256)),
         (names::CONCLUSION, summary.conclusion.clone()),
+        (
+            names::FLAKY,
+            summary
+                .repeat
+                .map(|repeat| repeat.flaky.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            names::REGRESSED,
+            summary
+                .baseline
+                .as_ref()
+                .map(|baseline| baseline.regressed.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            names::FIXED,
+            summary
+                .baseline
+                .as_ref()
+                .map(|baseline| baseline.fixed.to_string())
+                .unwrap_or_default(),
+        ),
     ]
+}
+
+/// `2 regressed, 1 fixed, 10 passing, 3 failing, 1 new, 0 missing · pass rate −5.0 pp · …`
+pub fn baseline_line(baseline: &BaselineSummary) -> String {
+    let signed = |value: i64| {
+        if value > 0 {
+            format!("+{value}")
+        } else {
+            value.to_string()
+        }
+    };
+    format!(
+        "{} regressed, {} fixed, {} passing, {} failing, {} new, {} missing · pass rate {} · tokens {} · p50 {} ms · p95 {} ms (vs `{}`)",
+        baseline.regressed,
+        baseline.fixed,
+        baseline.passing,
+        baseline.failing,
+        baseline.new,
+        baseline.missing,
+        baseline
+            .pass_rate_delta
+            .map(|delta| {
+                let points = (delta * 1000.0).round() / 10.0;
+                if points > 0.0 {
+                    format!("+{points} pp")
+                } else {
+                    format!("{points} pp")
+                }
+            })
+            .unwrap_or_else(|| "–".to_owned()),
+        signed(baseline.tokens_delta),
+        signed(baseline.p50_ms_delta),
+        signed(baseline.p95_ms_delta),
+        baseline.file
+    )
 }
 
 /// Text shown as it is inside a Markdown table cell or after the start of a line: every
@@ -234,6 +307,21 @@ pub fn step_summary(summary: &Summary, briefs: &[Brief], budget: usize) -> Strin
         summary.tokens.output_tokens,
         humantime::format_duration(std::time::Duration::from_millis(summary.durations.wall_ms)),
     ));
+    if let Some(judge) = summary.tokens.judge {
+        text.push_str(&format!(
+            "Judge tokens (apart from the agents'): {} in, {} out\n\n",
+            judge.input_tokens, judge.output_tokens
+        ));
+    }
+    if let Some(repeat) = summary.repeat {
+        text.push_str(&format!(
+            "Repeat: {} runs per case, {} must pass · **{} flaky**\n\n",
+            repeat.runs, repeat.min_pass, repeat.flaky
+        ));
+    }
+    if let Some(baseline) = &summary.baseline {
+        text.push_str(&format!("Baseline: {}\n\n", cell(&baseline_line(baseline))));
+    }
     if !summary.policy.holds {
         text.push_str(&format!(
             "Policy (`--fail-on {}`{}) does not hold: {}\n\n",
@@ -246,8 +334,36 @@ pub fn step_summary(summary: &Summary, briefs: &[Brief], budget: usize) -> Strin
             cell(&summary.policy.reasons.join("; "))
         ));
     }
+    let mut flaky: Vec<&Brief> = briefs.iter().filter(|brief| brief.flaky).collect();
+    if !flaky.is_empty() {
+        flaky.sort_by_key(|brief| brief.line);
+        text.push_str(&format!("Flaky cases ({}): ", flaky.len()));
+        let listed: Vec<String> = flaky
+            .iter()
+            .take(50)
+            .map(|brief| {
+                let (passed, runs) = brief.runs_passed.unwrap_or((0, 0));
+                format!(
+                    "{} (line {}, {passed}/{runs} passed)",
+                    code_span(&brief.id),
+                    brief.line
+                )
+            })
+            .collect();
+        text.push_str(&listed.join(", "));
+        if flaky.len() > 50 {
+            text.push_str(&format!(", … {} more", flaky.len() - 50));
+        }
+        text.push_str("\n\n");
+    }
     let mut ordered: Vec<&Brief> = briefs.iter().collect();
-    ordered.sort_by_key(|brief| (brief.status == CaseStatus::Passed, brief.line));
+    ordered.sort_by_key(|brief| {
+        (
+            brief.status == CaseStatus::Passed,
+            brief.baseline != Some(BaselineStatus::Regressed),
+            brief.line,
+        )
+    });
     if ordered.is_empty() {
         return text;
     }
@@ -260,11 +376,12 @@ pub fn step_summary(summary: &Summary, briefs: &[Brief], budget: usize) -> Strin
     };
     for (index, brief) in ordered.iter().enumerate() {
         let row = format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {}{} | {} | {} |\n",
             brief.line,
             cell(&brief.id),
             cell(&brief.agent),
             brief.status.as_str(),
+            brief.tags(),
             brief.duration_ms,
             cell(brief.detail.as_deref().unwrap_or(""))
         );

@@ -207,6 +207,27 @@ pub fn render(
             .map(|model| format!(" · model {}", one_line(model)))
             .unwrap_or_default()
     );
+    if let Some(judge) = summary.tokens.judge {
+        let _ = writeln!(
+            head,
+            "judge tokens: {} in, {} out",
+            judge.input_tokens, judge.output_tokens
+        );
+    }
+    if let Some(repeat) = summary.repeat {
+        let _ = writeln!(
+            head,
+            "repeat: {} runs per case, {} must pass · {} flaky",
+            repeat.runs, repeat.min_pass, repeat.flaky
+        );
+    }
+    if let Some(baseline) = &summary.baseline {
+        let _ = writeln!(
+            head,
+            "baseline: {}",
+            one_line(&super::github::baseline_line(baseline))
+        );
+    }
     let mut text = neutralize(&head).into_owned();
     let mut not_passed: Vec<&Brief> = briefs
         .iter()
@@ -218,10 +239,11 @@ pub fn render(
         for brief in not_passed.iter().take(MAX_LISTED) {
             let _ = writeln!(
                 list,
-                "  {file}:{} `{}` {}: {}",
+                "  {file}:{} `{}` {}{}: {}",
                 brief.line,
                 brief.id,
                 brief.status.as_str(),
+                brief.tags(),
                 brief.detail.as_deref().unwrap_or("")
             );
             if let Some(output) = &brief.output_excerpt {

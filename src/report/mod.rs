@@ -8,6 +8,7 @@
 //! structure untouched), so a secret a model echoes never reaches a file or the log, whatever
 //! characters it holds; no line printed from data can start a workflow command.
 
+pub mod baseline;
 pub mod github;
 pub mod human;
 pub mod junit;
@@ -27,11 +28,15 @@ use std::time::Duration;
 use crate::batch::assertion::{excerpt, output_text};
 use crate::batch::{CaseOutcome, CaseStatus, Reporter, StopReason};
 
+pub use baseline::{Baseline, BaselineError, BaselineStatus};
 pub use fetch_progress::FetchProgress;
 pub use human::ProgressMode;
 pub use record::{FORMAT_VERSION, ResultRecord};
 pub use redact::Redactor;
-pub use summary::{InputsInfo, ProjectInfo, RunContext, ShardInfo, SubprocessInfo, Summary, Tally};
+pub use summary::{
+    InputsInfo, ProjectInfo, RepeatInfo, RunContext, ShardInfo, SubprocessInfo, Summary, Tally,
+    TokensInfo,
+};
 
 /// Stage 5 failed: an output file cannot be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +147,11 @@ pub struct Brief {
     pub error_kind: Option<String>,
     /// Start of the output text of a failed case.
     pub output_excerpt: Option<String>,
+    /// Under `--repeat`: whether its runs disagreed, and how many passed of how many.
+    pub flaky: bool,
+    pub runs_passed: Option<(usize, usize)>,
+    /// Under `--baseline`: how it compares.
+    pub baseline: Option<BaselineStatus>,
 }
 
 impl Brief {
@@ -160,6 +170,39 @@ impl Brief {
             detail: record.detail(),
             error_kind: record.error.as_ref().map(|error| error.kind.clone()),
             output_excerpt,
+            flaky: record.flaky == Some(true),
+            runs_passed: (!record.runs.is_empty()).then(|| {
+                (
+                    record
+                        .runs
+                        .iter()
+                        .filter(|run| run.status == CaseStatus::Passed)
+                        .count(),
+                    record.runs.len(),
+                )
+            }),
+            baseline: record.baseline,
+        }
+    }
+
+    /// ` (flaky, 2/3 runs passed, regressed)`, or nothing.
+    pub fn tags(&self) -> String {
+        let mut tags = Vec::new();
+        if self.flaky {
+            tags.push("flaky".to_owned());
+        }
+        if let Some((passed, runs)) = self.runs_passed {
+            tags.push(format!("{passed}/{runs} runs passed"));
+        }
+        if let Some(status) = self.baseline
+            && matches!(status, BaselineStatus::Regressed | BaselineStatus::Fixed)
+        {
+            tags.push(status.as_str().to_owned());
+        }
+        if tags.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", tags.join(", "))
         }
     }
 
@@ -297,6 +340,7 @@ pub struct RunReporter {
     collected: Collected,
     progress: human::Progress,
     single_output: Option<serde_json::Value>,
+    baseline: Option<Baseline>,
 }
 
 impl RunReporter {
@@ -310,7 +354,14 @@ impl RunReporter {
             collected: Collected::default(),
             progress,
             single_output: None,
+            baseline: None,
         })
+    }
+
+    /// Compares every case with this baseline (`--baseline`).
+    pub fn with_baseline(mut self, baseline: Baseline) -> Self {
+        self.baseline = Some(baseline);
+        self
     }
 
     /// The output of the last case, when the run had one case (for stdout).
@@ -327,6 +378,9 @@ impl RunReporter {
         wall_ms: u64,
     ) -> Result<Summary, ReportError> {
         self.progress.finish();
+        if let Some(baseline) = &self.baseline {
+            self.collected.tally.baseline_missing = Some(baseline.missing());
+        }
         publish(
             &self.settings,
             context,
@@ -349,6 +403,9 @@ impl Reporter for RunReporter {
 
     fn on_case(&mut self, outcome: &CaseOutcome) -> std::io::Result<()> {
         let mut record = ResultRecord::from(outcome);
+        if let Some(baseline) = &mut self.baseline {
+            record.baseline = baseline.compare(&record);
+        }
         if self.settings.transcripts
             && let Some(transcript) = &outcome.transcript
         {

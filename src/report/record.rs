@@ -15,6 +15,12 @@
 //!  "engine_reason":"the native engine supports every feature agent `chat` reaches"}
 //! ```
 //!
+//! Verdict fields, present only when they apply: `judge_usage` (tokens of the `llm-rubric` and
+//! `judge` assertions, apart from `usage`), `runs` and `flaky` (under `--repeat N`, N > 1: one
+//! entry per run with `status, output, error?, assertions, attempts, duration_ms, usage,
+//! judge_usage?`), `baseline` (under `--baseline`: `new|regressed|fixed|passing|failing`).
+//! Assertions graded by a judge carry `score`, `reason` and `judge`.
+//!
 //! `transcript` (when transcripts are on) is the path of the case's transcript relative to the
 //! out-dir, `transcripts/<line>.json` (schema: `schemas/transcript.schema.json`).
 //!
@@ -27,7 +33,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::batch::assertion::AssertionOutcome;
-use crate::batch::{CaseOutcome, CaseStatus, ErrorInfo, Usage};
+use crate::batch::{CaseOutcome, CaseStatus, ErrorInfo, RunOutcome, Usage};
+
+use super::baseline::BaselineStatus;
 
 /// The format version of `results.jsonl` and `summary.json`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -55,6 +63,18 @@ pub struct ResultRecord {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// Tokens of the judges, apart from `usage`.
+    #[serde(default, skip_serializing_if = "Usage::is_zero")]
+    pub judge_usage: Usage,
+    /// Every run under `--repeat N` (N > 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunOutcome>,
+    /// Under `--repeat N` (N > 1): whether the runs disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flaky: Option<bool>,
+    /// Under `--baseline`: how the case compares with the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineStatus>,
     /// The engine that ran the case (`native` or `node`; absent for skipped lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
@@ -85,6 +105,10 @@ impl From<&CaseOutcome> for ResultRecord {
             model: outcome.model.clone(),
             tags: outcome.tags.clone(),
             metadata: outcome.metadata.clone(),
+            judge_usage: outcome.judge_usage,
+            runs: outcome.runs.clone(),
+            flaky: outcome.flaky,
+            baseline: None,
             engine: outcome.engine.as_ref().map(|engine| engine.engine.clone()),
             engine_reason: outcome.engine.as_ref().map(|engine| engine.reason.clone()),
             transcript: None,

@@ -32,6 +32,13 @@ pub const PROJECT_SHA256: &str = "project-sha256";
 /// Outcome of the run under the policy.
 pub const CONCLUSION: &str = "conclusion";
 
+/// Cases whose runs disagreed under `--repeat` (empty without repeats).
+pub const FLAKY: &str = "flaky";
+/// Cases that passed in `--baseline` and not now (empty without a baseline).
+pub const REGRESSED: &str = "regressed";
+/// Cases that did not pass in `--baseline` and pass now (empty without a baseline).
+pub const FIXED: &str = "fixed";
+
 /// Every step output, in the order they are written.
 pub const STEP_OUTPUTS: &[&str] = &[
     RESULTS_FILE,
@@ -47,4 +54,7 @@ pub const STEP_OUTPUTS: &[&str] = &[
     CACHE_KEY,
     PROJECT_SHA256,
     CONCLUSION,
+    FLAKY,
+    REGRESSED,
+    FIXED,
 ];

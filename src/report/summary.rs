@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{CaseStatus, Counts, FailOn, Policy, StopReason, Usage, Verdict};
 
+use super::baseline::{BaselineCounts, BaselineFigures, BaselineSummary, delta};
 use super::record::{FORMAT_VERSION, ResultRecord};
 
 /// Where the project came from (stage 1).
@@ -75,6 +76,27 @@ pub struct PolicyInfo {
     pub reasons: Vec<String>,
 }
 
+/// Tokens of the run: the agents' (`input_tokens`, `output_tokens`) and, apart, the judges'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensInfo {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Tokens of the `llm-rubric` and `judge` assertions (absent when no judge ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Usage>,
+}
+
+/// `--repeat N` of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepeatInfo {
+    /// Runs of every case (N).
+    pub runs: usize,
+    /// Runs that must pass (K).
+    pub min_pass: usize,
+    /// Cases whose runs disagreed.
+    pub flaky: usize,
+}
+
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -88,7 +110,7 @@ pub struct Summary {
     /// passed / (passed + failed + errored); `null` when no case ran.
     pub pass_rate: Option<f64>,
     pub policy: PolicyInfo,
-    pub tokens: Usage,
+    pub tokens: TokensInfo,
     pub durations: Durations,
     pub project: ProjectInfo,
     pub engine: String,
@@ -112,6 +134,12 @@ pub struct Summary {
     /// Shard summaries or results merged into this one (`merge` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
+    /// `--repeat N` (N > 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<RepeatInfo>,
+    /// `--baseline`: how this run compares with the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSummary>,
     pub results_file: String,
     pub junit_file: Option<String>,
     pub started_at: String,
@@ -142,6 +170,10 @@ pub struct RunContext {
     pub shard: Option<ShardInfo>,
     pub policy: Policy,
     pub started_at: std::time::SystemTime,
+    /// `--repeat N` and `--repeat-min-pass K` (`None`: each case ran once).
+    pub repeat: Option<(usize, usize)>,
+    /// The baseline file and its figures (`--baseline`).
+    pub baseline: Option<(String, BaselineFigures)>,
 }
 
 /// The totals of a run, accumulated one case at a time (small per case: 10,000 cases take
@@ -150,8 +182,19 @@ pub struct RunContext {
 pub struct Tally {
     pub counts: Counts,
     pub usage: Usage,
+    pub judge_usage: Usage,
+    /// Whether any case reported judge tokens (or a judged assertion).
+    pub judged: bool,
     pub durations: Vec<u64>,
     pub models: std::collections::BTreeSet<String>,
+    /// Cases whose runs disagreed.
+    pub flaky: usize,
+    /// Cases with a baseline status, per status.
+    pub baseline: BaselineCounts,
+    /// Whether any case carried a baseline status.
+    pub compared: bool,
+    /// Baseline cases no case matched (set by the reporter at the end).
+    pub baseline_missing: Option<usize>,
     /// Cases per engine.
     pub engines: std::collections::BTreeMap<String, usize>,
 }
@@ -161,6 +204,22 @@ impl Tally {
     pub fn add(&mut self, record: &ResultRecord) {
         self.counts.add(record.status);
         self.usage.add(record.usage);
+        self.judge_usage.add(record.judge_usage);
+        if !record.judge_usage.is_zero()
+            || record
+                .assertions
+                .iter()
+                .any(|assertion| assertion.judge.is_some())
+        {
+            self.judged = true;
+        }
+        if record.flaky == Some(true) {
+            self.flaky += 1;
+        }
+        if let Some(status) = record.baseline {
+            self.compared = true;
+            self.baseline.add(status);
+        }
         if record.status != CaseStatus::Skipped {
             self.durations.push(record.duration_ms);
         }
@@ -178,13 +237,6 @@ impl Tally {
         let mut sorted = self.durations.clone();
         sorted.sort_unstable();
         let cases_ms: u64 = sorted.iter().sum();
-        let percentile = |fraction: f64| -> u64 {
-            if sorted.is_empty() {
-                return 0;
-            }
-            let rank = (fraction * sorted.len() as f64).ceil() as usize;
-            sorted[rank.clamp(1, sorted.len()) - 1]
-        };
         Durations {
             wall_ms,
             cases_ms,
@@ -193,11 +245,20 @@ impl Tally {
             } else {
                 cases_ms / sorted.len() as u64
             },
-            p50_ms: percentile(0.5),
-            p95_ms: percentile(0.95),
+            p50_ms: percentile(&sorted, 0.5),
+            p95_ms: percentile(&sorted, 0.95),
             max_ms: sorted.last().copied().unwrap_or(0),
         }
     }
+}
+
+/// The nearest-rank percentile of sorted values (0 when empty).
+pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (fraction * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// How a run ended, for the conclusion and the exit status.
@@ -220,7 +281,37 @@ pub fn build(
     results_file: &Path,
     junit_file: Option<&Path>,
 ) -> Summary {
-    let verdict = context.policy.evaluate(&tally.counts);
+    let regressed = context
+        .baseline
+        .is_some()
+        .then_some(tally.baseline.regressed)
+        .or(tally.compared.then_some(tally.baseline.regressed));
+    let verdict = context.policy.evaluate_with(&tally.counts, regressed);
+    let durations = tally.durations(wall_ms);
+    let agent_tokens = tally.usage.input_tokens + tally.usage.output_tokens;
+    let pass_rate = tally.counts.pass_rate();
+    let baseline = context
+        .baseline
+        .as_ref()
+        .map(|(file, figures)| BaselineSummary {
+            file: file.clone(),
+            regressed: tally.baseline.regressed,
+            fixed: tally.baseline.fixed,
+            passing: tally.baseline.passing,
+            failing: tally.baseline.failing,
+            new: tally.baseline.new,
+            missing: tally
+                .baseline_missing
+                .unwrap_or_else(|| figures.cases.saturating_sub(tally.baseline.matched())),
+            pass_rate_delta: match (pass_rate, figures.pass_rate) {
+                (Some(now), Some(then)) => Some(((now - then) * 1e6).round() / 1e6),
+                _ => None,
+            },
+            tokens_delta: delta(agent_tokens, figures.tokens),
+            p50_ms_delta: delta(durations.p50_ms, figures.p50_ms),
+            p95_ms_delta: delta(durations.p95_ms, figures.p95_ms),
+            reference: *figures,
+        });
     let models: Vec<String> = tally.models.iter().cloned().collect();
     let model = context
         .model
@@ -240,15 +331,19 @@ pub fn build(
             skipped: tally.counts.skipped,
             not_run,
         },
-        pass_rate: tally.counts.pass_rate(),
+        pass_rate,
         policy: PolicyInfo {
             fail_on: fail_on_name(context.policy.fail_on).to_owned(),
             min_pass_rate: context.policy.min_pass_rate,
             holds: verdict.holds,
             reasons: verdict.reasons,
         },
-        tokens: tally.usage,
-        durations: tally.durations(wall_ms),
+        tokens: TokensInfo {
+            input_tokens: tally.usage.input_tokens,
+            output_tokens: tally.usage.output_tokens,
+            judge: tally.judged.then_some(tally.judge_usage),
+        },
+        durations,
         project: context.project.clone(),
         engine: context.engine.clone(),
         engine_reason: context.engine_reason.clone(),
@@ -260,6 +355,12 @@ pub fn build(
         inputs: context.inputs.clone(),
         shard: context.shard,
         merged_from: Vec::new(),
+        repeat: context.repeat.map(|(runs, min_pass)| RepeatInfo {
+            runs,
+            min_pass,
+            flaky: tally.flaky,
+        }),
+        baseline,
         results_file: results_file.display().to_string(),
         junit_file: junit_file.map(|path| path.display().to_string()),
         started_at: humantime::format_rfc3339_millis(context.started_at).to_string(),
