@@ -12,5 +12,6 @@ mod mcp;
 mod models;
 mod providers;
 mod report;
+mod report_html;
 mod run_e2e;
 mod transcripts;
