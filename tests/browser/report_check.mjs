@@ -46,26 +46,26 @@ try {
   await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
   result.ready_ms = Date.now() - started;
   result.url = page.url();
-  result.ids = await page.$$eval("#rows tr.case", (rows) => rows.map((row) => row.dataset.id));
+  result.ids = await page.$$eval("#rows .case", (rows) => rows.map((row) => row.dataset.id));
   result.header = await page.$eval("#header", (header) => header.innerText);
   result.shown = await page.$eval("#shown", (node) => node.textContent);
   await page.screenshot({ path: join(shotDir, "report.png") });
   // Sorting and filtering respond (timed: the page must stay interactive).
   const sortStarted = Date.now();
-  await page.click("th[data-key=duration]");
+  await page.click(".head [data-key=duration]");
   result.sort_ms = Date.now() - sortStarted;
-  await page.click("th[data-key=line]");
+  await page.click(".head [data-key=line]");
   if (failingId) {
     const filterStarted = Date.now();
     await page.uncheck("input[data-status=passed]");
     result.filter_ms = Date.now() - filterStarted;
     result.shown_without_passed = await page.$eval("#shown", (node) => node.textContent);
     await page.check("input[data-status=passed]");
-    const row = page.locator(`#rows tr.case[data-id="${failingId.replace(/"/g, '\\"')}"]`);
+    const row = page.locator(`#rows .case[data-id="${failingId.replace(/"/g, '\\"')}"]`);
     await row.scrollIntoViewIfNeeded();
     const clickStarted = Date.now();
     await row.click();
-    const detail = page.locator("#rows tr.detail-row").first();
+    const detail = page.locator("#rows .detail-row").first();
     await detail.waitFor({ timeout: 10000 });
     result.expand_ms = Date.now() - clickStarted;
     result.detail = await detail.innerText();
