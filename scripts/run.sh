@@ -19,7 +19,7 @@ binary=${AIGNE_CI_BIN:-}
 # On/off flags of `aigne-ci run` (clap `SetTrue`): the action passes `false` for an unset input,
 # and clap would count a variable that is set at all as the flag being given (`--offline` and
 # `--refresh` then conflict), so `false` means "unset" here.
-boolean_variables='AIGNE_CI_OFFLINE AIGNE_CI_REFRESH AIGNE_CI_DENY_EXEC AIGNE_CI_ALLOW_INSTALL_SCRIPTS'
+boolean_variables='AIGNE_CI_OFFLINE AIGNE_CI_REFRESH AIGNE_CI_DENY_EXEC AIGNE_CI_ALLOW_INSTALL_SCRIPTS AIGNE_CI_TRUST_PROJECT_ENV AIGNE_CI_DRY_RUN'
 
 # An empty input is an input the workflow did not give: unset its variable so the binary's own
 # default applies (clap reads an empty variable as an empty value).

@@ -170,7 +170,7 @@ pub struct ModelArgs {
 /// `--engine auto|native|node`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum EngineChoice {
-    /// Native when every feature of the project is supported, node otherwise
+    /// Per case: native when it supports every agent the case reaches, node otherwise
     #[default]
     Auto,
     /// The Rust implementation of the AIGNE runtime
@@ -179,16 +179,25 @@ pub enum EngineChoice {
     Node,
 }
 
-/// `--fail-on error|failure|never`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum FailOn {
-    /// Exit 1 only when a case errored
-    Error,
-    /// Exit 1 when a case failed or errored
-    #[default]
-    Failure,
-    /// Never exit 1 for case results (usage, fetch and timeout codes still apply)
-    Never,
+/// `--fail-on error|failure|never`: the policy's own type (the batch stage knows no clap), parsed
+/// here.
+pub use crate::batch::FailOn;
+
+impl ValueEnum for FailOn {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Error, Self::Failure, Self::Never]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Self::Error => "Exit 1 only when a case errored",
+            Self::Failure => "Exit 1 when a case failed or errored",
+            Self::Never => {
+                "Never exit 1 for case results (usage, fetch and timeout codes still apply)"
+            }
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// `aigne-ci run [SOURCE] [AGENT]`
@@ -271,6 +280,18 @@ pub struct RunArgs {
     /// installed)
     #[arg(long, env = EnvVars::AIGNE_CI_NODE_ENGINE_DIR, value_name = "DIR")]
     pub node_engine_dir: Option<PathBuf>,
+
+    /// Let a provider endpoint or proxy set by the project's `.env` (`OPENAI_BASE_URL`,
+    /// `HTTPS_PROXY`, …) go with keys from the environment (by default it is used only with a
+    /// key the same `.env` sets)
+    #[arg(long, env = EnvVars::AIGNE_CI_TRUST_PROJECT_ENV)]
+    pub trust_project_env: bool,
+
+    /// Print the run plan as JSON (engine per case and why, model per agent, keys found — names
+    /// only —, MCP servers and subprocesses it would start, files it would read) and exit 0:
+    /// no model call, no subprocess
+    #[arg(long, env = EnvVars::AIGNE_CI_DRY_RUN)]
+    pub dry_run: bool,
 }
 
 /// Pass/fail policy, shared by `run` and `merge`.

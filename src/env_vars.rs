@@ -55,12 +55,15 @@ impl EnvVars {
     pub const AIGNE_CI_ALLOW_INSTALL_SCRIPTS: &'static str = "AIGNE_CI_ALLOW_INSTALL_SCRIPTS";
     pub const AIGNE_CI_NODE_ENGINE_VERSION: &'static str = "AIGNE_CI_NODE_ENGINE_VERSION";
     pub const AIGNE_CI_NODE_ENGINE_DIR: &'static str = "AIGNE_CI_NODE_ENGINE_DIR";
+    pub const AIGNE_CI_TRUST_PROJECT_ENV: &'static str = "AIGNE_CI_TRUST_PROJECT_ENV";
+    pub const AIGNE_CI_DRY_RUN: &'static str = "AIGNE_CI_DRY_RUN";
 
     // --- test knobs ---
     /// Set to any value to make every retry back-off zero (tests only).
     pub const AIGNE_CI_TEST_NO_RETRY_DELAY: &'static str = "AIGNE_CI_TEST_NO_RETRY_DELAY";
     /// Prefix of `AIGNE_CI_TEST_BASE_URL_<PROVIDER>` (e.g. `…_DEEPSEEK`): points a provider whose
-    /// base URL AIGNE hard-codes at a fake server (tests only).
+    /// base URL AIGNE hard-codes at a fake server (tests only: read by debug builds only, so a
+    /// release build has no such redirect).
     pub const AIGNE_CI_TEST_BASE_URL_PREFIX: &'static str = "AIGNE_CI_TEST_BASE_URL_";
 
     // --- AIGNE / model selection (read as AIGNE reads them) ---

@@ -35,6 +35,9 @@ pub enum Error {
     /// Stage 3a, when a model cannot be set up (missing key, unsupported provider, cassette).
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    /// A project `.env` would send the runner's credentials to a host it chose.
+    #[error(transparent)]
+    ProjectEnv(#[from] crate::plan::trust::RedirectError),
     /// SIGINT/SIGTERM or `--total-timeout` stopped the run while it was still preparing
     /// (fetching, installing, starting the engine): no case had started.
     #[error("{}, before the first case (while fetching the project and starting the engine)", match .reason {
@@ -71,6 +74,7 @@ impl Error {
             Self::Model(_) => ExitStatus::Usage,
             Self::Project(_) => ExitStatus::Usage,
             Self::Invoke(_) => ExitStatus::Usage,
+            Self::ProjectEnv(_) => ExitStatus::Usage,
             Self::StoppedBeforeCases { reason, .. } => match reason {
                 crate::batch::StopReason::Interrupted => ExitStatus::Interrupted,
                 crate::batch::StopReason::TotalTimeout => ExitStatus::TotalTimeout,
@@ -88,12 +92,40 @@ impl Error {
             Self::Model(error) => error.hint(),
             Self::Project(error) => error.hint(),
             Self::Invoke(error) => error.hint(),
+            Self::ProjectEnv(error) => error.hint(),
             Self::StoppedBeforeCases { reason, .. } => match reason {
                 crate::batch::StopReason::Interrupted => None,
                 crate::batch::StopReason::TotalTimeout => Some(
                     "`--total-timeout` counts from the start of `aigne-ci run`, so it bounds the download and the engine start too; raise it, or warm the cache with `aigne-ci fetch` in an earlier step".to_owned(),
                 ),
             },
+        }
+    }
+}
+
+impl From<crate::engine::seam::StartError> for Error {
+    fn from(error: crate::engine::seam::StartError) -> Self {
+        use crate::engine::seam::StartError;
+        match error {
+            StartError::Native(error) => error.into(),
+            StartError::Model(error) => error.into(),
+            StartError::Project(error) => error.into(),
+            StartError::Node(error) => {
+                let hint = error
+                    .hint()
+                    .unwrap_or_else(|| "install node and npm, or pass `--engine native`".to_owned());
+                Error::usage(
+                    format!("cannot start the node engine: {}", error_chain(&error)),
+                    Some(hint),
+                )
+            }
+            error @ StartError::Cassette { .. } => Error::usage(
+                error.to_string(),
+                Some(
+                    "pass `--engine native` (with `--engine auto`, the project uses a feature only the node engine runs)"
+                        .to_owned(),
+                ),
+            ),
         }
     }
 }

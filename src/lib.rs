@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod hint;
 pub mod http;
 pub mod model;
+pub mod plan;
 pub mod project;
 pub mod report;
 pub mod secret;

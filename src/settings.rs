@@ -1,4 +1,5 @@
-//! Resolved settings: raw [`crate::cli`] values + the environment → validated per-stage settings.
+//! The environment snapshot: read once at start; [`crate::plan`] resolves the flags and these
+//! variables into per-stage settings.
 //!
 //! The environment is read once, here ([`Environment::capture`]); no other module calls
 //! `std::env::var`. Each stage receives only its own settings struct.
@@ -9,12 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::SourceArgs;
 use crate::env_vars::EnvVars;
 use crate::error::Error;
-use crate::fetch::{ExtractLimits, FetchSettings};
 use crate::http::{HttpSettings, ProxySettings, RetryPolicy};
-use crate::secret::Secret;
 
 /// The runner variables aigne-ci reads, deserialized with envy.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -126,43 +124,6 @@ impl Environment {
                 ..RetryPolicy::default()
             },
         }
-    }
-
-    /// Stage 1 settings for `source` from the `SourceArgs` flags (which clap already merged with
-    /// their `AIGNE_CI_*` variables) and this environment (`GITHUB_TOKEN`, proxies, cache
-    /// default).
-    pub fn fetch_settings(
-        &self,
-        source: String,
-        args: &SourceArgs,
-    ) -> Result<FetchSettings, Error> {
-        let sha256 = args.sha256.as_deref().map(parse_sha256).transpose()?;
-        if args.max_entries == 0 || args.max_unpacked_bytes == 0 {
-            return Err(Error::usage(
-                "`--max-entries` and `--max-unpacked-bytes` must be greater than 0",
-                None,
-            ));
-        }
-        Ok(FetchSettings {
-            source,
-            current_dir: self.current_dir.clone(),
-            cache_dir: self.cache_dir(args.cache_dir.as_ref()),
-            sha256,
-            offline: args.offline,
-            refresh: args.refresh,
-            subdir: args.subdir.clone(),
-            token: args
-                .token
-                .as_deref()
-                .filter(|token| !token.is_empty())
-                .map(Secret::new),
-            github_token: self.get(EnvVars::GITHUB_TOKEN).map(Secret::new),
-            limits: ExtractLimits {
-                max_unpacked_bytes: args.max_unpacked_bytes,
-                max_entries: args.max_entries,
-            },
-            http: self.http_settings(args.connect_timeout, args.read_timeout, args.http_retries),
-        })
     }
 
     /// `--cache-dir`, else `${GITHUB_WORKSPACE:-$PWD}/.aigne-cache`.

@@ -10,6 +10,7 @@ mod inspect;
 mod js;
 mod mcp;
 mod models;
+mod plan;
 mod providers;
 mod report;
 mod report_html;

@@ -802,7 +802,7 @@ async fn dotenv_files_supply_keys_with_dotenv_flow_precedence() {
     let args = <Flags as clap::Parser>::try_parse_from(["aigne-ci"])
         .unwrap()
         .model;
-    let settings = ModelSettings::resolve(&args, &environment, Some(project.path())).unwrap();
+    let settings = aigne_ci::plan::model_settings(&args, &environment, project.path()).unwrap();
     assert_eq!(settings.model_override.as_deref(), Some("openai:gpt-4.1"));
     let registry = ModelRegistry::new(settings).unwrap();
     let model = registry.resolve(&spec("openai:gpt-4o")).unwrap();

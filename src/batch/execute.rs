@@ -191,6 +191,7 @@ pub async fn execute(
                 ErrorInfo::new(kind, message),
                 duration_ms,
             );
+            stopped.engine = runner.engine(&running.case);
             stopped.transcript = running
                 .transcript
                 .map(|recorder| Arc::new(recorder.snapshot(&running.case.id, running.case.line)));
@@ -272,7 +273,7 @@ async fn run_unit(
             .clone()
             .unwrap_or_else(|| settings.default_agent.clone());
         let started = Instant::now();
-        let transcript = runner.transcript_recorder();
+        let transcript = runner.transcript_recorder(&case);
         lock(in_flight).insert(
             case.line,
             Running {
@@ -304,6 +305,7 @@ async fn run_unit(
                 duration_ms,
             ),
         };
+        outcome.engine = runner.engine(&case);
         outcome.transcript =
             transcript.map(|recorder| Arc::new(recorder.snapshot(&case.id, case.line)));
         // The receiver only goes away when the run is abandoned; then this case is dropped too.
@@ -367,6 +369,7 @@ pub fn finish(
         model,
         tags: case.tags.clone(),
         metadata: case.metadata.clone(),
+        engine: None,
         transcript: None,
     }
 }
@@ -394,6 +397,7 @@ fn skipped_outcome(invalid: InvalidCase, agent: &str) -> CaseOutcome {
         model: None,
         tags: Vec::new(),
         metadata: None,
+        engine: None,
         transcript: None,
     }
 }

@@ -21,9 +21,10 @@ pub use error::BatchError;
 pub use execute::{BatchSettings, StopSignal, execute};
 pub use inputs::{Inputs, InputsSource, read_inputs};
 pub use outcome::{
-    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, ErrorInfo, StopReason, Usage,
+    BatchOutcome, CaseExecution, CaseOutcome, CaseStatus, Counts, EngineInfo, ErrorInfo,
+    StopReason, Usage,
 };
-pub use policy::{Policy, Verdict};
+pub use policy::{FailOn, Policy, Verdict};
 pub use shard::Shard;
 
 use std::sync::Arc;
@@ -37,10 +38,17 @@ pub trait CaseRunner: Send + Sync {
     /// `session` when it has one. Never fails: errors are part of the [`CaseExecution`].
     async fn run(&self, case: &Case) -> CaseExecution;
 
+    /// Which engine runs the case and why (`engine`, `engine_reason` in its result), known
+    /// before it runs so a case that times out or is stopped records it too. `None`: the
+    /// runner does not say.
+    fn engine(&self, _case: &Case) -> Option<EngineInfo> {
+        None
+    }
+
     /// A recorder for one case's transcript (`None`: transcripts are off, or this runner
     /// records none). The batch makes it before the case starts, so that what a case recorded
     /// before a timeout or a stop is kept.
-    fn transcript_recorder(&self) -> Option<Arc<TranscriptRecorder>> {
+    fn transcript_recorder(&self, _case: &Case) -> Option<Arc<TranscriptRecorder>> {
         None
     }
 

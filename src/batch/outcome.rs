@@ -39,6 +39,15 @@ impl ErrorInfo {
     }
 }
 
+/// The engine that runs a case, and why (`--engine auto` decides per case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `native` or `node`.
+    pub engine: String,
+    /// Why, in one sentence.
+    pub reason: String,
+}
+
 /// What a [`super::CaseRunner`] returns for one case.
 #[derive(Debug, Clone)]
 pub struct CaseExecution {
@@ -123,6 +132,8 @@ pub struct CaseOutcome {
     pub model: Option<String>,
     pub tags: Vec<String>,
     pub metadata: Option<Value>,
+    /// The engine that ran it and why (`None` for skipped lines, or a runner that does not say).
+    pub engine: Option<EngineInfo>,
     /// What ran (when transcripts are on).
     pub transcript: Option<std::sync::Arc<crate::transcript::Transcript>>,
 }

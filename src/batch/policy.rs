@@ -1,10 +1,32 @@
 //! `--fail-on` and `--min-pass-rate`: whether a completed run's results are acceptable.
 
-use serde::Serialize;
-
-use crate::cli::FailOn;
+use serde::{Deserialize, Serialize};
 
 use super::outcome::Counts;
+
+/// `--fail-on error|failure|never`: which case results make the exit status 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Exit 1 only when a case errored.
+    Error,
+    /// Exit 1 when a case failed or errored.
+    #[default]
+    Failure,
+    /// Never exit 1 for case results (usage, fetch and timeout codes still apply).
+    Never,
+}
+
+impl FailOn {
+    /// `error`, `failure`, `never`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Failure => "failure",
+            Self::Never => "never",
+        }
+    }
+}
 
 /// The pass/fail policy.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -15,7 +15,7 @@ pub(crate) async fn run(args: FetchArgs, environment: &Environment) -> Result<Ex
         .source
         .or(args.url)
         .ok_or_else(|| Error::usage("SOURCE is required", Some("`aigne-ci fetch URL`".into())))?;
-    let settings = environment.fetch_settings(source, &args.source_args)?;
+    let settings = crate::plan::fetch_settings(environment, source, &args.source_args)?;
     let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal());
     let fetched: FetchedProject = fetch::fetch(&settings, &reporter).await?;
     let json = serde_json::to_string_pretty(&fetched)

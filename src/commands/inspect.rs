@@ -27,32 +27,22 @@ use crate::engine::support;
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch;
-use crate::model::{ModelRegistry, ModelSettings, ModelSpec};
+use crate::model::{ModelRegistry, ModelSpec};
+use crate::plan::InspectPlan;
 use crate::project::{AgentDef, AgentKind, ModelConfig, Project};
 use crate::report::{self, FetchProgress};
 use crate::settings::Environment;
 
 /// Runs `inspect`.
 pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<ExitStatus, Error> {
-    let source = args.source.or(args.url).unwrap_or_else(|| ".".to_owned());
-    let settings = environment.fetch_settings(source, &args.source_args)?;
+    let plan = InspectPlan::resolve(&args, environment)?;
     let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal());
-    let fetched = fetch::fetch(&settings, &reporter).await?;
+    let fetched = fetch::fetch(&plan.fetch, &reporter).await?;
     let project = Project::load(&fetched.project_dir)?;
-    let mut model_settings = ModelSettings::from_variables(environment.variables.clone());
-    model_settings.model_override = args
-        .model
-        .clone()
-        .filter(|model| !model.is_empty())
-        .or_else(|| {
-            environment
-                .get(crate::env_vars::EnvVars::MODEL)
-                .map(str::to_owned)
-        });
-    let registry = ModelRegistry::new(model_settings)?;
+    // The project's `.env` files count as they do for `run`.
+    let registry = ModelRegistry::new(plan.model_settings(environment, &fetched.project_dir)?)?;
     let report = describe(&project, &registry);
-    let mcp_servers =
-        describe_mcp_servers(&project, McpSettings::resolve(environment, args.deny_exec)).await;
+    let mcp_servers = describe_mcp_servers(&project, plan.mcp.clone()).await;
     let mut document = Map::new();
     document.insert("format_version".to_owned(), json!(1));
     document.insert("source".to_owned(), json!(fetched.source));

@@ -15,18 +15,18 @@ use crate::cli::MergeArgs;
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::report::{
-    self, Collected, InputsInfo, ResultRecord, ResultsWriter, RunContext, Summary,
+    self, Collected, InputsInfo, Redactor, ResultRecord, ResultsWriter, RunContext, Summary,
 };
 use crate::settings::Environment;
 
-use super::outputs;
+use crate::plan::ReportPlan;
 
 /// Runs the command.
 pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
-    let redactor = outputs::redactor(&environment);
-    let github = outputs::github_enabled(args.outputs.github, &environment);
-    if github {
+    let redactor = Redactor::new(environment.secret_values());
+    let report_plan = ReportPlan::resolve(&args.outputs, &environment, std::time::Duration::ZERO);
+    if report_plan.github_enabled() {
         report::announce_masks(&redactor);
     }
     let mut by_line: BTreeMap<usize, ResultRecord> = BTreeMap::new();
@@ -84,15 +84,12 @@ pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<Exi
         .filter(|line| !by_line.contains_key(line))
         .collect();
 
-    let report_settings = outputs::report_settings(
-        &args.outputs,
-        &environment,
+    let report_settings = report_plan.settings(
         redactor,
         summaries
             .first()
             .map(|summary| summary.inputs.file.clone())
             .filter(|file| !file.starts_with('<') && !file.starts_with("--")),
-        std::time::Duration::ZERO,
     );
     copy_transcripts(
         &mut by_line,

@@ -3,5 +3,7 @@
 pub(crate) mod fetch;
 pub(crate) mod inspect;
 pub(crate) mod merge;
-pub(crate) mod outputs;
+mod prepare;
 pub(crate) mod run;
+mod runner;
+mod signals;

@@ -1,8 +1,9 @@
-//! `--engine auto|native|node`: which engine runs the project, and why (logged and written to
-//! `summary.json`).
+//! `--engine auto|native|node`: which engine runs a set of agents, and why (logged, and written
+//! to each result and `summary.json`).
 //!
-//! `auto` picks native when inspection finds every feature of the project supported by it, and
-//! node otherwise, naming the first unsupported features in the reason.
+//! `auto` picks native when inspection finds every feature supported by it, and node otherwise,
+//! naming the first unsupported features in the reason. [`super::route`] applies it per case, to
+//! the agents each case reaches.
 
 use serde::Serialize;
 
@@ -22,7 +23,7 @@ pub enum EngineRequest {
 }
 
 /// An engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// The Rust runtime (with the Node bridge for JavaScript agents).

@@ -31,7 +31,7 @@ mod error;
 
 pub use error::ModelError;
 pub use registry::{ModelRegistry, ResolvedModel, parse_model};
-pub use settings::ModelSettings;
+pub use settings::{ModelFlags, ModelSettings};
 
 use async_trait::async_trait;
 

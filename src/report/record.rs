@@ -11,13 +11,15 @@
 //!  "error":{"kind":"timeout","message":"…"},"assertions":[{"type":"contains","passed":true,
 //!  "spec":{"value":"Paris"},"message":"…","actual":…}],"attempts":1,"duration_ms":812,
 //!  "usage":{"input_tokens":120,"output_tokens":14},"model":"openai:gpt-4o-mini",
-//!  "tags":["smoke"],"metadata":{…}}
+//!  "tags":["smoke"],"metadata":{…},"engine":"native",
+//!  "engine_reason":"the native engine supports every feature agent `chat` reaches"}
 //! ```
 //!
 //! `transcript` (when transcripts are on) is the path of the case's transcript relative to the
 //! out-dir, `transcripts/<line>.json` (schema: `schemas/transcript.schema.json`).
 //!
-//! `session`, `error`, `tags`, `metadata` and `transcript` are omitted when empty. New fields may be added
+//! `session`, `error`, `tags`, `metadata`, `engine`, `engine_reason` and `transcript` are
+//! omitted when empty. New fields may be added
 //! within a format version; a consumer must ignore fields it does not know. The JSON Schema is
 //! `schemas/results.schema.json`.
 
@@ -53,6 +55,12 @@ pub struct ResultRecord {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// The engine that ran the case (`native` or `node`; absent for skipped lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Why that engine (`--engine auto` decides per case from the agents it reaches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_reason: Option<String>,
     /// The case's transcript, relative to the out-dir (`transcripts/<line>.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
@@ -77,6 +85,8 @@ impl From<&CaseOutcome> for ResultRecord {
             model: outcome.model.clone(),
             tags: outcome.tags.clone(),
             metadata: outcome.metadata.clone(),
+            engine: outcome.engine.as_ref().map(|engine| engine.engine.clone()),
+            engine_reason: outcome.engine.as_ref().map(|engine| engine.reason.clone()),
             transcript: None,
         }
     }

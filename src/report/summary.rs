@@ -7,8 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{CaseStatus, Counts, Policy, StopReason, Usage, Verdict};
-use crate::cli::FailOn;
+use crate::batch::{CaseStatus, Counts, FailOn, Policy, StopReason, Usage, Verdict};
 
 use super::record::{FORMAT_VERSION, ResultRecord};
 
@@ -93,9 +92,12 @@ pub struct Summary {
     pub durations: Durations,
     pub project: ProjectInfo,
     pub engine: String,
-    /// Why that engine runs (`--engine auto` decides from the project's features).
+    /// Why that engine runs (`--engine auto` decides per case from the agents it reaches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_reason: Option<String>,
+    /// Cases per engine that ran them (`{"native": 3, "node": 1}`).
+    #[serde(default)]
+    pub engines: std::collections::BTreeMap<String, usize>,
     /// Every subprocess the run started (Node bridge, node engine, npm, stdio MCP servers).
     #[serde(default)]
     pub subprocesses: Vec<SubprocessInfo>,
@@ -153,6 +155,8 @@ pub struct Tally {
     pub usage: Usage,
     pub durations: Vec<u64>,
     pub models: std::collections::BTreeSet<String>,
+    /// Cases per engine.
+    pub engines: std::collections::BTreeMap<String, usize>,
 }
 
 impl Tally {
@@ -162,6 +166,9 @@ impl Tally {
         self.usage.add(record.usage);
         if record.status != CaseStatus::Skipped {
             self.durations.push(record.duration_ms);
+        }
+        if let Some(engine) = &record.engine {
+            *self.engines.entry(engine.clone()).or_default() += 1;
         }
         if let Some(model) = &record.model
             && !self.models.contains(model)
@@ -248,6 +255,7 @@ pub fn build(
         project: context.project.clone(),
         engine: context.engine.clone(),
         engine_reason: context.engine_reason.clone(),
+        engines: tally.engines.clone(),
         subprocesses: context.subprocesses.clone(),
         model,
         models,
@@ -265,11 +273,7 @@ pub fn build(
 
 /// `error`, `failure`, `never`.
 pub fn fail_on_name(fail_on: FailOn) -> &'static str {
-    match fail_on {
-        FailOn::Error => "error",
-        FailOn::Failure => "failure",
-        FailOn::Never => "never",
-    }
+    fail_on.name()
 }
 
 /// Writes a file atomically: a temp file in the same folder, then a rename.

@@ -573,22 +573,3 @@ fn write_script(dir: &Path) -> Result<PathBuf, NodeEngineError> {
     crate::engine::subprocess::write_script(dir, "host", HOST_SCRIPT)
         .map_err(|(path, source)| NodeEngineError::WriteScript { path, source })
 }
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        run: crate::cli::RunArgs,
-    }
-
-    #[test]
-    fn the_flag_default_is_the_pinned_version() {
-        let wrapper = Wrapper::try_parse_from(["aigne-ci"]).unwrap();
-        assert_eq!(wrapper.run.node_engine_version, DEFAULT_AIGNE_CLI_VERSION);
-    }
-}

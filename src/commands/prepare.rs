@@ -1,0 +1,156 @@
+//! `run`'s preparation: fetch and load the project, complete the plan with it (its `.env`
+//! files, the trust check), route each case to an engine and start the engines the cases need —
+//! or, with `--dry-run`, describe all that and start nothing.
+
+use std::sync::Arc;
+
+use crate::batch::{self, Case};
+use crate::engine::choice::EngineKind;
+use crate::engine::route::route_cases;
+use crate::engine::seam::{Engines, EnginesStart, NativeStart, NodeStart};
+use crate::engine::subprocess::SubprocessLog;
+use crate::error::Error;
+use crate::fetch;
+use crate::plan::RunPlan;
+use crate::plan::dry_run::DryRun;
+use crate::project::Project;
+use crate::report::{self, FetchProgress, ProjectInfo};
+use crate::settings::Environment;
+
+use super::runner::RoutedRunner;
+
+/// What the batch needs from the earlier stages, or the plan of a dry run.
+pub(crate) enum Prepared {
+    DryRun(serde_json::Value),
+    Run(Box<Ready>),
+}
+
+/// The started engines and what the summary says about them.
+pub(crate) struct Ready {
+    pub(crate) runner: RoutedRunner,
+    pub(crate) project: ProjectInfo,
+    /// `native`, `node`, or `native+node` when both serve the run.
+    pub(crate) engine: String,
+    /// Why, when one reason covers every case.
+    pub(crate) engine_reason: Option<String>,
+    /// Every subprocess the engines start (read after the batch, for `summary.json`).
+    pub(crate) subprocesses: SubprocessLog,
+    /// Secret values the project's `.env` files add to the environment.
+    pub(crate) project_secrets: Vec<String>,
+}
+
+/// Fetches and loads the project, completes the plan with it, routes each case and starts the
+/// engines the cases need (or, with `--dry-run`, describes all that and starts nothing).
+pub(crate) async fn prepare(
+    plan: &RunPlan,
+    environment: &Environment,
+    cases: &[Case],
+    invalid: &[batch::InvalidCase],
+    inputs_file: Option<String>,
+) -> Result<Prepared, Error> {
+    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let fetched = fetch::fetch(&plan.fetch, &progress).await?;
+    let project = Arc::new(Project::load(&fetched.project_dir)?);
+    let project_plan = plan.with_project(environment, &project, &fetched.project_dir)?;
+    // AIGNE names a JavaScript file's agent after its default export (`fn.name`), which only
+    // an engine knows: a name the loader does not find may still be one.
+    let default_agent = match project.agent(plan.agent.as_deref()) {
+        Ok(agent) => agent.name.clone(),
+        Err(_) if plan.agent.is_some() && project.has_javascript_files() => {
+            plan.agent.clone().unwrap_or_default()
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut case_agents: Vec<String> = cases
+        .iter()
+        .map(|case| case.agent.clone().unwrap_or_else(|| default_agent.clone()))
+        .collect();
+    case_agents.sort();
+    case_agents.dedup();
+    let routes = route_cases(plan.engine.request, &project, &case_agents);
+    let mut reasons: Vec<(EngineKind, &str)> = routes
+        .agents
+        .values()
+        .map(|route| (route.engine, route.reason.as_str()))
+        .collect();
+    reasons.sort();
+    reasons.dedup();
+    for (engine, reason) in &reasons {
+        report::log_line(&format!("engine: {engine} ({reason})"));
+    }
+    let project_info = ProjectInfo {
+        source: fetched.source.clone(),
+        sha256: fetched.sha256.clone(),
+        cache_hit: Some(fetched.cache_hit),
+        cache_key: fetched.cache_key.clone(),
+    };
+    if plan.dry_run {
+        let document = DryRun {
+            plan,
+            project: &project_plan,
+            fetched: serde_json::json!({
+                "source": fetched.source,
+                "sha256": fetched.sha256,
+                "cache_hit": fetched.cache_hit,
+            }),
+            default_agent: &default_agent,
+            cases,
+            invalid,
+            inputs_file,
+            routes: &routes,
+        }
+        .document();
+        return Ok(Prepared::DryRun(document));
+    }
+    let engine = match (
+        routes.uses(EngineKind::Native),
+        routes.uses(EngineKind::Node),
+    ) {
+        (true, true) => "native+node".to_owned(),
+        (false, true) => EngineKind::Node.to_string(),
+        _ => EngineKind::Native.to_string(),
+    };
+    let engine_reason = match reasons.as_slice() {
+        [(_, reason)] => Some((*reason).to_owned()),
+        _ => None,
+    };
+    let subprocesses = SubprocessLog::default();
+    let started = Engines::start(
+        EnginesStart {
+            project: project.clone(),
+            routes,
+            default_agent,
+            default_agent_given: plan.agent.is_some(),
+            native: NativeStart {
+                model: project_plan.model.clone(),
+                js: plan.engine.js_settings(&project, &fetched.project_dir),
+                mcp: plan.engine.mcp.clone(),
+                max_tool_turns: plan.engine.max_tool_turns,
+                deny_exec: plan.engine.deny_exec,
+            },
+            node: NodeStart {
+                node: plan.engine.node_settings(&project, &fetched.project_dir),
+                cassette: plan.engine.cassette.clone(),
+                reason: String::new(),
+            },
+        },
+        subprocesses.clone(),
+    )
+    .await?;
+    for note in &started.notes {
+        report::log_line(note);
+    }
+    Ok(Prepared::Run(Box::new(Ready {
+        runner: RoutedRunner {
+            engines: started.engines,
+            default_agent: started.default_agent,
+            project,
+            transcripts: plan.report.transcripts,
+        },
+        project: project_info,
+        engine,
+        engine_reason,
+        subprocesses,
+        project_secrets: project_plan.dotenv.secrets(),
+    })))
+}

@@ -1,0 +1,445 @@
+//! The run plan: `--dry-run`, the checks made once whatever engine runs, the engine chosen per
+//! case, and the trust check of a project's `.env` (issue 12 items 1–2, issue 13 item 3).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::common;
+use crate::common::fake_openai::{FakeOpenAi, Reply};
+
+/// `chat` (native), `logo` (an image agent: node only), `team` (reaches `logo`), and `tools`
+/// (offered a stdio MCP server that would leave a marker file if it ever started).
+fn mixed_project(dir: &Path) {
+    let write = |name: &str, text: &str| fs_err::write(dir.join(name), text).unwrap();
+    write(
+        "aigne.yaml",
+        "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - logo.yaml\n  - team.yaml\n  - tools.yaml\n",
+    );
+    write("chat.yaml", "name: chat\ninstructions: Be terse.\n");
+    write(
+        "logo.yaml",
+        "type: image\nname: logo\ninstructions: Draw.\n",
+    );
+    write(
+        "team.yaml",
+        "type: team\nname: team\nskills:\n  - logo.yaml\n",
+    );
+    write(
+        "tools.yaml",
+        "name: tools\ninstructions: Use tools.\nskills:\n  - server.yaml\n",
+    );
+    write(
+        "server.yaml",
+        "type: mcp\ncommand: sh\nargs: [\"-c\", \"touch mcp-started; sleep 5\"]\n",
+    );
+    write(
+        "prompts.jsonl",
+        "\"hello\"\n{\"id\": \"l\", \"agent\": \"logo\", \"input\": {\"message\": \"a cat\"}}\n{\"id\": \"t\", \"agent\": \"team\", \"input\": {\"message\": \"x\"}}\n{\"id\": \"m\", \"agent\": \"tools\", \"input\": {\"message\": \"y\"}}\n",
+    );
+}
+
+/// A TCP listener on loopback that counts connections (it must see none).
+fn listener() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut stream) = stream {
+                let mut buffer = [0u8; 1024];
+                let _ = stream.read(&mut buffer);
+            }
+        }
+    });
+    (format!("http://{address}"), count)
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    mixed_project(dir.path());
+    fs_err::write(
+        dir.path().join(".env"),
+        "OPENAI_API_KEY=sk-dotenv-secret-value-123\n",
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    let ran = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("GEMINI_API_KEY", "gm-environment-secret-456")
+            .args(["run", ".", "--input", "prompts.jsonl", "--dry-run"]),
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let plan: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(plan["dry_run"], json!(true));
+    let engines: Vec<(String, String)> = plan["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| {
+            (
+                case["agent"].as_str().unwrap().to_owned(),
+                case["engine"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        engines,
+        [
+            ("chat", "native"),
+            ("logo", "node"),
+            ("team", "node"),
+            ("tools", "native")
+        ]
+        .map(|(agent, engine)| (agent.to_owned(), engine.to_owned()))
+    );
+    assert_eq!(
+        plan["cases"][0]["engine_reason"],
+        "the native engine supports every feature agent `chat` reaches"
+    );
+    assert!(
+        plan["cases"][2]["engine_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the native engine does not support `type: image` (agent `logo`"),
+        "{}",
+        plan["cases"][2]
+    );
+    assert_eq!(plan["engine"]["native_cases"], json!(2));
+    assert_eq!(plan["engine"]["node_cases"], json!(2));
+    // Key names and where they come from, never their values.
+    let keys = plan["keys"].as_array().unwrap();
+    let openai = keys
+        .iter()
+        .find(|key| key["name"] == "OPENAI_API_KEY")
+        .unwrap();
+    assert!(
+        openai["from"].as_str().unwrap().ends_with(".env"),
+        "{openai}"
+    );
+    assert!(
+        keys.iter()
+            .any(|key| key["name"] == "GEMINI_API_KEY" && key["from"] == "environment")
+    );
+    assert!(!ran.stdout.contains("sk-dotenv-secret") && !ran.stderr.contains("sk-dotenv-secret"));
+    assert!(!ran.stdout.contains("gm-environment-secret"));
+    // The model per agent, the MCP server and the subprocesses it would start.
+    assert!(
+        plan["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|model| model["agent"] == "chat" && model["provider"] == "openai"),
+        "{}",
+        plan["models"]
+    );
+    assert_eq!(plan["mcp_servers"][0]["transport"], "stdio");
+    let purposes: Vec<&str> = plan["subprocesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|process| process["purpose"].as_str().unwrap())
+        .collect();
+    assert_eq!(purposes, vec!["node-engine", "mcp-server"]);
+    let files: Vec<&str> = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file.as_str().unwrap())
+        .collect();
+    assert!(files.iter().any(|file| file.ends_with("aigne.yaml")));
+    assert!(files.iter().any(|file| file.ends_with(".env")));
+    assert!(files.iter().any(|file| file.ends_with("prompts.jsonl")));
+    // Nothing ran: no model call, no server started, no results written.
+    assert_eq!(server.request_count(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!dir.path().join("mcp-started").exists());
+    assert!(!dir.path().join("aigne-ci-output").exists());
+}
+
+#[test]
+fn model_options_are_checked_whatever_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    mixed_project(dir.path());
+    for engine in ["native", "node", "auto"] {
+        let ran = common::run(common::command(dir.path()).args([
+            "run",
+            ".",
+            "--prompt",
+            "hi",
+            "--engine",
+            engine,
+            "--temperature",
+            "5",
+        ]));
+        assert_eq!(ran.code, Some(2), "{engine}: {}", ran.stderr);
+        assert!(
+            ran.stderr
+                .contains("invalid model setting `--temperature`: `5` is not between 0 and 2"),
+            "{engine}: {}",
+            ran.stderr
+        );
+        // Refused before the project loads: no engine line.
+        assert!(!ran.stderr.contains("engine:"), "{}", ran.stderr);
+    }
+}
+
+/// `--engine auto` on a project that also lists an image agent: the cases that never reach it
+/// run natively, and no node engine starts.
+#[test]
+fn auto_sends_only_the_cases_that_need_it_to_node() {
+    let dir = tempfile::tempdir().unwrap();
+    mixed_project(dir.path());
+    fs_err::write(
+        dir.path().join("chat.jsonl"),
+        "\"one\"\n{\"id\": \"two\", \"agent\": \"chat\", \"input\": \"two\"}\n",
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.set_handler(|_| Reply::text("ok"));
+    let ran = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--input", "chat.jsonl"]),
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let summary: Value = serde_json::from_str(
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["engine"], "native");
+    assert_eq!(summary["engines"], json!({"native": 2}));
+    assert_eq!(summary["subprocesses"], json!([]));
+    let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    for line in text.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["engine"], "native");
+        assert_eq!(
+            record["engine_reason"],
+            "the native engine supports every feature agent `chat` reaches"
+        );
+    }
+}
+
+/// Both engines serve one run: each case says which ran it, and the summary counts them.
+#[test]
+fn both_engines_serve_one_run() {
+    let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the node engine (AIGNE_CI_TEST_NODE_ENGINE_DIR)"
+        );
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs_err::write(dir.path().join(name), text).unwrap();
+    write(
+        "aigne.yaml",
+        "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - hooked.yaml\n",
+    );
+    write("chat.yaml", "name: chat\ninstructions: Be terse.\n");
+    write(
+        "hooked.yaml",
+        "name: hooked\ninstructions: Be terse.\nhooks:\n  on_end: noop.yaml\n",
+    );
+    write("noop.yaml", "type: transform\nname: noop\njsonata: '{}'\n");
+    write(
+        "prompts.jsonl",
+        "\"one\"\n{\"id\": \"h\", \"agent\": \"hooked\", \"input\": {\"message\": \"two\"}}\n",
+    );
+    let server = FakeOpenAi::start();
+    server.set_handler(|_| Reply::text("ok"));
+    let ran = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--input", "prompts.jsonl", "--node-engine-dir"])
+            .arg(&packages),
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let mut engines: Vec<(String, String)> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|record| {
+            (
+                record["agent"].as_str().unwrap().to_owned(),
+                record["engine"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    engines.sort();
+    assert_eq!(
+        engines,
+        vec![
+            ("chat".to_owned(), "native".to_owned()),
+            ("hooked".to_owned(), "node".to_owned())
+        ]
+    );
+    let summary: Value = serde_json::from_str(
+        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["engine"], "native+node");
+    assert_eq!(summary["engines"], json!({"native": 1, "node": 1}));
+    assert_eq!(server.request_count(), 2);
+}
+
+/// A project `.env` that points a provider (or a proxy) at its own host while the key comes
+/// from the workflow: refused before any request, naming the file and the variable.
+#[test]
+fn a_project_env_cannot_redirect_the_runners_key() {
+    let (address, connections) = listener();
+    for (line, key) in [
+        (format!("OPENAI_BASE_URL={address}/v1"), "OPENAI_API_KEY"),
+        (format!("HTTPS_PROXY={address}"), "OPENAI_API_KEY"),
+        (format!("AIGNE_HUB_API_URL={address}"), "AIGNE_HUB_API_KEY"),
+        (
+            format!("AWS_ENDPOINT_URL_BEDROCK_RUNTIME={address}"),
+            "AWS_ACCESS_KEY_ID",
+        ),
+    ] {
+        for engine in ["native", "node"] {
+            let dir = tempfile::tempdir().unwrap();
+            let project = dir.path().join("project");
+            fs_err::create_dir(&project).unwrap();
+            fs_err::write(
+                project.join("aigne.yaml"),
+                "model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+            )
+            .unwrap();
+            fs_err::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
+            fs_err::write(project.join(".env"), format!("{line}\n")).unwrap();
+            let variable = line.split('=').next().unwrap();
+            let ran = common::run(
+                common::command(dir.path())
+                    .env(key, "runner-secret-key-value")
+                    .args(["run", "project", "--prompt", "hi", "--engine", engine]),
+            );
+            assert_eq!(ran.code, Some(2), "{line} {engine}: {}", ran.stderr);
+            assert!(
+                ran.stderr.contains(&format!(
+                    "project/.env` sets `{variable}`, which would send `{key}` (from the environment) to a host the project chose"
+                )),
+                "{line} {engine}: {}",
+                ran.stderr
+            );
+            assert!(ran.stderr.contains("--trust-project-env"), "{}", ran.stderr);
+            assert!(!ran.stderr.contains("runner-secret-key-value"));
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+}
+
+/// The same `.env` with its own key, or the runner's key with `--trust-project-env`: used.
+#[test]
+fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
+    let server = FakeOpenAi::start();
+    server.set_handler(|_| Reply::text("ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    fs_err::create_dir(&project).unwrap();
+    fs_err::write(
+        project.join("aigne.yaml"),
+        "model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+    )
+    .unwrap();
+    fs_err::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
+    fs_err::write(
+        project.join(".env"),
+        format!(
+            "OPENAI_BASE_URL={}\nOPENAI_API_KEY=sk-project-own-key\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let ran = common::run(common::command(dir.path()).args(["run", "project", "--prompt", "hi"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(server.request_count(), 1);
+
+    fs_err::write(
+        project.join(".env"),
+        format!("OPENAI_BASE_URL={}\n", server.base_url()),
+    )
+    .unwrap();
+    let refused = common::run(
+        common::command(dir.path())
+            .env("OPENAI_API_KEY", "sk-runner")
+            .args(["run", "project", "--prompt", "hi"]),
+    );
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    for trust in [
+        vec!["--trust-project-env"],
+        Vec::new(), // through the variable below
+    ] {
+        let mut command = common::command(dir.path());
+        command
+            .env("OPENAI_API_KEY", "sk-runner")
+            .args(["run", "project", "--prompt", "hi"])
+            .args(&trust);
+        if trust.is_empty() {
+            command.env("AIGNE_CI_TRUST_PROJECT_ENV", "true");
+        }
+        let ran = common::run(&mut command);
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    }
+    assert_eq!(server.request_count(), 3);
+}
+
+/// `inspect` reads the project's `.env` files as `run` does.
+#[test]
+fn inspect_reads_the_project_env_like_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs_err::write(dir.path().join(name), text).unwrap();
+    write("aigne.yaml", "agents:\n  - chat.yaml\n");
+    write("chat.yaml", "name: chat\ninstructions: hi\n");
+    write(
+        ".env",
+        "MODEL=anthropic:claude-3-5-haiku-latest\nANTHROPIC_API_KEY=x\n",
+    );
+    let ran = common::run(common::command(dir.path()).args(["inspect", "."]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(
+        report["agents"][0]["model"]["provider"], "anthropic",
+        "{report}"
+    );
+}
+
+/// A case that times out still records the engine it was routed to.
+#[test]
+fn a_timed_out_case_records_its_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    mixed_project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_handler(|_| Reply::text("late").latency(std::time::Duration::from_secs(3)));
+    let ran = common::run(
+        common::command(dir.path())
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--prompt", "hi", "--timeout", "300ms"]),
+    );
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(record["error"]["kind"], "timeout");
+    assert_eq!(record["engine"], "native");
+    assert_eq!(
+        record["engine_reason"],
+        "the native engine supports every feature agent `chat` reaches"
+    );
+}
