@@ -166,6 +166,8 @@ async fn github_outputs_and_step_summary_parse_back() {
             "summary-file",
             dir.path().join("summary.json").display().to_string(),
         ),
+        // This reporter runs with `--report off` (`html_path: None`).
+        ("report-file", String::new()),
         ("total", "5".into()),
         ("passed", "2".into()),
         ("failed", "1".into()),
