@@ -29,6 +29,18 @@ use error::Error;
 use exit_status::ExitStatus;
 use settings::Environment;
 
+/// The secrets of an invocation, masked in everything it prints and writes: the values of
+/// credential-named variables of the environment, and `--token`.
+pub fn redactor(cli: &Cli, environment: &Environment) -> secret::Redactor {
+    let token = match &cli.command {
+        Command::Run(args) => args.source_args.token.as_deref(),
+        Command::Fetch(args) => args.source_args.token.as_deref(),
+        Command::Inspect(args) => args.source_args.token.as_deref(),
+        Command::Merge(_) => None,
+    };
+    environment.redactor(token.map(secret::Secret::new).as_ref())
+}
+
 /// Runs one command. Holds no global state, so it can be called more than once.
 pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error> {
     match cli.command {

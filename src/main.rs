@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let environment = Environment::capture();
     let github_actions = environment.in_github_actions();
+    let redactor = aigne_ci::redactor(&cli, &environment);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
                 format!("cannot start the async runtime: {error}"),
                 None,
             );
-            diagnostics::report(&error, github_actions);
+            diagnostics::report(&error, github_actions, &redactor);
             return ExitStatus::Usage.into();
         }
     };
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(error) => {
-            diagnostics::report(&error, github_actions);
+            diagnostics::report(&error, github_actions, &redactor);
             error.exit_status().into()
         }
     }

@@ -80,6 +80,16 @@ impl Environment {
             .collect()
     }
 
+    /// The redactor of an invocation: every secret of this environment, and `--token` (masked
+    /// like a key: a server that echoes it in an error body must not print it).
+    pub fn redactor(&self, token: Option<&crate::secret::Secret>) -> crate::secret::Redactor {
+        crate::secret::Redactor::new(
+            self.secret_values()
+                .into_iter()
+                .chain(token.map(|token| token.expose().to_owned())),
+        )
+    }
+
     /// Whether we run inside GitHub Actions.
     pub fn in_github_actions(&self) -> bool {
         self.runner.github_actions.as_deref() == Some("true")

@@ -20,7 +20,11 @@ fn mixed_project(dir: &Path) {
         "aigne.yaml",
         "chat_model:\n  provider: openai\n  name: gpt-4o-mini\nagents:\n  - chat.yaml\n  - logo.yaml\n  - team.yaml\n  - tools.yaml\n",
     );
-    write("chat.yaml", "name: chat\ninstructions: Be terse.\n");
+    write(
+        "chat.yaml",
+        "name: chat\ninstructions:\n  url: chat-prompt.md\n",
+    );
+    write("chat-prompt.md", "Be terse.\n");
     write(
         "logo.yaml",
         "type: image\nname: logo\ninstructions: Draw.\n",
@@ -156,6 +160,10 @@ fn dry_run_prints_the_plan_and_starts_nothing() {
         .map(|file| file.as_str().unwrap())
         .collect();
     assert!(files.iter().any(|file| file.ends_with("aigne.yaml")));
+    assert!(
+        files.iter().any(|file| file.ends_with("chat-prompt.md")),
+        "{files:?}"
+    );
     assert!(files.iter().any(|file| file.ends_with(".env")));
     assert!(files.iter().any(|file| file.ends_with("prompts.jsonl")));
     // Nothing ran: no model call, no server started, no results written.
@@ -294,6 +302,10 @@ fn both_engines_serve_one_run() {
     )
     .unwrap();
     assert_eq!(summary["engine"], "native+node");
+    assert_eq!(
+        summary["engine_reason"],
+        "per case: agents `chat` run natively, agents `hooked` need the node engine (each result's `engine_reason` says why)"
+    );
     assert_eq!(summary["engines"], json!({"native": 1, "node": 1}));
     assert_eq!(server.request_count(), 2);
 }
@@ -442,4 +454,42 @@ fn a_timed_out_case_records_its_engine() {
         record["engine_reason"],
         "the native engine supports every feature agent `chat` reaches"
     );
+}
+
+/// The stages see only what the plan hands them: no module below `commands/` (and outside the
+/// plan, the composition root and the binary) names the command line.
+#[test]
+fn no_stage_imports_the_command_line() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in fs_err::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let allowed = ["cli.rs", "lib.rs", "main.rs"];
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let relative = path.strip_prefix(&src).unwrap();
+            !(allowed.iter().any(|name| relative == Path::new(name))
+                || relative.starts_with("commands")
+                || relative.starts_with("plan"))
+        })
+        .filter(|path| {
+            let text = fs_err::read_to_string(path).unwrap();
+            text.lines().any(|line| {
+                let line = line.trim_start();
+                !line.starts_with("//") && line.contains("crate::cli")
+            })
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "{offenders:?}");
 }

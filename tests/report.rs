@@ -254,7 +254,7 @@ fn step_summary_is_cut_to_its_budget_with_a_pointer() {
         .collect();
     let markdown = github::step_summary(&summary, &briefs, 20_000);
     assert!(markdown.len() <= 20_000);
-    assert!(markdown.contains("&lt;b&gt;\\|x"), "cells are escaped");
+    assert!(markdown.contains("&#60;b&#62;&#124;x"), "cells are escaped");
     let last = markdown.lines().last().unwrap();
     assert!(
         last.starts_with('_') && last.ends_with("more rows — see `out/results.jsonl`_"),

@@ -6,7 +6,7 @@ use crate::cli::FetchArgs;
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch::{self, FetchedProject};
-use crate::report::FetchProgress;
+use crate::report::{self, FetchProgress};
 use crate::settings::Environment;
 
 /// Runs `fetch`.
@@ -16,8 +16,16 @@ pub(crate) async fn run(args: FetchArgs, environment: &Environment) -> Result<Ex
         .or(args.url)
         .ok_or_else(|| Error::usage("SOURCE is required", Some("`aigne-ci fetch URL`".into())))?;
     let settings = crate::plan::fetch_settings(environment, source, &args.source_args)?;
-    let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let redactor = environment.redactor(settings.token.as_ref());
+    if environment.in_github_actions() {
+        report::announce_masks(&redactor);
+    }
+    let reporter =
+        FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(redactor.clone());
     let fetched: FetchedProject = fetch::fetch(&settings, &reporter).await?;
+    let fetched = redactor
+        .redact_record(&fetched)
+        .map_err(|error| Error::usage(format!("cannot serialize the result: {error}"), None))?;
     let json = serde_json::to_string_pretty(&fetched)
         .map_err(|error| Error::usage(format!("cannot serialize the result: {error}"), None))?;
     let mut stdout = std::io::stdout().lock();

@@ -36,7 +36,15 @@ use crate::settings::Environment;
 /// Runs `inspect`.
 pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<ExitStatus, Error> {
     let plan = InspectPlan::resolve(&args, environment)?;
-    let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(
+        environment.redactor(
+            args.source_args
+                .token
+                .as_deref()
+                .map(crate::secret::Secret::new)
+                .as_ref(),
+        ),
+    );
     let fetched = fetch::fetch(&plan.fetch, &reporter).await?;
     let project = Project::load(&fetched.project_dir)?;
     // The project's `.env` files count as they do for `run`.

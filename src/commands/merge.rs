@@ -15,7 +15,7 @@ use crate::cli::MergeArgs;
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::report::{
-    self, Collected, InputsInfo, Redactor, ResultRecord, ResultsWriter, RunContext, Summary,
+    self, Collected, InputsInfo, ResultRecord, ResultsWriter, RunContext, Summary,
 };
 use crate::settings::Environment;
 
@@ -24,7 +24,7 @@ use crate::plan::ReportPlan;
 /// Runs the command.
 pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
-    let redactor = Redactor::new(environment.secret_values());
+    let redactor = environment.redactor(None);
     let report_plan = ReportPlan::resolve(&args.outputs, &environment, std::time::Duration::ZERO);
     if report_plan.github_enabled() {
         report::announce_masks(&redactor);

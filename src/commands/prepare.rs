@@ -48,7 +48,8 @@ pub(crate) async fn prepare(
     invalid: &[batch::InvalidCase],
     inputs_file: Option<String>,
 ) -> Result<Prepared, Error> {
-    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal());
+    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal())
+        .with_redactor(environment.redactor(plan.fetch.token.as_ref()));
     let fetched = fetch::fetch(&plan.fetch, &progress).await?;
     let project = Arc::new(Project::load(&fetched.project_dir)?);
     let project_plan = plan.with_project(environment, &project, &fetched.project_dir)?;
@@ -110,9 +111,25 @@ pub(crate) async fn prepare(
         (false, true) => EngineKind::Node.to_string(),
         _ => EngineKind::Native.to_string(),
     };
+    // One sentence for the summary; each result carries its own case's reason.
     let engine_reason = match reasons.as_slice() {
+        [] => None,
         [(_, reason)] => Some((*reason).to_owned()),
-        _ => None,
+        _ if !routes.uses(EngineKind::Node) => {
+            Some("the native engine supports every feature the cases' agents reach".to_owned())
+        }
+        _ if !routes.uses(EngineKind::Native) => Some(
+            reasons
+                .iter()
+                .map(|(_, reason)| *reason)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => Some(format!(
+            "per case: agents {} run natively, agents {} need the node engine (each result's `engine_reason` says why)",
+            quoted(&routes.agents_on(EngineKind::Native)),
+            quoted(&routes.agents_on(EngineKind::Node)),
+        )),
     };
     let subprocesses = SubprocessLog::default();
     let started = Engines::start(
@@ -153,4 +170,13 @@ pub(crate) async fn prepare(
         subprocesses,
         project_secrets: project_plan.dotenv.secrets(),
     })))
+}
+
+/// `a`, `b` → "`a`, `b`".
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -21,7 +21,7 @@ use super::signals::listen_for_signals;
 pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
     let plan = RunPlan::resolve(&args, &environment)?;
-    let redactor = Redactor::new(environment.secret_values());
+    let redactor = environment.redactor(plan.fetch.token.as_ref());
     if plan.report.github_enabled() {
         // Before anything else prints.
         report::announce_masks(&redactor);

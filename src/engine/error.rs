@@ -84,7 +84,8 @@ pub enum InvokeError {
         source: Box<InvokeError>,
     },
     /// Input or output does not match the agent's schema.
-    #[error("agent `{agent}`: {which} does not match the schema: {message}")]
+    /// Worded as AIGNE's `checkArguments` words it, since users assert on it.
+    #[error("Agent {agent} {which} check arguments error: {message}")]
     Schema {
         /// The agent.
         agent: String,

@@ -214,6 +214,24 @@ pub(super) fn validation_schema(schema: &Value) -> Value {
             for (key, value) in map {
                 let value = match key.as_str() {
                     "additionalProperties" => continue,
+                    // zod builds an object from its `properties`: a `required` entry naming
+                    // no property is ignored.
+                    "required" => match value {
+                        Value::Array(names) => Value::Array(
+                            names
+                                .iter()
+                                .filter(|name| {
+                                    name.as_str().is_some_and(|name| {
+                                        map.get("properties")
+                                            .and_then(Value::as_object)
+                                            .is_some_and(|properties| properties.contains_key(name))
+                                    })
+                                })
+                                .cloned()
+                                .collect(),
+                        ),
+                        other => other.clone(),
+                    },
                     // An unknown `type` (`"any"` in the `aigne create` template's `sandbox.js`)
                     // is `z.any()` for AIGNE's json-schema-to-zod: no constraint.
                     "type" if value.as_str().is_some_and(|name| !is_json_type(name)) => continue,
@@ -238,7 +256,10 @@ pub(super) fn validation_schema(schema: &Value) -> Value {
     }
 }
 
-/// Validates `value` against `schema` (passthrough); the error lists every problem.
+/// Validates `value` against `schema` (passthrough). The JSON Schema validator decides; the
+/// error is worded as AIGNE's zod words it (`item_name: Required`, `count: Expected number,
+/// received string`, issues joined by `, `) where the problem is one zod words so, else the
+/// validator's own text.
 pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
     let schema = validation_schema(schema);
     let validator =
@@ -255,15 +276,137 @@ pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
         })
         .collect();
     if problems.is_empty() {
-        Ok(())
-    } else {
+        return Ok(());
+    }
+    let mut issues = Vec::new();
+    zod_issues(&schema, value, &mut Vec::new(), &mut issues);
+    if issues.is_empty() {
         Err(problems.join("; "))
+    } else {
+        Err(issues.join(", "))
+    }
+}
+
+/// The issues zod (v3, as `@aigne/json-schema-to-zod` builds the schema) reports for the common
+/// keywords (`type`, `properties`/`required`, `items`, string `enum`), in its order (the
+/// schema's property order), each as AIGNE's `checkArguments` prints it: `${path}: ${message}`
+/// with the path joined by commas (a JavaScript array printed as a string).
+fn zod_issues(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<String>) {
+    let Value::Object(map) = schema else {
+        return;
+    };
+    let issue = |path: &[String], message: String| format!("{}: {message}", path.join(","));
+    if let Some(expected) = map.get("type").and_then(Value::as_str) {
+        let received = zod_type(value);
+        let fits = match expected {
+            "integer" => {
+                value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
+            "number" => value.is_number(),
+            other => received == other,
+        };
+        if !fits {
+            let message = if expected == "integer" && value.is_number() {
+                "Expected integer, received float".to_owned()
+            } else {
+                let expected = if expected == "integer" {
+                    "number"
+                } else {
+                    expected
+                };
+                format!("Expected {expected}, received {received}")
+            };
+            out.push(issue(path, message));
+            return;
+        }
+    }
+    if let (Some(Value::Array(options)), Some(text)) = (map.get("enum"), value.as_str())
+        && options.iter().all(Value::is_string)
+        && !options.iter().any(|option| option.as_str() == Some(text))
+    {
+        let expected: Vec<String> = options
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|option| format!("'{option}'"))
+            .collect();
+        out.push(issue(
+            path,
+            format!(
+                "Invalid enum value. Expected {}, received '{text}'",
+                expected.join(" | ")
+            ),
+        ));
+        return;
+    }
+    match value {
+        Value::Object(object) => {
+            let Some(Value::Object(properties)) = map.get("properties") else {
+                return;
+            };
+            let required: Vec<&str> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|items| items.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            for (key, property) in properties {
+                path.push(key.clone());
+                match object.get(key) {
+                    None if required.contains(&key.as_str()) => {
+                        out.push(issue(path, "Required".to_owned()));
+                    }
+                    None => {}
+                    Some(item) => zod_issues(property, item, path, out),
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = map.get("items").filter(|items| items.is_object()) {
+                for (index, item) in items.iter().enumerate() {
+                    path.push(index.to_string());
+                    zod_issues(item_schema, item, path, out);
+                    path.pop();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// zod's name for the type of a value (`getParsedType`).
+fn zod_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(number) if number.is_f64() && number.as_f64().is_some_and(f64::is_nan) => {
+            "nan"
+        }
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Messages as AIGNE's zod words them (checked against the official runtime in the corpus);
+    /// a `required` entry naming no property is ignored, as zod ignores it.
+    #[test]
+    fn zod_wording_and_required_without_property() {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string"}, "count": {"type": "number"},
+            "mode": {"type": "string", "enum": ["a", "b"]},
+            "items": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}
+        }, "required": ["name", "version"]});
+        assert_eq!(validate(&schema, &json!({"name": "x"})), Ok(()));
+        assert_eq!(
+            validate(&schema, &json!({"count": "two", "mode": "c", "items": [{"n": 1.5}, {}]})),
+            Err("name: Required, count: Expected number, received string, mode: Invalid enum value. Expected 'a' | 'b', received 'c', items,0,n: Expected integer, received float, items,1,n: Required".to_owned())
+        );
+    }
 
     #[test]
     fn unknown_types_accept_anything() {
@@ -308,6 +451,6 @@ mod tests {
         let schema = json!({"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false});
         assert!(validate(&schema, &json!({"a": "x", "extra": 1})).is_ok());
         let error = validate(&schema, &json!({"b": 1})).unwrap_err();
-        assert!(error.contains("\"a\" is a required property"), "{error}");
+        assert_eq!(error, "a: Required");
     }
 }

@@ -320,6 +320,17 @@ mod tests {
         );
     }
 
+    /// Objects keep their keys in input order, inside arrays too, as `JSON.stringify` prints
+    /// them (checked against the official runtime).
+    #[test]
+    fn objects_keep_input_key_order() {
+        let variables = json!({"o": {"z": 1, "a": 2}, "list": [{"b": 1, "a": {"y": 1, "x": 2}}]});
+        assert_eq!(
+            render_str("{{ o }} {{ list }} {{ list | json.stringify }} {% for i in list %}{{ i }}{% endfor %}", variables).unwrap(),
+            r#"{"z":1,"a":2} [{"b":1,"a":{"y":1,"x":2}}] [{"b":1,"a":{"y":1,"x":2}}] {"b":1,"a":{"y":1,"x":2}}"#
+        );
+    }
+
     #[test]
     fn no_html_escaping() {
         assert_eq!(render_str("{{ s }}", json!({"s": "<b>&"})).unwrap(), "<b>&");

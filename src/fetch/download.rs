@@ -77,7 +77,12 @@ pub(crate) async fn download(
     loop {
         attempts += 1;
         reporter.on_request(url, request.revalidate.is_some());
-        let outcome = build(request).send().await;
+        // A reqwest error shows its URL, which after a redirect may be a signed one (`jwt=`,
+        // `X-Goog-Signature=`): errors keep only the masked source URL.
+        let outcome = build(request)
+            .send()
+            .await
+            .map_err(reqwest::Error::without_url);
         if let retry::Classification::Transient { retry_after } = retry::classify(&outcome)
             && request.policy.allows_retry(attempts)
         {
@@ -103,7 +108,7 @@ pub(crate) async fn download(
                 url: url.masked(),
                 status,
                 attempts,
-                body: body_excerpt(response).await,
+                body: body_excerpt(response, request.token).await,
                 authenticated: request.token.is_some(),
             });
         }
@@ -191,13 +196,21 @@ async fn wait(
     tokio::time::sleep(delay).await;
 }
 
-/// The first 300 characters of an error body (read for at most 2 s), on one line.
-async fn body_excerpt(response: reqwest::Response) -> String {
+/// The first 300 characters of an error body (read for at most 2 s), on one line, with the
+/// token masked (a server may echo the credential it refused).
+async fn body_excerpt(response: reqwest::Response, token: Option<&Secret>) -> String {
     let text = tokio::time::timeout(Duration::from_secs(2), response.text())
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
+    let redactor = crate::secret::Redactor::new(token.map(|token| token.expose().to_owned()));
+    let text = match token {
+        // Masked even when too short to look like a key: this server was sent it.
+        Some(token) if !token.expose().trim().is_empty() => text.replace(token.expose(), "****"),
+        _ => text,
+    };
+    let text = redactor.redact(&text).into_owned();
     let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut excerpt: String = line.chars().take(300).collect();
     if excerpt.len() < line.len() {

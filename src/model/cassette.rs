@@ -16,9 +16,12 @@
 //!   `case` is informational (the case that made the call). A binary response (Bedrock's event
 //!   stream) is stored base64-encoded with `"response_encoding":"base64"`; `method` is `GET`
 //!   for AIGNE Hub's mount-point discovery, whose `request` is `null`.
-//! * Secrets are stripped: no header is stored, and every occurrence of a credential value from
-//!   the environment (provider keys, tokens: see [`secret_values`]) in the body or response is
-//!   replaced by `****`.
+//! * Secrets are stripped: no header and no query string is stored, and every string of the
+//!   request body, the response, the path and the case name is masked by a [`Redactor`] (the
+//!   values of credential variables from the environment and `.env` — see [`secret_values`] —
+//!   whatever characters they hold, credentials of well-known formats, signed URL parameters),
+//!   string by string: JSON keys and structure are kept, so replay still matches. A request is
+//!   masked the same way before it is matched on replay.
 //! * Replay matches on provider + path + canonical request body (object keys sorted). Identical
 //!   requests are answered in recorded order; once they are used up, the last one is served
 //!   again. A request with no match is a [`ModelError::CassetteMiss`] naming the case and the
@@ -38,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ModelError;
+use crate::secret::Redactor;
 
 /// The cassette format version.
 pub const VERSION: u32 = 1;
@@ -84,7 +88,7 @@ pub enum Cassette {
     Recorder {
         path: PathBuf,
         file: Mutex<fs_err::File>,
-        secrets: Vec<String>,
+        redactor: Redactor,
     },
     /// Answers from the file.
     Player {
@@ -104,16 +108,10 @@ impl Cassette {
             fs_err::create_dir_all(parent).map_err(|error| cassette_error(path, &error))?;
         }
         let file = fs_err::File::create(path).map_err(|error| cassette_error(path, &error))?;
-        let mut secrets: Vec<String> = secrets
-            .into_iter()
-            .filter(|secret| secret.len() >= 4)
-            .collect();
-        // Longest first, so that a key containing another is masked whole.
-        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         Ok(Self::Recorder {
             path: path.to_path_buf(),
             file: Mutex::new(file),
-            secrets,
+            redactor: Redactor::new(secrets),
         })
     }
 
@@ -187,13 +185,23 @@ impl Cassette {
         let Self::Recorder {
             path,
             file,
-            secrets,
+            redactor,
         } = self
         else {
             return Ok(());
         };
-        interaction.request = scrub_value(interaction.request, secrets);
-        interaction.response = scrub(&interaction.response, secrets);
+        redactor.redact_value(&mut interaction.request);
+        if interaction.response_encoding.is_none() {
+            interaction.response = redact_body(
+                &interaction.response,
+                interaction.content_type.as_deref(),
+                redactor,
+            );
+        }
+        interaction.path = redactor.redact(&interaction.path).into_owned();
+        interaction.case = interaction
+            .case
+            .map(|case| redactor.redact(&case).into_owned());
         let mut line =
             serde_json::to_string(&interaction).map_err(|error| ModelError::Cassette {
                 path: path.clone(),
@@ -220,6 +228,11 @@ impl Cassette {
                 message: "not a replay cassette".to_owned(),
             });
         };
+        // Recorded requests were masked; a live one is masked the same way (credentials of
+        // well-known formats, signed URL parameters) before it is compared.
+        let mut masked = request.clone();
+        Redactor::default().redact_value(&mut masked);
+        let request = &masked;
         let mut queues = queues.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some(queue) = queues.get_mut(&key(provider, path_in_url, request)) {
             let index = queue.next.min(queue.interactions.len().saturating_sub(1));
@@ -287,33 +300,38 @@ pub fn canonical(value: &Value) -> Value {
     }
 }
 
-/// Replaces every secret value in a text with `****`.
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), "****");
-        }
-    }
-    text
-}
-
-fn scrub_value(value: Value, secrets: &[String]) -> Value {
-    match value {
-        Value::String(text) => Value::String(scrub(&text, secrets)),
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|item| scrub_value(item, secrets))
-                .collect(),
-        ),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| (scrub(&key, secrets), scrub_value(value, secrets)))
-                .collect(),
-        ),
-        other => other,
-    }
+/// A response body with its secrets masked. A JSON body, and each JSON `data:` line of an event
+/// stream, is masked string by string and written again (a model that quotes JSON puts a secret
+/// there escaped twice); anything else is masked as text.
+fn redact_body(body: &str, content_type: Option<&str>, redactor: &Redactor) -> String {
+    let masked_json = |text: &str| -> Option<String> {
+        let mut value: Value = serde_json::from_str(text).ok()?;
+        redactor.redact_value(&mut value);
+        serde_json::to_string(&value).ok()
+    };
+    let content_type = content_type.unwrap_or("").to_ascii_lowercase();
+    let body = if content_type.contains("event-stream") {
+        body.split_inclusive('\n')
+            .map(|line| {
+                let (content, end) = match line.strip_suffix('\n') {
+                    Some(content) => (content, "\n"),
+                    None => (line, ""),
+                };
+                match content.strip_prefix("data:") {
+                    Some(data) => match masked_json(data.trim_start()) {
+                        Some(masked) => format!("data: {masked}{end}"),
+                        None => line.to_owned(),
+                    },
+                    None => line.to_owned(),
+                }
+            })
+            .collect()
+    } else if content_type.contains("json") {
+        masked_json(body).unwrap_or_else(|| body.to_owned())
+    } else {
+        body.to_owned()
+    };
+    redactor.redact(&body).into_owned()
 }
 
 /// The values of variables that hold credentials: known key variables, plus any variable whose

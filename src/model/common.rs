@@ -201,9 +201,11 @@ pub fn auto_parse(schema: &Value, value: Value) -> Value {
     match value {
         Value::Object(mut map) => {
             if let Some(Value::Object(properties)) = schema.get("properties") {
+                // In place: the keys keep their order, as the model sent them (a remove and
+                // re-insert would move them).
                 for (key, property) in properties {
-                    if let Some(field) = map.remove(key) {
-                        map.insert(key.clone(), auto_parse(property, field));
+                    if let Some(field) = map.get_mut(key) {
+                        *field = auto_parse(property, field.take());
                     }
                 }
             }

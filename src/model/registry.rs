@@ -276,7 +276,8 @@ impl ModelRegistry {
             Some(Arc::new(Cassette::replay(path)?))
         } else if let Some(path) = &settings.record {
             let known: Vec<&str> = providers::key_variables().collect();
-            let secrets = cassette::secret_values(&settings.variables, &known);
+            let mut secrets = cassette::secret_values(&settings.variables, &known);
+            secrets.extend(settings.extra_secrets.iter().cloned());
             Some(Arc::new(Cassette::record(path, secrets)?))
         } else {
             None

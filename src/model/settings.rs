@@ -55,6 +55,8 @@ pub struct ModelSettings {
     /// The environment merged with `.env` files: real environment > current-folder files >
     /// project-folder files.
     pub variables: BTreeMap<String, String>,
+    /// Secrets besides those of `variables` that a recorded cassette masks (`--token`).
+    pub extra_secrets: Vec<String>,
 }
 
 impl ModelSettings {
@@ -92,6 +94,7 @@ impl ModelSettings {
             replay: flags.replay.clone(),
             base_url_overrides: base_url_overrides(&variables),
             variables,
+            extra_secrets: Vec::new(),
         }
     }
 
@@ -123,6 +126,7 @@ impl ModelSettings {
             replay: None,
             base_url_overrides: base_url_overrides(&variables),
             variables,
+            extra_secrets: Vec::new(),
         }
     }
 

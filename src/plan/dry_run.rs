@@ -10,6 +10,8 @@
 //! shard}, batch {concurrency, timeout_ms, total_timeout_ms, grace_period_ms, fail_on,
 //! min_pass_rate}, outputs {results, summary, junit}, trust_project_env}`.
 //!
+//! `files` lists `aigne.yaml`, the file and instructions files of every agent the cases reach,
+//! the `.env` files and the inputs file (templates' `{% include %}`s are read as they render).
 //! `keys` names the provider credentials found and where (`environment` or the `.env` file):
 //! names only, never values.
 
@@ -195,10 +197,23 @@ impl DryRun<'_> {
         }
 
         let mut files: Vec<String> = vec![project.file.display().to_string()];
+        // Each agent's file and its instructions files (`{% include %}`s are read as they
+        // render, so they are not listed).
         for (_, agent) in &reached {
-            let path = agent.path.display().to_string();
-            if !files.contains(&path) {
-                files.push(path);
+            let instructions = agent
+                .ai()
+                .map(|ai| {
+                    ai.instructions
+                        .iter()
+                        .map(|item| item.path.clone())
+                        .collect()
+                })
+                .unwrap_or_else(Vec::new);
+            for path in std::iter::once(agent.path.clone()).chain(instructions) {
+                let path = path.display().to_string();
+                if !files.contains(&path) {
+                    files.push(path);
+                }
             }
         }
         files.extend(

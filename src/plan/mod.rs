@@ -395,7 +395,14 @@ impl RunPlan {
         if !self.trust_project_env {
             trust::check(&dotenv)?;
         }
-        let model = ModelSettings::resolve(&self.model, environment, dotenv.variables.clone());
+        let mut model = ModelSettings::resolve(&self.model, environment, dotenv.variables.clone());
+        // `--token` is masked in a recorded cassette like the keys of the environment.
+        model.extra_secrets.extend(
+            self.fetch
+                .token
+                .iter()
+                .map(|token| token.expose().to_owned()),
+        );
         Ok(ProjectPlan {
             project: project.clone(),
             project_dir: project_dir.to_path_buf(),

@@ -229,10 +229,57 @@ impl Project {
         self.top_level_agents()
             .into_iter()
             .find(|agent| agent.name == name || agent.alias.iter().any(|a| a == name))
+            .or_else(|| self.cli_agent(name))
             .ok_or_else(|| ProjectError::AgentNotFound {
                 name: name.to_owned(),
                 available: self.agents.iter().map(|a| a.name.clone()).collect(),
             })
+    }
+
+    /// An agent of the `cli:` tree by its command name there: the entry's `name` (else the
+    /// agent's) or one of its aliases (the entry's `alias`, else the agent's), as the official
+    /// CLI names its commands. A path of group names separated by spaces or `/`
+    /// (`component push`, as `aigne run DIR component push` reaches it) walks the tree; a single
+    /// name is also found inside groups, depth first, in file order.
+    fn cli_agent(&self, name: &str) -> Option<&Arc<AgentDef>> {
+        fn matches(entry: &CliAgent, word: &str) -> bool {
+            let own = entry.agent.as_deref();
+            let command = entry
+                .name
+                .as_deref()
+                .or(own.map(|agent| agent.name.as_str()));
+            let aliases = if entry.alias.is_empty() {
+                own.map(|agent| agent.alias.as_slice()).unwrap_or_default()
+            } else {
+                entry.alias.as_slice()
+            };
+            command == Some(word) || aliases.iter().any(|alias| alias == word)
+        }
+        fn anywhere<'a>(entries: &'a [CliAgent], word: &str) -> Option<&'a Arc<AgentDef>> {
+            entries.iter().find_map(|entry| {
+                entry
+                    .agent
+                    .as_ref()
+                    .filter(|_| matches(entry, word))
+                    .or_else(|| anywhere(&entry.agents, word))
+            })
+        }
+        let words: Vec<&str> = name
+            .split(|c: char| c == '/' || c.is_whitespace())
+            .filter(|word| !word.is_empty())
+            .collect();
+        if let [word] = words.as_slice() {
+            return anywhere(&self.cli_agents, word);
+        }
+        let (last, groups) = words.split_last()?;
+        let mut entries = self.cli_agents.as_slice();
+        for group in groups {
+            entries = &entries.iter().find(|entry| matches(entry, group))?.agents;
+        }
+        entries
+            .iter()
+            .find(|entry| matches(entry, last))
+            .and_then(|entry| entry.agent.as_ref())
     }
 
     /// Every agent of `agents`, `skills`, `mcp_server`, `cli` (each once, in that order).

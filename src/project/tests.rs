@@ -179,3 +179,24 @@ fn provider_and_name_without_model() {
     );
     assert_eq!(parsed.options.get("name"), Some(&json!("gpt-4o")));
 }
+
+/// `cli:` entries are found by their command name and aliases (the entry's, else the agent's),
+/// by a path through the groups (`items up`) and by a single name inside a group.
+#[test]
+fn cli_tree_names_and_aliases() {
+    let project = Project::load(&fixture("corpus-cli")).unwrap();
+    for name in [
+        "items upload-items",
+        "it up",
+        "item/upload-all",
+        "upload-items",
+        "up",
+    ] {
+        assert_eq!(project.agent(Some(name)).unwrap().name, "upload", "{name}");
+    }
+    assert_eq!(
+        project.agent(Some("items download")).unwrap().name,
+        "download"
+    );
+    assert!(project.agent(Some("items nope")).is_err());
+}

@@ -10,13 +10,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::fetch::{CacheHit, FetchReporter};
 use crate::http::retry::RetryNotice;
-use crate::secret::SafeUrl;
+use crate::secret::{Redactor, SafeUrl};
 
 /// Reports fetch progress on stderr.
 #[derive(Debug)]
 pub struct FetchProgress {
     tty: bool,
     bar: Mutex<Option<ProgressBar>>,
+    redactor: Redactor,
 }
 
 impl FetchProgress {
@@ -25,7 +26,14 @@ impl FetchProgress {
         Self {
             tty,
             bar: Mutex::new(None),
+            redactor: Redactor::default(),
         }
+    }
+
+    /// The same, masking these secrets in every line (retry reasons quote server errors).
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// Whether stderr is a terminal.
@@ -34,6 +42,9 @@ impl FetchProgress {
     }
 
     fn line(&self, text: &str) {
+        let text = self.redactor.redact(text);
+        let text = crate::diagnostics::neutralize(&text);
+        let text = text.as_ref();
         let bar = self.bar.lock().ok().and_then(|bar| bar.clone());
         match bar {
             Some(bar) => bar.println(text),
@@ -89,7 +100,10 @@ impl FetchReporter for FetchProgress {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_message(format!("fetching {source}"));
+        bar.set_message(format!(
+            "fetching {}",
+            crate::diagnostics::one_line(&self.redactor.redact(source))
+        ));
         bar.enable_steady_tick(Duration::from_millis(120));
         if let Ok(mut slot) = self.bar.lock()
             && let Some(old) = slot.replace(bar)

@@ -161,13 +161,48 @@ pub fn outputs(summary: &Summary, summary_file: &Path) -> Vec<(&'static str, Str
     ]
 }
 
-/// Text safe inside a Markdown table cell.
-fn cell(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+/// Text shown as it is inside a Markdown table cell or after the start of a line: every
+/// character that starts inline markup or HTML (`` ` ``, `*`, `_`, `~`, `$`, `[`, `]`, `<`, `>`,
+/// `&`, `|`, `\`) is written as a numeric character reference, which GitHub's Markdown reads as
+/// a literal character, never as markup (so no code span, emphasis, link, image, math or HTML
+/// tag can start, and a `|` does not end the cell), and line breaks become spaces (a row stays
+/// one row). A bare URL may still show as a link, with its own text.
+pub fn cell(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '\r' | '\n' => escaped.push(' '),
+            '\\' | '`' | '*' | '_' | '~' | '$' | '[' | ']' | '<' | '>' | '&' | '|' => {
+                escaped.push_str(&format!("&#{};", u32::from(character)));
+            }
+            character => escaped.push(character),
+        }
+    }
+    escaped
+}
+
+/// A Markdown code span showing `text` as it is: a fence of backticks longer than any run in
+/// the text (padded with a space where the text starts or ends with one), line breaks as
+/// spaces. Markup and HTML inside a code span are never rendered.
+pub fn code_span(text: &str) -> String {
+    let text = text.replace(['\r', '\n'], " ");
+    let mut longest = 0;
+    let mut run = 0;
+    for character in text.chars() {
+        if character == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 /// The Markdown step summary, within `budget` bytes: totals, then one row per case that did not
@@ -218,7 +253,12 @@ pub fn step_summary(summary: &Summary, briefs: &[Brief], budget: usize) -> Strin
         return text;
     }
     text.push_str("| line | id | agent | status | ms | details |\n|---:|---|---|---|---:|---|\n");
-    let pointer = |left: usize| format!("\n_{left} more rows — see `{}`_\n", summary.results_file);
+    let pointer = |left: usize| {
+        format!(
+            "\n_{left} more rows — see {}_\n",
+            code_span(&summary.results_file)
+        )
+    };
     for (index, brief) in ordered.iter().enumerate() {
         let row = format!(
             "| {} | {} | {} | {} | {} | {} |\n",
@@ -251,6 +291,24 @@ mod tests {
         assert_eq!(token.len(), 32);
         assert_eq!(lines[1], "::error::pwned");
         assert_eq!(lines[2], format!("::{token}::"));
+    }
+
+    #[test]
+    fn markdown_cells_and_code_spans_show_text_as_it_is() {
+        let hostile =
+            "a`b` ![img](http://x/y.png) [link](http://x) <img src=x> | *e* \\ \n::error::x";
+        let escaped = cell(hostile);
+        for markup in ["`", "![", "](", "<img", "|", "*e*", "\n"] {
+            assert!(!escaped.contains(markup), "{markup} in {escaped}");
+        }
+        assert!(
+            escaped.starts_with("a&#96;b&#96; !&#91;img&#93;(http://x/y.png)"),
+            "{escaped}"
+        );
+        assert_eq!(cell("plain text, 42%"), "plain text, 42%");
+        assert_eq!(code_span("a.jsonl"), "`a.jsonl`");
+        assert_eq!(code_span("a``b"), "```a``b```");
+        assert_eq!(code_span("`x"), "`` `x ``");
     }
 
     #[test]

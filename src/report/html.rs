@@ -7,8 +7,8 @@
 //! `<script type="application/json">` element: the summary, every result record and the
 //! transcripts. The JSON has every `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`, so no
 //! text in it can close the element; the page's script puts every value in the page with
-//! `textContent`, never as markup. The data comes from the files already written (and redacted),
-//! and the whole page passes through the [`Redactor`] again.
+//! `textContent`, never as markup. The data comes from the files already written (and masked),
+//! and every string of it passes through the [`Redactor`] again.
 //!
 //! Size: transcripts are embedded while the page stays under [`PAGE_BUDGET`] bytes, cases that
 //! did not pass first; the others are named in the page and stay in `transcripts/`.
@@ -69,15 +69,17 @@ pub fn render(
         used += size;
         embedded.insert(relative.clone(), transcript);
     }
-    let data = serde_json::json!({
+    let mut data = serde_json::json!({
         "summary": summary,
         "cases": records,
         "transcripts": embedded,
         "omitted_transcripts": omitted,
     });
+    // The files it comes from are masked already; masked again, string by string, in case a
+    // results file from elsewhere (`merge`) was not.
+    redactor.redact_value(&mut data);
     let json = script_safe_json(&data);
-    let page = TEMPLATE.replacen(DATA_MARKER, &json, 1);
-    redactor.redact(&page).into_owned()
+    TEMPLATE.replacen(DATA_MARKER, &json, 1)
 }
 
 /// JSON that cannot end the `<script>` element it sits in (nor open a comment in it).

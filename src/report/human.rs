@@ -12,6 +12,7 @@ use crate::batch::{CaseStatus, StopReason};
 
 use super::Brief;
 use super::summary::Summary;
+use crate::diagnostics::{neutralize, one_line};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,14 +148,20 @@ fn step(total: usize) -> usize {
     (total / 10).max(1)
 }
 
-/// Writes one line to stderr.
+/// Writes one line of text to stderr; no line of it can start a workflow command.
 pub fn eprint_line(text: &str) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{text}");
+    let _ = writeln!(stderr, "{}", crate::diagnostics::neutralize(text));
 }
 
-/// Writes raw text to stderr.
+/// Writes text to stderr; no line of it can start a workflow command.
 pub fn eprint(text: &str) {
+    eprint_commands(&crate::diagnostics::neutralize(text));
+}
+
+/// Writes workflow commands built by aigne-ci (their data escaped, or wrapped in
+/// `::stop-commands::`) to stderr as they are.
+pub fn eprint_commands(text: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
@@ -170,10 +177,12 @@ pub fn render(
     github: bool,
     left_out_annotations: usize,
 ) -> String {
-    let mut text = String::new();
+    // Lines that quote data (the model, file names, agent text) are neutralized; only the
+    // commands built here (`::group::`, the `::stop-commands::` window, `::notice`) are not.
+    let mut head = String::new();
     let counts = &summary.counts;
     let _ = writeln!(
-        text,
+        head,
         "aigne-ci: {} {} in {}: {} passed, {} failed, {} errored, {} skipped{}",
         counts.total,
         if counts.total == 1 { "case" } else { "cases" },
@@ -188,16 +197,17 @@ pub fn render(
             .unwrap_or_default()
     );
     let _ = writeln!(
-        text,
+        head,
         "tokens: {} in, {} out{}",
         summary.tokens.input_tokens,
         summary.tokens.output_tokens,
         summary
             .model
             .as_ref()
-            .map(|model| format!(" · model {model}"))
+            .map(|model| format!(" · model {}", one_line(model)))
             .unwrap_or_default()
     );
+    let mut text = neutralize(&head).into_owned();
     let mut not_passed: Vec<&Brief> = briefs
         .iter()
         .filter(|brief| brief.status != CaseStatus::Passed)
@@ -239,22 +249,23 @@ pub fn render(
             }
         } else {
             let _ = writeln!(text, "cases that did not pass:");
-            text.push_str(&list);
+            text.push_str(&neutralize(&list));
         }
     }
+    let mut tail = String::new();
     if counts.not_run > 0 {
-        let _ = writeln!(text, "not run: {} cases (the run stopped)", counts.not_run);
+        let _ = writeln!(tail, "not run: {} cases (the run stopped)", counts.not_run);
     }
     match summary.conclusion.as_str() {
         "cancelled" => {
-            let _ = writeln!(text, "run interrupted: results so far are written");
+            let _ = writeln!(tail, "run interrupted: results so far are written");
         }
         "timed_out" => {
-            let _ = writeln!(text, "total timeout reached: results so far are written");
+            let _ = writeln!(tail, "total timeout reached: results so far are written");
         }
         _ if !summary.policy.holds => {
             let _ = writeln!(
-                text,
+                tail,
                 "policy does not hold (`--fail-on {}`): {}",
                 summary.policy.fail_on,
                 summary.policy.reasons.join("; ")
@@ -262,10 +273,11 @@ pub fn render(
         }
         _ => {}
     }
-    let _ = writeln!(text, "results: {}", summary.results_file);
-    let _ = writeln!(text, "summary: {summary_file}");
+    let _ = writeln!(tail, "results: {}", summary.results_file);
+    let _ = writeln!(tail, "summary: {summary_file}");
     if let Some(junit) = &summary.junit_file {
-        let _ = writeln!(text, "junit: {junit}");
+        let _ = writeln!(tail, "junit: {junit}");
     }
+    text.push_str(&neutralize(&tail));
     text
 }

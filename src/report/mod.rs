@@ -3,8 +3,10 @@
 //!
 //! Input: the [`CaseOutcome`]s of stage 4 (through [`RunReporter`], the batch's
 //! [`crate::batch::Reporter`]) or the records of earlier runs (`merge`). Output: files, and text
-//! on stderr. This stage and `diagnostics.rs` are the only ones that print. Everything written
-//! passes through the [`Redactor`], so a secret a model echoes never reaches a file or the log.
+//! on stderr. This stage and `diagnostics.rs` are the only ones that print. Every record is
+//! masked by the [`Redactor`] string by string before it is serialised or rendered (keys and
+//! structure untouched), so a secret a model echoes never reaches a file or the log, whatever
+//! characters it holds; no line printed from data can start a workflow command.
 
 pub mod github;
 pub mod html;
@@ -134,12 +136,12 @@ impl Brief {
     }
 
     fn redacted(mut self, redactor: &Redactor) -> Self {
-        self.detail = self
-            .detail
-            .map(|detail| redactor.redact(&detail).into_owned());
-        self.output_excerpt = self
-            .output_excerpt
-            .map(|output| redactor.redact(&output).into_owned());
+        let mask = |text: String| redactor.redact(&text).into_owned();
+        self.id = mask(self.id);
+        self.agent = mask(self.agent);
+        self.detail = self.detail.map(mask);
+        self.error_kind = self.error_kind.map(mask);
+        self.output_excerpt = self.output_excerpt.map(mask);
         self
     }
 }
@@ -184,10 +186,12 @@ impl ResultsWriter {
         })
     }
 
-    /// Writes one record as a line and flushes it.
+    /// Writes one record as a line and flushes it; every string in it is masked first.
     pub fn write(&mut self, record: &ResultRecord, redactor: &Redactor) -> std::io::Result<()> {
-        let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-        let line = redactor.redact(&line);
+        let masked = redactor
+            .redact_record(record)
+            .map_err(std::io::Error::other)?;
+        let line = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
         self.file.write_all(line.as_bytes())?;
         self.file.write_all(b"\n")?;
         self.file.flush()
@@ -237,11 +241,13 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
     })
 }
 
-/// Prints an agent output as JSON on stdout (the data of a one-input run), redacted.
+/// Prints an agent output as JSON on stdout (the data of a one-input run), every string masked.
 pub fn print_output(output: &serde_json::Value, redactor: &Redactor) {
-    let text = serde_json::to_string_pretty(output).unwrap_or_else(|_| output.to_string());
+    let mut output = output.clone();
+    redactor.redact_value(&mut output);
+    let text = serde_json::to_string_pretty(&output).unwrap_or_else(|_| output.to_string());
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", redactor.redact(&text));
+    let _ = writeln!(stdout, "{text}");
     let _ = stdout.flush();
 }
 
@@ -252,7 +258,7 @@ pub fn log_line(message: &str) {
 
 /// Emits `::add-mask::` for every secret (first thing a run does in GitHub Actions).
 pub fn announce_masks(redactor: &Redactor) {
-    human::eprint(&github::mask_commands(redactor.secrets()));
+    human::eprint_commands(&github::mask_commands(redactor.secrets()));
 }
 
 /// The batch's reporter for `run`: writes each case to `results.jsonl` as it ends, shows
@@ -308,7 +314,7 @@ impl RunReporter {
 impl Reporter for RunReporter {
     fn on_start(&mut self, cases: usize) {
         if self.settings.github.is_some() {
-            human::eprint_line(&format!("::group::aigne-ci: running {cases} cases"));
+            human::eprint_commands(&format!("::group::aigne-ci: running {cases} cases\n"));
         }
         self.progress.start(cases);
     }
@@ -325,6 +331,12 @@ impl Reporter for RunReporter {
                 &self.settings.redactor,
             )?);
         }
+        // Masked once, string by string, before anything is written or kept.
+        let record = self
+            .settings
+            .redactor
+            .redact_typed(&record)
+            .map_err(std::io::Error::other)?;
         self.writer
             .write(&record, &self.settings.redactor)
             .map_err(|error| {
@@ -406,18 +418,24 @@ pub fn publish_with_problems(
             summary.conclusion = "failure".to_owned();
         }
     }
+    // Every string of the summary is masked before it is written or rendered.
+    let summary: Summary =
+        redactor
+            .redact_typed(&summary)
+            .map_err(|source| ReportError::Write {
+                path: settings.summary_path.clone(),
+                source: std::io::Error::other(source),
+            })?;
     let json = serde_json::to_string_pretty(&summary).map_err(|source| ReportError::Write {
         path: settings.summary_path.clone(),
         source: std::io::Error::other(source),
     })?;
-    summary::write_atomic(
-        &settings.summary_path,
-        format!("{}\n", redactor.redact(&json)).as_bytes(),
-    )
-    .map_err(|source| ReportError::Write {
-        path: settings.summary_path.clone(),
-        source,
-    })?;
+    summary::write_atomic(&settings.summary_path, format!("{json}\n").as_bytes()).map_err(
+        |source| ReportError::Write {
+            path: settings.summary_path.clone(),
+            source,
+        },
+    )?;
     if let Some(html_path) = &settings.html_path {
         let records = read_results(&settings.results_path)?;
         html::write(html_path, &summary, &records, &settings.out_dir, redactor)?;
@@ -428,11 +446,9 @@ pub fn publish_with_problems(
                 path: junit_path.clone(),
                 source,
             })?;
-        summary::write_atomic(junit_path, redactor.redact(&xml).as_bytes()).map_err(|source| {
-            ReportError::Write {
-                path: junit_path.clone(),
-                source,
-            }
+        summary::write_atomic(junit_path, xml.as_bytes()).map_err(|source| ReportError::Write {
+            path: junit_path.clone(),
+            source,
         })?;
     }
     let file_label = settings
@@ -442,7 +458,7 @@ pub fn publish_with_problems(
     let summary_file = settings.summary_path.display().to_string();
     match &settings.github {
         Some(github_settings) => {
-            human::eprint_line("::endgroup::");
+            human::eprint_commands("::endgroup::\n");
             let (annotations, left_out) =
                 github::annotations(settings.inputs_file.as_deref(), &collected.briefs);
             let text = human::render(
@@ -453,7 +469,8 @@ pub fn publish_with_problems(
                 true,
                 left_out,
             );
-            human::eprint(&redactor.redact(&format!("{annotations}{text}")));
+            // The human text neutralizes its data lines itself; the commands are ours.
+            human::eprint_commands(&redactor.redact(&format!("{annotations}{text}")));
             if let Some(path) = &github_settings.output {
                 let pairs: Vec<(&str, String)> = github::outputs(&summary, &settings.summary_path)
                     .into_iter()

@@ -32,11 +32,15 @@ pub fn write(
             format!("cannot write `{}`: {error}", path.display()),
         )
     };
-    let json = serde_json::to_string(&transcript).map_err(std::io::Error::other)?;
+    // Every string masked before it is serialised (keys and structure untouched).
+    let masked = redactor
+        .redact_record(transcript)
+        .map_err(std::io::Error::other)?;
+    let json = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
     if let Some(folder) = path.parent() {
         fs_err::create_dir_all(folder).map_err(context)?;
     }
-    fs_err::write(&path, redactor.redact(&json).as_bytes()).map_err(context)?;
+    fs_err::write(&path, json.as_bytes()).map_err(context)?;
     Ok(relative)
 }
 

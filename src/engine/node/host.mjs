@@ -89,8 +89,36 @@ async function load({ path, model, model_options: modelOptions }) {
   };
 }
 
+// A `cli:` entry's command name and aliases, as the official CLI names its commands.
+function cliMatches(entry, word) {
+  const name = entry.name || entry.agent?.name;
+  const aliases = entry.alias || entry.agent?.alias || [];
+  return name === word || aliases.includes(word);
+}
+
+// An agent of the `cli:` tree: a path of command names (`component push`, or `component/push`)
+// walks the groups; a single name is also found inside groups, depth first, in file order.
+function findCliAgent(name) {
+  const words = name.split(/[\s/]+/).filter(Boolean);
+  const anywhere = (entries, word) => {
+    for (const entry of entries ?? []) {
+      if (entry.agent && cliMatches(entry, word)) return entry.agent;
+      const found = anywhere(entry.agents, word);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  if (words.length === 1) return anywhere(aigne.cli?.agents, words[0]);
+  let entries = aigne.cli?.agents ?? [];
+  for (const group of words.slice(0, -1)) {
+    entries = entries.find((entry) => cliMatches(entry, group))?.agents ?? [];
+  }
+  return entries.find((entry) => cliMatches(entry, words[words.length - 1]))?.agent;
+}
+
 function findAgent(name) {
-  const agent = allAgents.find((a) => a.name === name || a.alias?.includes?.(name));
+  const agent =
+    allAgents.find((a) => a.name === name || a.alias?.includes?.(name)) ?? findCliAgent(name);
   if (!agent) throw new Error(`agent \`${name}\` not found in the project`);
   return agent;
 }
