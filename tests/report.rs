@@ -189,7 +189,7 @@ async fn github_outputs_and_step_summary_parse_back() {
         .lines()
         .filter_map(|line| line.split_once("<<").map(|(_, delimiter)| delimiter))
         .collect();
-    assert_eq!(delimiters.len(), 13);
+    assert_eq!(delimiters.len(), 14);
 
     let markdown = fs_err::read_to_string(dir.path().join("step_summary.md")).unwrap();
     assert!(
