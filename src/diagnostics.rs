@@ -7,7 +7,6 @@
 //! name, an MCP server's stderr): the text is masked ([`Redactor`]) and no line of it can
 //! begin a workflow command ([`neutralize`]).
 
-use std::borrow::Cow;
 use std::error::Error as _;
 use std::io::Write;
 
@@ -29,51 +28,7 @@ pub fn report(error: &Error, github_actions: bool, redactor: &Redactor) {
     }
 }
 
-/// Text in which no line can start a workflow command. The runner reads a command from any
-/// line (of stdout or stderr) that starts with `::` once trimmed, and from any line holding
-/// `##[` (the old syntax); such a line gets its leading `::` written as `%3A%3A` and its `##[`
-/// as `##%5B` (the runner's own escapes), so it shows as text. `\r` ends a line for the
-/// runner, as `\n` does. Only the lines aigne-ci writes as commands skip this.
-pub fn neutralize(text: &str) -> Cow<'_, str> {
-    let dangerous = |line: &str| line.trim_start().starts_with("::") || line.contains("##[");
-    if !text.split(['\n', '\r']).any(dangerous) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut rest = text;
-    loop {
-        let end = rest.find(['\n', '\r']).unwrap_or(rest.len());
-        let line = &rest[..end];
-        if dangerous(line) {
-            let mut line = line.replace("##[", "##%5B");
-            let trimmed = line.trim_start();
-            if trimmed.starts_with("::") {
-                let start = line.len() - trimmed.len();
-                line.replace_range(start..start + 2, "%3A%3A");
-            }
-            out.push_str(&line);
-        } else {
-            out.push_str(line);
-        }
-        if end == rest.len() {
-            break;
-        }
-        let separator_len = rest[end..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&rest[end..end + separator_len]);
-        rest = &rest[end + separator_len..];
-    }
-    Cow::Owned(out)
-}
-
-/// One line of data for a log line: CR and LF become `⏎`, so the data cannot end the line it
-/// is quoted in and start another.
-pub fn one_line(text: &str) -> Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
-        Cow::Owned(text.replace("\r\n", "⏎").replace(['\n', '\r'], "⏎"))
-    } else {
-        Cow::Borrowed(text)
-    }
-}
+pub use crate::text::{neutralize, one_line};
 
 /// The text [`report`] writes.
 pub fn render(error: &Error) -> String {
@@ -95,12 +50,42 @@ pub fn render(error: &Error) -> String {
     text
 }
 
+/// Writes a warning the run goes on after: `warning:` / `  Caused by:` / blank line / `hint:`
+/// (and a `::warning::` workflow command in GitHub Actions).
+pub fn warn(
+    message: &str,
+    cause: &dyn std::error::Error,
+    hint: Option<&str>,
+    github_actions: bool,
+) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(render_warning(message, cause, hint).as_bytes());
+    if github_actions {
+        let _ = writeln!(
+            stderr,
+            "::warning title=aigne-ci::{}",
+            escape_data(&format!("{message}: {}", crate::text::error_chain(cause)))
+        );
+    }
+}
+
+/// The text [`warn`] writes.
+pub fn render_warning(message: &str, cause: &dyn std::error::Error, hint: Option<&str>) -> String {
+    let mut text = format!("warning: {message}\n");
+    let mut source = Some(cause);
+    while let Some(error) = source {
+        text.push_str(&format!("  Caused by: {error}\n"));
+        source = error.source();
+    }
+    if let Some(hint) = hint {
+        text.push_str(&format!("\nhint: {hint}\n"));
+    }
+    text
+}
+
 /// Escapes a workflow-command data value (`%`, CR, LF).
 pub fn escape_data(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    crate::text::escape_workflow_data(value)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod engine;
 mod fetch;
 mod inspect;
 mod js;
+mod layering;
 mod mcp;
 mod models;
 mod plan;

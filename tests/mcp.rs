@@ -750,10 +750,7 @@ mod engine {
             .stderr(std::process::Stdio::null())
             .status();
         if !npx.is_ok_and(|status| status.success()) {
-            #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
-            {
-                eprintln!("skipped: npx is not on PATH");
-            }
+            crate::common::skip("npx is not on PATH");
             return;
         }
         let template = fs_err::read_to_string(
@@ -1351,12 +1348,9 @@ impl SseServer {
     pub(crate) fn start_requiring(port: u16, authorization: Option<&str>) -> Option<Self> {
         use std::io::BufRead;
         let Some(reference) = std::env::var_os("AIGNE_CI_REF_AIGNE") else {
-            #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
-            {
-                eprintln!(
-                    "skipped: AIGNE_CI_REF_AIGNE is not set (the SSE test server needs its @modelcontextprotocol/sdk)"
-                );
-            }
+            crate::common::skip(
+                "AIGNE_CI_REF_AIGNE is not set (the SSE test server needs its @modelcontextprotocol/sdk)",
+            );
             return None;
         };
         let script =
@@ -1373,10 +1367,7 @@ impl SseServer {
             .stdout(std::process::Stdio::piped())
             .spawn();
         let Ok(mut child) = spawned else {
-            #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
-            {
-                eprintln!("skipped: node is not on PATH");
-            }
+            crate::common::skip("node is not on PATH");
             return None;
         };
         let stdout = child.stdout.take().expect("piped stdout");

@@ -1102,10 +1102,7 @@ fn ours_as_aigne(response: &ChatResponse) -> Value {
 #[tokio::test]
 async fn request_bodies_equal_the_official_runtime() {
     let Some(reference) = reference_install() else {
-        #[expect(clippy::print_stderr, reason = "say why the test did nothing")]
-        {
-            eprintln!("skipped: no node or no official AIGNE install (set AIGNE_CI_REF_AIGNE)");
-        }
+        crate::common::skip("node or the official AIGNE install (AIGNE_CI_REF_AIGNE) is missing");
         return;
     };
     let schema = json!({

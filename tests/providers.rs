@@ -317,15 +317,21 @@ async fn anthropic_errors_status_and_malformed_stream() {
     );
     assert_eq!(server.calls().len(), 4, "1 attempt + 3 retries");
 
-    // A stream cut before `message_stop` is a protocol error, not retried.
+    // A stream cut before `message_stop` is retried like a dropped connection, then an error
+    // (issue 13: never a passed output); `truncated_streams_*` below covers every provider.
     let body = anthropic_stream("m", &[AnthropicBlock::Text("partial")], 1);
     let cut = &body[..body.find("event: message_delta").unwrap()];
-    server.push(Canned::sse(cut.to_owned()));
+    for _ in 0..4 {
+        server.push(Canned::sse(cut.to_owned()));
+    }
     let error = chat.complete(request.clone()).await.unwrap_err();
-    assert!(matches!(error, ModelError::Protocol { .. }), "{error:?}");
+    assert!(matches!(error, ModelError::Truncated { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
-        "provider `anthropic` (model `claude-3-5-haiku-20241022`) sent a malformed response: the stream ended early"
+        format!(
+            "provider `anthropic` (model `claude-3-5-haiku-20241022`) at `{}/v1/messages` ended its answer early after 4 attempt(s): the stream ended before `message_stop`",
+            server.url()
+        )
     );
     // An `error` event inside the stream.
     server.push(Canned::sse(
@@ -1076,4 +1082,176 @@ async fn engine_sends_what_the_official_runtime_sends() {
             .collect();
         assert_eq!(&Value::Array(sent), &official[provider], "{provider}");
     }
+}
+
+// --- Streams that end early (issue 13 item 7) ------------------------------------------------
+
+/// A stream cut before its protocol's end marker is retried like a dropped connection: a cut
+/// answer followed by a whole one passes with the whole one's text (two calls), and four cut
+/// answers (one attempt and three retries) are a `model_truncated` error naming what is missing,
+/// never an output.
+async fn assert_truncation_is_retried_then_an_error(
+    server: &FakeProvider,
+    chat: Arc<dyn ChatModel>,
+    cut: Canned,
+    whole: Canned,
+    text: &str,
+    missing: &str,
+) {
+    let request = ChatRequest {
+        messages: vec![ChatMessage::text(Role::User, "hi")],
+        ..ChatRequest::default()
+    };
+    let before = server.calls().len();
+    server.push(cut.clone());
+    server.push(whole);
+    let answer = chat.complete(request.clone()).await.unwrap();
+    assert_eq!(answer.text.as_deref(), Some(text));
+    assert_eq!(answer.attempts, 2, "the cut answer was retried");
+    assert_eq!(server.calls().len() - before, 2);
+
+    for _ in 0..4 {
+        server.push(cut.clone());
+    }
+    let error = chat.complete(request).await.unwrap_err();
+    assert_eq!(error.kind(), "model_truncated", "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("ended its answer early after 4 attempt(s)") && message.ends_with(missing),
+        "{message}"
+    );
+    assert_eq!(server.calls().len() - before, 6);
+}
+
+#[tokio::test]
+async fn truncated_streams_openai_without_finish_reason_or_done() {
+    let server = FakeProvider::start();
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let first = chunk(json!({"role": "assistant", "content": "Hel"}), Value::Null);
+    let cut = format!("data: {first}\n\n");
+    let whole = format!(
+        "data: {first}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk(json!({"content": "lo"}), json!("stop"))
+    );
+    let settings = settings(&[
+        ("OPENAI_API_KEY", "sk-test-1234"),
+        ("OPENAI_BASE_URL", &format!("{}/v1", server.url())),
+    ]);
+    assert_truncation_is_retried_then_an_error(
+        &server,
+        model(settings, "openai:gpt-4o-mini"),
+        Canned::sse(cut),
+        Canned::sse(whole),
+        "Hello",
+        "the stream ended before a `finish_reason` or `[DONE]`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn truncated_streams_anthropic_without_message_stop() {
+    let server = FakeProvider::start();
+    let whole = anthropic_stream("m", &[AnthropicBlock::Text("whole")], 1);
+    let cut = whole[..whole.find("event: message_stop").unwrap()].to_owned();
+    assert_truncation_is_retried_then_an_error(
+        &server,
+        model(anthropic(&server), "anthropic:claude-3-5-haiku-20241022"),
+        Canned::sse(cut),
+        Canned::sse(whole),
+        "whole",
+        "the stream ended before `message_stop`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn truncated_streams_gemini_without_finish_reason() {
+    let server = FakeProvider::start();
+    let whole = gemini_stream(
+        "m",
+        &[json!([{"text": "who"}]), json!([{"text": "le"}])],
+        json!({"promptTokenCount": 1, "candidatesTokenCount": 1}),
+    );
+    // The first chunk only: no candidate has a `finishReason` yet.
+    let cut = whole[..whole.find("\r\n\r\n").unwrap() + 4].to_owned();
+    assert_truncation_is_retried_then_an_error(
+        &server,
+        model(gemini(&server), "gemini:gemini-2.0-flash"),
+        Canned::sse(cut),
+        Canned::sse(whole),
+        "whole",
+        "the stream ended before a `finishReason`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn truncated_streams_bedrock_without_message_stop() {
+    let server = FakeProvider::start();
+    let mut cut = bedrock_event("messageStart", json!({"role": "assistant"}));
+    cut.extend(bedrock_event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"text": "par"}}),
+    ));
+    let kind = "application/vnd.amazon.eventstream";
+    assert_truncation_is_retried_then_an_error(
+        &server,
+        model(bedrock(&server), "bedrock:us.amazon.nova-lite-v1:0"),
+        Canned::bytes(kind, cut),
+        Canned::bytes(kind, bedrock_stream(Some("whole"), &[], 3, 1)),
+        "whole",
+        "the stream ended before `messageStop`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn truncated_streams_hub_inside_an_event() {
+    let server = FakeProvider::start();
+    // AIGNE Hub's stream has no end marker: what shows a cut is an event without its closing
+    // blank line.
+    let first = hub_stream(&[json!({"delta": {"text": {"text": "who"}}})]);
+    let cut = format!("{first}data: {{\"delta\": {{\"text\": {{\"text\": \"le");
+    let whole = format!(
+        "{first}{}",
+        hub_stream(&[json!({"delta": {"text": {"text": "le"}}})])
+    );
+    assert_truncation_is_retried_then_an_error(
+        &server,
+        model(hub(&server), "aignehub:openai/gpt-5-mini"),
+        Canned::sse(cut),
+        Canned::sse(whole),
+        "whole",
+        "the stream ended inside an event",
+    )
+    .await;
+}
+
+// Multi-threaded: the refused answer's connection is closed by a client task, which must run
+// while the fake server's drop waits for its connections to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_size_cap_is_refused_not_buffered() {
+    let server = FakeProvider::start();
+    let limit = aigne_ci::model::transport::MAX_RESPONSE_BYTES;
+    server.push(Canned::sse(format!("data: {}\n\n", "x".repeat(limit))));
+    let chat = model(anthropic(&server), "anthropic:claude-3-5-haiku-20241022");
+    let error = chat
+        .complete(ChatRequest {
+            messages: vec![ChatMessage::text(Role::User, "hi")],
+            ..ChatRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "model_too_large", "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .ends_with(&format!("sent an answer larger than {limit} bytes")),
+        "{error}"
+    );
+    assert_eq!(server.calls().len(), 1, "not retried");
+    drop(chat);
 }

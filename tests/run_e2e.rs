@@ -443,10 +443,7 @@ fn engine_choice_auto_is_native_and_node_gives_the_same_outputs() {
 
     // The node engine needs node and the official packages (CI pre-installs them).
     let Some(packages) = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR") else {
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"skipped the node half: AIGNE_CI_TEST_NODE_ENGINE_DIR is not set\n",
-        );
+        common::skip("the node half needs AIGNE_CI_TEST_NODE_ENGINE_DIR");
         return;
     };
     let out = dir.path().join("node-out");

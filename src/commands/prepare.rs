@@ -76,8 +76,48 @@ pub(crate) async fn prepare(
         .collect();
     reasons.sort();
     reasons.dedup();
-    for (engine, reason) in &reasons {
-        report::log_line(&format!("engine: {engine} ({reason})"));
+    // One sentence for the summary; each result carries its own case's reason.
+    let engine_reason = match reasons.as_slice() {
+        [] => None,
+        [(_, reason)] => Some((*reason).to_owned()),
+        _ if !routes.uses(EngineKind::Node) => {
+            Some("the native engine supports every feature the cases' agents reach".to_owned())
+        }
+        _ if !routes.uses(EngineKind::Native) => Some(
+            reasons
+                .iter()
+                .map(|(_, reason)| *reason)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => Some(format!(
+            "per case: agents {} run natively, agents {} need the node engine (each result's `engine_reason` says why)",
+            quoted(&routes.agents_on(EngineKind::Native)),
+            quoted(&routes.agents_on(EngineKind::Node)),
+        )),
+    };
+    // One line per engine in use: the native engine's agents together, each node reason once.
+    let on_native = routes.agents_on(EngineKind::Native);
+    if routes.uses(EngineKind::Native) {
+        let reason = match reasons
+            .iter()
+            .filter(|(engine, _)| *engine == EngineKind::Native)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [(_, reason)] => (*reason).to_owned(),
+            _ => format!(
+                "the native engine supports every feature agents {} reach",
+                quoted(&on_native)
+            ),
+        };
+        report::log_line(&format!("engine: native ({reason})"));
+    }
+    for (_, reason) in reasons
+        .iter()
+        .filter(|(engine, _)| *engine == EngineKind::Node)
+    {
+        report::log_line(&format!("engine: node ({reason})"));
     }
     let project_info = ProjectInfo {
         source: fetched.source.clone(),
@@ -111,26 +151,6 @@ pub(crate) async fn prepare(
         (false, true) => EngineKind::Node.to_string(),
         _ => EngineKind::Native.to_string(),
     };
-    // One sentence for the summary; each result carries its own case's reason.
-    let engine_reason = match reasons.as_slice() {
-        [] => None,
-        [(_, reason)] => Some((*reason).to_owned()),
-        _ if !routes.uses(EngineKind::Node) => {
-            Some("the native engine supports every feature the cases' agents reach".to_owned())
-        }
-        _ if !routes.uses(EngineKind::Native) => Some(
-            reasons
-                .iter()
-                .map(|(_, reason)| *reason)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        _ => Some(format!(
-            "per case: agents {} run natively, agents {} need the node engine (each result's `engine_reason` says why)",
-            quoted(&routes.agents_on(EngineKind::Native)),
-            quoted(&routes.agents_on(EngineKind::Node)),
-        )),
-    };
     let subprocesses = SubprocessLog::default();
     let started = Engines::start(
         EnginesStart {
@@ -156,6 +176,14 @@ pub(crate) async fn prepare(
     .await?;
     for note in &started.notes {
         report::log_line(note);
+    }
+    for warning in &started.warnings {
+        crate::diagnostics::warn(
+            &warning.message(),
+            warning.failure.as_ref(),
+            warning.failure.hint().as_deref(),
+            plan.report.github_enabled(),
+        );
     }
     Ok(Prepared::Run(Box::new(Ready {
         runner: RoutedRunner {

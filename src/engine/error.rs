@@ -221,7 +221,6 @@ impl InvokeError {
                 error,
                 JsError::Denied { .. }
                     | JsError::NodeMissing { .. }
-                    | JsError::Dependencies { .. }
                     | JsError::Spawn { .. }
                     | JsError::WriteScript { .. }
                     | JsError::Load { .. }

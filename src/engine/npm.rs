@@ -4,6 +4,12 @@
 //! Installs run with install scripts off (unless the caller allows them), no audit, no fund
 //! messages, into a temp folder renamed into place, under a lock so parallel jobs sharing a
 //! cache install once.
+//!
+//! A project's own dependencies are our addition (the official runtime installs nothing), so
+//! they never break a project: the callers warn about a failed install and go on. Nothing but
+//! `node_modules` is written into the project folder (`npm install` runs with
+//! `--no-package-lock`; the lock and the incomplete-install marker live in the cache), since a
+//! source folder may be read-only or a git checkout.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,12 +59,70 @@ pub enum NpmError {
     Failed {
         /// What was being installed.
         what: String,
+        /// The folder npm ran in.
+        dir: PathBuf,
         /// `" with status N"`.
         status: String,
         /// The end of npm's stderr.
         stderr: String,
     },
+    /// `package.json` names dependencies by a monorepo protocol npm cannot install.
+    #[error(
+        "`{path}` depends on {} through a monorepo protocol npm cannot install",
+        names.iter().map(|(name, spec)| format!("`{name}@{spec}`")).collect::<Vec<_>>().join(", ")
+    )]
+    MonorepoProtocol {
+        /// The `package.json`.
+        path: PathBuf,
+        /// `(name, version spec)` of each such dependency.
+        names: Vec<(String, String)>,
+    },
 }
+
+impl NpmError {
+    /// How to fix it: the real cause, as far as it can be told.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NpmMissing { .. } => Some(
+                "install npm (it comes with Node.js), or commit `node_modules` with the project"
+                    .to_owned(),
+            ),
+            Self::MonorepoProtocol { .. } => Some(
+                "`workspace:` (and `catalog:`) versions belong to a pnpm/yarn monorepo: the \
+                 package was copied out of its monorepo. Install its dependencies with the \
+                 monorepo's package manager before the run, or replace those versions with \
+                 published ones"
+                    .to_owned(),
+            ),
+            Self::Failed { dir, stderr, .. }
+                if ["EACCES", "EROFS", "EPERM"]
+                    .iter()
+                    .any(|code| stderr.contains(code)) =>
+            {
+                Some(format!(
+                    "npm cannot write into `{}` (a read-only folder, or one owned by another \
+                     user): install the dependencies before the run (or restore \
+                     `node_modules`), or run from a writable copy of the project",
+                    dir.display()
+                ))
+            }
+            Self::Failed { stderr, .. } if stderr.contains("EUNSUPPORTEDPROTOCOL") => Some(
+                "a dependency uses a version protocol npm does not know (a pnpm/yarn monorepo's): \
+                 install the dependencies with that package manager before the run"
+                    .to_owned(),
+            ),
+            Self::Failed { .. } => Some(
+                "with `--offline`, npm can only use packages already in its cache; install \
+                 scripts run only with `--allow-install-scripts`"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Version protocols of pnpm/yarn monorepos that npm rejects (`EUNSUPPORTEDPROTOCOL`).
+const MONOREPO_PROTOCOLS: [&str; 2] = ["workspace:", "catalog:"];
 
 /// How npm runs.
 #[derive(Debug, Clone)]
@@ -71,16 +135,40 @@ pub struct NpmSettings {
     pub allow_install_scripts: bool,
     /// `--offline`: npm uses only its own cache (`--offline`) and never the registry.
     pub offline: bool,
+    /// Where a project install keeps its lock and its incomplete-install marker (a cache
+    /// folder, never the project).
+    pub state_dir: PathBuf,
 }
 
-/// Left in the project folder while npm installs its dependencies: a run killed half-way leaves
-/// it behind, and the next run installs again instead of trusting a partial `node_modules`.
-const INCOMPLETE_MARKER: &str = ".aigne-ci-npm-incomplete";
+/// The cache folder (under the cache root) that holds project installs' lock and marker files.
+pub const PROJECT_STATE_FOLDER: &str = "npm-project-state";
 
-/// Whether a project folder's dependencies are in place: `node_modules` exists and no install of
-/// ours was cut short in it.
-fn dependencies_present(project_dir: &Path) -> bool {
-    project_dir.join("node_modules").is_dir() && !project_dir.join(INCOMPLETE_MARKER).exists()
+/// The lock and the incomplete-install marker of one project folder, in the state folder,
+/// named after the folder's absolute path.
+struct StateFiles {
+    lock: PathBuf,
+    /// Present while npm installs: a run killed half-way leaves it behind, and the next run
+    /// installs again instead of trusting a partial `node_modules`.
+    incomplete: PathBuf,
+}
+
+impl StateFiles {
+    fn new(state_dir: &Path, project_dir: &Path) -> Self {
+        use sha2::Digest as _;
+        let absolute = std::path::absolute(project_dir).unwrap_or_else(|_| project_dir.into());
+        let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
+        let key = hex::encode(&digest[..12]);
+        Self {
+            lock: state_dir.join(format!("{key}.lock")),
+            incomplete: state_dir.join(format!("{key}.incomplete")),
+        }
+    }
+
+    /// Whether a project folder's dependencies are in place: `node_modules` exists and no
+    /// install of ours was cut short in it.
+    fn dependencies_present(&self, project_dir: &Path) -> bool {
+        project_dir.join("node_modules").is_dir() && !self.incomplete.exists()
+    }
 }
 
 /// Runs `npm ci` (with a `package-lock.json`) or `npm install` for a project whose
@@ -94,7 +182,8 @@ pub async fn install_project_dependencies(
     log: &SubprocessLog,
 ) -> Result<bool, NpmError> {
     let manifest = project_dir.join("package.json");
-    if !manifest.is_file() || dependencies_present(project_dir) {
+    let state = StateFiles::new(&settings.state_dir, project_dir);
+    if !manifest.is_file() || state.dependencies_present(project_dir) {
         return Ok(false);
     }
     let text = fs_err::read_to_string(&manifest).map_err(|source| NpmError::Io {
@@ -105,26 +194,48 @@ pub async fn install_project_dependencies(
         path: manifest.clone(),
         message: error.to_string(),
     })?;
-    let has_dependencies = package
+    let Some(dependencies) = package
         .get("dependencies")
         .and_then(Value::as_object)
-        .is_some_and(|dependencies| !dependencies.is_empty());
-    if !has_dependencies {
+        .filter(|dependencies| !dependencies.is_empty())
+    else {
+        return Ok(false);
+    };
+    let monorepo: Vec<(String, String)> = dependencies
+        .iter()
+        .filter_map(|(name, spec)| {
+            let spec = spec.as_str()?;
+            MONOREPO_PROTOCOLS
+                .iter()
+                .any(|protocol| spec.starts_with(protocol))
+                .then(|| (name.clone(), spec.to_owned()))
+        })
+        .collect();
+    if !monorepo.is_empty() {
+        return Err(NpmError::MonorepoProtocol {
+            path: manifest,
+            names: monorepo,
+        });
+    }
+    fs_err::create_dir_all(&settings.state_dir).map_err(|source| NpmError::Io {
+        path: settings.state_dir.clone(),
+        source,
+    })?;
+    let _lock = lock(&state.lock).await?;
+    if state.dependencies_present(project_dir) {
         return Ok(false);
     }
-    let lock_path = project_dir.join(".aigne-ci-npm.lock");
-    let _lock = lock(&lock_path).await?;
-    if dependencies_present(project_dir) {
-        return Ok(false);
-    }
-    let marker = project_dir.join(INCOMPLETE_MARKER);
-    fs_err::write(&marker, b"").map_err(|source| NpmError::Io {
-        path: marker.clone(),
+    fs_err::write(&state.incomplete, b"").map_err(|source| NpmError::Io {
+        path: state.incomplete.clone(),
         source,
     })?;
     let lockfile = project_dir.join("package-lock.json").is_file();
     let mut args = vec![if lockfile { "ci" } else { "install" }.to_owned()];
     args.extend(common_args(settings.allow_install_scripts));
+    if !lockfile {
+        // No `package-lock.json` written into the project.
+        args.push("--no-package-lock".to_owned());
+    }
     if settings.offline {
         args.push("--offline".to_owned());
     }
@@ -136,13 +247,13 @@ pub async fn install_project_dependencies(
         &format!("the dependencies of `{}`", manifest.display()),
     )
     .await?;
-    fs_err::remove_file(&marker).map_err(|source| NpmError::Io {
-        path: marker.clone(),
+    fs_err::remove_file(&state.incomplete).map_err(|source| NpmError::Io {
+        path: state.incomplete.clone(),
         source,
     })?;
     // Waiting runs hold the unlinked file's lock, find `node_modules` and return; new runs
     // find it before they lock.
-    let _ = fs_err::remove_file(&lock_path);
+    let _ = fs_err::remove_file(&state.lock);
     Ok(true)
 }
 
@@ -285,6 +396,7 @@ async fn run_npm(
         .unwrap_or(stderr.len());
     Err(NpmError::Failed {
         what: what.to_owned(),
+        dir: dir.to_path_buf(),
         status: output
             .status
             .code()
@@ -330,6 +442,7 @@ mod tests {
             deny_exec: false,
             allow_install_scripts: false,
             offline: false,
+            state_dir: std::env::temp_dir().join("aigne-ci-npm-unit-test-state"),
         }
     }
 

@@ -23,6 +23,7 @@ use super::mcp::{McpPool, McpSettings};
 use super::node::{
     NodeEngine, NodeEngineError, NodeEngineSettings, NodeInvokeError, NodeInvokeRequest,
 };
+use super::npm::NpmError;
 use super::route::{Routes, case_roots};
 use super::subprocess::SubprocessLog;
 use super::{Engine, EngineSettings, InvokeError, InvokeOutcome, InvokeRequest, support};
@@ -144,6 +145,7 @@ impl NativeCaseEngine {
         roots: &[Arc<AgentDef>],
         log: SubprocessLog,
         notes: &mut Vec<String>,
+        warnings: &mut Vec<InstallWarning>,
     ) -> Result<Self, StartError> {
         let reachable = support::reachable_agents(&project, roots);
         let exec_uses = support::exec_uses(&reachable);
@@ -158,13 +160,17 @@ impl NativeCaseEngine {
         }
         let registry = ModelRegistry::new(settings.model)?;
         // JavaScript agents run in one `node` child, started only if one is invoked.
-        let js = JsBridge::start(settings.js, log.clone());
+        let js = JsBridge::start(settings.js.clone(), log.clone());
         // The project's npm dependencies go in before the first case when the run's agents
-        // reach JavaScript: an install is no case's, and its failure is the run's (exit 2).
-        if let Some(first) = exec_uses.iter().find(|used| used.node) {
-            js.install_dependencies(&first.agent)
-                .await
-                .map_err(InvokeError::from)?;
+        // reach JavaScript: an install is no case's. Its failure is a warning, and the run goes
+        // on as the official runtime (which installs nothing) would run the project.
+        if exec_uses.iter().any(|used| used.node)
+            && let Err(failure) = js.install_dependencies().await
+        {
+            warnings.push(InstallWarning {
+                project_dir: settings.js.project_dir.clone(),
+                failure,
+            });
         }
         // MCP servers connect before the first case and are shared by every case.
         let mcp = Arc::new(McpPool::new(settings.mcp, log));
@@ -261,6 +267,7 @@ impl NodeCaseEngine {
         settings: NodeStart,
         project: Arc<Project>,
         log: SubprocessLog,
+        warnings: &mut Vec<InstallWarning>,
     ) -> Result<Self, StartError> {
         if let Some((flag, path)) = settings.cassette {
             return Err(StartError::Cassette {
@@ -269,9 +276,16 @@ impl NodeCaseEngine {
                 reason: settings.reason,
             });
         }
+        let project_dir = settings.node.project_dir.clone();
         let node = NodeEngine::start(settings.node, log)
             .await
             .map_err(StartError::Node)?;
+        if let Some(failure) = node.install_failure() {
+            warnings.push(InstallWarning {
+                project_dir,
+                failure,
+            });
+        }
         Ok(Self { node, project })
     }
 
@@ -346,6 +360,28 @@ pub struct StartedEngines {
     pub default_agent: String,
     /// Log lines for people (MCP connections).
     pub notes: Vec<String>,
+    /// Problems the run goes on after (a failed install of the project's dependencies).
+    pub warnings: Vec<InstallWarning>,
+}
+
+/// The project's `package.json` dependencies could not be installed; the run goes on without
+/// them, as the official runtime (which installs nothing) would run the project.
+#[derive(Debug, Clone)]
+pub struct InstallWarning {
+    /// The project folder.
+    pub project_dir: PathBuf,
+    /// Why.
+    pub failure: Arc<NpmError>,
+}
+
+impl InstallWarning {
+    /// The one-line message (`warning: …`); the cause and hint come from [`Self::failure`].
+    pub fn message(&self) -> String {
+        format!(
+            "the dependencies in `{}` were not installed; the project runs without them, as under the official runtime",
+            self.project_dir.join("package.json").display()
+        )
+    }
 }
 
 /// Everything [`Engines::start`] needs.
@@ -379,6 +415,7 @@ impl Engines {
             mut node,
         } = start;
         let mut notes = Vec::new();
+        let mut warnings = Vec::new();
         let node_engine = if routes.uses(EngineKind::Node) {
             if let Some(first) = routes.agents_on(EngineKind::Node).first() {
                 node.reason = routes
@@ -386,7 +423,8 @@ impl Engines {
                     .map(|route| route.reason.clone())
                     .unwrap_or_default();
             }
-            let engine = NodeCaseEngine::start(node, project.clone(), log.clone()).await?;
+            let engine =
+                NodeCaseEngine::start(node, project.clone(), log.clone(), &mut warnings).await?;
             // A name the native loader does not know may be a JavaScript export only node knows.
             if default_agent_given
                 && routes.of(&default_agent).map(|route| route.engine) == Some(EngineKind::Node)
@@ -406,8 +444,15 @@ impl Engines {
                 .into_iter()
                 .flat_map(|name| case_roots(&project, name))
                 .collect();
-            let started =
-                NativeCaseEngine::start(native, project.clone(), &roots, log, &mut notes).await;
+            let started = NativeCaseEngine::start(
+                native,
+                project.clone(),
+                &roots,
+                log,
+                &mut notes,
+                &mut warnings,
+            )
+            .await;
             let engine = match started {
                 Ok(engine) => engine,
                 Err(error) => {
@@ -450,6 +495,7 @@ impl Engines {
             },
             default_agent,
             notes,
+            warnings,
         })
     }
 

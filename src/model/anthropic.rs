@@ -543,19 +543,42 @@ fn block_index(chunk: &Value) -> Result<u64, WireError> {
         .ok_or_else(|| WireError::malformed(PROVIDER, "content block without an index"))
 }
 
-/// Parses a whole streamed body. A stream that ends before `message_stop` is malformed.
+/// Parses a whole streamed body. A stream that ends before `message_stop` is malformed (the
+/// transport has retried it already: [`check_end`]).
 pub fn parse_stream(body: &[u8]) -> Result<ChatResponse, WireError> {
     let mut stream = AnthropicStream::default();
     let mut stopped = false;
-    for event in sse::parse(&String::from_utf8_lossy(body)) {
+    let events = sse::parse(&String::from_utf8_lossy(body))
+        .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
+    for event in events {
         stream.event(&event)?;
-        stopped |= event.event.as_deref() == Some("message_stop")
-            || event.data.contains("\"message_stop\"");
+        stopped |= is_message_stop(&event);
     }
     if !stopped {
         return Err(WireError::malformed(PROVIDER, "the stream ended early"));
     }
     stream.finish()
+}
+
+fn is_message_stop(event: &sse::Event) -> bool {
+    event.event.as_deref() == Some("message_stop") || event.data.contains("\"message_stop\"")
+}
+
+/// Whether a streamed answer reached `message_stop` (`Err` says what is missing). A stream that
+/// stopped before it was cut; the transport retries it like a dropped connection. An `error`
+/// event is left to [`parse_stream`], which reports it.
+pub fn check_end(body: &[u8]) -> Result<(), String> {
+    let Ok(events) = sse::parse(&String::from_utf8_lossy(body)) else {
+        return Ok(());
+    };
+    let ended = events
+        .iter()
+        .any(|event| is_message_stop(event) || event.event.as_deref() == Some("error"));
+    if ended {
+        Ok(())
+    } else {
+        Err("the stream ended before `message_stop`".to_owned())
+    }
 }
 
 /// The message and type of an error body (`{"type":"error","error":{"type","message"}}`).

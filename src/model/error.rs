@@ -66,6 +66,28 @@ pub enum ModelError {
         attempts: u32,
         timeout: std::time::Duration,
     },
+    /// A streamed answer stopped before its protocol's end marker, on every attempt.
+    #[error(
+        "provider `{provider}` (model `{model}`) at `{url}` ended its answer early after {attempts} attempt(s): {message}"
+    )]
+    Truncated {
+        provider: String,
+        model: String,
+        url: String,
+        attempts: u32,
+        /// What the stream lacks (`the stream ended before \`[DONE]\``).
+        message: String,
+    },
+    /// The answer's body is larger than the cap ([`crate::model::transport::MAX_RESPONSE_BYTES`]).
+    #[error(
+        "provider `{provider}` (model `{model}`) at `{url}` sent an answer larger than {limit} bytes"
+    )]
+    TooLarge {
+        provider: String,
+        model: String,
+        url: String,
+        limit: usize,
+    },
     /// The HTTP client cannot be built (bad proxy).
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
@@ -177,6 +199,8 @@ impl ModelError {
             Self::Status { .. } => "model_status",
             Self::Network { .. } => "model_network",
             Self::Timeout { .. } => "model_timeout",
+            Self::Truncated { .. } => "model_truncated",
+            Self::TooLarge { .. } => "model_too_large",
             Self::Download { .. } => "model_download",
             Self::Http(_) => "model_config",
             Self::Protocol { .. } => "model_protocol",

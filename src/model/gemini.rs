@@ -646,13 +646,43 @@ pub fn parse_stream(
     configured_model: &str,
 ) -> Result<GeminiStream, WireError> {
     let mut stream = GeminiStream::new(request, configured_model);
-    for event in sse::parse(&String::from_utf8_lossy(body)) {
+    let events = sse::parse(&String::from_utf8_lossy(body))
+        .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
+    for event in events {
         stream.chunk(&event.data)?;
     }
     if !stream.finished {
         return Err(WireError::malformed(PROVIDER, "the stream ended early"));
     }
     Ok(stream)
+}
+
+/// Whether a streamed answer reached a candidate's `finishReason` (`Err` says what is missing).
+/// A stream that stopped before it was cut; the transport retries it like a dropped connection.
+/// An `error` chunk and a chunk that is not JSON are left to [`parse_stream`], which reports them.
+pub fn check_end(body: &[u8]) -> Result<(), String> {
+    let Ok(events) = sse::parse(&String::from_utf8_lossy(body)) else {
+        return Ok(());
+    };
+    for event in events {
+        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+            return Ok(());
+        };
+        let finished = chunk
+            .get("candidates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|candidate| {
+                candidate
+                    .get("finishReason")
+                    .is_some_and(|reason| !reason.is_null())
+            });
+        if finished || chunk.get("error").is_some() {
+            return Ok(());
+        }
+    }
+    Err("the stream ended before a `finishReason`".to_owned())
 }
 
 /// The message and status of an error body (`{"error":{"code","message","status"}}`).

@@ -400,10 +400,33 @@ pub fn parse_response(body: &[u8], content_type: Option<&str>) -> Result<ChatRes
         return output_to_response(output);
     }
     let mut stream = HubStream::default();
-    for event in sse::parse(&String::from_utf8_lossy(body)) {
+    let events = sse::parse(&String::from_utf8_lossy(body))
+        .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
+    for event in events {
         stream.event(event.event.as_deref().unwrap_or_default(), &event.data)?;
     }
     stream.finish()
+}
+
+/// Whether a streamed answer ended cleanly (`Err` says what is wrong). AIGNE Hub's stream has
+/// no end marker (the server closes the connection after the last chunk), so what can be told
+/// is a body with no event at all, or one that stops inside an event (no closing blank line):
+/// both were cut, and the transport retries them like a dropped connection. A JSON answer (no
+/// stream) is left to [`parse_response`].
+pub fn check_end(body: &[u8]) -> Result<(), String> {
+    let body = String::from_utf8_lossy(body);
+    if body.trim_start().starts_with('{') {
+        return Ok(());
+    }
+    if sse::ends_inside_an_event(&body) {
+        return Err("the stream ended inside an event".to_owned());
+    }
+    match sse::parse(&body) {
+        Ok(events) if events.is_empty() => {
+            Err("the stream ended before its first event".to_owned())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The message and type of an error body (`{"error":{"message","type"}}`).

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::common::{self, drop_unresolved_getters, is_valid_tool_name, sanitize_tool_name};
 use super::settings::ModelSettings;
-use super::transport::{RawAnswer, RawCall, Transport};
+use super::transport::{CheckEnd, RawAnswer, RawCall, Transport};
 use super::types::{ChatRequest, ChatResponse, ModelOptions};
 use super::wire::{Variables, WireError, WireRequest};
 use super::{ChatModel, ModelError, anthropic, bedrock, gemini, hub};
@@ -183,13 +183,16 @@ impl NativeChatModel {
         call_error(self.provider, model, error)
     }
 
+    /// Sends a request; `check_end` is the protocol's end-of-stream check for a streamed answer.
     async fn send(
         &self,
         model: &str,
         request: &WireRequest,
         case: Option<&str>,
+        check_end: Option<CheckEnd>,
     ) -> Result<RawAnswer, ModelError> {
-        self.send_within(model, request, case, None).await
+        self.send_within(model, request, case, None, check_end)
+            .await
     }
 
     /// [`Self::send`] with a limit on the time until the response's headers.
@@ -199,6 +202,7 @@ impl NativeChatModel {
         request: &WireRequest,
         case: Option<&str>,
         header_timeout: Option<std::time::Duration>,
+        check_end: Option<CheckEnd>,
     ) -> Result<RawAnswer, ModelError> {
         self.transport
             .send(RawCall {
@@ -207,6 +211,7 @@ impl NativeChatModel {
                 request,
                 case,
                 header_timeout,
+                check_end,
             })
             .await
     }
@@ -229,7 +234,9 @@ impl NativeChatModel {
             Protocol::Anthropic(settings) => {
                 let wire = anthropic::build_request(settings, &input)
                     .map_err(|error| self.wire_error(&model, error))?;
-                let answer = self.send(&model, &wire, case).await?;
+                let answer = self
+                    .send(&model, &wire, case, Some(anthropic::check_end))
+                    .await?;
                 let mut response = anthropic::parse_stream(&answer.body)
                     .map_err(|error| self.wire_error(&model, error))?;
                 response.attempts = answer.attempts;
@@ -242,7 +249,13 @@ impl NativeChatModel {
                     .get_or_try_init(|| async {
                         let discovery = hub::discovery_request(settings);
                         let answer = self
-                            .send_within(&model, &discovery, case, Some(settings.discovery_timeout))
+                            .send_within(
+                                &model,
+                                &discovery,
+                                case,
+                                Some(settings.discovery_timeout),
+                                None,
+                            )
                             .await?;
                         hub::chat_endpoint(settings, &answer.body)
                             .map_err(|error| self.wire_error(&model, error))
@@ -251,7 +264,13 @@ impl NativeChatModel {
                 let wire = hub::build_request(settings, endpoint, &input)
                     .map_err(|error| self.wire_error(&model, error))?;
                 let answer = self
-                    .send_within(&model, &wire, case, Some(settings.chat_timeout))
+                    .send_within(
+                        &model,
+                        &wire,
+                        case,
+                        Some(settings.chat_timeout),
+                        Some(hub::check_end),
+                    )
                     .await?;
                 let mut response =
                     hub::parse_response(&answer.body, answer.content_type.as_deref())
@@ -272,7 +291,9 @@ impl NativeChatModel {
     ) -> Result<ChatResponse, ModelError> {
         let error = |error| self.wire_error(model, error);
         let wire = gemini::build_request(settings, input).map_err(error)?;
-        let answer = self.send(model, &wire, case).await?;
+        let answer = self
+            .send(model, &wire, case, Some(gemini::check_end))
+            .await?;
         let stream = gemini::parse_stream(&answer.body, input, &settings.model).map_err(error)?;
         let empty = stream.is_empty_answer();
         let mut first = stream.finish().map_err(error)?;
@@ -293,7 +314,7 @@ impl NativeChatModel {
         };
         let wire = gemini::build_request(settings, &retry_input).map_err(error)?;
         let answer = self
-            .send(model, &wire, case)
+            .send(model, &wire, case, Some(gemini::check_end))
             .await
             .map_err(|_| no_response())?;
         let attempts = first.attempts + answer.attempts;
@@ -317,7 +338,9 @@ impl NativeChatModel {
         let wire = settings
             .signed_request(model, "converse-stream", &body, chrono::Utc::now())
             .map_err(error)?;
-        let answer = self.send(model, &wire, case).await?;
+        let answer = self
+            .send(model, &wire, case, Some(bedrock::check_end))
+            .await?;
         let mut first = bedrock::parse_stream(&answer.body, model).map_err(error)?;
         first.attempts = answer.attempts;
         let Some(schema) = bedrock::needs_structured_output_call(input, &first) else {
@@ -327,7 +350,7 @@ impl NativeChatModel {
         let wire = settings
             .signed_request(model, "converse", &second_body, chrono::Utc::now())
             .map_err(error)?;
-        let answer = self.send(model, &wire, case).await?;
+        let answer = self.send(model, &wire, case, None).await?;
         let mut merged =
             bedrock::parse_structured_output(&answer.body, &first, model).map_err(error)?;
         merged.attempts = first.attempts + answer.attempts;

@@ -336,6 +336,7 @@ impl OpenAiChatModel {
                 key: self.key.as_ref(),
                 body,
                 case: request.case_label.as_deref(),
+                check_end: Some(check_end),
             })
             .await?;
         let mut extracted = self.extract(&answer.body, json_mode, model)?;
@@ -358,7 +359,8 @@ impl OpenAiChatModel {
             vec![completion_as_chunk(completion)]
         } else {
             let mut chunks = Vec::new();
-            for event in sse::parse(body) {
+            let events = sse::parse(body).map_err(|error| protocol(error.to_string()))?;
+            for event in events {
                 if event.data == "[DONE]" {
                     break;
                 }
@@ -568,6 +570,45 @@ fn new_call_id() -> String {
     use rand::Rng;
     let bytes: [u8; 16] = rand::rng().random();
     format!("call_{}", hex::encode(bytes))
+}
+
+/// Whether a streamed answer reached its end: `[DONE]` or a choice with a `finish_reason`
+/// (`Err` says what is missing). A stream that stopped before both was cut; the transport retries
+/// it like a dropped connection. A JSON body (no stream), an `error` chunk and a chunk that is
+/// not JSON are left to `OpenAiChatModel::extract`, which reports them.
+pub fn check_end(body: &[u8]) -> Result<(), String> {
+    let body = String::from_utf8_lossy(body);
+    if body.trim_start().starts_with('{') {
+        return Ok(());
+    }
+    let Ok(events) = sse::parse(&body) else {
+        return Ok(());
+    };
+    for event in events {
+        if event.data == "[DONE]" {
+            return Ok(());
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+            return Ok(());
+        };
+        if chunk.get("error").is_some_and(|error| !error.is_null()) {
+            return Ok(());
+        }
+        let finished = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|choice| {
+                choice
+                    .get("finish_reason")
+                    .is_some_and(|reason| !reason.is_null())
+            });
+        if finished {
+            return Ok(());
+        }
+    }
+    Err("the stream ended before a `finish_reason` or `[DONE]`".to_owned())
 }
 
 fn excerpt(text: &str) -> String {

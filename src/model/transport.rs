@@ -36,6 +36,15 @@ pub struct Transport {
     cassette: Option<Arc<Cassette>>,
 }
 
+/// The largest answer body read from a provider, in bytes. A chat answer (even one with an
+/// inline image) is far below it; a body past it is refused, not buffered.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Tells whether a 2xx streamed body reached its protocol's end marker (`[DONE]`,
+/// `message_stop`, `finishReason`, `messageStop`); `Err` says what is missing. Each provider
+/// module has its `check_end`.
+pub type CheckEnd = fn(&[u8]) -> Result<(), String>;
+
 /// One call to make.
 pub struct HttpCall<'a> {
     pub provider: &'a str,
@@ -44,6 +53,9 @@ pub struct HttpCall<'a> {
     pub key: Option<&'a Secret>,
     pub body: &'a Value,
     pub case: Option<&'a str>,
+    /// For a streamed answer: a body that stopped early is retried like a dropped connection,
+    /// and is an error ([`ModelError::Truncated`]) when the retries run out.
+    pub check_end: Option<CheckEnd>,
 }
 
 /// A successful (2xx) answer, body read whole.
@@ -65,6 +77,8 @@ pub struct RawCall<'a> {
     /// A limit on the time until the response's headers, inside the whole-request timeout
     /// (AIGNE Hub's client has one).
     pub header_timeout: Option<Duration>,
+    /// As [`HttpCall::check_end`].
+    pub check_end: Option<CheckEnd>,
 }
 
 /// A successful (2xx) answer with its body as bytes (Bedrock's event stream is binary).
@@ -87,6 +101,8 @@ enum Attempt {
     Failed(reqwest::Error),
     /// No answer within this limit.
     TimedOut(Duration),
+    /// The body is larger than [`MAX_RESPONSE_BYTES`].
+    TooLarge,
 }
 
 impl Transport {
@@ -134,6 +150,7 @@ impl Transport {
                 request: &request,
                 case: call.case,
                 header_timeout: None,
+                check_end: call.check_end,
             })
             .await?;
         Ok(HttpAnswer {
@@ -156,6 +173,14 @@ impl Transport {
             .filter(|cassette| cassette.is_replay())
         {
             let recorded = cassette.answer(call.provider, &path, &request_json, call.case)?;
+            if let Some(missing) = cut_short(&call, recorded.status, &recorded.body) {
+                return Err(truncated(
+                    &call,
+                    &SafeUrl::new(call.request.url.clone()),
+                    1,
+                    missing,
+                ));
+            }
             return finish(
                 &call,
                 recorded.status,
@@ -177,15 +202,21 @@ impl Transport {
                 Ok(outcome) => outcome,
                 Err(_) => Attempt::TimedOut(self.settings.request_timeout),
             };
+            let cut = match &outcome {
+                Attempt::Answer { status, body, .. } => cut_short(&call, *status, body),
+                _ => None,
+            };
             let retry_delay = match &outcome {
                 Attempt::Answer {
                     status,
                     retry_after,
                     ..
                 } if is_retryable_status(*status) => Some(*retry_after),
+                // A stream that stopped before its end marker: a connection dropped mid-answer.
+                Attempt::Answer { .. } if cut.is_some() => Some(None),
                 Attempt::Answer { .. } => None,
                 Attempt::Failed(error) if retry::is_transient_error(error) => Some(None),
-                Attempt::Failed(_) => None,
+                Attempt::Failed(_) | Attempt::TooLarge => None,
                 Attempt::TimedOut(_) => Some(None),
             };
             let policy = &self.settings.http.retry;
@@ -195,7 +226,16 @@ impl Transport {
                 tokio::time::sleep(policy.delay(attempts, retry_after)).await;
                 continue;
             }
+            if let Some(missing) = cut {
+                return Err(truncated(&call, &url, attempts, missing));
+            }
             return match outcome {
+                Attempt::TooLarge => Err(ModelError::TooLarge {
+                    provider: call.provider.to_owned(),
+                    model: call.model.to_owned(),
+                    url: url.to_string(),
+                    limit: MAX_RESPONSE_BYTES,
+                }),
                 Attempt::Failed(source) => Err(ModelError::Network {
                     provider: call.provider.to_owned(),
                     model: call.model.to_owned(),
@@ -257,6 +297,7 @@ impl Transport {
                 request: &request,
                 case,
                 header_timeout: None,
+                check_end: None,
             })
             .await
             .map_err(|error| match error {
@@ -296,7 +337,7 @@ impl Transport {
             },
             None => request.send().await,
         };
-        let response = match sent {
+        let mut response = match sent {
             Ok(response) => response,
             Err(error) => return Attempt::Failed(error),
         };
@@ -307,15 +348,50 @@ impl Transport {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
         let retry_after = retry_after(headers);
-        match response.bytes().await {
-            Ok(body) => Attempt::Answer {
-                status,
-                content_type,
-                retry_after,
-                body: body.to_vec(),
-            },
-            Err(error) => Attempt::Failed(error),
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+        {
+            return Attempt::TooLarge;
         }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Attempt::TooLarge;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => return Attempt::Failed(error),
+            }
+        }
+        Attempt::Answer {
+            status,
+            content_type,
+            retry_after,
+            body,
+        }
+    }
+}
+
+/// What a 2xx streamed body lacks, when it stopped before its protocol's end marker.
+fn cut_short(call: &RawCall<'_>, status: u16, body: &[u8]) -> Option<String> {
+    let check = call.check_end?;
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    check(body).err()
+}
+
+fn truncated(call: &RawCall<'_>, url: &SafeUrl, attempts: u32, missing: String) -> ModelError {
+    ModelError::Truncated {
+        provider: call.provider.to_owned(),
+        model: call.model.to_owned(),
+        url: url.to_string(),
+        attempts,
+        message: missing,
     }
 }
 

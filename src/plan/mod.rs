@@ -159,7 +159,9 @@ impl EnginePlan {
     pub fn js_settings(&self, project: &Project, project_dir: &Path) -> JsSettings {
         JsSettings {
             env: self.env.clone(),
-            working_dir: project_dir.to_path_buf(),
+            // Where aigne-ci was started, as under the official CLI (`process.cwd()`).
+            working_dir: self.current_dir.clone(),
+            project_dir: project_dir.to_path_buf(),
             script_dir: self.cache_dir.join("node-bridge-v1"),
             call_timeout: self.case_timeout,
             deny_exec: self.deny_exec,
@@ -180,6 +182,9 @@ impl EnginePlan {
             deny_exec: self.deny_exec,
             allow_install_scripts: self.allow_install_scripts,
             offline: self.offline,
+            state_dir: self
+                .cache_dir
+                .join(crate::engine::npm::PROJECT_STATE_FOLDER),
         }
     }
 
@@ -188,6 +193,7 @@ impl EnginePlan {
         NodeEngineSettings {
             env: self.env.clone(),
             project_dir: project_dir.to_path_buf(),
+            working_dir: self.current_dir.clone(),
             cache_dir: self.cache_dir.clone(),
             version: self.node_version.clone(),
             preinstalled: self.node_dir.clone(),

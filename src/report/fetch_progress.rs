@@ -43,7 +43,7 @@ impl FetchProgress {
 
     fn line(&self, text: &str) {
         let text = self.redactor.redact(text);
-        let text = crate::diagnostics::neutralize(&text);
+        let text = crate::text::neutralize(&text);
         let text = text.as_ref();
         let bar = self.bar.lock().ok().and_then(|bar| bar.clone());
         match bar {
@@ -102,7 +102,7 @@ impl FetchReporter for FetchProgress {
         }
         bar.set_message(format!(
             "fetching {}",
-            crate::diagnostics::one_line(&self.redactor.redact(source))
+            crate::text::one_line(&self.redactor.redact(source))
         ));
         bar.enable_steady_tick(Duration::from_millis(120));
         if let Ok(mut slot) = self.bar.lock()

@@ -39,7 +39,7 @@ pub fn mask_commands(secrets: &[String]) -> String {
 
 /// Escapes a workflow-command data value.
 pub fn escape_data(value: &str) -> String {
-    crate::diagnostics::escape_data(value)
+    crate::text::escape_workflow_data(value)
 }
 
 /// Escapes a workflow-command property value (also `:` and `,`).

@@ -12,7 +12,7 @@ use crate::batch::{CaseStatus, StopReason};
 
 use super::Brief;
 use super::summary::Summary;
-use crate::diagnostics::{neutralize, one_line};
+use crate::text::{neutralize, one_line};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,12 +151,12 @@ fn step(total: usize) -> usize {
 /// Writes one line of text to stderr; no line of it can start a workflow command.
 pub fn eprint_line(text: &str) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{}", crate::diagnostics::neutralize(text));
+    let _ = writeln!(stderr, "{}", crate::text::neutralize(text));
 }
 
 /// Writes text to stderr; no line of it can start a workflow command.
 pub fn eprint(text: &str) {
-    eprint_commands(&crate::diagnostics::neutralize(text));
+    eprint_commands(&crate::text::neutralize(text));
 }
 
 /// Writes workflow commands built by aigne-ci (their data escaped, or wrapped in

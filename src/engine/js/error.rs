@@ -21,17 +21,6 @@ pub enum JsError {
         /// The agent or file.
         agent: String,
     },
-    /// The project's `package.json` dependencies could not be installed.
-    #[error("cannot install the dependencies of `{project}` for the JavaScript agent `{agent}`")]
-    Dependencies {
-        /// The agent or file.
-        agent: String,
-        /// The project folder.
-        project: PathBuf,
-        /// Why npm failed (shared by every agent that needed them).
-        #[source]
-        source: Arc<NpmError>,
-    },
     /// The bridge script could not be written to the cache.
     #[error("cannot write the Node bridge script to `{path}`")]
     WriteScript {
@@ -53,7 +42,7 @@ pub enum JsError {
         source: std::io::Error,
     },
     /// Importing the file (or compiling the inline body) failed.
-    #[error("cannot load the JavaScript agent `{agent}`: {message}")]
+    #[error("cannot load the JavaScript agent `{agent}`: {message}{}", install_failure_suffix(.install_failure.as_deref()))]
     Load {
         /// The file path or inline agent name.
         agent: String,
@@ -61,6 +50,9 @@ pub enum JsError {
         message: String,
         /// The JavaScript stack, when there is one.
         stack: Option<String>,
+        /// Why the project's dependencies are not installed, when their install failed (the
+        /// likely cause of an import that fails).
+        install_failure: Option<Arc<NpmError>>,
     },
     /// The agent threw (or its promise rejected).
     #[error("the JavaScript agent `{agent}` failed: {message}")]
@@ -106,6 +98,31 @@ pub enum JsError {
     },
 }
 
+/// What to say about an agent that fails to load after the project's npm install failed.
+pub fn install_failure_hint(failure: &NpmError) -> String {
+    let mut hint = format!(
+        "the project's `package.json` dependencies are not installed: {}",
+        crate::text::error_chain(failure)
+    );
+    if let Some(fix) = failure.hint() {
+        hint.push_str("; ");
+        hint.push_str(&fix);
+    }
+    hint
+}
+
+/// ` (the project's npm install failed: …)`, the likely cause of a failed import.
+fn install_failure_suffix(failure: Option<&NpmError>) -> String {
+    failure
+        .map(|failure| {
+            format!(
+                " (the project's `package.json` dependencies are not installed: {})",
+                crate::text::error_chain(failure)
+            )
+        })
+        .unwrap_or_default()
+}
+
 fn stderr_suffix(stderr: &str) -> String {
     let trimmed = stderr.trim();
     if trimmed.is_empty() {
@@ -131,17 +148,10 @@ impl JsError {
                     .to_owned(),
             ),
             Self::Timeout { .. } => Some("raise `--timeout`".to_owned()),
-            Self::Dependencies { source, .. } => match source.as_ref() {
-                NpmError::NpmMissing { .. } => Some(
-                    "install npm (it comes with Node.js), or commit `node_modules` with the project"
-                        .to_owned(),
-                ),
-                NpmError::Failed { .. } => Some(
-                    "with `--offline`, npm can only use packages already in its cache; install                      scripts run only with `--allow-install-scripts`"
-                        .to_owned(),
-                ),
-                _ => None,
-            },
+            Self::Load {
+                install_failure: Some(failure),
+                ..
+            } => Some(install_failure_hint(failure)),
             _ => None,
         }
     }

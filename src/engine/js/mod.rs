@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-pub use error::JsError;
+pub use error::{JsError, install_failure_hint};
 
 use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec, MessageHandler};
 use crate::engine::npm::{self, NpmError, NpmSettings};
@@ -43,8 +43,11 @@ const PING_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct JsSettings {
     /// The complete environment of the `node` child (its `PATH` is where `node` is looked up).
     pub env: BTreeMap<String, String>,
-    /// The project folder (node's working folder).
+    /// node's working folder: where aigne-ci was started, as under the official CLI
+    /// (`process.cwd()` in the project's JavaScript).
     pub working_dir: PathBuf,
+    /// The project folder (where its `package.json` dependencies are installed).
+    pub project_dir: PathBuf,
     /// Where the bridge script is written (a cache folder).
     pub script_dir: PathBuf,
     /// Longest a single call may take.
@@ -248,6 +251,7 @@ impl JsBridge {
                 agent: label,
                 message: error.message,
                 stack: error.stack,
+                install_failure: self.install_failure(),
             });
         }
         let loaded: LoadedValue =
@@ -385,7 +389,9 @@ impl JsBridge {
                     agent: agent.to_owned(),
                 }
             })?;
-        self.install_dependencies(agent).await?;
+        // A failed install is not fatal (the official runtime installs nothing); a load that
+        // then fails says so.
+        let _ = self.install_dependencies().await;
         let script = write_script(&settings.script_dir)?;
         let spec = LineChildSpec {
             purpose: "js-bridge".to_owned(),
@@ -426,18 +432,21 @@ impl JsBridge {
 
 impl JsBridge {
     /// Installs the project's `package.json` dependencies (once; later calls, and node's first
-    /// start, reuse the outcome, so a failure is reported again). The run calls it before the
-    /// first case when its agents reach JavaScript; node's first start calls it otherwise.
+    /// start, reuse the outcome). The run calls it before the first case when its agents reach
+    /// JavaScript, to warn about a failure; node's first start calls it otherwise.
+    ///
+    /// A failure is never the run's: the official runtime installs nothing, so the JavaScript
+    /// runs as it would there (an import of a missing package fails to load, and that error's
+    /// hint names the failed install).
     ///
     /// npm runs in a task of its own: a case that times out while npm works does not kill the
     /// install, and the next caller waits for it (on npm's lock) instead of starting over.
-    pub async fn install_dependencies(&self, agent: &str) -> Result<(), JsError> {
+    pub async fn install_dependencies(&self) -> Result<(), Arc<NpmError>> {
         let Some(npm_settings) = &self.inner.settings.dependencies else {
             return Ok(());
         };
-        let dir = &self.inner.settings.working_dir;
-        let outcome = self
-            .inner
+        let dir = &self.inner.settings.project_dir;
+        self.inner
             .dependencies
             .get_or_init(|| {
                 let (dir, npm_settings, log) =
@@ -456,12 +465,16 @@ impl JsBridge {
                     }
                 }
             })
-            .await;
-        outcome.clone().map_err(|source| JsError::Dependencies {
-            agent: agent.to_owned(),
-            project: dir.clone(),
-            source,
-        })
+            .await
+            .clone()
+    }
+
+    /// The failed install, once one was tried and failed.
+    fn install_failure(&self) -> Option<Arc<NpmError>> {
+        self.inner
+            .dependencies
+            .get()
+            .and_then(|outcome| outcome.clone().err())
     }
 }
 

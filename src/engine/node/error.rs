@@ -61,6 +61,9 @@ pub enum NodeEngineError {
         project: PathBuf,
         /// AIGNE's message (or node's stderr when it crashed).
         message: String,
+        /// Why the project's dependencies are not installed, when their install failed (the
+        /// likely cause of an import that fails).
+        install_failure: Option<std::sync::Arc<NpmError>>,
     },
 }
 
@@ -86,6 +89,11 @@ impl NodeEngineError {
                  provider:name`"
                     .to_owned(),
             ),
+            Self::Load {
+                install_failure: Some(failure),
+                ..
+            } => Some(crate::engine::js::install_failure_hint(failure)),
+            Self::Install(error) => error.hint(),
             _ => None,
         }
     }

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 pub use error::{NodeEngineError, NodeInvokeError};
 
 use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec};
-use crate::engine::npm::{self, NpmSettings};
+use crate::engine::npm::{self, NpmError, NpmSettings};
 use crate::engine::subprocess::{SubprocessLog, find_program};
 use crate::model::types::Usage;
 use crate::transcript::TranscriptRecorder;
@@ -50,6 +50,9 @@ pub struct NodeEngineSettings {
     pub env: BTreeMap<String, String>,
     /// The project folder (holding `aigne.yaml`).
     pub project_dir: PathBuf,
+    /// The host's working folder: where aigne-ci was started, as under the official CLI (the
+    /// project's JavaScript sees it as `process.cwd()`; stdio MCP servers start in it).
+    pub working_dir: PathBuf,
     /// The aigne-ci cache root (packages go to `node-engine-v1/<version>/` in it).
     pub cache_dir: PathBuf,
     /// The `@aigne/cli` version (`--node-engine-version`).
@@ -154,6 +157,8 @@ struct Inner {
     /// For each session, the host generation its last completed turn ran on: a host killed
     /// since took the conversation's history with it.
     sessions: std::sync::Mutex<HashMap<String, u64>>,
+    /// Why the project's dependencies are not installed, when their install failed.
+    install_failure: Option<Arc<NpmError>>,
 }
 
 struct Slot {
@@ -197,16 +202,24 @@ impl NodeEngine {
         let node = find_program("node", &settings.env, &settings.project_dir)
             .ok_or(NodeEngineError::NodeMissing)?;
         let cli_dir = ensure_packages(&settings, &log).await?;
+        let mut install_failure = None;
         if settings.project_has_js {
             // The project's JavaScript files import their packages from the project folder's
-            // `node_modules` (node resolves from the importing file), so they go there.
+            // `node_modules` (node resolves from the importing file), so they go there. A
+            // failure is the caller's to warn about: the official runtime installs nothing, so
+            // the project runs without them as it would there.
             let npm_settings = NpmSettings {
                 env: settings.env.clone(),
                 deny_exec: settings.deny_exec,
                 allow_install_scripts: settings.allow_install_scripts,
                 offline: settings.offline,
+                state_dir: settings.cache_dir.join(npm::PROJECT_STATE_FOLDER),
             };
-            npm::install_project_dependencies(&settings.project_dir, &npm_settings, &log).await?;
+            if let Err(error) =
+                npm::install_project_dependencies(&settings.project_dir, &npm_settings, &log).await
+            {
+                install_failure = Some(Arc::new(error));
+            }
         }
         let script = write_script(&settings.cache_dir.join("node-engine-v1"))?;
         let mut env = settings.env.clone();
@@ -218,9 +231,21 @@ impl NodeEngine {
             program: node,
             args: vec![script.display().to_string(), cli_dir.display().to_string()],
             env,
-            working_dir: settings.project_dir.clone(),
+            working_dir: settings.working_dir.clone(),
         };
-        let (child, project) = spawn_host(&spec, &settings, &log).await?;
+        let (child, project) =
+            spawn_host(&spec, &settings, &log)
+                .await
+                .map_err(|error| match error {
+                    NodeEngineError::Load {
+                        project, message, ..
+                    } => NodeEngineError::Load {
+                        project,
+                        message,
+                        install_failure: install_failure.clone(),
+                    },
+                    other => other,
+                })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -233,8 +258,15 @@ impl NodeEngine {
                     generation: 0,
                 }),
                 sessions: std::sync::Mutex::new(HashMap::new()),
+                install_failure,
             }),
         })
+    }
+
+    /// Why the project's `package.json` dependencies are not installed, when their install
+    /// failed (the run goes on without them, as the official runtime would; the caller warns).
+    pub fn install_failure(&self) -> Option<Arc<NpmError>> {
+        self.inner.install_failure.clone()
     }
 
     /// What the official runtime loaded.
@@ -511,6 +543,7 @@ async fn spawn_host(
     let load_error = |message: String| NodeEngineError::Load {
         project: settings.project_dir.clone(),
         message,
+        install_failure: None,
     };
     let reply = child
         .request(message)
@@ -563,6 +596,7 @@ async fn ensure_packages(
         deny_exec: settings.deny_exec,
         allow_install_scripts: false,
         offline: false,
+        state_dir: settings.cache_dir.join(npm::PROJECT_STATE_FOLDER),
     };
     npm::install_package("@aigne/cli", &settings.version, &target, &npm_settings, log).await?;
     Ok(cli)

@@ -513,6 +513,25 @@ impl BedrockStream {
     }
 }
 
+/// Whether a ConverseStream body reached `messageStop` (`Err` says what is missing). A stream
+/// that stopped before it was cut; the transport retries it like a dropped connection. An
+/// exception or error frame and a frame that does not decode are left to [`parse_stream`].
+pub fn check_end(body: &[u8]) -> Result<(), String> {
+    let mut decoder = event_stream::Decoder::default();
+    let Ok(messages) = decoder.feed(body) else {
+        return Ok(());
+    };
+    let ended = messages.iter().any(|message| {
+        matches!(message.header(":message-type"), Some("exception" | "error"))
+            || message.header(":event-type") == Some("messageStop")
+    });
+    if ended {
+        Ok(())
+    } else {
+        Err("the stream ended before `messageStop`".to_owned())
+    }
+}
+
 /// Parses a whole ConverseStream body.
 pub fn parse_stream(body: &[u8], model: &str) -> Result<ChatResponse, WireError> {
     let mut stream = BedrockStream::default();
