@@ -16,6 +16,7 @@ mod models;
 mod plan;
 mod providers;
 mod report;
+mod report_html;
 mod run_e2e;
 mod snapshots;
 mod transcripts;

@@ -166,6 +166,8 @@ async fn github_outputs_and_step_summary_parse_back() {
             "summary-file",
             dir.path().join("summary.json").display().to_string(),
         ),
+        // This reporter runs with `--report off` (`html_path: None`).
+        ("report-file", String::new()),
         ("total", "5".into()),
         ("passed", "2".into()),
         ("failed", "1".into()),
@@ -190,7 +192,7 @@ async fn github_outputs_and_step_summary_parse_back() {
         .lines()
         .filter_map(|line| line.split_once("<<").map(|(_, delimiter)| delimiter))
         .collect();
-    assert_eq!(delimiters.len(), 16);
+    assert_eq!(delimiters.len(), 17);
 
     let markdown = fs_err::read_to_string(dir.path().join("step_summary.md")).unwrap();
     assert!(

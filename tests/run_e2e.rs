@@ -242,7 +242,8 @@ fn github_files_and_log_commands() {
     let outputs = parse_github_output(&fs_err::read_to_string(dir.path().join("out")).unwrap());
     assert_eq!(outputs["conclusion"], "failure");
     assert_eq!(outputs["failed"], "1");
-    assert_eq!(outputs.len(), 16);
+    assert!(outputs["report-file"].ends_with("report.html"));
+    assert_eq!(outputs.len(), 17);
     let markdown = fs_err::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(
         markdown.starts_with("## ❌ aigne-ci: 0 of 1 passed (failure)"),

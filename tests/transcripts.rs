@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use crate::common;
 use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
 
-const SECRET: &str = "sk-transcript-secret-0042";
+pub(crate) const SECRET: &str = "sk-transcript-secret-0042";
 
 /// `crew`: a team whose first member is a transform and whose second is an AI agent with a
 /// transform skill (`lookup`), so a case runs team → transform, team → ai → (model, tool, model).
-fn project(dir: &Path) {
+pub(crate) fn project(dir: &Path) {
     fs_err::write(
         dir.join("aigne.yaml"),
         "name: transcripts\nmodel: openai:gpt-4o-mini\nagents:\n  - crew.yaml\n  - writer.yaml\n",

@@ -34,6 +34,7 @@ pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<Exi
     let mut duplicates: Vec<usize> = Vec::new();
     let mut summaries: Vec<Summary> = Vec::new();
     let mut merged_from = Vec::new();
+    let mut transcript_sources: BTreeMap<String, PathBuf> = BTreeMap::new();
     for argument in &args.results {
         let argument = environment.absolute(argument);
         let results_path = if argument.is_dir() {
@@ -42,7 +43,21 @@ pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<Exi
             argument
         };
         merged_from.push(results_path.display().to_string());
-        for record in report::read_results(&results_path)? {
+        let shard_out_dir = results_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        for mut record in report::read_results(&results_path)? {
+            // The shard's transcript comes along (`None` when the shard's file is gone).
+            record.transcript = record
+                .transcript
+                .take()
+                .filter(|relative| report::transcripts::read(&shard_out_dir, relative).is_some());
+            if let Some(relative) = &record.transcript {
+                transcript_sources
+                    .entry(relative.clone())
+                    .or_insert_with(|| shard_out_dir.join(relative));
+            }
             match by_line.entry(record.line) {
                 std::collections::btree_map::Entry::Occupied(_) => duplicates.push(record.line),
                 std::collections::btree_map::Entry::Vacant(slot) => {
@@ -77,6 +92,12 @@ pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<Exi
             .map(|summary| summary.inputs.file.clone())
             .filter(|file| !file.starts_with('<') && !file.starts_with("--")),
     );
+    copy_transcripts(
+        &mut by_line,
+        &transcript_sources,
+        &report_settings.out_dir,
+        report_settings.transcripts,
+    )?;
     let mut writer = ResultsWriter::create(&report_settings.results_path)?;
     let mut collected = Collected::default();
     for record in by_line.values() {
@@ -190,6 +211,40 @@ pub(crate) async fn run(args: MergeArgs, environment: Environment) -> Result<Exi
         None if summary.policy.holds => ExitStatus::Success,
         None => ExitStatus::PolicyFailed,
     })
+}
+
+/// Copies each kept record's transcript from its shard into the merged out-dir (or drops the
+/// field with `--transcripts off`).
+fn copy_transcripts(
+    records: &mut BTreeMap<usize, ResultRecord>,
+    sources: &BTreeMap<String, PathBuf>,
+    out_dir: &Path,
+    enabled: bool,
+) -> Result<(), Error> {
+    for record in records.values_mut() {
+        let Some(relative) = record.transcript.clone() else {
+            continue;
+        };
+        let source = sources.get(&relative);
+        if !enabled || source.is_none() {
+            record.transcript = None;
+            continue;
+        }
+        let target = out_dir.join(&relative);
+        if let Some(source) = source
+            && *source != target
+        {
+            let write_error = |source| report::ReportError::Write {
+                path: target.clone(),
+                source,
+            };
+            if let Some(folder) = target.parent() {
+                fs_err::create_dir_all(folder).map_err(write_error)?;
+            }
+            fs_err::copy(source, &target).map_err(write_error)?;
+        }
+    }
+    Ok(())
 }
 
 fn sibling_summary(results: &Path) -> PathBuf {

@@ -145,6 +145,7 @@ pub fn outputs(summary: &Summary, summary_file: &Path) -> Vec<(&'static str, Str
     vec![
         (names::RESULTS_FILE, summary.results_file.clone()),
         (names::SUMMARY_FILE, summary_file.display().to_string()),
+        (names::REPORT_FILE, optional(&summary.report_file)),
         (names::TOTAL, summary.counts.total.to_string()),
         (names::PASSED, summary.counts.passed.to_string()),
         (names::FAILED, summary.counts.failed.to_string()),

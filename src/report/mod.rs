@@ -10,6 +10,7 @@
 
 pub mod baseline;
 pub mod github;
+pub mod html;
 pub mod human;
 pub mod junit;
 pub mod lock;
@@ -492,6 +493,10 @@ pub fn publish_with_problems(
         settings.junit_path.as_deref(),
     );
     summary.merged_from = merged_from;
+    summary.report_file = settings
+        .html_path
+        .as_ref()
+        .map(|path| path.display().to_string());
     if !problems.is_empty() {
         summary.policy.holds = false;
         summary.policy.reasons.extend(problems);
@@ -517,6 +522,10 @@ pub fn publish_with_problems(
             source,
         },
     )?;
+    if let Some(html_path) = &settings.html_path {
+        let records = read_results(&settings.results_path)?;
+        html::write(html_path, &summary, &records, &settings.out_dir, redactor)?;
+    }
     if let Some(junit_path) = &settings.junit_path {
         let xml =
             junit::render(&summary, &collected.briefs).map_err(|source| ReportError::Junit {

@@ -9,6 +9,8 @@
 pub const RESULTS_FILE: &str = "results-file";
 /// Path of `summary.json`.
 pub const SUMMARY_FILE: &str = "summary-file";
+/// Path of `report.html` (empty with `--report off`).
+pub const REPORT_FILE: &str = "report-file";
 /// Number of cases.
 pub const TOTAL: &str = "total";
 /// Cases that passed.
@@ -43,6 +45,7 @@ pub const FIXED: &str = "fixed";
 pub const STEP_OUTPUTS: &[&str] = &[
     RESULTS_FILE,
     SUMMARY_FILE,
+    REPORT_FILE,
     TOTAL,
     PASSED,
     FAILED,

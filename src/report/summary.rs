@@ -142,6 +142,9 @@ pub struct Summary {
     pub baseline: Option<BaselineSummary>,
     pub results_file: String,
     pub junit_file: Option<String>,
+    /// `report.html` (`None` with `--report off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_file: Option<String>,
     pub started_at: String,
     pub finished_at: String,
 }
@@ -363,6 +366,7 @@ pub fn build(
         baseline,
         results_file: results_file.display().to_string(),
         junit_file: junit_file.map(|path| path.display().to_string()),
+        report_file: None,
         started_at: humantime::format_rfc3339_millis(context.started_at).to_string(),
         finished_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
     }
