@@ -523,8 +523,13 @@ pub fn publish_with_problems(
         },
     )?;
     if let Some(html_path) = &settings.html_path {
-        let records = read_results(&settings.results_path)?;
-        html::write(html_path, &summary, &records, &settings.out_dir, redactor)?;
+        html::write(
+            html_path,
+            &summary,
+            &settings.results_path,
+            &settings.out_dir,
+            redactor,
+        )?;
     }
     if let Some(junit_path) = &settings.junit_path {
         let xml =

@@ -46,12 +46,23 @@ pub fn write(
 
 /// Reads a transcript written by [`write`] (already redacted), as JSON.
 pub fn read(out_dir: &Path, relative: &str) -> Option<serde_json::Value> {
-    // Only our own relative names: never a path a results file could point elsewhere with.
+    let text = fs_err::read_to_string(own_file(out_dir, relative)?).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The size in bytes of a transcript file, by its relative name as in a result's `transcript`.
+pub fn size(out_dir: &Path, relative: &str) -> Option<usize> {
+    let metadata = fs_err::metadata(own_file(out_dir, relative)?).ok()?;
+    usize::try_from(metadata.len()).ok()
+}
+
+/// The path of one of our own transcript files: never a path a results file could point
+/// elsewhere with.
+fn own_file(out_dir: &Path, relative: &str) -> Option<std::path::PathBuf> {
     let name = relative.strip_prefix(&format!("{FOLDER}/"))?;
     let line = name.strip_suffix(".json")?;
     if line.is_empty() || !line.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
-    let text = fs_err::read_to_string(out_dir.join(relative)).ok()?;
-    serde_json::from_str(&text).ok()
+    Some(out_dir.join(relative))
 }
