@@ -298,7 +298,7 @@ pub struct RunArgs {
     pub max_team_iterations: u64,
 
     /// Largest reply a tool may send back before the case errors: a JavaScript agent's result, a
-    /// case's reply from `--engine node`, e.g. `16MiB`
+    /// stdio MCP server's answer, a case's reply from `--engine node`, e.g. `16MiB`
     #[arg(long, env = EnvVars::AIGNE_CI_MAX_TOOL_RESULT, value_name = "SIZE", default_value = "16MiB", value_parser = crate::project::files::parse_size)]
     pub max_tool_result: u64,
 

@@ -500,6 +500,96 @@ fn a_200_mb_case_reply_under_the_node_engine_is_a_case_error_in_bounded_memory()
     );
 }
 
+/// A stdio MCP server in JavaScript that writes its answers as the TypeScript SDK does (the id
+/// last): `huge` answers with 200 MB of text.
+const HUGE_MCP_SERVER: &str = r#"import { createInterface } from "node:readline";
+import { writeSync } from "node:fs";
+function put(text) {
+  let bytes = Buffer.from(text);
+  while (bytes.length > 0) {
+    try {
+      bytes = bytes.subarray(writeSync(1, bytes));
+    } catch (error) {
+      if (error.code !== "EAGAIN") throw error;
+    }
+  }
+}
+const reply = (id, result) => put(JSON.stringify({ result, jsonrpc: "2.0", id }) + "\n");
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const message = JSON.parse(line);
+  if (message.method === "initialize") {
+    reply(message.id, {
+      protocolVersion: message.params.protocolVersion,
+      capabilities: { tools: {} },
+      serverInfo: { name: "huge", version: "1.0.0" },
+    });
+  } else if (message.method === "tools/list") {
+    reply(message.id, {
+      tools: [{ name: "huge", description: "200 MB", inputSchema: { type: "object", properties: {} } }],
+    });
+  } else if (message.method === "tools/call") {
+    put(`{"result":{"content":[{"type":"text","text":"`);
+    const chunk = "z".repeat(1 << 20);
+    for (let i = 0; i < 200; i++) put(chunk);
+    put(`"}]},"jsonrpc":"2.0","id":${JSON.stringify(message.id)}}\n`);
+  }
+});
+"#;
+
+#[test]
+fn an_mcp_tool_answering_200_mb_is_a_case_error_in_bounded_memory() {
+    if !node_on_path() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+    );
+    write(
+        &dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: Use the tool.\ninput_key: message\nskills:\n  - tools.yaml\n",
+    );
+    write(
+        &dir.path().join("tools.yaml"),
+        "type: mcp\ncommand: node\nargs: [server.mjs]\n",
+    );
+    write(&dir.path().join("server.mjs"), HUGE_MCP_SERVER);
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        let answered = request.body["messages"]
+            .as_array()
+            .is_some_and(|messages| messages.iter().any(|message| message["role"] == "tool"));
+        if answered {
+            Reply::text("the tool answered")
+        } else {
+            Reply::tool_calls([FakeToolCall::new("call_1", "huge", json!({}))])
+        }
+    });
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("MCP_TIMEOUT", "50000")
+        .args(["run", ".", "--prompt", "go", "--timeout", "55s"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+    assert_eq!(record["status"], "errored", "{record}");
+    let error = record["error"].to_string();
+    assert!(
+        error.contains("answered tool `huge` with more than the 16 MiB cap (`--max-tool-result`)"),
+        "{error}"
+    );
+    assert_eq!(server.requests().len(), 1);
+    assert!(
+        ran.peak_rss_kb < MAX_PEAK_RSS_KB,
+        "peak RSS {} KiB",
+        ran.peak_rss_kb
+    );
+}
+
 // --- item 2: files stay inside the project ---
 
 #[test]

@@ -254,6 +254,7 @@ impl InvokeError {
     pub fn is_limit(&self) -> bool {
         match self {
             Self::Js(JsError::TooLarge { .. }) => true,
+            Self::Mcp { source, .. } => source.is_limit(),
             Self::Tool { source, .. } | Self::AfterRetries { error: source, .. } => {
                 source.is_limit()
             }

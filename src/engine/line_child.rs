@@ -269,11 +269,7 @@ impl LineChild {
     }
 
     async fn read_stdout(&self, stdout: tokio::process::ChildStdout, on_message: MessageHandler) {
-        let mut lines = CappedLines {
-            reader: BufReader::new(stdout),
-            cap: self.inner.max_line_bytes,
-            skipping: false,
-        };
+        let mut lines = CappedLines::new(BufReader::new(stdout), self.inner.max_line_bytes);
         let mut line = Vec::new();
         loop {
             match lines.next(&mut line).await {
@@ -375,10 +371,10 @@ impl Drop for PendingGuard<'_> {
 }
 
 /// How many bytes of an oversized line are kept (to find the request it answers).
-const HEAD_BYTES: usize = 64;
+pub(crate) const HEAD_BYTES: usize = 64;
 
 /// What [`CappedLines::next`] found.
-enum LineRead {
+pub(crate) enum LineRead {
     /// A whole line (without its `\n`) is in the buffer.
     Line,
     /// The line grew over the cap: the buffer holds its first [`HEAD_BYTES`]. The rest of it is
@@ -389,7 +385,7 @@ enum LineRead {
 }
 
 /// Lines of a reader, none held longer than `cap` bytes.
-struct CappedLines<R> {
+pub(crate) struct CappedLines<R> {
     reader: R,
     cap: usize,
     /// Inside a line that went over the cap: drop bytes up to its end.
@@ -397,8 +393,40 @@ struct CappedLines<R> {
 }
 
 impl<R: tokio::io::AsyncBufRead + Unpin> CappedLines<R> {
+    /// Lines of `reader`, each at most `cap` bytes.
+    pub(crate) fn new(reader: R, cap: usize) -> Self {
+        Self {
+            reader,
+            cap: cap.max(1),
+            skipping: false,
+        }
+    }
+
+    /// After [`LineRead::TooLong`]: reads the rest of that line, keeping its last
+    /// [`HEAD_BYTES`] in `tail` (an MCP server may write the id of a reply last).
+    pub(crate) async fn skip_rest(&mut self, tail: &mut Vec<u8>) -> std::io::Result<()> {
+        tail.clear();
+        while self.skipping {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                self.skipping = false;
+                break;
+            }
+            let newline = available.iter().position(|byte| *byte == b'\n');
+            let content = newline.unwrap_or(available.len());
+            tail.extend_from_slice(&available[content.saturating_sub(HEAD_BYTES)..content]);
+            if tail.len() > HEAD_BYTES {
+                tail.drain(..tail.len() - HEAD_BYTES);
+            }
+            let take = newline.map_or(available.len(), |index| index + 1);
+            self.reader.consume(take);
+            self.skipping = newline.is_none();
+        }
+        Ok(())
+    }
+
     /// Reads the next line into `line` (cleared first).
-    async fn next(&mut self, line: &mut Vec<u8>) -> std::io::Result<LineRead> {
+    pub(crate) async fn next(&mut self, line: &mut Vec<u8>) -> std::io::Result<LineRead> {
         line.clear();
         loop {
             let available = self.reader.fill_buf().await?;
@@ -418,11 +446,13 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CappedLines<R> {
             }
             let content = newline.unwrap_or(available.len());
             if line.len() + content > self.cap {
+                // Keep the head; the rest of the line (its end included) is left to the next
+                // call or to `skip_rest`.
                 let head = HEAD_BYTES.saturating_sub(line.len()).min(content);
                 line.extend_from_slice(&available[..head]);
                 line.truncate(HEAD_BYTES);
-                self.reader.consume(take);
-                self.skipping = newline.is_none();
+                self.reader.consume(head);
+                self.skipping = true;
                 return Ok(LineRead::TooLong);
             }
             line.extend_from_slice(&available[..content]);
@@ -526,11 +556,7 @@ mod tests {
     #[tokio::test]
     async fn capped_lines_split_keep_heads_and_skip_tails() {
         let input: &[u8] = b"short\n0123456789abcdef\nlast-no-newline";
-        let mut lines = CappedLines {
-            reader: tokio::io::BufReader::with_capacity(4, input),
-            cap: 8,
-            skipping: false,
-        };
+        let mut lines = CappedLines::new(tokio::io::BufReader::with_capacity(4, input), 8);
         let mut line = Vec::new();
         assert!(matches!(
             lines.next(&mut line).await.unwrap(),
@@ -552,6 +578,31 @@ mod tests {
             lines.next(&mut line).await.unwrap(),
             LineRead::End
         ));
+    }
+
+    #[tokio::test]
+    async fn skip_rest_keeps_the_tail_of_an_oversized_line() {
+        let long = format!("HEAD{}TAIL-END\nnext\n", "x".repeat(1000));
+        let mut lines = CappedLines::new(
+            tokio::io::BufReader::with_capacity(16, long.as_bytes()),
+            100,
+        );
+        let (mut line, mut tail) = (Vec::new(), Vec::new());
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::TooLong
+        ));
+        assert!(line.starts_with(b"HEAD"));
+        lines.skip_rest(&mut tail).await.unwrap();
+        assert!(
+            tail.ends_with(b"TAIL-END") && tail.len() <= HEAD_BYTES,
+            "{tail:?}"
+        );
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::Line
+        ));
+        assert_eq!(line, b"next");
     }
 
     #[test]

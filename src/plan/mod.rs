@@ -476,7 +476,10 @@ impl RunPlan {
             node_model: args.model.model.clone(),
             node_model_options: node_model_options(&args.model),
             cassette,
-            mcp: McpSettings::resolve(environment, args.deny_exec),
+            mcp: McpSettings {
+                max_result_bytes: usize::try_from(args.max_tool_result).unwrap_or(usize::MAX),
+                ..McpSettings::resolve(environment, args.deny_exec)
+            },
             env: environment.variables.clone(),
             current_dir: environment.current_dir.clone(),
         };
