@@ -417,14 +417,7 @@ pub(crate) async fn serve_http_requiring(
                     }
                 },
             ));
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let bound = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { token.cancelled_owned().await })
-            .await;
-    });
-    bound
+    crate::common::server::Loopback::serve_until(addr, router, token).detach()
 }
 
 #[tokio::test]
@@ -1664,9 +1657,7 @@ fn a_server_that_cannot_start_stops_the_run_before_any_case() {
     assert!(gone_soon(pid), "the working server {pid} outlived the run");
 
     // A URL server that is down: the same, naming the URL.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = crate::common::server::free_port();
     fs_err::write(
         dir.path().join("missing.yaml"),
         format!("type: mcp\nurl: http://127.0.0.1:{port}/sse\n"),

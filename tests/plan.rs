@@ -2,10 +2,7 @@
 //! case, and the trust check of a project's `.env` (issue 12 items 1–2, issue 13 item 3).
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
@@ -47,22 +44,12 @@ fn mixed_project(dir: &Path) {
     );
 }
 
-/// A TCP listener on loopback that counts connections (it must see none).
-fn listener() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            seen.fetch_add(1, Ordering::SeqCst);
-            if let Ok(mut stream) = stream {
-                let mut buffer = [0u8; 1024];
-                let _ = stream.read(&mut buffer);
-            }
-        }
-    });
-    (format!("http://{address}"), count)
+/// A TCP host on loopback that counts connections (it must see none).
+fn listener() -> common::server::RawLoopback {
+    common::server::RawLoopback::serve(|mut stream| {
+        let mut buffer = [0u8; 1024];
+        let _ = stream.read(&mut buffer);
+    })
 }
 
 #[test]
@@ -317,7 +304,8 @@ fn both_engines_serve_one_run() {
 /// from the workflow: refused before any request, naming the file and the variable.
 #[test]
 fn a_project_env_cannot_redirect_the_runners_key() {
-    let (address, connections) = listener();
+    let host = listener();
+    let address = host.url();
     for (line, key) in [
         (format!("OPENAI_BASE_URL={address}/v1"), "OPENAI_API_KEY"),
         (format!("HTTPS_PROXY={address}"), "OPENAI_API_KEY"),
@@ -357,7 +345,7 @@ fn a_project_env_cannot_redirect_the_runners_key() {
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(connections.load(Ordering::SeqCst), 0);
+    assert_eq!(host.connections(), 0);
 }
 
 /// The same `.env` with its own key, or the runner's key with `--trust-project-env`: used.

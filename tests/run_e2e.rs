@@ -665,10 +665,10 @@ fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
 }
 
 /// A tarball host that accepts connections and never answers.
-fn silent_host() -> (std::net::TcpListener, String) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/project.tar.gz", listener.local_addr().unwrap());
-    (listener, url)
+fn silent_host() -> (common::server::RawLoopback, String) {
+    let host = common::server::RawLoopback::silent();
+    let url = format!("{}/project.tar.gz", host.url());
+    (host, url)
 }
 
 #[test]
@@ -721,7 +721,7 @@ fn a_signal_during_the_fetch_exits_130_at_once() {
         .spawn()
         .unwrap();
     // Once the download is under way, stop the run.
-    let _connection = host.accept().unwrap();
+    host.wait_for_connections(1);
     std::thread::sleep(Duration::from_millis(100));
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -89,11 +89,7 @@ fn diagnostic_missing_source_exits_2() {
 fn diagnostic_fetch_error_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::server::free_port();
     let url = format!("http://127.0.0.1:{port}/project.tgz");
     snapshot(
         "fetch_error",

@@ -170,27 +170,23 @@ fn a_token_echoed_by_the_tarball_host_is_masked() {
     let dir = tempfile::tempdir().unwrap();
     let token = "tk\"zq9\\echoed-0001";
     // A host that refuses the token and echoes the Authorization header in its body.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten().take(4) {
-            let mut stream = stream;
-            let mut request = vec![0u8; 8192];
-            let read = stream.read(&mut request).unwrap_or(0);
-            let request = String::from_utf8_lossy(&request[..read]).into_owned();
-            let header = request
-                .lines()
-                .find(|line| line.to_ascii_lowercase().starts_with("authorization:"))
-                .unwrap_or("")
-                .to_owned();
-            let body = format!("{{\"error\": \"bad credentials\", \"got\": {header:?}}}");
-            let _ = write!(
-                stream,
-                "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let host = common::server::RawLoopback::serve(|mut stream| {
+        let mut request = vec![0u8; 8192];
+        let read = stream.read(&mut request).unwrap_or(0);
+        let request = String::from_utf8_lossy(&request[..read]).into_owned();
+        let header = request
+            .lines()
+            .find(|line| line.to_ascii_lowercase().starts_with("authorization:"))
+            .unwrap_or("")
+            .to_owned();
+        let body = format!("{{\"error\": \"bad credentials\", \"got\": {header:?}}}");
+        let _ = write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
     });
+    let address = host.address();
     let ran = common::run(
         common::command(dir.path())
             .env("GITHUB_ACTIONS", "true")
@@ -536,37 +532,30 @@ fn big_tarball() -> Vec<u8> {
 }
 
 /// A host that sends the first 512 KiB of the tarball at once, then 1 KiB every 50 ms.
-fn slow_tarball_host() -> String {
+fn slow_tarball_host() -> (common::server::RawLoopback, String) {
     use std::io::{Read, Write};
     let body = big_tarball();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/p.tgz", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                if stream.write_all(head.as_bytes()).is_err()
-                    || stream.write_all(&body[..512 * 1024]).is_err()
-                {
-                    return;
-                }
-                for chunk in body[512 * 1024..].chunks(1024) {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    if stream.write_all(chunk).is_err() {
-                        return;
-                    }
-                }
-            });
+    let host = common::server::RawLoopback::serve(move |mut stream| {
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        if stream.write_all(head.as_bytes()).is_err()
+            || stream.write_all(&body[..512 * 1024]).is_err()
+        {
+            return;
+        }
+        for chunk in body[512 * 1024..].chunks(1024) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if stream.write_all(chunk).is_err() {
+                return;
+            }
         }
     });
-    url
+    let url = format!("{}/p.tgz", host.url());
+    (host, url)
 }
 
 /// Every folder under `root` whose name marks an entry being built.
@@ -595,7 +584,7 @@ fn staging_folders(root: &Path) -> Vec<std::path::PathBuf> {
 fn signals_during_a_download_exit_130_without_panic_or_staging() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    let url = slow_tarball_host();
+    let (_host, url) = slow_tarball_host();
     let dir = tempfile::tempdir().unwrap();
     fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
     let commands: [(&str, Vec<&str>); 2] = [

@@ -5,6 +5,7 @@
 
 pub(crate) mod fake_openai;
 pub(crate) mod fake_provider;
+pub(crate) mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
