@@ -62,13 +62,12 @@ fn dry_run_prints_the_plan_and_starts_nothing() {
     )
     .unwrap();
     let server = FakeOpenAi::start();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("GEMINI_API_KEY", "gm-environment-secret-456")
-            .args(["run", ".", "--input", "prompts.jsonl", "--dry-run"]),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("GEMINI_API_KEY", "gm-environment-secret-456")
+        .args(["run", ".", "--input", "prompts.jsonl", "--dry-run"])
+        .expect_exit(0)
+        .run();
     let plan: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(plan["dry_run"], json!(true));
     let engines: Vec<(String, String)> = plan["cases"]
@@ -165,17 +164,19 @@ fn model_options_are_checked_whatever_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     mixed_project(dir.path());
     for engine in ["native", "node", "auto"] {
-        let ran = common::run(common::command(dir.path()).args([
-            "run",
-            ".",
-            "--prompt",
-            "hi",
-            "--engine",
-            engine,
-            "--temperature",
-            "5",
-        ]));
-        assert_eq!(ran.code, Some(2), "{engine}: {}", ran.stderr);
+        let ran = common::Run::in_dir(dir.path())
+            .args([
+                "run",
+                ".",
+                "--prompt",
+                "hi",
+                "--engine",
+                engine,
+                "--temperature",
+                "5",
+            ])
+            .expect_exit(2)
+            .run();
         assert!(
             ran.stderr
                 .contains("invalid model setting `--temperature`: `5` is not between 0 and 2"),
@@ -200,13 +201,11 @@ fn auto_sends_only_the_cases_that_need_it_to_node() {
     .unwrap();
     let server = FakeOpenAi::start();
     server.set_handler(|_| Reply::text("ok"));
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-test")
-            .args(["run", ".", "--input", "chat.jsonl"]),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-test")
+        .args(["run", ".", "--input", "chat.jsonl"])
+        .expect_exit(0)
+        .run();
     let summary: Value = serde_json::from_str(
         &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
     )
@@ -257,14 +256,12 @@ fn both_engines_serve_one_run() {
     );
     let server = FakeOpenAi::start();
     server.set_handler(|_| Reply::text("ok"));
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-test")
-            .args(["run", ".", "--input", "prompts.jsonl", "--node-engine-dir"])
-            .arg(&packages),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-test")
+        .args(["run", ".", "--input", "prompts.jsonl", "--node-engine-dir"])
+        .arg(&packages)
+        .expect_exit(0)
+        .run();
     let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let mut engines: Vec<(String, String)> = text
         .lines()
@@ -327,12 +324,11 @@ fn a_project_env_cannot_redirect_the_runners_key() {
             fs_err::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
             fs_err::write(project.join(".env"), format!("{line}\n")).unwrap();
             let variable = line.split('=').next().unwrap();
-            let ran = common::run(
-                common::command(dir.path())
-                    .env(key, "runner-secret-key-value")
-                    .args(["run", "project", "--prompt", "hi", "--engine", engine]),
-            );
-            assert_eq!(ran.code, Some(2), "{line} {engine}: {}", ran.stderr);
+            let ran = common::Run::in_dir(dir.path())
+                .env(key, "runner-secret-key-value")
+                .args(["run", "project", "--prompt", "hi", "--engine", engine])
+                .expect_exit(2)
+                .run();
             assert!(
                 ran.stderr.contains(&format!(
                     "project/.env` sets `{variable}`, which would send `{key}` (from the environment) to a host the project chose"
@@ -370,8 +366,10 @@ fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
         ),
     )
     .unwrap();
-    let ran = common::run(common::command(dir.path()).args(["run", "project", "--prompt", "hi"]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .args(["run", "project", "--prompt", "hi"])
+        .expect_exit(0)
+        .run();
     assert_eq!(server.request_count(), 1);
 
     fs_err::write(
@@ -379,12 +377,11 @@ fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
         format!("OPENAI_BASE_URL={}\n", server.base_url()),
     )
     .unwrap();
-    let refused = common::run(
-        common::command(dir.path())
-            .env("OPENAI_API_KEY", "sk-runner")
-            .args(["run", "project", "--prompt", "hi"]),
-    );
-    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    common::Run::in_dir(dir.path())
+        .env("OPENAI_API_KEY", "sk-runner")
+        .args(["run", "project", "--prompt", "hi"])
+        .expect_exit(2)
+        .run();
     for trust in [
         vec!["--trust-project-env"],
         Vec::new(), // through the variable below
@@ -414,8 +411,10 @@ fn inspect_reads_the_project_env_like_run() {
         ".env",
         "MODEL=anthropic:claude-3-5-haiku-latest\nANTHROPIC_API_KEY=x\n",
     );
-    let ran = common::run(common::command(dir.path()).args(["inspect", "."]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .args(["inspect", "."])
+        .expect_exit(0)
+        .run();
     let report: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(
         report["agents"][0]["model"]["provider"], "anthropic",
@@ -430,13 +429,11 @@ fn a_timed_out_case_records_its_engine() {
     mixed_project(dir.path());
     let server = FakeOpenAi::start();
     server.set_handler(|_| Reply::text("late").latency(std::time::Duration::from_secs(3)));
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-test")
-            .args(["run", ".", "--prompt", "hi", "--timeout", "300ms"]),
-    );
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-test")
+        .args(["run", ".", "--prompt", "hi", "--timeout", "300ms"])
+        .expect_exit(1)
+        .run();
     let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let record: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(record["error"]["kind"], "timeout");

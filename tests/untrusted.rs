@@ -87,25 +87,23 @@ fn secrets_holding_any_character_reach_no_output() {
         "metadata": {"note": token},
     });
     fs_err::write(dir.path().join("prompts.jsonl"), format!("{case}\n")).unwrap();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", api_key)
-            .env("MY_SERVICE_TOKEN", variable)
-            .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_OUTPUT", dir.path().join("out"))
-            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
-            .args([
-                "run",
-                ".",
-                "--input",
-                "prompts.jsonl",
-                "--junit",
-                "junit.xml",
-            ])
-            .args(["--record", "cassette.jsonl", "--token", token]),
-    );
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .openai(&server, api_key)
+        .env("MY_SERVICE_TOKEN", variable)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", dir.path().join("out"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
+        .args([
+            "run",
+            ".",
+            "--input",
+            "prompts.jsonl",
+            "--junit",
+            "junit.xml",
+        ])
+        .args(["--record", "cassette.jsonl", "--token", token])
+        .expect_exit(1)
+        .run();
     // The model saw the real values (the request carried them)...
     assert_eq!(
         server.requests()[0].header("authorization"),
@@ -187,18 +185,17 @@ fn a_token_echoed_by_the_tarball_host_is_masked() {
         );
     });
     let address = host.address();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("GITHUB_ACTIONS", "true")
-            .args([
-                "fetch",
-                &format!("http://{address}/p.tgz"),
-                "--cache-dir",
-                "cache",
-            ])
-            .args(["--token", token]),
-    );
-    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .env("GITHUB_ACTIONS", "true")
+        .args([
+            "fetch",
+            &format!("http://{address}/p.tgz"),
+            "--cache-dir",
+            "cache",
+        ])
+        .args(["--token", token])
+        .expect_exit(3)
+        .run();
     assert!(
         ran.stderr.starts_with(&format!("::add-mask::{token}\n")),
         "{}",
@@ -269,19 +266,17 @@ fn names_files_model_output_and_flags_start_no_workflow_command() {
     )
     .unwrap();
     for github in ["on", "off"] {
-        let ran = common::run(
-            common::command(dir.path())
-                .env("OPENAI_BASE_URL", server.base_url())
-                .env("OPENAI_API_KEY", "sk-injection-test-0001")
-                .env("GITHUB_OUTPUT", dir.path().join("out"))
-                .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
-                .args(["run", ".", "--input", inputs, "--github", github])
-                .args([
-                    "--model",
-                    "openai:gpt-4o-mini\n::error::model-flag-injected",
-                ]),
-        );
-        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        let ran = common::Run::in_dir(dir.path())
+            .openai(&server, "sk-injection-test-0001")
+            .env("GITHUB_OUTPUT", dir.path().join("out"))
+            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
+            .args(["run", ".", "--input", inputs, "--github", github])
+            .args([
+                "--model",
+                "openai:gpt-4o-mini\n::error::model-flag-injected",
+            ])
+            .expect_exit(1)
+            .run();
         assert!(ran.stderr.contains("model-injected"), "{}", ran.stderr);
         assert!(ran.stderr.contains("file-injected"), "{}", ran.stderr);
         assert!(ran.stderr.contains("model-flag-injected"), "{}", ran.stderr);
@@ -310,19 +305,18 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
     project(dir.path());
     fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
     // An agent that is not there, named with a command on its second line.
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_API_KEY", "sk-injection-test-0001")
-            .env("GITHUB_ACTIONS", "true")
-            .args([
-                "run",
-                ".",
-                "nope\n::error::agent-injected",
-                "--input",
-                "prompts.jsonl",
-            ]),
-    );
-    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .env("OPENAI_API_KEY", "sk-injection-test-0001")
+        .env("GITHUB_ACTIONS", "true")
+        .args([
+            "run",
+            ".",
+            "nope\n::error::agent-injected",
+            "--input",
+            "prompts.jsonl",
+        ])
+        .expect_exit(2)
+        .run();
     assert!(ran.stderr.contains("agent-injected"), "{}", ran.stderr);
     assert_eq!(
         foreign_commands(&ran.stderr),
@@ -348,13 +342,12 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
         "type: mcp\ncommand: sh\nargs:\n  - -c\n  - \"printf 'starting\\n::error::mcp-injected\\n##[error]old\\n' >&2; exit 3\"\n",
     )
     .unwrap();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_API_KEY", "sk-injection-test-0001")
-            .env("GITHUB_ACTIONS", "true")
-            .args(["run", ".", "--input", "prompts.jsonl"]),
-    );
-    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .env("OPENAI_API_KEY", "sk-injection-test-0001")
+        .env("GITHUB_ACTIONS", "true")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .expect_exit(2)
+        .run();
     assert!(ran.stderr.contains("mcp-injected"), "{}", ran.stderr);
     assert_eq!(
         foreign_commands(&ran.stderr),
@@ -391,12 +384,10 @@ fn a_second_run_on_a_busy_out_dir_is_refused_naming_the_first() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let second = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-lock-test-0001")
-            .args(["run", ".", "--input", "prompts.jsonl"]),
-    );
+    let second = common::Run::in_dir(dir.path())
+        .openai(&server, "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .run();
     let first_still_running = first.try_wait().unwrap().is_none();
     assert!(
         first_still_running,
@@ -437,13 +428,11 @@ fn a_second_run_on_a_busy_out_dir_is_refused_naming_the_first() {
     killed.kill().unwrap();
     killed.wait().unwrap();
     server.set_default(Reply::text("fast"));
-    let after = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-lock-test-0001")
-            .args(["run", ".", "--input", "prompts.jsonl"]),
-    );
-    assert_eq!(after.code, Some(0), "{}", after.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .expect_exit(0)
+        .run();
 }
 
 #[cfg(unix)]
@@ -471,13 +460,11 @@ fn symlinks_fifos_and_folders_at_output_paths_are_never_replaced() {
         ("--junit", "folder.xml", "a folder"),
     ];
     for (flag, path, kind) in cases {
-        let ran = common::run(
-            common::command(dir.path())
-                .env("OPENAI_BASE_URL", server.base_url())
-                .env("OPENAI_API_KEY", "sk-regular-test-0001")
-                .args(["run", ".", "--input", "prompts.jsonl", flag, path]),
-        );
-        assert_eq!(ran.code, Some(2), "{flag} {path}: {}", ran.stderr);
+        let ran = common::Run::in_dir(dir.path())
+            .openai(&server, "sk-regular-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl", flag, path])
+            .expect_exit(2)
+            .run();
         assert!(
             ran.stderr
                 .contains(&format!("is {kind}, not a regular file")),

@@ -164,11 +164,7 @@ impl FakeProvider {
 
     /// Every request so far.
     pub(crate) fn requests(&self) -> Vec<Received> {
-        self.server
-            .requests()
-            .iter()
-            .map(Received::from)
-            .collect()
+        self.server.requests().iter().map(Received::from).collect()
     }
 
     /// The requests that were not the hub's blocklet discovery.
