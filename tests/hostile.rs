@@ -692,7 +692,8 @@ fn a_symlinked_dotenv_pointing_outside_the_project_is_a_load_error() {
     );
     let dir = tempfile::tempdir().unwrap();
     project_with_instructions(dir.path(), "  Be terse.\n");
-    std::os::unix::fs::symlink(outside.path().join("stolen.env"), dir.path().join(".env")).unwrap();
+    fs_err::os::unix::fs::symlink(outside.path().join("stolen.env"), dir.path().join(".env"))
+        .unwrap();
     let mut command = common::command(dir.path());
     command
         .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
