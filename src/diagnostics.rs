@@ -59,18 +59,31 @@ pub fn warn(
     github_actions: bool,
     redactor: &Redactor,
 ) {
-    let mut stderr = std::io::stderr().lock();
+    let text = warning_output(message, cause, hint, github_actions, redactor);
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Everything [`warn`] writes: the masked warning, in which no line can start a workflow command
+/// (a cause may quote a subprocess's stderr or a project file name), then its `::warning::`.
+fn warning_output(
+    message: &str,
+    cause: &dyn std::error::Error,
+    hint: Option<&str>,
+    github_actions: bool,
+    redactor: &Redactor,
+) -> String {
     let text = render_warning(message, cause, hint);
-    let _ = stderr.write_all(redactor.redact(&text).as_bytes());
+    let text = redactor.redact(&text);
+    let mut out = neutralize(&text).into_owned();
     if github_actions {
-        let _ = writeln!(
-            stderr,
-            "::warning title=aigne-ci::{}",
+        out.push_str(&format!(
+            "::warning title=aigne-ci::{}\n",
             escape_data(
                 &redactor.redact(&format!("{message}: {}", crate::text::error_chain(cause)))
             )
-        );
+        ));
     }
+    out
 }
 
 /// The text [`warn`] writes.
@@ -116,6 +129,29 @@ mod tests {
             "file `a\n%3A%3Aerror::pwned` \r  %3A%3Aset-output name=x::y\nok ##%5Berror]old"
         );
         assert_eq!(one_line("a\r\n::b\nc"), "a⏎::b⏎c");
+    }
+
+    #[test]
+    fn a_warning_cause_cannot_start_a_workflow_command() {
+        let cause = std::io::Error::other("npm ERR! boom\n::error::pwned\n##[set-output]x");
+        let text = warning_output(
+            "installing the project's dependencies failed",
+            &cause,
+            Some("see npm's log"),
+            true,
+            &Redactor::default(),
+        );
+        let commands: Vec<&str> = text
+            .lines()
+            .filter(|line| line.trim_start().starts_with("::") || line.contains("##["))
+            .collect();
+        assert_eq!(commands.len(), 1, "{text}");
+        assert!(
+            commands[0].starts_with("::warning title=aigne-ci::"),
+            "{text}"
+        );
+        assert!(commands[0].contains("%0A::error::pwned"), "{text}");
+        assert!(text.contains("%3A%3Aerror::pwned"), "{text}");
     }
 
     #[test]
