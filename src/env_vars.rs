@@ -76,6 +76,9 @@ impl EnvVars {
     /// base URL AIGNE hard-codes at a fake server (tests only: read by debug builds only, so a
     /// release build has no such redirect).
     pub const AIGNE_CI_TEST_BASE_URL_PREFIX: &'static str = "AIGNE_CI_TEST_BASE_URL_";
+    /// A PEM certificate every HTTP client trusts besides the built-in roots, so tests can serve
+    /// https on loopback (read by debug builds only: a release build trusts no extra root).
+    pub const AIGNE_CI_TEST_ROOT_CERT: &'static str = "AIGNE_CI_TEST_ROOT_CERT";
 
     // --- AIGNE / model selection (read as AIGNE reads them) ---
     pub const MODEL: &'static str = "MODEL";

@@ -133,7 +133,22 @@ impl Environment {
                 ..RetryPolicy::default()
             },
             allow_insecure_redirect: false,
+            test_root_certificate: self.test_root_certificate(),
         }
+    }
+
+    /// `AIGNE_CI_TEST_ROOT_CERT`, honoured by debug builds only (the tests' loopback https hosts).
+    #[cfg(debug_assertions)]
+    fn test_root_certificate(&self) -> Option<PathBuf> {
+        self.get(EnvVars::AIGNE_CI_TEST_ROOT_CERT)
+            .filter(|path| !path.is_empty())
+            .map(|path| self.absolute(std::path::Path::new(path)))
+    }
+
+    /// A release build trusts no extra root, whatever the environment says.
+    #[cfg(not(debug_assertions))]
+    fn test_root_certificate(&self) -> Option<PathBuf> {
+        None
     }
 
     /// `--cache-dir`, else `${GITHUB_WORKSPACE:-$PWD}/.aigne-cache`.

@@ -855,6 +855,88 @@ fn redirects_are_followed_and_the_token_stays_on_its_host() {
     assert!(!ran.stderr.contains("s3cr3t"), "{}", ran.stderr);
 }
 
+/// A blocking https host on loopback (rustls, a fresh self-signed certificate for 127.0.0.1) that
+/// answers every request with a redirect to `location`; with the PEM of its certificate.
+fn https_redirect_host(location: String) -> (common::server::RawLoopback, String) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let pem = certified.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap(),
+    );
+    let host = common::server::RawLoopback::serve(move |stream| {
+        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else {
+            return;
+        };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        let mut head = Vec::new();
+        let mut byte = [0_u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match std::io::Read::read(&mut tls, &mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let _ = write!(
+            tls,
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    });
+    (host, pem)
+}
+
+#[test]
+fn an_https_to_http_redirect_is_refused_unless_allowed() {
+    let plain = TarServer::start();
+    let body = project("downgraded");
+    plain.route("/p.tgz", Behaviour::Serve(Bytes::from(body.clone())));
+    let (secure, pem) = https_redirect_host(plain.url("/p.tgz"));
+    let fixture = Fixture::new();
+    let root = fixture.write("root.pem", pem.as_bytes());
+    let source = format!("https://{}/p.tgz", secure.address());
+
+    let mut command = fixture.command(&[&source]);
+    command.env("AIGNE_CI_TEST_ROOT_CERT", &root);
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("refusing to follow a redirect from https to http"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains(&source), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&plain.url("/p.tgz")), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--allow-insecure-redirect"),
+        "{}",
+        ran.stderr
+    );
+    assert!(secure.connections() >= 1);
+    assert!(plain.log().is_empty(), "the http host was reached");
+    assert!(fixture.committed_entries().is_empty());
+
+    let mut command = fixture.command(&[&source, "--allow-insecure-redirect"]);
+    command.env("AIGNE_CI_TEST_ROOT_CERT", &root);
+    let ran = common::run(&mut command);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let json: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(json["final_url"], plain.url("/p.tgz").as_str());
+    assert_eq!(json["sha256"], sha256(&body).as_str());
+    assert_eq!(plain.statuses(), vec![200]);
+}
+
 #[test]
 fn github_token_goes_only_to_github_hosts() {
     let server = TarServer::start();

@@ -12,6 +12,12 @@ pub enum HttpError {
         #[source]
         source: reqwest::Error,
     },
+    /// `AIGNE_CI_TEST_ROOT_CERT` (debug builds, tests only) names no readable PEM certificate.
+    #[error("`{}` (AIGNE_CI_TEST_ROOT_CERT) is not a readable PEM certificate", path.display())]
+    TestRootCertificate {
+        /// The file.
+        path: std::path::PathBuf,
+    },
     /// The TLS or connection setup failed.
     #[error("cannot build the HTTP client")]
     Client {

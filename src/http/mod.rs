@@ -39,6 +39,9 @@ pub struct HttpSettings {
     pub retry: RetryPolicy,
     /// `--allow-insecure-redirect`: follow a redirect from https to http.
     pub allow_insecure_redirect: bool,
+    /// `AIGNE_CI_TEST_ROOT_CERT`: one more trusted root (PEM), for tests' loopback https hosts.
+    /// Debug builds only; always `None` in a release build.
+    pub test_root_certificate: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -49,6 +52,7 @@ impl Default for HttpSettings {
             proxies: ProxySettings::default(),
             retry: RetryPolicy::default(),
             allow_insecure_redirect: false,
+            test_root_certificate: None,
         }
     }
 }
@@ -153,6 +157,13 @@ pub fn client(settings: &HttpSettings) -> Result<reqwest::Client, HttpError> {
             source,
         })?;
         builder = builder.proxy(proxy.no_proxy(no_proxy.clone()));
+    }
+    if let Some(path) = &settings.test_root_certificate {
+        let certificate = fs_err::read(path)
+            .ok()
+            .and_then(|pem| reqwest::Certificate::from_pem(&pem).ok())
+            .ok_or_else(|| HttpError::TestRootCertificate { path: path.clone() })?;
+        builder = builder.tls_certs_merge([certificate]);
     }
     builder
         .build()

@@ -119,6 +119,7 @@ impl ModelSettings {
                     ..RetryPolicy::default()
                 },
                 allow_insecure_redirect: false,
+                test_root_certificate: None,
             },
             framework_retries: 3,
             no_retry_delay: false,
