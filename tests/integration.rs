@@ -14,6 +14,7 @@ mod layering;
 mod mcp;
 mod models;
 mod plan;
+mod processes;
 mod providers;
 mod report;
 mod report_html;
