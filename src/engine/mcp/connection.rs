@@ -26,6 +26,7 @@ use super::error::McpError;
 use super::settings::McpSettings;
 use super::spec::{McpHttpTransport, McpServerSpec};
 use super::sse::SseClientTransport;
+use super::stdio::CappedStdio;
 use crate::http::RetryPolicy;
 use crate::http::retry;
 use crate::process::{self, ChildSpec, StderrTail, SubprocessLog, find_program};
@@ -239,9 +240,16 @@ impl McpConnection {
                 Some(tool.to_owned()),
                 ServiceError::UnexpectedResponse,
             )),
-            Ok(Err(source)) => {
-                Err(self.request_error(session, "tools/call", Some(tool.to_owned()), source))
-            }
+            Ok(Err(source)) => match super::stdio::too_large_cap(&source) {
+                Some(limit) => Err(McpError::TooLarge {
+                    server: self.label.clone(),
+                    tool: tool.to_owned(),
+                    limit,
+                }),
+                None => {
+                    Err(self.request_error(session, "tools/call", Some(tool.to_owned()), source))
+                }
+            },
             Err(_) => Err(McpError::Timeout {
                 server: self.label.clone(),
                 method: "tools/call",
@@ -414,7 +422,13 @@ async fn open_session(
             source: std::io::Error::other("the server's stdio was not piped"),
         });
     };
-    let transport = (stdout, stdin);
+    let noted = tail.clone();
+    let transport = CappedStdio::new(
+        stdout,
+        stdin,
+        settings.max_result_bytes,
+        Box::new(move |line| noted.push(&format!("{line}\n"))),
+    );
     // A failed handshake drops `child`, which kills the server's group.
     let (service, peer) = handshake(transport, label, timeout, &tail).await?;
     Ok(Session {
