@@ -331,11 +331,10 @@ async fn merged_shards_equal_an_unsharded_run() {
         shard_dirs.push(dir);
     }
     let merged = root.path().join("merged");
-    let ran = common::run(
-        common::command(root.path())
-            .args(["merge", "shard-1", "shard-2/results.jsonl", "shard-3"])
-            .args(["--out-dir", "merged", "--junit", "merged/junit.xml"]),
-    );
+    let ran = common::Run::in_dir(root.path())
+        .args(["merge", "shard-1", "shard-2/results.jsonl", "shard-3"])
+        .args(["--out-dir", "merged", "--junit", "merged/junit.xml"])
+        .run();
     // One case failed and one errored: the policy does not hold, as in the whole run.
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(ran.stderr.contains("aigne-ci: 9 cases"), "{}", ran.stderr);
@@ -349,16 +348,18 @@ async fn merged_shards_equal_an_unsharded_run() {
     assert!(merged.join("junit.xml").is_file());
 
     // Missing and duplicate lines are reported and fail the policy.
-    let ran = common::run(common::command(root.path()).args([
-        "merge",
-        "shard-1",
-        "shard-1",
-        "--out-dir",
-        "partial",
-        "--fail-on",
-        "never",
-    ]));
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = common::Run::in_dir(root.path())
+        .args([
+            "merge",
+            "shard-1",
+            "shard-1",
+            "--out-dir",
+            "partial",
+            "--fail-on",
+            "never",
+        ])
+        .expect_exit(1)
+        .run();
     let shard_one = report::read_results(&shard_dirs[0].join("results.jsonl")).unwrap();
     let mut shard_one_lines: Vec<usize> = shard_one.iter().map(|record| record.line).collect();
     shard_one_lines.sort_unstable();
