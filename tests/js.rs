@@ -1086,9 +1086,7 @@ mod project_dependencies {
         let out = work.join("aigne-ci-output");
         let results = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
         let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
-        let summary: Value =
-            serde_json::from_str(&fs_err::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
+        let summary: Value = common::summary(&out);
         (record, summary)
     }
 
@@ -1714,25 +1712,7 @@ mod sessions {
     fn echo_server() -> FakeOpenAi {
         let server = FakeOpenAi::start();
         server.set_handler(|request| {
-            let last = request.body["messages"]
-                .as_array()
-                .and_then(|messages| {
-                    messages
-                        .iter()
-                        .rev()
-                        .find(|message| message["role"] == "user")
-                })
-                .map(|message| match &message["content"] {
-                    Value::String(text) => text.clone(),
-                    Value::Array(parts) => parts
-                        .iter()
-                        .filter_map(|part| part["text"].as_str())
-                        .collect::<Vec<_>>()
-                        .join(""),
-                    other => other.to_string(),
-                })
-                .unwrap_or_default();
-            Reply::text(&format!("echo: {last}")).usage(5, 2)
+            Reply::text(&format!("echo: {}", request.last_user_text())).usage(5, 2)
         });
         server
     }

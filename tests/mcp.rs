@@ -848,10 +848,7 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
     let pid = read_pid(&pid_file);
     assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
     // The summary lists the stdio server the run started.
-    let summary: serde_json::Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: serde_json::Value = crate::common::summary(&dir.path().join("aigne-ci-output"));
     let started = summary["subprocesses"].as_array().unwrap();
     assert_eq!(started.len(), 1, "{started:?}");
     assert_eq!(started[0]["purpose"], "mcp-server");

@@ -206,10 +206,7 @@ fn auto_sends_only_the_cases_that_need_it_to_node() {
         .args(["run", ".", "--input", "chat.jsonl"])
         .expect_exit(0)
         .run();
-    let summary: Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: Value = common::summary(&dir.path().join("aigne-ci-output"));
     assert_eq!(summary["engine"], "native");
     assert_eq!(summary["engines"], json!({"native": 2}));
     assert_eq!(summary["subprocesses"], json!([]));
@@ -281,10 +278,7 @@ fn both_engines_serve_one_run() {
             ("hooked".to_owned(), "node".to_owned())
         ]
     );
-    let summary: Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: Value = common::summary(&dir.path().join("aigne-ci-output"));
     assert_eq!(summary["engine"], "native+node");
     assert_eq!(
         summary["engine_reason"],

@@ -7,9 +7,8 @@
 //! `[DURATION]`.
 
 use std::path::Path;
-use std::time::Duration;
 
-use crate::common::fake_openai::{FakeOpenAi, Reply};
+use crate::common::fake_openai::FakeOpenAi;
 use crate::common::{self, Ran};
 
 /// Exit code, stdout and stderr as one text.
@@ -132,22 +131,9 @@ fn chat_project(run: common::Run) -> common::Run {
     ])
 }
 
-/// A fake model that answers the first request at once and every later one after 30 s.
-fn first_quick_then_slow() -> FakeOpenAi {
-    let server = FakeOpenAi::start();
-    server.set_handler(|request| {
-        if request.index == 0 {
-            Reply::text("quick")
-        } else {
-            Reply::text("slow").latency(Duration::from_secs(30))
-        }
-    });
-    server
-}
-
 #[test]
 fn diagnostic_total_timeout_during_the_cases_exits_4() {
-    let server = first_quick_then_slow();
+    let server = FakeOpenAi::quick_then_slow();
     let ran = chat_project(common::Run::new())
         .inputs(&[r#""a""#, r#""b""#, r#""c""#])
         .openai(&server, "sk-snapshot-0001")
@@ -176,7 +162,7 @@ fn diagnostic_total_timeout_before_the_first_case_exits_4() {
 #[cfg(unix)]
 #[test]
 fn diagnostic_sigint_during_the_cases_exits_130() {
-    let server = first_quick_then_slow();
+    let server = FakeOpenAi::quick_then_slow();
     let running = chat_project(common::Run::new())
         .inputs(&[r#""a""#, r#""b""#, r#""c""#])
         .openai(&server, "sk-snapshot-0001")
@@ -185,54 +171,45 @@ fn diagnostic_sigint_during_the_cases_exits_130() {
         .expect_exit(130)
         .spawn();
     // The second case is waiting for its (slow) answer.
-    wait_until(|| server.request_count() == 2);
+    common::wait_until("the second model request", || server.request_count() == 2);
     running.signal(nix::sys::signal::Signal::SIGINT);
     let ran = running.wait();
     assert_snapshot("sigint_during_cases", &ran);
 }
 
+/// Starts the run `start` builds for the URL of a tarball host that never answers, and sends
+/// `signal` once the download is under way.
+#[cfg(unix)]
+fn interrupted_download(
+    signal: nix::sys::signal::Signal,
+    start: impl FnOnce(&str) -> common::Run,
+) -> Ran {
+    let host = common::server::RawLoopback::silent();
+    let running = start(&format!("{}/project.tgz", host.url()))
+        .env("COLUMNS", "100")
+        .expect_exit(130)
+        .spawn();
+    host.wait_for_connections(1);
+    running.signal(signal);
+    running.wait()
+}
+
 #[cfg(unix)]
 #[test]
 fn diagnostic_sigterm_before_the_first_case_exits_130() {
-    let host = common::server::RawLoopback::silent();
-    let url = format!("{}/project.tgz", host.url());
-    let running = common::Run::new()
-        .inputs(&[r#""a""#])
-        .env("COLUMNS", "100")
-        .args(["run", "--url", &url, "--cache-dir", "cache"])
-        .expect_exit(130)
-        .spawn();
-    // The download is under way.
-    host.wait_for_connections(1);
-    running.signal(nix::sys::signal::Signal::SIGTERM);
-    let ran = running.wait();
+    let ran = interrupted_download(nix::sys::signal::Signal::SIGTERM, |url| {
+        common::Run::new()
+            .inputs(&[r#""a""#])
+            .args(["run", "--url", url, "--cache-dir", "cache"])
+    });
     assert_snapshot("sigterm_before_cases", &ran);
 }
 
 #[cfg(unix)]
 #[test]
 fn diagnostic_sigint_during_fetch_exits_130() {
-    let host = common::server::RawLoopback::silent();
-    let url = format!("{}/project.tgz", host.url());
-    let running = common::Run::new()
-        .env("COLUMNS", "100")
-        .args(["fetch", &url, "--cache-dir", "cache"])
-        .expect_exit(130)
-        .spawn();
-    host.wait_for_connections(1);
-    running.signal(nix::sys::signal::Signal::SIGINT);
-    let ran = running.wait();
+    let ran = interrupted_download(nix::sys::signal::Signal::SIGINT, |url| {
+        common::Run::new().args(["fetch", url, "--cache-dir", "cache"])
+    });
     assert_snapshot("sigint_during_fetch", &ran);
-}
-
-/// Polls `done` every 10 ms, failing after 30 s.
-fn wait_until(done: impl Fn() -> bool) {
-    let started = std::time::Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the condition never held"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common;
 use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+use crate::common::{self, assert_valid};
 
 pub(crate) const SECRET: &str = "sk-transcript-secret-0042";
 
@@ -60,16 +60,7 @@ fn records(out: &Path) -> Vec<Value> {
 }
 
 fn validator() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/transcript.schema.json");
-    jsonschema::validator_for(&read_json(&path)).unwrap()
-}
-
-fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|error| format!("{} at {}", error, error.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}\n{instance:#}");
+    common::schema("transcript.schema.json")
 }
 
 #[test]

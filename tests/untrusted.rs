@@ -91,8 +91,7 @@ fn secrets_holding_any_character_reach_no_output() {
         .openai(&server, api_key)
         .env("MY_SERVICE_TOKEN", variable)
         .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", dir.path().join("out"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
+        .github_files()
         .args([
             "run",
             ".",
@@ -239,10 +238,7 @@ fn a_common_word_in_a_secret_variable_does_not_break_merge() {
     with_common_words(&mut merge);
     let merged = common::run(merge.args(["merge", "aigne-ci-output", "--out-dir", "merged"]));
     assert_eq!(merged.code, Some(0), "{}", merged.stderr);
-    let summary: Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("merged/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: Value = common::summary(&dir.path().join("merged"));
     assert_eq!(summary["counts"]["passed"], 2);
 }
 
@@ -268,8 +264,7 @@ fn names_files_model_output_and_flags_start_no_workflow_command() {
     for github in ["on", "off"] {
         let ran = common::Run::in_dir(dir.path())
             .openai(&server, "sk-injection-test-0001")
-            .env("GITHUB_OUTPUT", dir.path().join("out"))
-            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
+            .github_files()
             .args(["run", ".", "--input", inputs, "--github", github])
             .args([
                 "--model",

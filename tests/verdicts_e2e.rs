@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common;
-use crate::common::fake_openai::{FakeOpenAi, Reply};
+use crate::common::fake_openai::{FakeOpenAi, Reply, last_user_text};
 use crate::report::parse_github_output;
 
 /// `chat` answers the message; `grader` is an evaluator agent with `aigne eval`'s output shape.
@@ -56,25 +56,6 @@ fn read_summary(out: &Path) -> Value {
     common::summary(out)
 }
 
-/// The text of the last user message of a request.
-fn last_user_text(body: &Value) -> String {
-    body["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .rev()
-        .find(|message| message["role"] == "user")
-        .map(|message| match &message["content"] {
-            Value::String(text) => text.clone(),
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|part| part["text"].as_str())
-                .collect(),
-            _ => String::new(),
-        })
-        .unwrap_or_default()
-}
-
 fn is_judge(body: &Value) -> bool {
     body["response_format"]["json_schema"]["name"] == "grade"
 }
@@ -114,8 +95,7 @@ fn repeats_mark_flaky_cases_and_min_pass_decides() {
             "--concurrency",
             "1",
         ])
-        .env("GITHUB_OUTPUT", dir.path().join("out"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
+        .github_files()
         .expect_exit(1)
         .run();
     let out = dir.path().join("aigne-ci-output");
@@ -547,8 +527,7 @@ fn baselines_mark_regressions_and_fail_only_on_them() {
             "--github",
             "on",
         ])
-        .env("GITHUB_OUTPUT", dir.path().join("out"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
+        .github_files()
         .expect_exit(1)
         .run();
     let marks: Vec<(String, String)> = read_records(&head)

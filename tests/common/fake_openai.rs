@@ -86,11 +86,7 @@ pub(crate) struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of a header (name case-insensitive).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.as_str())
+        super::server::header(&self.headers, name)
     }
 
     /// Whether the request asked for a stream.
@@ -102,6 +98,31 @@ impl RecordedRequest {
     pub(crate) fn model(&self) -> Option<&str> {
         self.body.get("model").and_then(Value::as_str)
     }
+
+    /// The text of the request's last user message.
+    pub(crate) fn last_user_text(&self) -> String {
+        last_user_text(&self.body)
+    }
+}
+
+/// The text of the last user message of a chat request body: its string content, or its text
+/// parts joined ("" when there is none).
+pub(crate) fn last_user_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|message| message["role"] == "user")
+        .map(|message| match &message["content"] {
+            Value::String(text) => text.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|part| part["text"].as_str())
+                .collect(),
+            _ => String::new(),
+        })
+        .unwrap_or_default()
 }
 
 /// A tool call the fake model makes.
@@ -563,6 +584,20 @@ impl FakeOpenAi {
             move |Extension(recorded): Extension<Recorded>| handle(server_state.clone(), recorded),
         ));
         Self { server, state }
+    }
+
+    /// A server that answers the first chat request at once (`quick`) and every later one after
+    /// 30 s (`slow`): a run is then reliably in the middle of its second case.
+    pub(crate) fn quick_then_slow() -> Self {
+        let server = Self::start();
+        server.set_handler(|request| {
+            if request.index == 0 {
+                Reply::text("quick")
+            } else {
+                Reply::text("slow").latency(Duration::from_secs(30))
+            }
+        });
+        server
     }
 
     /// `http://127.0.0.1:PORT/v1` — the value for `OPENAI_BASE_URL`.

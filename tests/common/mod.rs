@@ -129,3 +129,36 @@ pub(crate) fn skip(reason: &str) {
         format!("skipped: {reason}\n").as_bytes(),
     );
 }
+
+/// Polls `done` every 10 ms until it holds; fails, naming `what`, after 30 s.
+#[track_caller]
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The validator of `schemas/<name>` (the JSON Schemas the outputs are published with).
+pub(crate) fn schema(name: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(name);
+    let text = fs_err::read_to_string(path).expect("the schema is readable");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+}
+
+/// Fails, listing every error, unless `instance` is valid.
+#[track_caller]
+pub(crate) fn assert_valid(validator: &jsonschema::Validator, instance: &serde_json::Value) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{instance:#}");
+}

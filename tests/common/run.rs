@@ -94,6 +94,14 @@ impl Run {
             .env("OPENAI_API_KEY", key)
     }
 
+    /// As on a GitHub runner: `GITHUB_OUTPUT` is `<dir>/out` and `GITHUB_STEP_SUMMARY` is
+    /// `<dir>/summary.md` (`GITHUB_ACTIONS` is left to the test).
+    pub(crate) fn github_files(self) -> Self {
+        let (output, summary) = (self.dir.join("out"), self.dir.join("summary.md"));
+        self.env("GITHUB_OUTPUT", output)
+            .env("GITHUB_STEP_SUMMARY", summary)
+    }
+
     /// Sets an environment variable of the run.
     pub(crate) fn env(
         mut self,

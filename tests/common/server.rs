@@ -54,11 +54,7 @@ pub(crate) struct Recorded {
 impl Recorded {
     /// The first value of a header (name case-insensitive).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.as_str())
+        header(&self.headers, name)
     }
 
     /// The body as text (lossy).
@@ -70,6 +66,15 @@ impl Recorded {
     pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
+}
+
+/// The first value of header `name` (case-insensitive) in recorded, lowercase `headers`.
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    headers
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.as_str())
 }
 
 type Log = Arc<Mutex<Vec<Recorded>>>;
@@ -284,16 +289,11 @@ impl RawLoopback {
     }
 
     /// Waits (30 s at the most, then panics) until `count` connections were accepted.
+    #[track_caller]
     pub(crate) fn wait_for_connections(&self, count: usize) {
-        let started = std::time::Instant::now();
-        while self.connections() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the raw loopback host saw {} of {count} connections",
-                self.connections()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        super::wait_until(&format!("{count} connections"), || {
+            self.connections() >= count
+        });
     }
 }
 
