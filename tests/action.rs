@@ -326,6 +326,7 @@ fn workflows_are_least_privilege_and_pinned() {
         ".github/act/outputs-and-policy.yml",
         ".github/act/shards.yml",
         ".github/act/release-install.yml",
+        ".github/act/comment.yml",
     ] {
         assert!(
             names.iter().any(|name| name == expected),

@@ -15,6 +15,8 @@
 #                        continue-on-error keeps the job going
 #   shards               matrix shards, then a merge job (results handed over in a host folder)
 #   release-install      the install from a loopback release, sha256 checked against the manifest
+#   comment              `comment: true` against a fake GitHub API: the first run creates the
+#                        pull-request comment, the second edits the same one
 #
 # The action runs with the aigne-ci binary `cargo build` makes (`aigne-ci-path`), so the scenarios
 # add seconds, not a build. The vendored actions come from AIGNE_CI_VENDOR_DIR, or else the
@@ -92,7 +94,10 @@ scripts/package.sh "$target" "$version" "$bin" "$work/releases/v$version" >/dev/
 asset="aigne-ci-$version-$target.tar.gz"
 cat "$work/releases/v$version/$asset.sha256" >>"$stage/release-manifest.txt"
 
+# act names the repository (`GITHUB_REPOSITORY`) after the `origin` remote; it never contacts it.
+repository=aigne/act-scenarios
 git -C "$stage" init --quiet
+git -C "$stage" remote add origin "https://github.com/$repository.git"
 git -C "$stage" add --all
 git -C "$stage" -c user.name=act -c user.email=act@localhost -c commit.gpgsign=false \
   commit --quiet --message 'act scenarios'
@@ -101,9 +106,9 @@ git -C "$stage" -c user.name=act -c user.email=act@localhost -c commit.gpgsign=f
 tar -czf "$work/tarballs/hello.tar.gz" -C examples hello
 tarball_sha256=$(sha256sum "$work/tarballs/hello.tar.gz" | cut -d ' ' -f 1)
 
-start_server() { # <name> <folder>: sets server_url
-  local name=$1 folder=$2 port_file="$work/$1.port" waited=0
-  python3 "$root/tests/act/loopback.py" files "$folder" "$work/logs/$name-requests.log" "$port_file" &
+start_server() { # <name> <mode> <folder or state file>: sets server_url
+  local name=$1 mode=$2 port_file="$work/$1.port" waited=0
+  python3 "$root/tests/act/loopback.py" "$mode" "$3" "$work/logs/$name-requests.log" "$port_file" &
   servers+=("$!")
   while ! [ -s "$port_file" ]; do
     [ "$waited" -lt 100 ] || die "the $name server did not start"
@@ -112,10 +117,21 @@ start_server() { # <name> <folder>: sets server_url
   done
   server_url="http://127.0.0.1:$(cat "$port_file")"
 }
-start_server tarball_host "$work/tarballs"
+start_server tarball_host files "$work/tarballs"
 tarball_host_url=$server_url
-start_server release_host "$work/releases"
+start_server release_host files "$work/releases"
 release_host_url=$server_url
+start_server github github "$work/comments.json"
+github_url=$server_url
+
+# The pull request the comment scenario runs for (same repository on both sides: not a fork).
+github_token="act-scenario-token-$RANDOM$RANDOM"
+cat >"$work/pull_request.json" <<EOF
+{"action": "synchronize", "number": 7,
+ "repository": {"full_name": "$repository"},
+ "pull_request": {"number": 7, "head": {"ref": "feature", "repo": {"full_name": "$repository"}},
+                  "base": {"ref": "main", "repo": {"full_name": "$repository"}}}}
+EOF
 
 passed=0
 failed=0
@@ -134,12 +150,12 @@ check() { # <description> <command...>
 # act runs from the staged repository; one cache server folder for every run, so a later run
 # restores what an earlier one saved; nothing reaches beyond loopback (offline mode: no action is
 # fetched; every `uses:` is `./`, the checkout act does itself, or the vendored actions/cache).
-run_act() { # <run name> <workflow file> [--env NAME=VALUE...]
-  local name=$1 workflow=$2 status=0
-  shift 2
+run_act() { # <run name> <event> <workflow file> [more act options...]
+  local name=$1 event=$2 workflow=$3 status=0
+  shift 3
   (
     cd "$stage"
-    ACT_DISABLE_VERSION_CHECK=1 XDG_CONFIG_HOME="$work/config" "$act" workflow_dispatch \
+    ACT_DISABLE_VERSION_CHECK=1 XDG_CONFIG_HOME="$work/config" "$act" "$event" \
       --workflows ".github/act/$workflow" \
       --platform ubuntu-latest=-self-hosted \
       --action-offline-mode \
@@ -173,13 +189,13 @@ requests() { # <log> <path>: how many GETs of <path> the log holds
 started=$SECONDS
 
 check 'project-cache, cold: act run succeeds' \
-  run_act project-cache-cold project-cache.yml --env ACT_SCENARIO_EXPECT_CACHE_HIT=false
+  run_act project-cache-cold workflow_dispatch project-cache.yml --env ACT_SCENARIO_EXPECT_CACHE_HIT=false
 check 'project-cache, cold: one download of the tarball' \
   test "$(requests "$work/logs/tarball_host-requests.log" /hello.tar.gz)" = 1
 check 'project-cache, cold: aigne-ci cached the project' test -d "$work/aigne-cache"
 rm -rf "$work/aigne-cache"
 check 'project-cache, warm: act run succeeds' \
-  run_act project-cache-warm project-cache.yml --env ACT_SCENARIO_EXPECT_CACHE_HIT=true
+  run_act project-cache-warm workflow_dispatch project-cache.yml --env ACT_SCENARIO_EXPECT_CACHE_HIT=true
 check 'project-cache, warm: actions/cache restored the cache folder' \
   grep -q 'Cache restored from key: aigne-ci-v1-' "$work/logs/project-cache-warm.log"
 check 'project-cache, warm: no request to the tarball host' \
@@ -187,25 +203,52 @@ check 'project-cache, warm: no request to the tarball host' \
 check 'project-cache: the cold run missed, the warm one hit' \
   test "$(cat "$work/marks/project-cache")" = $'project-cache cache-hit=false\nproject-cache cache-hit=true'
 
-check 'outputs-and-policy: act run succeeds' run_act outputs-and-policy outputs-and-policy.yml
+check 'outputs-and-policy: act run succeeds' run_act outputs-and-policy workflow_dispatch outputs-and-policy.yml
 check 'outputs-and-policy: outputs read with fromJSON' \
   test "$(cat "$work/marks/outputs")" = 'outputs checked=true'
 check 'outputs-and-policy: the policy failed its step, the job went on' \
   test "$(cat "$work/marks/policy")" = 'policy outcome=failure errored=1'
 
-check 'shards: act run succeeds' run_act shards shards.yml
+check 'shards: act run succeeds' run_act shards workflow_dispatch shards.yml
 check 'shards: each shard wrote its results to the host folder' \
   test -s "$work/handoff/shard-1/results.jsonl" -a -s "$work/handoff/shard-2/results.jsonl"
 check 'shards: the merge job merged all five cases' \
   test "$(cat "$work/marks/merge")" = 'merge total=5 passed=5'
 
-check 'release-install: act run succeeds' run_act release-install release-install.yml
+check 'release-install: act run succeeds' run_act release-install workflow_dispatch release-install.yml
 check 'release-install: one download of the archive from the release host' \
   test "$(requests "$work/logs/release_host-requests.log" "/v$version/$asset")" = 1
 check 'release-install: the sha256 was checked against the manifest' \
   grep -q 'verified against release-manifest.txt' "$work/logs/release-install.log"
 check 'release-install: the binary ran from the tool cache' \
   grep -q "^release path=$work/act/tool_cache/aigne-ci/$version/" "$work/marks/release"
+
+comment_run() { # <run name>
+  run_act "$1" pull_request comment.yml \
+    --eventpath "$work/pull_request.json" \
+    --secret "GITHUB_TOKEN=$github_token" \
+    --env "GITHUB_API_URL=$github_url"
+}
+comments() { # <Python condition over the list `c` of the fake's comments>
+  python3 -c "import json, sys; c = json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" "$work/comments.json"
+}
+github_log="$work/logs/github-requests.log"
+check 'comment, first run: act run succeeds' comment_run comment-first
+check 'comment, first run: listed the comments, then created one' \
+  test "$(cut -d ' ' -f 1,2 "$github_log" | tr '\n' ' ')" = "GET /repos/$repository/issues/7/comments POST /repos/$repository/issues/7/comments "
+check 'comment, first run: the token went as a bearer token' \
+  test "$(grep -c " auth=Bearer $github_token\$" "$github_log")" = 2
+check 'comment, first run: one comment, with the marker and the counts' \
+  comments "len(c) == 1 and c[0]['issue'] == 7 and '<!--' in c[0]['body'] and '5 of 5' in c[0]['body']"
+: >"$github_log"
+check 'comment, second run: act run succeeds' comment_run comment-second
+check 'comment, second run: listed the comments, then edited the same one' \
+  test "$(cut -d ' ' -f 1,2 "$github_log" | tr '\n' ' ')" = "GET /repos/$repository/issues/7/comments PATCH /repos/$repository/issues/comments/1 "
+check 'comment, second run: still one comment' comments 'len(c) == 1 and c[0]["id"] == 1'
+check 'comment: both runs went through the comment step' \
+  test "$(cat "$work/marks/comment")" = $'comment passed=5\ncomment passed=5'
+check 'comment: the token is in no act log' \
+  test "$(cat "$work"/logs/comment-*.log | grep -c "$github_token")" = 0
 
 printf 'act scenarios took %ss\n' "$((SECONDS - started))"
 printf 'act scenarios: %s passed, %s failed\n' "$passed" "$failed"
