@@ -16,6 +16,7 @@ pub mod hint;
 pub mod http;
 pub mod model;
 pub mod plan;
+pub mod process;
 pub mod project;
 pub mod report;
 pub mod secret;

@@ -15,6 +15,7 @@ mod layering;
 mod mcp;
 mod models;
 mod plan;
+mod processes;
 mod providers;
 mod report;
 mod report_html;

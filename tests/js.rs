@@ -9,7 +9,7 @@ use std::time::Duration;
 use aigne_ci::engine::js::{
     JsAgentKind, JsBridge, JsError, JsHandle, JsHost, JsHostError, JsSettings, JsSource,
 };
-use aigne_ci::engine::subprocess::SubprocessLog;
+use aigne_ci::process::SubprocessLog;
 use async_trait::async_trait;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -459,7 +459,7 @@ mod node_engine {
         DEFAULT_AIGNE_CLI_VERSION, NodeEngine, NodeEngineError, NodeEngineSettings,
         NodeInvokeError, NodeInvokeRequest,
     };
-    use aigne_ci::engine::subprocess::SubprocessLog;
+    use aigne_ci::process::SubprocessLog;
     use pretty_assertions::assert_eq;
     use serde_json::{Map, json};
 
@@ -495,7 +495,8 @@ mod node_engine {
             env,
             working_dir: project_dir.clone(),
             project_dir,
-            cache_dir,
+            packages_dir: aigne_ci::fetch::cache::Bucket::NodeEngine.path(&cache_dir),
+            npm_state_dir: aigne_ci::fetch::cache::Bucket::NpmProjectState.path(&cache_dir),
             version: DEFAULT_AIGNE_CLI_VERSION.to_owned(),
             preinstalled,
             offline: false,
@@ -672,7 +673,7 @@ mod node_engine {
         let cache = tempfile::tempdir().unwrap();
         let mut offline = settings(project("js-tools"), &server);
         offline.preinstalled = None;
-        offline.cache_dir = cache.path().to_path_buf();
+        offline.packages_dir = aigne_ci::fetch::cache::Bucket::NodeEngine.path(cache.path());
         offline.offline = true;
         let error = NodeEngine::start(offline, SubprocessLog::default())
             .await
@@ -742,10 +743,10 @@ mod native_engine {
     use std::time::Duration;
 
     use aigne_ci::engine::js::{JsBridge, JsSettings};
-    use aigne_ci::engine::subprocess::SubprocessLog;
     use aigne_ci::engine::{Engine, EngineSettings, InvokeRequest};
     use aigne_ci::model::registry::ModelRegistry;
     use aigne_ci::model::settings::ModelSettings;
+    use aigne_ci::process::SubprocessLog;
     use aigne_ci::project::Project;
     use pretty_assertions::assert_eq;
     use serde_json::{Value, json};
@@ -964,7 +965,8 @@ mod native_engine {
                 env,
                 project_dir: project_dir("js-tools"),
                 working_dir: project_dir("js-tools"),
-                cache_dir,
+                packages_dir: aigne_ci::fetch::cache::Bucket::NodeEngine.path(&cache_dir),
+                npm_state_dir: aigne_ci::fetch::cache::Bucket::NpmProjectState.path(&cache_dir),
                 version: DEFAULT_AIGNE_CLI_VERSION.to_owned(),
                 preinstalled,
                 offline: false,
@@ -1562,7 +1564,7 @@ mod project_dependencies {
     async fn the_bridge_installs_them_before_node_first_starts() {
         use aigne_ci::engine::js::{JsBridge, JsError, JsSettings, JsSource};
         use aigne_ci::engine::npm::{NpmError, NpmSettings};
-        use aigne_ci::engine::subprocess::SubprocessLog;
+        use aigne_ci::process::SubprocessLog;
 
         let project = project();
         let work = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 //!
 //! A reference is any `crate::<module>` path outside comments (a `use`, a full path, a `use
 //! crate::{a, b}` group); `lib.rs` and `main.rs` are the composition root and name every module.
+//! Children are started and signalled only by `src/process/` (one spawn helper, one shutdown).
 //! Each rule has an explicit list of today's exceptions. An exception that no longer holds fails
 //! the test too, so the lists only shrink.
 
@@ -211,6 +212,47 @@ fn no_cli_import_below_commands() {
     assert!(
         stale.is_empty(),
         "these files no longer import `crate::cli`: remove them from CLI_EXCEPTIONS: {stale:?}"
+    );
+}
+
+/// What starts or signals a process: only `src/process/` may use these (issue 12: one spawn
+/// helper, a process group each, one shutdown sequence).
+const PROCESS_CALLS: &[&str] = &[
+    "Command::new",
+    "CommandWrap",
+    "process_group",
+    "process_wrap",
+    "killpg",
+    "nix::sys::signal",
+    ".kill_on_drop(",
+];
+
+#[test]
+fn only_the_process_module_starts_or_signals_processes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    source_files(&root, &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let relative = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if relative.starts_with("process/") {
+            continue;
+        }
+        let code = code(&fs_err::read_to_string(&path).unwrap());
+        for call in PROCESS_CALLS {
+            if code.contains(call) {
+                found.push(format!("{relative}: `{call}`"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "start children with `crate::process::spawn` and end them with `Child::shutdown`:\n{}",
+        found.join("\n")
     );
 }
 

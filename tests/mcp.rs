@@ -9,7 +9,7 @@ use std::time::Duration;
 use aigne_ci::engine::mcp::{
     McpConnection, McpError, McpHttpTransport, McpPool, McpServerSpec, McpSettings,
 };
-use aigne_ci::engine::subprocess::SubprocessLog;
+use aigne_ci::process::SubprocessLog;
 use pretty_assertions::assert_eq;
 use serde_json::{Map, Value, json};
 
@@ -489,9 +489,9 @@ mod engine {
     use std::sync::Arc;
 
     use aigne_ci::engine::mcp::{McpPool, McpSettings};
-    use aigne_ci::engine::subprocess::SubprocessLog;
     use aigne_ci::engine::{Engine, EngineSettings, InvokeError, InvokeRequest};
     use aigne_ci::model::{ModelRegistry, ModelSettings};
+    use aigne_ci::process::SubprocessLog;
     use aigne_ci::project::Project;
     use pretty_assertions::assert_eq;
     use serde_json::{Value, json};

@@ -22,13 +22,13 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::InspectArgs;
 use crate::engine::mcp::{McpHttpTransport, McpPool, McpServerSpec, McpSettings};
-use crate::engine::subprocess::SubprocessLog;
 use crate::engine::support;
 use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::fetch;
 use crate::model::{ModelRegistry, ModelSpec};
 use crate::plan::InspectPlan;
+use crate::process::SubprocessLog;
 use crate::project::{AgentDef, AgentKind, ModelConfig, Project};
 use crate::report::{self, FetchProgress};
 use crate::settings::Environment;

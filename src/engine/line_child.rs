@@ -1,5 +1,6 @@
 //! A child process spoken to in JSON lines: requests on its stdin, replies and its own requests
-//! on its stdout, stderr kept (its tail) for error messages.
+//! on its stdout, stderr kept (its tail) for error messages. Started and ended by
+//! [`crate::process`] (its own process group, killed whole on drop).
 //!
 //! Used by the Node bridge ([`crate::engine::js`]) and the Node engine host
 //! ([`crate::engine::node`]). Requests carry a numeric `id`; a line `{"id", "type": "result", …}`
@@ -14,19 +15,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::ChildStdin;
 use tokio::sync::oneshot;
 
-use crate::engine::subprocess::{SubprocessLog, SubprocessRecord};
+use crate::process::{self, Child, ChildSpec, StderrTail, SubprocessLog};
 
-/// Most bytes of stderr kept for error messages.
-const STDERR_TAIL_BYTES: usize = 8 * 1024;
+/// How long [`LineChild::shutdown`] gives the child after its stdin closes (and again after
+/// `SIGTERM`).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a child whose stdout closed gets to exit before its group is ended.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How to start the child.
 #[derive(Debug, Clone)]
@@ -86,7 +90,7 @@ struct Inner {
     next_id: AtomicU64,
     alive: AtomicBool,
     process: Mutex<Option<Child>>,
-    stderr: Arc<Mutex<String>>,
+    stderr: StderrTail,
     exit_status: Mutex<Option<String>>,
 }
 
@@ -106,27 +110,21 @@ impl LineChild {
         log: &SubprocessLog,
         on_message: MessageHandler,
     ) -> std::io::Result<Self> {
-        let mut command = Command::new(&spec.program);
-        command
-            .args(&spec.args)
-            .env_clear()
-            .envs(&spec.env)
-            .current_dir(&spec.working_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut process = command.spawn()?;
-        log.record(SubprocessRecord {
-            purpose: spec.purpose.clone(),
-            program: spec.program.clone(),
-            args: spec.args.clone(),
-            working_dir: spec.working_dir.clone(),
-            pid: process.id(),
-        });
-        let stdin = process.stdin.take();
-        let stdout = process.stdout.take();
-        let stderr = process.stderr.take();
+        let mut process = process::spawn(
+            &ChildSpec {
+                purpose: spec.purpose.clone(),
+                program: spec.program.clone(),
+                args: spec.args.clone(),
+                env: spec.env.clone(),
+                working_dir: spec.working_dir.clone(),
+                stdin: true,
+                stdout: true,
+            },
+            log,
+        )?;
+        let stdin = process.take_stdin();
+        let stdout = process.take_stdout();
+        let stderr = process.stderr();
         let child = Self {
             inner: Arc::new(Inner {
                 stdin: tokio::sync::Mutex::new(stdin),
@@ -134,15 +132,11 @@ impl LineChild {
                 next_id: AtomicU64::new(1),
                 alive: AtomicBool::new(true),
                 process: Mutex::new(Some(process)),
-                stderr: Arc::new(Mutex::new(String::new())),
+                stderr,
                 exit_status: Mutex::new(None),
                 max_line_bytes: spec.max_line_bytes.max(1),
             }),
         };
-        if let Some(stderr) = stderr {
-            let tail = Arc::clone(&child.inner.stderr);
-            tokio::spawn(read_stderr(stderr, tail));
-        }
         if let Some(stdout) = stdout {
             let reader = child.clone();
             tokio::spawn(async move { reader.read_stdout(stdout, on_message).await });
@@ -157,11 +151,7 @@ impl LineChild {
 
     /// The last bytes the child wrote to stderr.
     pub fn stderr_tail(&self) -> String {
-        self.inner
-            .stderr
-            .lock()
-            .map(|text| text.clone())
-            .unwrap_or_default()
+        self.inner.stderr.text()
     }
 
     /// Sends `message` with a fresh `id` and waits for its reply line.
@@ -210,42 +200,38 @@ impl LineChild {
         })
     }
 
-    /// Kills the child; every pending request ends with [`LineChildError::Exited`].
+    /// Kills the child and its process group at once; every pending request ends with
+    /// [`LineChildError::Exited`].
     pub async fn kill(&self) {
         self.inner.alive.store(false, Ordering::SeqCst);
-        let process = self
-            .inner
-            .process
-            .lock()
-            .ok()
-            .and_then(|mut process| process.take());
-        if let Some(mut process) = process {
-            let _ = process.start_kill();
-            let _ = process.wait().await;
-        }
+        self.end(std::time::Duration::ZERO).await;
         self.inner.stdin.lock().await.take();
         self.fail_pending();
     }
 
-    /// Closes stdin (the child's signal to exit) and waits for it.
+    /// Closes stdin (the child's signal to exit) and ends it with the process module's shutdown
+    /// (grace period, `SIGTERM`, grace period, `SIGKILL` to its group).
     pub async fn shutdown(&self) {
         self.inner.stdin.lock().await.take();
+        self.end(SHUTDOWN_GRACE).await;
+        self.inner.alive.store(false, Ordering::SeqCst);
+        self.fail_pending();
+    }
+
+    /// Takes the process (once) and shuts it down with `grace`; keeps its exit status.
+    async fn end(&self, grace: std::time::Duration) {
         let process = self
             .inner
             .process
             .lock()
             .ok()
             .and_then(|mut process| process.take());
-        if let Some(mut process) = process {
-            let waited =
-                tokio::time::timeout(std::time::Duration::from_secs(2), process.wait()).await;
-            if waited.is_err() {
-                let _ = process.start_kill();
-                let _ = process.wait().await;
+        if let Some(process) = process {
+            let exited = process.shutdown(grace).await;
+            if let (Some(_), Ok(mut slot)) = (exited.status, self.inner.exit_status.lock()) {
+                *slot = Some(exited.describe());
             }
         }
-        self.inner.alive.store(false, Ordering::SeqCst);
-        self.fail_pending();
     }
 
     fn exited(&self) -> LineChildError {
@@ -295,28 +281,9 @@ impl LineChild {
                 None => on_message(message, self.clone()),
             }
         }
-        // stdout closed: the child exited (or is about to).
+        // stdout closed: the child exited (or is about to); its stderr is read to the end.
         self.inner.alive.store(false, Ordering::SeqCst);
-        let process = self
-            .inner
-            .process
-            .lock()
-            .ok()
-            .and_then(|mut process| process.take());
-        if let Some(mut process) = process {
-            let status = tokio::time::timeout(std::time::Duration::from_secs(1), process.wait())
-                .await
-                .ok()
-                .and_then(Result::ok);
-            if let (Some(status), Ok(mut slot)) = (status, self.inner.exit_status.lock()) {
-                *slot = Some(match status.code() {
-                    Some(code) => format!(" with status {code}"),
-                    None => " on a signal".to_owned(),
-                });
-            }
-        }
-        // Give the stderr reader a moment to catch the last words.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.end(EXIT_GRACE).await;
         self.fail_pending();
     }
 
@@ -351,9 +318,7 @@ impl LineChild {
     }
 
     fn append_stderr(&self, text: &str) {
-        if let Ok(mut tail) = self.inner.stderr.lock() {
-            push_tail(&mut tail, text);
-        }
+        self.inner.stderr.push(text);
     }
 }
 
@@ -475,30 +440,6 @@ fn reply_id(head: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
-async fn read_stderr(mut stderr: tokio::process::ChildStderr, tail: Arc<Mutex<String>>) {
-    let mut buffer = [0_u8; 4096];
-    while let Ok(read) = stderr.read(&mut buffer).await {
-        if read == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&buffer[..read]);
-        if let Ok(mut tail) = tail.lock() {
-            push_tail(&mut tail, &text);
-        }
-    }
-}
-
-fn push_tail(tail: &mut String, text: &str) {
-    tail.push_str(text);
-    if tail.len() > STDERR_TAIL_BYTES {
-        let mut cut = tail.len() - STDERR_TAIL_BYTES;
-        while !tail.is_char_boundary(cut) {
-            cut += 1;
-        }
-        tail.drain(..cut);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,14 +555,5 @@ mod tests {
         assert_eq!(reply_id(br#"{"id":"js-1","type":"invoke""#), None);
         assert_eq!(reply_id(br#"{"id":7,"type":"invoke""#), None);
         assert_eq!(reply_id(b"garbage"), None);
-    }
-
-    #[test]
-    fn tail_keeps_the_end() {
-        let mut tail = String::new();
-        push_tail(&mut tail, &"a".repeat(STDERR_TAIL_BYTES));
-        push_tail(&mut tail, "éz");
-        assert!(tail.len() <= STDERR_TAIL_BYTES);
-        assert!(tail.ends_with("éz"));
     }
 }

@@ -29,7 +29,6 @@ mod schema;
 pub mod seam;
 mod session;
 mod skill;
-pub mod subprocess;
 pub mod support;
 mod team;
 pub mod template;

@@ -13,11 +13,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
+use crate::process::{self, ChildSpec, SubprocessLog, find_program};
 
 /// Most bytes of npm's stderr kept in an error.
 const STDERR_EXCERPT_BYTES: usize = 4000;
@@ -139,9 +138,6 @@ pub struct NpmSettings {
     /// folder, never the project).
     pub state_dir: PathBuf,
 }
-
-/// The cache folder (under the cache root) that holds project installs' lock and marker files.
-pub const PROJECT_STATE_FOLDER: &str = "npm-project-state";
 
 /// The lock and the incomplete-install marker of one project folder, in the state folder,
 /// named after the folder's absolute path.
@@ -353,43 +349,32 @@ async fn run_npm(
     let program = find_program("npm", &settings.env, dir).ok_or_else(|| NpmError::NpmMissing {
         what: what.to_owned(),
     })?;
-    let mut command = tokio::process::Command::new(&program);
-    command
-        .args(args)
-        .env_clear()
-        .envs(&settings.env)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // Its own process group, killed whole when this future is dropped (a signal or the total
-    // timeout before the first case): npm's own children must not outlive the run.
-    #[cfg(unix)]
-    command.process_group(0);
-    let child = command.spawn().map_err(|source| NpmError::Io {
-        path: program.clone(),
-        source,
-    })?;
-    let _group = child.id().map(super::subprocess::ProcessGroupGuard::new);
-    log.record(SubprocessRecord {
+    let spec = ChildSpec {
         purpose: "npm-install".to_owned(),
         program: program.clone(),
         args: args.to_vec(),
+        env: settings.env.clone(),
         working_dir: dir.to_path_buf(),
-        pid: child.id(),
-    });
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|source| NpmError::Io {
-            path: program,
-            source,
-        })?;
-    if output.status.success() {
+        stdin: false,
+        stdout: false,
+    };
+    // Its own process group, killed whole when this future is dropped (a signal or the total
+    // timeout before the first case): npm's own children must not outlive the run.
+    let mut child = process::spawn(&spec, log).map_err(|source| NpmError::Io {
+        path: program.clone(),
+        source,
+    })?;
+    let waited = child.wait().await;
+    // npm has exited: whatever it left in its group goes now, and its stderr is read to the end.
+    let exited = child.shutdown(std::time::Duration::ZERO).await;
+    let status = waited.map_err(|source| NpmError::Io {
+        path: program,
+        source,
+    })?;
+    if status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &exited.stderr;
     let start = stderr.len().saturating_sub(STDERR_EXCERPT_BYTES);
     let start = (start..stderr.len())
         .find(|index| stderr.is_char_boundary(*index))
@@ -397,11 +382,7 @@ async fn run_npm(
     Err(NpmError::Failed {
         what: what.to_owned(),
         dir: dir.to_path_buf(),
-        status: output
-            .status
-            .code()
-            .map(|code| format!(" with status {code}"))
-            .unwrap_or_default(),
+        status: exited.describe(),
         stderr: stderr[start..].trim().to_owned(),
     })
 }

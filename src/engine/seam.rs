@@ -25,8 +25,8 @@ use super::node::{
 };
 use super::npm::NpmError;
 use super::route::{Routes, case_roots};
-use super::subprocess::SubprocessLog;
 use super::{Engine, EngineSettings, InvokeError, InvokeOutcome, InvokeRequest, support};
+use crate::process::SubprocessLog;
 
 /// One case, as any engine takes it.
 #[derive(Debug, Clone)]

@@ -1,10 +1,12 @@
-//! The project cache: versioned buckets, readable entry paths, metadata beside each entry,
-//! per-entry locks and atomic commits.
+//! The project cache: versioned buckets ([`Bucket`], every bucket of the cache root, the engine's
+//! included), readable entry paths, metadata beside each entry, per-entry locks and atomic
+//! commits.
 //!
 //! ```text
 //! <cache-dir>/
 //!   CACHEDIR.TAG                       (tells backup tools to skip the folder)
 //!   .gitignore                         (`*`: never committed by accident)
+//!   node-bridge-v1/, node-engine-v1/, npm-project-state/   (the engine's; see [`Bucket`])
 //!   projects-v1/
 //!     <host>[_<port>]/<url path…>/     (readable, as the official CLI's ~/.aigne/<host>/<path>)
 //!       <key>.lock                     (held while the entry is checked or written)
@@ -28,9 +30,39 @@ use sha2::{Digest, Sha256};
 
 use super::FetchError;
 
-/// The name of the bucket holding extracted projects; bump the version when the layout of an
-/// entry changes.
-pub const PROJECTS_BUCKET: &str = "projects-v1";
+/// The folders ("buckets") of the cache root, the only place their names are written. Each name
+/// carries a version: bump it when the layout of what the bucket holds changes, so that an old
+/// cache restored by CI is never misread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Extracted projects (this module's [`Cache`] entries).
+    Projects,
+    /// The Node bridge's script (native engine, JavaScript agents).
+    NodeBridge,
+    /// The official AIGNE packages for `--engine node`, one folder per version, and the host
+    /// script.
+    NodeEngine,
+    /// The locks and incomplete-install markers of project `npm install`s (never written into
+    /// the project).
+    NpmProjectState,
+}
+
+impl Bucket {
+    /// Its folder name under the cache root.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Projects => "projects-v1",
+            Self::NodeBridge => "node-bridge-v1",
+            Self::NodeEngine => "node-engine-v1",
+            Self::NpmProjectState => "npm-project-state",
+        }
+    }
+
+    /// Its folder under the cache root `root`.
+    pub fn path(self, root: &Path) -> PathBuf {
+        root.join(self.name())
+    }
+}
 
 const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # This file is a cache directory tag created by aigne-ci.\n\
@@ -71,7 +103,7 @@ impl Cache {
 
     /// The entry for a tarball URL (`http(s)` or `file`).
     pub fn entry(&self, url: &url::Url) -> CacheEntry {
-        let mut folder = self.root.join(PROJECTS_BUCKET);
+        let mut folder = Bucket::Projects.path(&self.root);
         let host = match (url.scheme(), url.host_str()) {
             ("file", _) => "file".to_owned(),
             (_, Some(host)) => match url.port() {

@@ -176,7 +176,7 @@ fn now_rfc3339() -> String {
 fn cache_key(entry: &CacheEntry, sha256: &str) -> String {
     format!(
         "aigne-ci-{}-{}-{}",
-        cache::PROJECTS_BUCKET,
+        cache::Bucket::Projects.name(),
         entry.key(),
         sha256
     )

@@ -58,6 +58,7 @@ use crate::engine::mcp::McpSettings;
 use crate::engine::node::NodeEngineSettings;
 use crate::engine::npm::NpmSettings;
 use crate::env_vars::EnvVars;
+use crate::fetch::cache::Bucket;
 use crate::fetch::{ExtractLimits, FetchSettings};
 use crate::model::settings::js_number;
 use crate::model::types::ModelOptions;
@@ -214,7 +215,7 @@ impl EnginePlan {
             // Where aigne-ci was started, as under the official CLI (`process.cwd()`).
             working_dir: self.current_dir.clone(),
             project_dir: project_dir.to_path_buf(),
-            script_dir: self.cache_dir.join("node-bridge-v1"),
+            script_dir: Bucket::NodeBridge.path(&self.cache_dir),
             call_timeout: self.case_timeout,
             max_result_bytes: self.max_tool_result,
             deny_exec: self.deny_exec,
@@ -235,9 +236,7 @@ impl EnginePlan {
             deny_exec: self.deny_exec,
             allow_install_scripts: self.allow_install_scripts,
             offline: self.offline,
-            state_dir: self
-                .cache_dir
-                .join(crate::engine::npm::PROJECT_STATE_FOLDER),
+            state_dir: Bucket::NpmProjectState.path(&self.cache_dir),
         }
     }
 
@@ -247,7 +246,8 @@ impl EnginePlan {
             env: self.env.clone(),
             project_dir: project_dir.to_path_buf(),
             working_dir: self.current_dir.clone(),
-            cache_dir: self.cache_dir.clone(),
+            packages_dir: Bucket::NodeEngine.path(&self.cache_dir),
+            npm_state_dir: Bucket::NpmProjectState.path(&self.cache_dir),
             version: self.node_version.clone(),
             preinstalled: self.node_dir.clone(),
             offline: self.offline,

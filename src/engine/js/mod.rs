@@ -30,7 +30,7 @@ pub use error::{JsError, install_failure_hint};
 
 use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec, MessageHandler};
 use crate::engine::npm::{self, NpmError, NpmSettings};
-use crate::engine::subprocess::{SubprocessLog, find_program};
+use crate::process::{SubprocessLog, find_program};
 
 /// The bridge script, shipped inside the binary.
 const BRIDGE_SCRIPT: &str = include_str!("bridge.mjs");
@@ -615,6 +615,6 @@ fn invoke_handler(calls: CallRegistry) -> MessageHandler {
 
 /// Writes the bridge script under a name that changes with its content; reuses it when present.
 fn write_script(dir: &Path) -> Result<PathBuf, JsError> {
-    crate::engine::subprocess::write_script(dir, "bridge", BRIDGE_SCRIPT)
+    crate::process::write_script(dir, "bridge", BRIDGE_SCRIPT)
         .map_err(|(path, source)| JsError::WriteScript { path, source })
 }

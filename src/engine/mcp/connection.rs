@@ -1,11 +1,13 @@
 //! [`McpConnection`]: one connected MCP server — its tools, and calls to them.
 //!
-//! A stdio server runs in its own process group, so that shutting it down also ends what it
-//! started (`npx` runs the real server as its child). Shutdown is explicit ([`McpConnection::shutdown`]:
-//! close stdin, wait, `SIGTERM`, `SIGKILL`, as rmcp's graceful shutdown does) and, as a last resort,
-//! on drop: the group is killed synchronously, so no server outlives aigne-ci.
+//! A stdio server is started by [`crate::process::spawn`], in its own process group, so that
+//! shutting it down also ends what it started (`npx` runs the real server as its child); rmcp
+//! speaks to it over its stdin and stdout. Shutdown is explicit ([`McpConnection::shutdown`]: the
+//! session ends, which closes the server's stdin, then [`crate::process::Child::shutdown`] waits,
+//! sends `SIGTERM`, then `SIGKILL`, to the group) and, as a last resort, on drop: the group is
+//! killed synchronously, so no server outlives aigne-ci.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,27 +20,28 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-
-use crate::engine::subprocess::ProcessGroupGuard;
 use serde_json::{Map, Value};
-use tokio::io::AsyncBufReadExt;
 
 use super::error::McpError;
 use super::settings::McpSettings;
 use super::spec::{McpHttpTransport, McpServerSpec};
 use super::sse::SseClientTransport;
 use super::stdio::CappedStdio;
-use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
 use crate::http::RetryPolicy;
 use crate::http::retry;
+use crate::process::{self, ChildSpec, StderrTail, SubprocessLog, find_program};
 
 /// AIGNE's default `max_reconnects` for URL servers.
 const DEFAULT_MAX_RECONNECTS: u32 = 10;
-/// How long an explicit shutdown may take before the process group is killed.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+/// How long the session may take to end (it closes the server's stdin).
+const SESSION_CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a server gets to exit after its stdin closes, and again after `SIGTERM`, before its
+/// process group is killed (rmcp's own graceful shutdown waits as long).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long shutdown waits for the cancellations of calls still in flight to be written.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
-/// Lines of a stdio server's stderr kept for error messages.
+/// Lines of a stdio server's stderr shown in its errors (AIGNE pipes and hides them; aigne-ci
+/// shows them when the server fails).
 const STDERR_TAIL_LINES: usize = 20;
 /// Longest pause between two reconnect attempts (AIGNE's p-retry doubles without bound).
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(30);
@@ -81,7 +84,8 @@ impl std::fmt::Debug for McpConnection {
 struct Session {
     service: tokio::sync::Mutex<Option<RunningService<RoleClient, ClientConfig>>>,
     peer: rmcp::service::Peer<RoleClient>,
-    group: Option<ProcessGroupGuard>,
+    /// The stdio server process (none for a URL server).
+    child: tokio::sync::Mutex<Option<process::Child>>,
     stderr: StderrTail,
     /// `tools/call` requests sent and not answered yet (cancelled on shutdown).
     in_flight: InFlight,
@@ -267,7 +271,7 @@ impl McpConnection {
                 server: self.label.clone(),
                 method,
                 tool,
-                stderr: session.stderr.text(),
+                stderr: session.stderr.last_lines(STDERR_TAIL_LINES),
             },
             ServiceError::Timeout { timeout } => McpError::Timeout {
                 server: self.label.clone(),
@@ -359,17 +363,18 @@ impl McpConnection {
 
 impl Session {
     /// Cancels the calls still in flight (so that a server waiting for its handlers to finish
-    /// can stop them), then cancels the rmcp service: its transport closes the server's stdin and
-    /// waits for it to exit (then `SIGTERM`, then `SIGKILL`, rmcp's graceful shutdown), all
-    /// within [`SHUTDOWN_GRACE`]; last, whatever is left of the process group is killed.
+    /// can stop them), then cancels the rmcp service, which drops its transport and so closes
+    /// the server's stdin; then the process module's shutdown: wait, `SIGTERM`, wait, `SIGKILL`
+    /// to the server's process group.
     async fn close(&self) {
         self.in_flight.cancel_all(&self.peer).await;
         let service = self.service.lock().await.take();
         if let Some(mut service) = service {
-            let _ = service.close_with_timeout(SHUTDOWN_GRACE).await;
+            let _ = service.close_with_timeout(SESSION_CLOSE_GRACE).await;
         }
-        if let Some(group) = &self.group {
-            group.kill();
+        let child = self.child.lock().await.take();
+        if let Some(child) = child {
+            child.shutdown(SHUTDOWN_GRACE).await;
         }
     }
 }
@@ -393,50 +398,43 @@ async fn open_session(
             server: label.to_owned(),
         });
     }
-    let mut process = tokio::process::Command::new(command);
-    process
-        .args(&spec.args)
-        .env_clear()
-        .envs(&settings.inherited_env)
-        .envs(&spec.env);
-    if let Some(cwd) = &spec.cwd {
-        process.current_dir(cwd);
-    }
-    let mut wrapped = process_wrap::tokio::CommandWrap::from(process);
-    wrapped
-        .wrap(process_wrap::tokio::ProcessGroup::leader())
-        .wrap(process_wrap::tokio::KillOnDrop);
-    let tail = StderrTail::default();
-    let noted = tail.clone();
-    let (transport, stderr) = CappedStdio::spawn(
-        wrapped,
-        settings.max_result_bytes,
-        Box::new(move |line| noted.push(line)),
-    )
-    .map_err(|source| McpError::Spawn {
+    let mut env = settings.inherited_env.clone();
+    env.extend(spec.env.clone());
+    let working_dir = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
+    let child_spec = ChildSpec {
+        purpose: "mcp-server".to_owned(),
+        program: find_program(command, &env, &working_dir)
+            .unwrap_or_else(|| PathBuf::from(command)),
+        args: spec.args.clone(),
+        env,
+        working_dir,
+        stdin: true,
+        stdout: true,
+    };
+    let mut child = process::spawn(&child_spec, log).map_err(|source| McpError::Spawn {
         server: label.to_owned(),
         source,
     })?;
-    let group = transport.id().map(ProcessGroupGuard::new);
-    let mut child_env = settings.inherited_env.clone();
-    child_env.extend(spec.env.clone());
-    let working_dir = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
-    log.record(SubprocessRecord {
-        purpose: "mcp-server".to_owned(),
-        program: find_program(command, &child_env, &working_dir)
-            .unwrap_or_else(|| PathBuf::from(command)),
-        args: spec.args.clone(),
-        working_dir,
-        pid: transport.id(),
-    });
-    if let Some(stderr) = stderr {
-        tail.follow(stderr);
-    }
+    let tail = child.stderr();
+    let (Some(stdout), Some(stdin)) = (child.take_stdout(), child.take_stdin()) else {
+        return Err(McpError::Spawn {
+            server: label.to_owned(),
+            source: std::io::Error::other("the server's stdio was not piped"),
+        });
+    };
+    let noted = tail.clone();
+    let transport = CappedStdio::new(
+        stdout,
+        stdin,
+        settings.max_result_bytes,
+        Box::new(move |line| noted.push(&format!("{line}\n"))),
+    );
+    // A failed handshake drops `child`, which kills the server's group.
     let (service, peer) = handshake(transport, label, timeout, &tail).await?;
     Ok(Session {
         service: tokio::sync::Mutex::new(Some(service)),
         peer,
-        group,
+        child: tokio::sync::Mutex::new(Some(child)),
         stderr: tail,
         in_flight: InFlight::default(),
     })
@@ -504,7 +502,7 @@ async fn open_http_session(
     Ok(Session {
         service: tokio::sync::Mutex::new(Some(service)),
         peer,
-        group: None,
+        child: tokio::sync::Mutex::new(None),
         stderr: tail,
         in_flight: InFlight::default(),
     })
@@ -554,7 +552,7 @@ where
         }
         Ok(Err(source)) => Err(McpError::Connect {
             server: label.to_owned(),
-            stderr: stderr.text(),
+            stderr: stderr.last_lines(STDERR_TAIL_LINES),
             source: Box::new(source),
         }),
         Err(_) => Err(McpError::Timeout {
@@ -665,44 +663,5 @@ impl Drop for PendingCall {
                 }
             });
         }
-    }
-}
-
-/// The last lines a stdio server wrote to stderr (AIGNE pipes and hides them; aigne-ci shows
-/// them when the server fails).
-#[derive(Clone, Default)]
-struct StderrTail(Arc<Mutex<VecDeque<String>>>);
-
-impl StderrTail {
-    fn follow(&self, stderr: tokio::process::ChildStderr) {
-        let lines = self.0.clone();
-        tokio::spawn(async move {
-            let mut reader = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if let Ok(mut lines) = lines.lock() {
-                    if lines.len() == STDERR_TAIL_LINES {
-                        lines.pop_front();
-                    }
-                    lines.push_back(line);
-                }
-            }
-        });
-    }
-
-    /// Adds a line of aigne-ci's own about the server (a dropped oversized line).
-    fn push(&self, line: String) {
-        if let Ok(mut lines) = self.0.lock() {
-            if lines.len() == STDERR_TAIL_LINES {
-                lines.pop_front();
-            }
-            lines.push_back(line);
-        }
-    }
-
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
     }
 }

@@ -8,7 +8,7 @@ use super::connection::McpConnection;
 use super::error::McpError;
 use super::settings::McpSettings;
 use super::spec::McpServerSpec;
-use crate::engine::subprocess::SubprocessLog;
+use crate::process::SubprocessLog;
 
 type Slot = Arc<OnceCell<Arc<McpConnection>>>;
 

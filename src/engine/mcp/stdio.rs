@@ -6,75 +6,40 @@
 //! cap is never held whole; when its first or last bytes name the request it answers (servers
 //! write `{"jsonrpc":"2.0","id":N,…` or, as the TypeScript SDK does, `…,"jsonrpc":"2.0","id":N}`),
 //! that request gets a JSON-RPC error naming the cap at once ([`is_too_large`] recognises it);
-//! any other oversized line is noted in the server's stderr tail. The child's shutdown is rmcp's
-//! graceful one: close stdin, wait, `SIGTERM`, wait, kill.
+//! any other oversized line is noted in the server's stderr tail. The process itself is the
+//! caller's ([`crate::process::Child`], which shuts it down): closing this transport closes the
+//! server's stdin.
 
-use std::time::Duration;
-
-use process_wrap::tokio::{ChildWrapper, CommandWrap};
 use rmcp::RoleClient;
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::AsyncRwTransport;
 use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, SimplexStream};
-use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+use tokio::process::{ChildStdin, ChildStdout};
 
 use crate::engine::line_child::{CappedLines, LineRead};
 
 /// The `data` key of the error [`cap_lines`] answers an oversized reply with.
 const TOO_LARGE_KEY: &str = "aigne_ci_too_large";
 
-/// How long the child gets to exit after its stdin closes, and again after `SIGTERM`.
-const EXIT_WAIT: Duration = Duration::from_secs(3);
-
 /// A stdio MCP server whose answers are capped.
 pub(super) struct CappedStdio {
     transport: AsyncRwTransport<RoleClient, ReadHalf<SimplexStream>, ChildStdin>,
-    child: Option<Box<dyn ChildWrapper>>,
 }
 
 /// Where a note about a dropped line goes (the server's stderr tail).
 pub(super) type Note = Box<dyn Fn(String) + Send + Sync>;
 
 impl CappedStdio {
-    /// Starts the server; its stdout is read through [`cap_lines`] with `cap`.
-    pub(super) fn spawn(
-        mut command: CommandWrap,
-        cap: usize,
-        note: Note,
-    ) -> std::io::Result<(Self, Option<ChildStderr>)> {
-        command
-            .command_mut()
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = command.spawn()?;
-        let stdin = child
-            .stdin()
-            .take()
-            .ok_or_else(|| std::io::Error::other("the server's stdin is not piped"))?;
-        let stdout = child
-            .stdout()
-            .take()
-            .ok_or_else(|| std::io::Error::other("the server's stdout is not piped"))?;
-        let stderr = child.stderr().take();
+    /// Speaks to a started server through its `stdin` and `stdout`; `stdout` is read through
+    /// [`cap_lines`] with `cap`.
+    pub(super) fn new(stdout: ChildStdout, stdin: ChildStdin, cap: usize, note: Note) -> Self {
         let (reader, writer) = tokio::io::simplex(64 * 1024);
         tokio::spawn(cap_lines(stdout, writer, cap, note));
         // rmcp's own cap stays above ours: the lines it sees are at most ours.
         let transport = AsyncRwTransport::new_client(reader, stdin)
             .with_max_line_length(cap.saturating_add(4096));
-        Ok((
-            Self {
-                transport,
-                child: Some(child),
-            },
-            stderr,
-        ))
-    }
-
-    /// The server's process id (its process group's id too).
-    pub(super) fn id(&self) -> Option<u32> {
-        self.child.as_ref().and_then(|child| child.id())
+        Self { transport }
     }
 }
 
@@ -92,29 +57,10 @@ impl Transport<RoleClient> for CappedStdio {
         self.transport.receive()
     }
 
+    /// Closes the server's stdin (its signal to exit; the caller's [`crate::process::Child`]
+    /// does the rest of the shutdown).
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.transport.close().await?;
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        if tokio::time::timeout(EXIT_WAIT, child.wait()).await.is_ok() {
-            return Ok(());
-        }
-        #[cfg(unix)]
-        if child.signal(nix::libc::SIGTERM).is_ok()
-            && tokio::time::timeout(EXIT_WAIT, child.wait()).await.is_ok()
-        {
-            return Ok(());
-        }
-        Box::into_pin(child.kill()).await
-    }
-}
-
-impl Drop for CappedStdio {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-        }
+        self.transport.close().await
     }
 }
 

@@ -76,11 +76,10 @@ impl NodeEngineError {
                  `--engine native`"
                     .to_owned(),
             ),
-            Self::NotInstalled { .. } => Some(
-                "run once without `--offline` (or restore the cache folder that holds \
-                 `node-engine-v1`)"
-                    .to_owned(),
-            ),
+            Self::NotInstalled { dir, .. } => Some(format!(
+                "run once without `--offline` (or restore the cache folder that holds `{}`)",
+                dir.display()
+            )),
             Self::Denied => Some("remove `--deny-exec` or use `--engine native`".to_owned()),
             // The host refused a question the official CLI asks when no provider key is set.
             Self::Load { message, .. } if message.contains("aigne-ci never prompts") => Some(

@@ -27,8 +27,8 @@ pub use error::{NodeEngineError, NodeInvokeError};
 
 use crate::engine::line_child::{LineChild, LineChildError, LineChildSpec};
 use crate::engine::npm::{self, NpmError, NpmSettings};
-use crate::engine::subprocess::{SubprocessLog, find_program};
 use crate::model::types::Usage;
+use crate::process::{SubprocessLog, find_program};
 use crate::transcript::TranscriptRecorder;
 
 /// The `@aigne/cli` version `--engine node` installs unless told otherwise.
@@ -53,8 +53,10 @@ pub struct NodeEngineSettings {
     /// The host's working folder: where aigne-ci was started, as under the official CLI (the
     /// project's JavaScript sees it as `process.cwd()`; stdio MCP servers start in it).
     pub working_dir: PathBuf,
-    /// The aigne-ci cache root (packages go to `node-engine-v1/<version>/` in it).
-    pub cache_dir: PathBuf,
+    /// The cache folder of the official packages (`<version>/` in it) and the host script.
+    pub packages_dir: PathBuf,
+    /// The cache folder of project installs' locks and markers ([`NpmSettings::state_dir`]).
+    pub npm_state_dir: PathBuf,
     /// The `@aigne/cli` version (`--node-engine-version`).
     pub version: String,
     /// A folder that already holds `node_modules/@aigne/cli` (`AIGNE_CI_NODE_ENGINE_DIR`).
@@ -221,7 +223,7 @@ impl NodeEngine {
                 deny_exec: settings.deny_exec,
                 allow_install_scripts: settings.allow_install_scripts,
                 offline: settings.offline,
-                state_dir: settings.cache_dir.join(npm::PROJECT_STATE_FOLDER),
+                state_dir: settings.npm_state_dir.clone(),
             };
             if let Err(error) =
                 npm::install_project_dependencies(&settings.project_dir, &npm_settings, &log).await
@@ -229,7 +231,7 @@ impl NodeEngine {
                 install_failure = Some(Arc::new(error));
             }
         }
-        let script = write_script(&settings.cache_dir.join("node-engine-v1"))?;
+        let script = write_script(&settings.packages_dir)?;
         let mut env = settings.env.clone();
         // No traces, spans or observability server: the run records only its own results.
         env.insert("AIGNE_OBSERVABILITY_DISABLED".to_owned(), "true".to_owned());
@@ -614,10 +616,7 @@ async fn ensure_packages(
         }
         return Ok(cli);
     }
-    let target = settings
-        .cache_dir
-        .join("node-engine-v1")
-        .join(&settings.version);
+    let target = settings.packages_dir.join(&settings.version);
     let cli = target.join("node_modules/@aigne/cli");
     if cli.join("package.json").is_file() {
         return Ok(cli);
@@ -633,7 +632,7 @@ async fn ensure_packages(
         deny_exec: settings.deny_exec,
         allow_install_scripts: false,
         offline: false,
-        state_dir: settings.cache_dir.join(npm::PROJECT_STATE_FOLDER),
+        state_dir: settings.npm_state_dir.clone(),
     };
     npm::install_package("@aigne/cli", &settings.version, &target, &npm_settings, log).await?;
     Ok(cli)
@@ -641,6 +640,6 @@ async fn ensure_packages(
 
 /// Writes the host script under a name that changes with its content; reuses it when present.
 fn write_script(dir: &Path) -> Result<PathBuf, NodeEngineError> {
-    crate::engine::subprocess::write_script(dir, "host", HOST_SCRIPT)
+    crate::process::write_script(dir, "host", HOST_SCRIPT)
         .map_err(|(path, source)| NodeEngineError::WriteScript { path, source })
 }

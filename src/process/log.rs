@@ -1,5 +1,5 @@
-//! Subprocesses the engine starts (the Node bridge, the Node engine host, npm installs), recorded
-//! for `summary.json`, and the `PATH` lookup that finds their programs.
+//! The record of every child [`super::spawn`] started (for `summary.json`), the `PATH` lookup that
+//! finds their programs, and the scripts shipped inside the binary that they run.
 //!
 //! A project from a URL is code: the run lists every process it started.
 
@@ -12,7 +12,7 @@ use serde::Serialize;
 /// One subprocess the run started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SubprocessRecord {
-    /// Why it was started (`js-bridge`, `node-engine`, `npm-install`, …).
+    /// Why it was started (`js-bridge`, `node-engine`, `npm-install`, `mcp-server`).
     pub purpose: String,
     /// The program, as resolved on `PATH`.
     pub program: PathBuf,
@@ -82,47 +82,6 @@ pub fn write_script(
     match write() {
         Ok(()) => Ok(path),
         Err(error) => Err((path, error)),
-    }
-}
-
-/// Kills a child's whole process group when dropped (or asked), synchronously, so that nothing
-/// it started survives even when an async shutdown never runs (a stdio MCP server, an npm
-/// install cut short by a signal or the total timeout).
-/// Signals at most once, so that a process id reused later is never hit.
-pub struct ProcessGroupGuard {
-    #[cfg_attr(not(unix), allow(dead_code))]
-    pgid: u32,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-impl ProcessGroupGuard {
-    /// A guard for the group whose leader is `pgid`.
-    pub fn new(pgid: u32) -> Self {
-        Self {
-            pgid,
-            armed: std::sync::atomic::AtomicBool::new(true),
-        }
-    }
-
-    /// Kills the group now (once).
-    pub fn kill(&self) {
-        if !self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        #[cfg(unix)]
-        if let Ok(pgid) = i32::try_from(self.pgid) {
-            // ESRCH (already gone) is the normal case after a graceful shutdown.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-impl Drop for ProcessGroupGuard {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
