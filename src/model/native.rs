@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::common::{self, drop_unresolved_getters, is_valid_tool_name, sanitize_tool_name};
+use super::providers::NativeProtocol;
 use super::settings::ModelSettings;
 use super::transport::{CheckEnd, RawAnswer, RawCall, Transport};
 use super::types::{ChatRequest, ChatResponse, ModelOptions};
@@ -66,6 +67,8 @@ pub struct NativeChatModel {
 pub struct NativeSettings<'a> {
     /// Our provider id: `anthropic`, `google`, `bedrock` or `aignehub`.
     pub provider: &'static str,
+    /// Its protocol, from the provider table.
+    pub protocol: NativeProtocol,
     /// The model (`None`: the provider's default).
     pub model: Option<&'a str>,
     /// A base URL that replaces the provider's own (tests).
@@ -102,8 +105,8 @@ impl NativeChatModel {
                 })
             })
             .transpose()?;
-        let (protocol, model) = match provider {
-            "anthropic" => {
+        let (protocol, model) = match settings.protocol {
+            NativeProtocol::Anthropic => {
                 let mut config =
                     anthropic::AnthropicSettings::from_environment(variables, settings.model)
                         .map_err(error)?;
@@ -113,7 +116,7 @@ impl NativeChatModel {
                 let model = config.model.clone();
                 (Protocol::Anthropic(config), model)
             }
-            "google" | "gemini" => {
+            NativeProtocol::Gemini => {
                 let mut config =
                     gemini::GeminiSettings::from_environment(variables, settings.model)
                         .map_err(error)?;
@@ -123,7 +126,7 @@ impl NativeChatModel {
                 let model = config.model.clone();
                 (Protocol::Gemini(config), model)
             }
-            "bedrock" => {
+            NativeProtocol::Bedrock => {
                 let mut config =
                     bedrock::BedrockSettings::from_environment(variables, settings.model)
                         .map_err(error)?;
@@ -133,7 +136,7 @@ impl NativeChatModel {
                 let model = config.model.clone();
                 (Protocol::Bedrock(config), model)
             }
-            "aignehub" => {
+            NativeProtocol::Hub => {
                 let mut config =
                     hub::HubSettings::from_environment(variables, settings.model).map_err(error)?;
                 if let Some(url) = override_url {
@@ -147,12 +150,6 @@ impl NativeChatModel {
                     },
                     model,
                 )
-            }
-            other => {
-                return Err(ModelError::UnsupportedProvider {
-                    provider: other.to_owned(),
-                    model: settings.model.unwrap_or_default().to_owned(),
-                });
             }
         };
         Ok(Self {

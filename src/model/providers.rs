@@ -6,8 +6,22 @@
 pub enum Protocol {
     /// OpenAI chat completions ([`super::openai`]).
     OpenAiCompatible,
-    /// Its own protocol: Anthropic, Gemini, Bedrock, AIGNE Hub ([`super::native`]).
-    Native,
+    /// Its own protocol ([`super::native`]).
+    Native(NativeProtocol),
+}
+
+/// The providers with their own protocol, each a module that builds its requests, reads its
+/// answers and its settings from the environment; [`super::native`] dispatches on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeProtocol {
+    /// [`super::anthropic`].
+    Anthropic,
+    /// [`super::gemini`].
+    Gemini,
+    /// [`super::bedrock`].
+    Bedrock,
+    /// [`super::hub`] (AIGNE Hub).
+    Hub,
 }
 
 /// What differs between OpenAI-compatible providers (`OpenAIChatModel` subclass flags).
@@ -85,6 +99,7 @@ const fn oai(
 }
 
 const fn native(
+    protocol: NativeProtocol,
     id: &'static str,
     class_names: &'static [&'static str],
     default_model: &'static str,
@@ -93,7 +108,7 @@ const fn native(
     Provider {
         id,
         class_names,
-        protocol: Protocol::Native,
+        protocol: Protocol::Native(protocol),
         default_model,
         key_variables,
         key_default: None,
@@ -115,17 +130,19 @@ pub const PROVIDERS: &[Provider] = &[
         Capabilities::ALL,
     ),
     native(
-        "anthropic",
+        NativeProtocol::Anthropic,
+        super::anthropic::PROVIDER,
         &["AnthropicChatModel"],
-        "claude-3-7-sonnet-latest",
+        super::anthropic::DEFAULT_MODEL,
         // `CLAUDE_API_KEY` is the model's own fallback; counting it for routing too (the AIGNE
         // CLI checks only `ANTHROPIC_API_KEY`) lets it select Anthropic on its own.
         &["ANTHROPIC_API_KEY", "CLAUDE_API_KEY"],
     ),
     native(
-        "bedrock",
+        NativeProtocol::Bedrock,
+        super::bedrock::PROVIDER,
         &["BedrockChatModel"],
-        "us.amazon.nova-lite-v1:0",
+        super::bedrock::DEFAULT_MODEL,
         &["AWS_ACCESS_KEY_ID"],
     ),
     oai(
@@ -142,9 +159,10 @@ pub const PROVIDERS: &[Provider] = &[
         },
     ),
     native(
+        NativeProtocol::Gemini,
         "google",
         &["GeminiChatModel", "google"],
-        "gemini-2.0-flash",
+        super::gemini::DEFAULT_MODEL,
         &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
     ),
     Provider {
@@ -202,9 +220,10 @@ pub const PROVIDERS: &[Provider] = &[
         },
     ),
     native(
-        "aignehub",
+        NativeProtocol::Hub,
+        super::hub::PROVIDER,
         &["AIGNEHubChatModel"],
-        "openai/gpt-5-mini",
+        super::hub::DEFAULT_MODEL,
         &["AIGNE_HUB_API_KEY"],
     ),
 ];
@@ -228,10 +247,10 @@ pub const LMSTUDIO: Provider = Provider {
 };
 
 /// The hub's id.
-pub const HUB: &str = "aignehub";
+pub const HUB: &str = super::hub::PROVIDER;
 
 /// AIGNE Hub's default model.
-pub const HUB_DEFAULT_MODEL: &str = "openai/gpt-5-mini";
+pub const HUB_DEFAULT_MODEL: &str = super::hub::DEFAULT_MODEL;
 
 /// `findModel(provider)`: the first provider whose class name (lowercase) contains the
 /// lowercase, dash-free `name`.

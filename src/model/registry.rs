@@ -339,7 +339,7 @@ impl ModelRegistry {
                 let supported = providers::find(&provider).is_some_and(|found| {
                     matches!(
                         found.protocol,
-                        Protocol::OpenAiCompatible | Protocol::Native
+                        Protocol::OpenAiCompatible | Protocol::Native(_)
                     )
                 });
                 return Ok(ResolvedModel {
@@ -376,7 +376,7 @@ impl ModelRegistry {
                 .unwrap_or_else(|| provider.default_model.to_owned()),
             supported: matches!(
                 provider.protocol,
-                Protocol::OpenAiCompatible | Protocol::Native
+                Protocol::OpenAiCompatible | Protocol::Native(_)
             ),
             missing_key,
         })
@@ -432,10 +432,11 @@ impl ModelRegistry {
         if let Some(existing) = models.get(&cache_key) {
             return Ok(existing.clone());
         }
-        if provider.protocol == Protocol::Native {
+        if let Protocol::Native(protocol) = provider.protocol {
             let chat_model: Arc<dyn ChatModel> = Arc::new(NativeChatModel::new(
                 NativeSettings {
                     provider: provider.id,
+                    protocol,
                     model: Some(&model),
                     base_url_override: self
                         .settings
