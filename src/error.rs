@@ -68,6 +68,19 @@ pub enum Error {
 #[error("interrupted while fetching the project: nothing was cached")]
 pub struct FetchInterrupted;
 
+/// The plan's errors keep their own variant here, so exit statuses and hints stay as they were.
+impl From<crate::plan::PlanError> for Error {
+    fn from(error: crate::plan::PlanError) -> Self {
+        use crate::plan::PlanError;
+        match error {
+            PlanError::Usage { message, hint } => Self::Usage { message, hint },
+            PlanError::Batch(error) => Self::Batch(error),
+            PlanError::Model(error) => Self::Model(error),
+            PlanError::ProjectEnv(error) => Self::ProjectEnv(error),
+        }
+    }
+}
+
 impl Error {
     /// A usage error with a message and an optional hint.
     pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {

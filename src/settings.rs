@@ -11,7 +11,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::env_vars::EnvVars;
-use crate::error::Error;
 use crate::http::{HttpSettings, ProxySettings, RetryPolicy};
 
 /// The runner variables aigne-ci reads, deserialized with envy.
@@ -179,35 +178,9 @@ pub fn is_secret_name(name: &str) -> bool {
     SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
 }
 
-/// `--sha256`: 64 hex digits (an optional `sha256:` prefix is accepted), lower-cased.
-pub fn parse_sha256(text: &str) -> Result<String, Error> {
-    let trimmed = text.trim();
-    let digits = trimmed.strip_prefix("sha256:").unwrap_or(trimmed);
-    if digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(digits.to_ascii_lowercase())
-    } else {
-        Err(Error::usage(
-            format!("`--sha256 {text}` is not a sha256 digest (64 hex digits)"),
-            Some("compute it with `sha256sum project.tar.gz`".to_owned()),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sha256_pins() {
-        let digest = "AB".repeat(32);
-        assert_eq!(parse_sha256(&digest).unwrap(), "ab".repeat(32));
-        assert_eq!(
-            parse_sha256(&format!("sha256:{digest}")).unwrap(),
-            "ab".repeat(32)
-        );
-        assert!(parse_sha256("abc").is_err());
-        assert!(parse_sha256(&"zz".repeat(32)).is_err());
-    }
 
     #[test]
     fn proxies_and_retry_knob() {

@@ -10,14 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Edges (`from`, `to`) that close a circle today, each to be removed by the work named.
-const CIRCLE_EXCEPTIONS: &[(&str, &str)] = &[
-    // The run plan and `settings.rs` return the top `Error` (`Error::usage`) while `error` wraps
-    // every stage's error (and the plan's `RedirectError`). Both go when the plan validates into
-    // its own error type that `error` wraps.
-    ("plan", "error"),
-    ("settings", "error"),
-];
+/// Edges (`from`, `to`) allowed to close a circle (none: keep it that way).
+const CIRCLE_EXCEPTIONS: &[(&str, &str)] = &[];
 
 /// The modules that read the raw flags: the flags themselves, the commands, and the run plan
 /// that resolves them into per-stage settings (issue 12: "no module below `commands/` imports

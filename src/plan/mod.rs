@@ -34,6 +34,7 @@
 
 pub mod dotenv;
 pub mod dry_run;
+mod error;
 pub mod trust;
 
 use std::collections::BTreeMap;
@@ -56,7 +57,6 @@ use crate::engine::mcp::McpSettings;
 use crate::engine::node::NodeEngineSettings;
 use crate::engine::npm::NpmSettings;
 use crate::env_vars::EnvVars;
-use crate::error::Error;
 use crate::fetch::{ExtractLimits, FetchSettings};
 use crate::model::settings::js_number;
 use crate::model::types::ModelOptions;
@@ -64,9 +64,10 @@ use crate::model::{ModelError, ModelFlags, ModelSettings};
 use crate::project::{LoadSettings, Project};
 use crate::report::{GithubSettings, ProgressMode, Redactor, ReportSettings};
 use crate::secret::Secret;
-use crate::settings::{Environment, parse_sha256};
+use crate::settings::Environment;
 
 pub use dotenv::{DotEnvError, ProjectEnv};
+pub use error::PlanError;
 
 /// Everything `run` will do, resolved from the flags and the environment (step 1).
 #[derive(Debug, Clone)]
@@ -364,7 +365,7 @@ pub fn github_enabled(mode: GithubMode, environment: &Environment) -> bool {
 }
 
 /// `--fail-on`, `--min-pass-rate` (shared by `run` and `merge`), checked.
-pub fn policy(args: &PolicyArgs) -> Result<Policy, Error> {
+pub fn policy(args: &PolicyArgs) -> Result<Policy, PlanError> {
     if let Some(rate) = args.min_pass_rate
         && !(0.0..=1.0).contains(&rate)
     {
@@ -381,7 +382,7 @@ pub fn policy(args: &PolicyArgs) -> Result<Policy, Error> {
 }
 
 /// `--repeat N` and `--repeat-min-pass K` (1 <= K <= N; K defaults to N).
-fn repeat(verdicts: &VerdictArgs) -> Result<Repeat, Error> {
+fn repeat(verdicts: &VerdictArgs) -> Result<Repeat, PlanError> {
     let runs = NonZeroUsize::new(verdicts.repeat).ok_or(BatchError::Setting {
         flag: "repeat",
         message: "must be at least 1".to_owned(),
@@ -402,7 +403,7 @@ fn repeat(verdicts: &VerdictArgs) -> Result<Repeat, Error> {
 
 impl RunPlan {
     /// Step 1: the flags and the environment, validated. No file is read, nothing starts.
-    pub fn resolve(args: &RunArgs, environment: &Environment) -> Result<Self, Error> {
+    pub fn resolve(args: &RunArgs, environment: &Environment) -> Result<Self, PlanError> {
         let source = args
             .source
             .clone()
@@ -419,7 +420,7 @@ impl RunPlan {
             message: "must be at least 1".to_owned(),
         })?;
         if args.policy.fail_on == FailOn::Regression && args.verdicts.baseline.is_none() {
-            return Err(Error::usage(
+            return Err(PlanError::usage(
                 "`--fail-on regression` needs `--baseline PATH`",
                 Some(
                     "pass the `results.jsonl` (or out-dir) of an earlier run, e.g. the base branch's"
@@ -495,7 +496,7 @@ impl RunPlan {
         environment: &Environment,
         project: &Arc<Project>,
         project_dir: &Path,
-    ) -> Result<ProjectPlan, Error> {
+    ) -> Result<ProjectPlan, PlanError> {
         let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
         if !self.trust_project_env {
             trust::check(&dotenv)?;
@@ -546,7 +547,7 @@ pub struct InspectPlan {
 
 impl InspectPlan {
     /// Resolves `inspect`'s flags.
-    pub fn resolve(args: &InspectArgs, environment: &Environment) -> Result<Self, Error> {
+    pub fn resolve(args: &InspectArgs, environment: &Environment) -> Result<Self, PlanError> {
         let source = args
             .source
             .clone()
@@ -568,7 +569,7 @@ impl InspectPlan {
         &self,
         environment: &Environment,
         project_dir: &Path,
-    ) -> Result<ModelSettings, Error> {
+    ) -> Result<ModelSettings, PlanError> {
         let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
         Ok(ModelSettings::resolve(
             &self.model,
@@ -585,10 +586,10 @@ pub fn fetch_settings(
     environment: &Environment,
     source: String,
     args: &SourceArgs,
-) -> Result<FetchSettings, Error> {
+) -> Result<FetchSettings, PlanError> {
     let sha256 = args.sha256.as_deref().map(parse_sha256).transpose()?;
     if args.max_entries == 0 || args.max_unpacked_bytes == 0 {
-        return Err(Error::usage(
+        return Err(PlanError::usage(
             "`--max-entries` and `--max-unpacked-bytes` must be greater than 0",
             None,
         ));
@@ -618,13 +619,27 @@ pub fn fetch_settings(
     })
 }
 
+/// `--sha256`: 64 hex digits (an optional `sha256:` prefix is accepted), lower-cased.
+fn parse_sha256(text: &str) -> Result<String, PlanError> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix("sha256:").unwrap_or(trimmed);
+    if digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(digits.to_ascii_lowercase())
+    } else {
+        Err(PlanError::usage(
+            format!("`--sha256 {text}` is not a sha256 digest (64 hex digits)"),
+            Some("compute it with `sha256sum project.tar.gz`".to_owned()),
+        ))
+    }
+}
+
 /// The model settings `run` resolves for a project folder: the model flags, the environment and
 /// the `.env` files of the current and the project folder (no trust check).
 pub fn model_settings(
     args: &ModelArgs,
     environment: &Environment,
     project_dir: &Path,
-) -> Result<ModelSettings, Error> {
+) -> Result<ModelSettings, PlanError> {
     let flags = model_flags(args, environment)?;
     let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
     Ok(ModelSettings::resolve(
@@ -635,7 +650,7 @@ pub fn model_settings(
 }
 
 /// `--input`, `--prompt` or `--input-json`.
-fn inputs_source(args: &RunArgs) -> Result<InputsSource, Error> {
+fn inputs_source(args: &RunArgs) -> Result<InputsSource, PlanError> {
     if let Some(path) = &args.inputs.input {
         return Ok(if path.as_os_str() == "-" {
             InputsSource::Stdin
@@ -649,7 +664,7 @@ fn inputs_source(args: &RunArgs) -> Result<InputsSource, Error> {
     if let Some(json) = &args.inputs.input_json {
         return Ok(InputsSource::InputJson(json.clone()));
     }
-    Err(Error::usage(
+    Err(PlanError::usage(
         "no inputs: pass `--input FILE`, `--prompt TEXT` or `--input-json JSON`",
         Some(
             "an inputs file holds one JSON value per line, e.g. `{\"message\": \"hello\"}`"
@@ -659,7 +674,7 @@ fn inputs_source(args: &RunArgs) -> Result<InputsSource, Error> {
 }
 
 /// The model flags, each checked against its range (AIGNE's camelCase option names).
-pub fn model_flags(args: &ModelArgs, environment: &Environment) -> Result<ModelFlags, Error> {
+pub fn model_flags(args: &ModelArgs, environment: &Environment) -> Result<ModelFlags, PlanError> {
     Ok(ModelFlags {
         model: args.model.clone().filter(|model| !model.is_empty()),
         options: model_options(args)?,
@@ -748,9 +763,21 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn sha256_pins() {
+        let digest = "AB".repeat(32);
+        assert_eq!(parse_sha256(&digest).unwrap(), "ab".repeat(32));
+        assert_eq!(
+            parse_sha256(&format!("sha256:{digest}")).unwrap(),
+            "ab".repeat(32)
+        );
+        assert!(parse_sha256("abc").is_err());
+        assert!(parse_sha256(&"zz".repeat(32)).is_err());
+    }
     use crate::cli::{Cli, Command};
 
-    fn plan(args: &[&str]) -> Result<RunPlan, Error> {
+    fn plan(args: &[&str]) -> Result<RunPlan, PlanError> {
         let cli = Cli::try_parse_from(
             ["aigne-ci", "run", "--prompt", "hi"]
                 .iter()
@@ -770,7 +797,7 @@ mod tests {
         for engine in ["auto", "native", "node"] {
             let error = plan(&["--engine", engine, "--temperature", "5"]).unwrap_err();
             assert_eq!(
-                crate::error::error_chain(&error),
+                crate::text::error_chain(&error),
                 "invalid model setting `--temperature`: `5` is not between 0 and 2",
                 "{engine}"
             );
