@@ -222,7 +222,11 @@ fn conforms(ours: &Seen, reference: &Seen) -> bool {
     }
     match (ours.result.get("error"), reference.result.get("error")) {
         (Some(Value::String(ours)), Some(Value::String(theirs))) => ours.contains(theirs.as_str()),
-        (None, None) => ours.result.to_string() == reference.result.to_string(),
+        // Compared as text: `Value`'s equality ignores key order.
+        (None, None) => {
+            serde_json::to_string(&ours.result).unwrap()
+                == serde_json::to_string(&reference.result).unwrap()
+        }
         _ => false,
     }
 }

@@ -215,12 +215,15 @@ fn is_zod_any(schema: &Value) -> bool {
         Some(Value::Array(_)) => true,
         _ => false,
     };
-    !typed
-        && !["anyOf", "allOf", "oneOf", "not", "enum", "const"]
+    let built = typed
+        || ["anyOf", "allOf", "oneOf", "not", "enum", "const"]
             .iter()
             .any(|key| map.contains_key(*key))
-        && map.get("nullable") != Some(&Value::Bool(true))
-        && !(map.contains_key("if") && map.contains_key("then") && map.contains_key("else"))
+        || map.get("nullable") == Some(&Value::Bool(true))
+        || ["if", "then", "else"]
+            .iter()
+            .all(|key| map.contains_key(*key));
+    !built
 }
 
 fn is_json_type(name: &str) -> bool {
@@ -553,7 +556,8 @@ mod tests {
             "a": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
             "free": {"type": "object", "properties": {"k": {"type": "string"}}, "additionalProperties": true}
         }});
-        let value = json!({"extra": 1, "a": [{"k": "v", "drop": 2}], "free": {"keep": 3, "k": "v"}});
+        let value =
+            json!({"extra": 1, "a": [{"k": "v", "drop": 2}], "free": {"keep": 3, "k": "v"}});
         // Schema order first; the top level keeps other keys, nested objects drop them unless
         // `additionalProperties` allows them; a default fills an absent property.
         assert_eq!(

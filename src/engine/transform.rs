@@ -165,7 +165,8 @@ impl<'a> KeyOrder<'a> {
             return reference;
         }
         // Most keys shared, then most values equal, then fewest keys `map` lacks.
-        let mut best: Option<(&'a Map<String, Value>, (usize, usize, isize))> = None;
+        type Score = (usize, usize, isize);
+        let mut best: Option<(&'a Map<String, Value>, Score)> = None;
         for object in &self.objects {
             let shared = unwritten
                 .iter()
