@@ -316,8 +316,8 @@ mod runner {
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
     use std::process::Command;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
 
     use super::{Action, action, root};
 
@@ -564,12 +564,11 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
         )
     }
 
-    /// A fake release host: serves `<root>/<path>` and records each request; the first
-    /// `fail_first` requests get 503.
+    /// A fake release host (on the shared [`crate::common::server::Loopback`] bootstrap): serves
+    /// `<root>/<path>` and records each request; the first `fail_first` requests get 503.
     pub(super) struct ReleaseServer {
         pub url: String,
-        pub requests: Arc<Mutex<Vec<String>>>,
-        _runtime: tokio::runtime::Runtime,
+        server: crate::common::server::Loopback,
     }
 
     impl ReleaseServer {
@@ -581,14 +580,12 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
             struct Shared {
                 files: PathBuf,
                 fail_first: Arc<AtomicUsize>,
-                requests: Arc<Mutex<Vec<String>>>,
             }
 
             async fn serve(
                 State(shared): State<Shared>,
                 UrlPath(path): UrlPath<String>,
             ) -> Result<Vec<u8>, StatusCode> {
-                shared.requests.lock().unwrap().push(path.clone());
                 if shared
                     .fail_first
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -602,34 +599,27 @@ exit "${{FAKE_AIGNE_CI_EXIT:-0}}"
                 fs_err::read(shared.files.join(&path)).map_err(|_| StatusCode::NOT_FOUND)
             }
 
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let requests = Arc::new(Mutex::new(Vec::new()));
             let shared = Shared {
                 files,
                 fail_first: Arc::new(AtomicUsize::new(fail_first)),
-                requests: requests.clone(),
             };
             let app = axum::Router::new()
                 .route("/{*path}", axum::routing::get(serve))
                 .with_state(shared);
-            let listener = runtime
-                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-                .unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            runtime.spawn(async move { axum::serve(listener, app).await });
+            let server = crate::common::server::Loopback::serve(app);
             Self {
-                url,
-                requests,
-                _runtime: runtime,
+                url: server.url(),
+                server,
             }
         }
 
+        /// The paths requested (without the leading `/`), in arrival order.
         pub(super) fn requests(&self) -> Vec<String> {
-            self.requests.lock().unwrap().clone()
+            self.server
+                .requests()
+                .into_iter()
+                .map(|request| request.path.trim_start_matches('/').to_owned())
+                .collect()
         }
     }
 

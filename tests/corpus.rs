@@ -180,19 +180,17 @@ fn run_ours(engine: &str, node_engine: &Path, project: &Path, cases: &[Case]) ->
         })
         .collect();
     fs_err::write(dir.path().join("inputs.jsonl"), inputs).unwrap();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-corpus")
-            .env("HOME", dir.path())
-            .arg("run")
-            .arg(project)
-            .args(["--input", "inputs.jsonl", "--concurrency", "1"])
-            .args(["--fail-on", "never", "--engine", engine])
-            .arg("--node-engine-dir")
-            .arg(node_engine),
-    );
-    assert_eq!(ran.code, Some(0), "{engine}: {}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-corpus")
+        .env("HOME", dir.path())
+        .arg("run")
+        .arg(project)
+        .args(["--input", "inputs.jsonl", "--concurrency", "1"])
+        .args(["--fail-on", "never", "--engine", engine])
+        .arg("--node-engine-dir")
+        .arg(node_engine)
+        .expect_exit(0)
+        .run();
     let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let mut records: Vec<Value> = text
         .lines()

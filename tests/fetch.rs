@@ -138,51 +138,28 @@ struct State {
     log: Vec<Logged>,
 }
 
+/// The tarball host, on the shared [`common::server::Loopback`] bootstrap.
 struct TarServer {
-    address: SocketAddr,
+    server: common::server::Loopback,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TarServer {
     fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let (address_sender, address_receiver) = std::sync::mpsc::channel();
-        let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                address_sender.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-                    handle(server_state.clone(), uri, headers)
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown_receiver.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-            runtime.shutdown_timeout(Duration::from_millis(100));
-        });
-        let address = address_receiver.recv().unwrap();
-        Self {
-            address,
-            state,
-            shutdown: Some(shutdown_sender),
-            thread: Some(thread),
-        }
+        let server = common::server::Loopback::serve(axum::Router::new().fallback(
+            move |uri: Uri, headers: HeaderMap| handle(server_state.clone(), uri, headers),
+        ));
+        Self { server, state }
+    }
+
+    fn address(&self) -> SocketAddr {
+        self.server.address()
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        format!("{}{path}", self.server.url())
     }
 
     /// Answers `path` with `behaviour` from now on (after anything queued).
@@ -208,17 +185,6 @@ impl TarServer {
 
     fn statuses(&self) -> Vec<u16> {
         self.log().iter().map(|logged| logged.status).collect()
-    }
-}
-
-impl Drop for TarServer {
-    fn drop(&mut self) {
-        if let Some(sender) = self.shutdown.take() {
-            let _ = sender.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -485,7 +451,7 @@ fn cold_then_warm_runs_reuse_the_cache() {
     // Readable entry path: <cache>/projects-v1/<host>_<port>/<url path>/<key>/files.
     let cache = fs_err::canonicalize(fixture.cache()).unwrap();
     let relative = project_dir.strip_prefix(&cache).unwrap();
-    let host = format!("127.0.0.1_{}", server.address.port());
+    let host = format!("127.0.0.1_{}", server.address().port());
     assert!(
         relative.starts_with(Path::new("projects-v1").join(&host).join("o/demo.tgz")),
         "{}",
@@ -706,13 +672,13 @@ fn retries_run_out_with_the_status_and_attempts_named() {
     let server = TarServer::start();
     server.route("/p.tgz", Behaviour::Status(503, None));
     let fixture = Fixture::new();
-    let url = format!("http://user:pass@{}/p.tgz?token=abc&x=1", server.address);
+    let url = format!("http://user:pass@{}/p.tgz?token=abc&x=1", server.address());
     let ran = fixture.fetch(&[&url, "--http-retries", "2"]);
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
     assert_eq!(server.statuses(), vec![503, 503, 503]);
     let expected = format!(
         "error: downloading `http://user:****@{}/p.tgz?token=****&x=1` failed with status `503 Service Unavailable` after 3 attempt(s): <html>error 503</html>",
-        server.address
+        server.address()
     );
     assert!(ran.stderr.contains(&expected), "{}", ran.stderr);
     assert!(!ran.stderr.contains("pass"), "{}", ran.stderr);
@@ -741,12 +707,7 @@ fn not_found_is_not_retried() {
 
 #[test]
 fn connection_refused_is_retried_then_reported() {
-    // Bind and drop a listener to find a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::server::free_port();
     let fixture = Fixture::new();
     let url = format!("http://127.0.0.1:{port}/p.tgz");
     let ran = fixture.fetch(&[&url, "--http-retries", "1"]);

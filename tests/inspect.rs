@@ -17,12 +17,11 @@ fn fixture(name: &str) -> String {
 #[test]
 fn lists_agents_models_and_features() {
     let dir = tempfile::tempdir().unwrap();
-    let ran = common::run(
-        common::command(dir.path())
-            .args(["inspect", &fixture("basic")])
-            .env("OPENAI_API_KEY", "sk-test"),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .args(["inspect", &fixture("basic")])
+        .env("OPENAI_API_KEY", "sk-test")
+        .expect_exit(0)
+        .run();
     let report: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(report["format_version"], 1);
     assert_eq!(report["project"]["name"], "basic");
@@ -79,8 +78,10 @@ fn unsupported_features_are_named_with_their_file() {
         "type: mcp\ncommand: npx\nargs: [\"-y\", \"@modelcontextprotocol/server-filesystem\"]\n",
     )
     .unwrap();
-    let ran = common::run(common::command(dir.path()).args(["inspect", "p"]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .args(["inspect", "p"])
+        .expect_exit(0)
+        .run();
     let report: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(report["native"]["supported"], false);
     let unsupported: Vec<&str> = report["native"]["unsupported"]
@@ -123,14 +124,18 @@ fn a_project_that_does_not_load_exits_2_naming_file_and_line() {
         "name: a\ntool_choice: sometimes\n",
     )
     .unwrap();
-    let ran = common::run(common::command(dir.path()).args(["inspect", "."]));
-    assert_eq!(ran.code, Some(2), "{}", ran.stdout);
+    let ran = common::Run::in_dir(dir.path())
+        .args(["inspect", "."])
+        .expect_exit(2)
+        .run();
     assert!(ran.stderr.contains("a.yaml:2"), "{}", ran.stderr);
     assert!(ran.stderr.contains("toolChoice"), "{}", ran.stderr);
     assert!(ran.stdout.is_empty());
 
     let empty = tempfile::tempdir().unwrap();
-    let ran = common::run(common::command(empty.path()).args(["inspect", "."]));
-    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let ran = common::Run::in_dir(empty.path())
+        .args(["inspect", "."])
+        .expect_exit(2)
+        .run();
     assert!(ran.stderr.contains("aigne.yaml"), "{}", ran.stderr);
 }

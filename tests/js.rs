@@ -1043,20 +1043,19 @@ mod project_dependencies {
     }
 
     /// `aigne-ci run <project> <agent> --input-json <input>` with npm kept off the network.
-    fn command(project: &Path, work: &Path, agent: &str, input: &str) -> std::process::Command {
-        command_with_cache(project, work, &work.join("cache"), agent, input)
+    fn run_in(project: &Path, work: &Path, agent: &str, input: &str) -> common::Run {
+        run_with_cache(project, work, &work.join("cache"), agent, input)
     }
 
-    /// [`command`] with the cache in `cache`.
-    fn command_with_cache(
+    /// [`run_in`] with the cache in `cache`.
+    fn run_with_cache(
         project: &Path,
         work: &Path,
         cache: &Path,
         agent: &str,
         input: &str,
-    ) -> std::process::Command {
-        let mut command = common::command(work);
-        command
+    ) -> common::Run {
+        common::Run::in_dir(work)
             .env("npm_config_registry", "http://127.0.0.1:9/")
             .env("npm_config_cache", work.join("npm-cache"))
             .arg("run")
@@ -1064,17 +1063,30 @@ mod project_dependencies {
             .env("AIGNE_CI_ENGINE", "native")
             .args([agent, "--input-json", input])
             .arg("--cache-dir")
-            .arg(cache);
-        command
+            .arg(cache)
+    }
+
+    /// [`run_in`] as a `Command`.
+    fn command(project: &Path, work: &Path, agent: &str, input: &str) -> std::process::Command {
+        run_in(project, work, agent, input).into_command()
+    }
+
+    /// [`run_with_cache`] as a `Command`.
+    fn command_with_cache(
+        project: &Path,
+        work: &Path,
+        cache: &Path,
+        agent: &str,
+        input: &str,
+    ) -> std::process::Command {
+        run_with_cache(project, work, cache, agent, input).into_command()
     }
 
     fn output_of(work: &Path) -> (Value, Value) {
         let out = work.join("aigne-ci-output");
         let results = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
         let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
-        let summary: Value =
-            serde_json::from_str(&fs_err::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
+        let summary: Value = common::summary(&out);
         (record, summary)
     }
 
@@ -1126,13 +1138,9 @@ mod project_dependencies {
     fn installed_once_with_install_scripts_off_and_imported_by_the_agent() {
         let project = project();
         let work = tempfile::tempdir().unwrap();
-        let ran = common::run(&mut command(
-            project.path(),
-            work.path(),
-            "shouter",
-            r#"{"text": "hi"}"#,
-        ));
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        run_in(project.path(), work.path(), "shouter", r#"{"text": "hi"}"#)
+            .expect_exit(0)
+            .run();
         let (record, summary) = output_of(work.path());
         assert_eq!(
             record["output"],
@@ -1164,13 +1172,14 @@ mod project_dependencies {
         );
 
         // The second run finds `node_modules` and installs nothing.
-        let ran = common::run(&mut command(
+        run_in(
             project.path(),
             work.path(),
             "shouter",
             r#"{"text": "again"}"#,
-        ));
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        )
+        .expect_exit(0)
+        .run();
         let (record, summary) = output_of(work.path());
         assert_eq!(record["output"]["shouted"], json!("AGAIN!"));
         assert_eq!(purposes(&summary), ["js-bridge"]);
@@ -1180,11 +1189,10 @@ mod project_dependencies {
     fn install_scripts_run_with_allow_install_scripts_and_offline_keeps_npm_offline() {
         let project = project();
         let work = tempfile::tempdir().unwrap();
-        let ran = common::run(
-            command(project.path(), work.path(), "shouter", r#"{"text": "x"}"#)
-                .args(["--allow-install-scripts", "--offline"]),
-        );
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        run_in(project.path(), work.path(), "shouter", r#"{"text": "x"}"#)
+            .args(["--allow-install-scripts", "--offline"])
+            .expect_exit(0)
+            .run();
         let (record, summary) = output_of(work.path());
         assert_eq!(
             record["output"],
@@ -1260,13 +1268,9 @@ mod project_dependencies {
         fs_err::create_dir_all(&state).unwrap();
         let marker = state.join(format!("{}.incomplete", state_key(project.path())));
         fs_err::write(&marker, "").unwrap();
-        let ran = common::run(&mut command(
-            project.path(),
-            work.path(),
-            "shouter",
-            r#"{"text": "y"}"#,
-        ));
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        run_in(project.path(), work.path(), "shouter", r#"{"text": "y"}"#)
+            .expect_exit(0)
+            .run();
         let (record, summary) = output_of(work.path());
         assert_eq!(record["output"]["shouted"], json!("Y!"));
         assert_eq!(purposes(&summary), ["npm-install", "js-bridge"]);
@@ -1277,22 +1281,18 @@ mod project_dependencies {
     fn nothing_is_installed_when_no_javascript_runs_or_exec_is_denied() {
         let project = project();
         let work = tempfile::tempdir().unwrap();
-        let ran = common::run(&mut command(
-            project.path(),
-            work.path(),
-            "upper",
-            r#"{"text": "abc"}"#,
-        ));
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        run_in(project.path(), work.path(), "upper", r#"{"text": "abc"}"#)
+            .expect_exit(0)
+            .run();
         let (record, summary) = output_of(work.path());
         assert_eq!(record["output"], json!({"upper": "ABC"}));
         assert_eq!(summary["subprocesses"], json!([]));
         assert!(!project.path().join("node_modules").exists());
 
-        let ran = common::run(
-            command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#).arg("--deny-exec"),
-        );
-        assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+        let ran = run_in(project.path(), work.path(), "shouter", r#"{"text": "z"}"#)
+            .arg("--deny-exec")
+            .expect_exit(2)
+            .run();
         assert!(
             ran.stderr.contains(&format!(
                 "error: refusing to run with `--deny-exec`: agent `shouter` at `{}` starts Node.js",
@@ -1316,9 +1316,9 @@ mod project_dependencies {
         fs_err::create_dir(&bin).unwrap();
         let node = which_node();
         fs_err::os::unix::fs::symlink(&node, bin.join("node")).unwrap();
-        let ran = common::run(
-            command(project.path(), work.path(), "shouter", r#"{"text": "z"}"#).env("PATH", &bin),
-        );
+        let ran = run_in(project.path(), work.path(), "shouter", r#"{"text": "z"}"#)
+            .env("PATH", &bin)
+            .run();
         // The case errors (node loads JavaScript when it is first called).
         assert_eq!(ran.code, Some(1), "{}", ran.stderr);
         assert!(
@@ -1378,13 +1378,9 @@ mod project_dependencies {
         )
         .unwrap();
         let before = entries(project.path());
-        let ran = common::run(&mut command(
-            project.path(),
-            work.path(),
-            "plain",
-            r#"{"text": "ok"}"#,
-        ));
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let ran = run_in(project.path(), work.path(), "plain", r#"{"text": "ok"}"#)
+            .expect_exit(0)
+            .run();
         let (record, summary) = output_of(work.path());
         assert_eq!(record["output"], json!({"plain": "ok"}));
         assert_eq!(purposes(&summary), ["js-bridge"]);
@@ -1439,10 +1435,9 @@ mod project_dependencies {
         fs_err::set_permissions(&npm, std::fs::Permissions::from_mode(0o755)).unwrap();
         let before = entries(project.path());
         fs_err::set_permissions(project.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
-        let ran = common::run(
-            command(project.path(), work.path(), "plain", r#"{"text": "ro"}"#)
-                .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
-        );
+        let ran = run_in(project.path(), work.path(), "plain", r#"{"text": "ro"}"#)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .run();
         fs_err::set_permissions(project.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(ran.code, Some(0), "{}", ran.stderr);
         let (record, summary) = output_of(work.path());
@@ -1459,11 +1454,10 @@ mod project_dependencies {
         );
         assert_eq!(entries(project.path()), before);
         // The failed install is not marked as done: the next run tries again.
-        let ran = common::run(
-            command(project.path(), work.path(), "plain", r#"{"text": "ro"}"#)
-                .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
-        );
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        run_in(project.path(), work.path(), "plain", r#"{"text": "ro"}"#)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .expect_exit(0)
+            .run();
         assert_eq!(
             purposes(&output_of(work.path()).1),
             ["npm-install", "js-bridge"]
@@ -1718,25 +1712,7 @@ mod sessions {
     fn echo_server() -> FakeOpenAi {
         let server = FakeOpenAi::start();
         server.set_handler(|request| {
-            let last = request.body["messages"]
-                .as_array()
-                .and_then(|messages| {
-                    messages
-                        .iter()
-                        .rev()
-                        .find(|message| message["role"] == "user")
-                })
-                .map(|message| match &message["content"] {
-                    Value::String(text) => text.clone(),
-                    Value::Array(parts) => parts
-                        .iter()
-                        .filter_map(|part| part["text"].as_str())
-                        .collect::<Vec<_>>()
-                        .join(""),
-                    other => other.to_string(),
-                })
-                .unwrap_or_default();
-            Reply::text(&format!("echo: {last}")).usage(5, 2)
+            Reply::text(&format!("echo: {}", request.last_user_text())).usage(5, 2)
         });
         server
     }
@@ -1980,12 +1956,11 @@ fn cassettes_are_refused_with_the_node_engine() {
     fs_err::write(dir.path().join("chat.yaml"), "name: chat\n").unwrap();
     fs_err::write(dir.path().join("cassette.jsonl"), "").unwrap();
     for flag in ["--replay", "--record"] {
-        let ran = crate::common::run(
-            crate::common::command(dir.path())
-                .args(["run", ".", "--prompt", "hi", "--engine", "node", flag])
-                .arg("cassette.jsonl"),
-        );
-        assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+        let ran = crate::common::Run::in_dir(dir.path())
+            .args(["run", ".", "--prompt", "hi", "--engine", "node", flag])
+            .arg("cassette.jsonl")
+            .expect_exit(2)
+            .run();
         assert!(
             ran.stderr.contains(&format!(
                 "error: `{flag} cassette.jsonl` works only with the native engine, and this run \

@@ -417,14 +417,7 @@ pub(crate) async fn serve_http_requiring(
                     }
                 },
             ));
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let bound = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { token.cancelled_owned().await })
-            .await;
-    });
-    bound
+    crate::common::server::Loopback::serve_until(addr, router, token).detach()
 }
 
 #[tokio::test]
@@ -855,10 +848,7 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
     let pid = read_pid(&pid_file);
     assert!(gone_soon(pid), "server {pid} outlived aigne-ci");
     // The summary lists the stdio server the run started.
-    let summary: serde_json::Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: serde_json::Value = crate::common::summary(&dir.path().join("aigne-ci-output"));
     let started = summary["subprocesses"].as_array().unwrap();
     assert_eq!(started.len(), 1, "{started:?}");
     assert_eq!(started[0]["purpose"], "mcp-server");
@@ -882,8 +872,10 @@ fn mcp_servers_shut_down_gracefully_after_a_successful_run() {
         json!({}),
     )]));
     server.push(Reply::text("done"));
-    let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "ping it"]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = run_in(dir.path(), &server)
+        .args(["--prompt", "ping it"])
+        .expect_exit(0)
+        .run();
     assert_eq!(server.request_count(), 2);
     assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
 }
@@ -1025,16 +1017,18 @@ fn assert_clean_shutdown(pid_file: &Path, shutdown_file: &Path, stderr: &str) {
     );
 }
 
+/// `aigne-ci run .` in `dir` against the fake.
+fn run_in(dir: &Path, server: &crate::common::fake_openai::FakeOpenAi) -> crate::common::Run {
+    crate::common::Run::in_dir(dir)
+        .openai(server, "sk-test")
+        .args(["run", "."])
+}
+
 fn run_command(
     dir: &Path,
     server: &crate::common::fake_openai::FakeOpenAi,
 ) -> std::process::Command {
-    let mut command = crate::common::command(dir);
-    command
-        .env("OPENAI_BASE_URL", server.base_url())
-        .env("OPENAI_API_KEY", "sk-test")
-        .args(["run", "."]);
-    command
+    run_in(dir, server).into_command()
 }
 
 /// A run whose policy fails (exit 1) still shuts its MCP server down gracefully.
@@ -1051,9 +1045,10 @@ fn mcp_servers_shut_down_gracefully_when_the_run_fails() {
     .unwrap();
     let server = FakeOpenAi::start();
     server.set_default(Reply::text("done"));
-    let ran =
-        crate::common::run(run_command(dir.path(), &server).args(["--input", "prompts.jsonl"]));
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = run_in(dir.path(), &server)
+        .args(["--input", "prompts.jsonl"])
+        .expect_exit(1)
+        .run();
     assert_eq!(server.request_count(), 1);
     assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
 }
@@ -1073,15 +1068,17 @@ fn mcp_servers_shut_down_gracefully_after_the_total_timeout() {
         json!({}),
     )]));
     server.set_default(Reply::text("unreachable"));
-    let ran = crate::common::run(run_command(dir.path(), &server).args([
-        "--prompt",
-        "wait forever",
-        "--total-timeout",
-        "1s",
-        "--grace-period",
-        "100ms",
-    ]));
-    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    let ran = run_in(dir.path(), &server)
+        .args([
+            "--prompt",
+            "wait forever",
+            "--total-timeout",
+            "1s",
+            "--grace-period",
+            "100ms",
+        ])
+        .expect_exit(4)
+        .run();
     assert_eq!(server.request_count(), 1, "the tool call never returned");
     assert_clean_shutdown(&pid_file, &shutdown_file, &ran.stderr);
 }
@@ -1503,13 +1500,15 @@ fn run_binary_with_an_sse_mcp_skill() {
         json!({"text": "over sse"}),
     )]));
     server.push(Reply::text("done"));
-    let ran = crate::common::run(run_command(dir.path(), &server).args([
-        "--prompt",
-        "use the tool",
-        // URL servers start no process.
-        "--deny-exec",
-    ]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    run_in(dir.path(), &server)
+        .args([
+            "--prompt",
+            "use the tool",
+            // URL servers start no process.
+            "--deny-exec",
+        ])
+        .expect_exit(0)
+        .run();
     let bodies = server.bodies();
     assert_eq!(bodies.len(), 2);
     let names: Vec<&str> = bodies[0]["tools"]
@@ -1635,8 +1634,10 @@ fn a_server_that_cannot_start_stops_the_run_before_any_case() {
     .unwrap();
     let server = FakeOpenAi::start();
     server.set_default(Reply::text("unused"));
-    let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "hi"]));
-    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let ran = run_in(dir.path(), &server)
+        .args(["--prompt", "hi"])
+        .expect_exit(2)
+        .run();
     let project = fs_err::canonicalize(dir.path()).unwrap();
     assert!(
         ran.stderr.contains(&format!(
@@ -1664,16 +1665,16 @@ fn a_server_that_cannot_start_stops_the_run_before_any_case() {
     assert!(gone_soon(pid), "the working server {pid} outlived the run");
 
     // A URL server that is down: the same, naming the URL.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = crate::common::server::free_port();
     fs_err::write(
         dir.path().join("missing.yaml"),
         format!("type: mcp\nurl: http://127.0.0.1:{port}/sse\n"),
     )
     .unwrap();
-    let ran = crate::common::run(run_command(dir.path(), &server).args(["--prompt", "hi"]));
-    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let ran = run_in(dir.path(), &server)
+        .args(["--prompt", "hi"])
+        .expect_exit(2)
+        .run();
     assert!(
         ran.stderr.contains(&format!(
             "could not connect to the MCP server `http://127.0.0.1:{port}/sse`"

@@ -2,10 +2,7 @@
 //! case, and the trust check of a project's `.env` (issue 12 items 1–2, issue 13 item 3).
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
@@ -47,22 +44,12 @@ fn mixed_project(dir: &Path) {
     );
 }
 
-/// A TCP listener on loopback that counts connections (it must see none).
-fn listener() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            seen.fetch_add(1, Ordering::SeqCst);
-            if let Ok(mut stream) = stream {
-                let mut buffer = [0u8; 1024];
-                let _ = stream.read(&mut buffer);
-            }
-        }
-    });
-    (format!("http://{address}"), count)
+/// A TCP host on loopback that counts connections (it must see none).
+fn listener() -> common::server::RawLoopback {
+    common::server::RawLoopback::serve(|mut stream| {
+        let mut buffer = [0u8; 1024];
+        let _ = stream.read(&mut buffer);
+    })
 }
 
 #[test]
@@ -75,13 +62,12 @@ fn dry_run_prints_the_plan_and_starts_nothing() {
     )
     .unwrap();
     let server = FakeOpenAi::start();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("GEMINI_API_KEY", "gm-environment-secret-456")
-            .args(["run", ".", "--input", "prompts.jsonl", "--dry-run"]),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("GEMINI_API_KEY", "gm-environment-secret-456")
+        .args(["run", ".", "--input", "prompts.jsonl", "--dry-run"])
+        .expect_exit(0)
+        .run();
     let plan: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(plan["dry_run"], json!(true));
     let engines: Vec<(String, String)> = plan["cases"]
@@ -178,17 +164,19 @@ fn model_options_are_checked_whatever_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     mixed_project(dir.path());
     for engine in ["native", "node", "auto"] {
-        let ran = common::run(common::command(dir.path()).args([
-            "run",
-            ".",
-            "--prompt",
-            "hi",
-            "--engine",
-            engine,
-            "--temperature",
-            "5",
-        ]));
-        assert_eq!(ran.code, Some(2), "{engine}: {}", ran.stderr);
+        let ran = common::Run::in_dir(dir.path())
+            .args([
+                "run",
+                ".",
+                "--prompt",
+                "hi",
+                "--engine",
+                engine,
+                "--temperature",
+                "5",
+            ])
+            .expect_exit(2)
+            .run();
         assert!(
             ran.stderr
                 .contains("invalid model setting `--temperature`: `5` is not between 0 and 2"),
@@ -213,17 +201,12 @@ fn auto_sends_only_the_cases_that_need_it_to_node() {
     .unwrap();
     let server = FakeOpenAi::start();
     server.set_handler(|_| Reply::text("ok"));
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-test")
-            .args(["run", ".", "--input", "chat.jsonl"]),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    let summary: Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
-    )
-    .unwrap();
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-test")
+        .args(["run", ".", "--input", "chat.jsonl"])
+        .expect_exit(0)
+        .run();
+    let summary: Value = common::summary(&dir.path().join("aigne-ci-output"));
     assert_eq!(summary["engine"], "native");
     assert_eq!(summary["engines"], json!({"native": 2}));
     assert_eq!(summary["subprocesses"], json!([]));
@@ -270,14 +253,12 @@ fn both_engines_serve_one_run() {
     );
     let server = FakeOpenAi::start();
     server.set_handler(|_| Reply::text("ok"));
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-test")
-            .args(["run", ".", "--input", "prompts.jsonl", "--node-engine-dir"])
-            .arg(&packages),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-test")
+        .args(["run", ".", "--input", "prompts.jsonl", "--node-engine-dir"])
+        .arg(&packages)
+        .expect_exit(0)
+        .run();
     let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let mut engines: Vec<(String, String)> = text
         .lines()
@@ -297,10 +278,7 @@ fn both_engines_serve_one_run() {
             ("hooked".to_owned(), "node".to_owned())
         ]
     );
-    let summary: Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("aigne-ci-output/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: Value = common::summary(&dir.path().join("aigne-ci-output"));
     assert_eq!(summary["engine"], "native+node");
     assert_eq!(
         summary["engine_reason"],
@@ -317,7 +295,8 @@ fn both_engines_serve_one_run() {
 /// from the workflow: refused before any request, naming the file and the variable.
 #[test]
 fn a_project_env_cannot_redirect_the_runners_key() {
-    let (address, connections) = listener();
+    let host = listener();
+    let address = host.url();
     for (line, key) in [
         (format!("OPENAI_BASE_URL={address}/v1"), "OPENAI_API_KEY"),
         (format!("HTTPS_PROXY={address}"), "OPENAI_API_KEY"),
@@ -339,12 +318,11 @@ fn a_project_env_cannot_redirect_the_runners_key() {
             fs_err::write(project.join("chat.yaml"), "name: chat\ninstructions: hi\n").unwrap();
             fs_err::write(project.join(".env"), format!("{line}\n")).unwrap();
             let variable = line.split('=').next().unwrap();
-            let ran = common::run(
-                common::command(dir.path())
-                    .env(key, "runner-secret-key-value")
-                    .args(["run", "project", "--prompt", "hi", "--engine", engine]),
-            );
-            assert_eq!(ran.code, Some(2), "{line} {engine}: {}", ran.stderr);
+            let ran = common::Run::in_dir(dir.path())
+                .env(key, "runner-secret-key-value")
+                .args(["run", "project", "--prompt", "hi", "--engine", engine])
+                .expect_exit(2)
+                .run();
             assert!(
                 ran.stderr.contains(&format!(
                     "project/.env` sets `{variable}`, which would send `{key}` (from the environment) to a host the project chose"
@@ -357,7 +335,7 @@ fn a_project_env_cannot_redirect_the_runners_key() {
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(connections.load(Ordering::SeqCst), 0);
+    assert_eq!(host.connections(), 0);
 }
 
 /// The same `.env` with its own key, or the runner's key with `--trust-project-env`: used.
@@ -382,8 +360,10 @@ fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
         ),
     )
     .unwrap();
-    let ran = common::run(common::command(dir.path()).args(["run", "project", "--prompt", "hi"]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .args(["run", "project", "--prompt", "hi"])
+        .expect_exit(0)
+        .run();
     assert_eq!(server.request_count(), 1);
 
     fs_err::write(
@@ -391,12 +371,11 @@ fn a_project_env_endpoint_goes_with_its_own_key_or_when_trusted() {
         format!("OPENAI_BASE_URL={}\n", server.base_url()),
     )
     .unwrap();
-    let refused = common::run(
-        common::command(dir.path())
-            .env("OPENAI_API_KEY", "sk-runner")
-            .args(["run", "project", "--prompt", "hi"]),
-    );
-    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    common::Run::in_dir(dir.path())
+        .env("OPENAI_API_KEY", "sk-runner")
+        .args(["run", "project", "--prompt", "hi"])
+        .expect_exit(2)
+        .run();
     for trust in [
         vec!["--trust-project-env"],
         Vec::new(), // through the variable below
@@ -426,8 +405,10 @@ fn inspect_reads_the_project_env_like_run() {
         ".env",
         "MODEL=anthropic:claude-3-5-haiku-latest\nANTHROPIC_API_KEY=x\n",
     );
-    let ran = common::run(common::command(dir.path()).args(["inspect", "."]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .args(["inspect", "."])
+        .expect_exit(0)
+        .run();
     let report: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(
         report["agents"][0]["model"]["provider"], "anthropic",
@@ -442,13 +423,11 @@ fn a_timed_out_case_records_its_engine() {
     mixed_project(dir.path());
     let server = FakeOpenAi::start();
     server.set_handler(|_| Reply::text("late").latency(std::time::Duration::from_secs(3)));
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-test")
-            .args(["run", ".", "--prompt", "hi", "--timeout", "300ms"]),
-    );
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-test")
+        .args(["run", ".", "--prompt", "hi", "--timeout", "300ms"])
+        .expect_exit(1)
+        .run();
     let text = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
     let record: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(record["error"]["kind"], "timeout");

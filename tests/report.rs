@@ -2,7 +2,6 @@
 //! (GitHub outputs, step summary, JUnit), and `aigne-ci merge` through the binary.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use aigne_ci::batch::{Shard, StopSignal};
 use aigne_ci::report::github;
@@ -10,23 +9,7 @@ use aigne_ci::report::{self, GithubSettings, ResultRecord};
 use serde_json::{Value, json};
 
 use crate::batch::{FakeRunner, report_settings, run_text, settings};
-use crate::common;
-
-fn schema(name: &str) -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("schemas")
-        .join(name);
-    let schema: Value = serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).unwrap()
-}
-
-fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|error| format!("{} at {}", error, error.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}\n{instance:#}");
-}
+use crate::common::{self, assert_valid, schema};
 
 /// Parses a `$GITHUB_OUTPUT` file the way the runner does (`key<<DELIM` … `DELIM`, or
 /// `key=value`).
@@ -78,9 +61,7 @@ async fn results_and_summary_match_their_schemas() {
         assert_eq!(value["format_version"], json!(1));
         assert_valid(&results, &value);
     }
-    let summary_value: Value =
-        serde_json::from_str(&fs_err::read_to_string(dir.path().join("summary.json")).unwrap())
-            .unwrap();
+    let summary_value: Value = common::summary(dir.path());
     assert_valid(&schema("summary.schema.json"), &summary_value);
     assert_eq!(
         summary_value["counts"],
@@ -331,11 +312,10 @@ async fn merged_shards_equal_an_unsharded_run() {
         shard_dirs.push(dir);
     }
     let merged = root.path().join("merged");
-    let ran = common::run(
-        common::command(root.path())
-            .args(["merge", "shard-1", "shard-2/results.jsonl", "shard-3"])
-            .args(["--out-dir", "merged", "--junit", "merged/junit.xml"]),
-    );
+    let ran = common::Run::in_dir(root.path())
+        .args(["merge", "shard-1", "shard-2/results.jsonl", "shard-3"])
+        .args(["--out-dir", "merged", "--junit", "merged/junit.xml"])
+        .run();
     // One case failed and one errored: the policy does not hold, as in the whole run.
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(ran.stderr.contains("aigne-ci: 9 cases"), "{}", ran.stderr);
@@ -349,16 +329,18 @@ async fn merged_shards_equal_an_unsharded_run() {
     assert!(merged.join("junit.xml").is_file());
 
     // Missing and duplicate lines are reported and fail the policy.
-    let ran = common::run(common::command(root.path()).args([
-        "merge",
-        "shard-1",
-        "shard-1",
-        "--out-dir",
-        "partial",
-        "--fail-on",
-        "never",
-    ]));
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = common::Run::in_dir(root.path())
+        .args([
+            "merge",
+            "shard-1",
+            "shard-1",
+            "--out-dir",
+            "partial",
+            "--fail-on",
+            "never",
+        ])
+        .expect_exit(1)
+        .run();
     let shard_one = report::read_results(&shard_dirs[0].join("results.jsonl")).unwrap();
     let mut shard_one_lines: Vec<usize> = shard_one.iter().map(|record| record.line).collect();
     shard_one_lines.sort_unstable();

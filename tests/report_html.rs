@@ -139,8 +139,7 @@ fn report_html_shows_every_case_and_a_failing_one_in_chromium() {
     assert!(!page.contains(SECRET));
     // The id that tries to close the data element is only ever escaped inside it.
     assert!(!page.contains("</script><img"));
-    let summary: Value =
-        serde_json::from_str(&fs_err::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: Value = common::summary(&out);
     assert_eq!(summary["report_file"], report.display().to_string());
 
     let shots = shots_dir("run");
@@ -333,10 +332,7 @@ fn report_off_and_report_file() {
     };
     run(&["--report", "off", "--out-dir", "off-out"]);
     assert!(!dir.path().join("off-out/report.html").exists());
-    let summary: Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("off-out/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: Value = common::summary(&dir.path().join("off-out"));
     assert!(summary.get("report_file").is_none());
     run(&["--report", "elsewhere/page.html", "--out-dir", "moved-out"]);
     assert!(!dir.path().join("moved-out/report.html").exists());

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common;
 use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
+use crate::common::{self, assert_valid};
 
 pub(crate) const SECRET: &str = "sk-transcript-secret-0042";
 
@@ -31,13 +31,24 @@ pub(crate) fn project(dir: &Path) {
     .unwrap();
 }
 
+/// `aigne-ci run . crew --input prompts.jsonl` in `dir` against the fake.
+fn run_in(dir: &Path, server: &FakeOpenAi) -> common::Run {
+    common::Run::in_dir(dir).openai(server, SECRET).args([
+        "run",
+        ".",
+        "crew",
+        "--input",
+        "prompts.jsonl",
+    ])
+}
+
+/// [`run_in`] as a `Command` (kept for tests written against it; new tests use [`run_in`]).
+#[allow(
+    dead_code,
+    reason = "the former entry point, kept for tests on other branches"
+)]
 fn command(dir: &Path, server: &FakeOpenAi) -> std::process::Command {
-    let mut command = common::command(dir);
-    command
-        .env("OPENAI_BASE_URL", server.base_url())
-        .env("OPENAI_API_KEY", SECRET)
-        .args(["run", ".", "crew", "--input", "prompts.jsonl"]);
-    command
+    run_in(dir, server).into_command()
 }
 
 fn read_json(path: &Path) -> Value {
@@ -45,26 +56,11 @@ fn read_json(path: &Path) -> Value {
 }
 
 fn records(out: &Path) -> Vec<Value> {
-    let text = fs_err::read_to_string(out.join("results.jsonl")).unwrap();
-    let mut records: Vec<Value> = text
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    records.sort_by_key(|record| record["line"].as_u64());
-    records
+    common::records(out)
 }
 
 fn validator() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/transcript.schema.json");
-    jsonschema::validator_for(&read_json(&path)).unwrap()
-}
-
-fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|error| format!("{} at {}", error, error.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}\n{instance:#}");
+    common::schema("transcript.schema.json")
 }
 
 #[test]
@@ -100,8 +96,10 @@ fn native_transcripts_hold_the_invocation_tree_and_every_model_call() {
         // The model echoes the key: the transcript must not.
         Reply::text(&format!("done (key {SECRET})")).usage(13, 4)
     });
-    let ran = common::run(command(dir.path(), &server).args(["--retries", "1"]));
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    run_in(dir.path(), &server)
+        .args(["--retries", "1"])
+        .expect_exit(1)
+        .run();
     let out = dir.path().join("aigne-ci-output");
     let records = records(&out);
     let paths: Vec<&str> = records
@@ -244,8 +242,10 @@ fn transcripts_off_writes_none() {
     fs_err::write(dir.path().join("prompts.jsonl"), "\"plums\"\n").unwrap();
     let server = FakeOpenAi::start();
     server.set_default(Reply::text("ok"));
-    let ran = common::run(command(dir.path(), &server).args(["--transcripts", "off"]));
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    run_in(dir.path(), &server)
+        .args(["--transcripts", "off"])
+        .expect_exit(0)
+        .run();
     let out = dir.path().join("aigne-ci-output");
     assert!(!out.join("transcripts").exists());
     assert!(records(&out)[0].get("transcript").is_none());
@@ -281,12 +281,11 @@ fn node_engine_transcripts_hold_the_runtimes_agent_events() {
             .usage(11, 2)
         }
     });
-    let ran = common::run(
-        command(dir.path(), &server)
-            .args(["--engine", "node", "--node-engine-dir"])
-            .arg(&packages),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    run_in(dir.path(), &server)
+        .args(["--engine", "node", "--node-engine-dir"])
+        .arg(&packages)
+        .expect_exit(0)
+        .run();
     let out = dir.path().join("aigne-ci-output");
     let record = &records(&out)[0];
     let text = fs_err::read_to_string(out.join(record["transcript"].as_str().unwrap())).unwrap();

@@ -87,25 +87,22 @@ fn secrets_holding_any_character_reach_no_output() {
         "metadata": {"note": token},
     });
     fs_err::write(dir.path().join("prompts.jsonl"), format!("{case}\n")).unwrap();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", api_key)
-            .env("MY_SERVICE_TOKEN", variable)
-            .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_OUTPUT", dir.path().join("out"))
-            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
-            .args([
-                "run",
-                ".",
-                "--input",
-                "prompts.jsonl",
-                "--junit",
-                "junit.xml",
-            ])
-            .args(["--record", "cassette.jsonl", "--token", token]),
-    );
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .openai(&server, api_key)
+        .env("MY_SERVICE_TOKEN", variable)
+        .env("GITHUB_ACTIONS", "true")
+        .github_files()
+        .args([
+            "run",
+            ".",
+            "--input",
+            "prompts.jsonl",
+            "--junit",
+            "junit.xml",
+        ])
+        .args(["--record", "cassette.jsonl", "--token", token])
+        .expect_exit(1)
+        .run();
     // The model saw the real values (the request carried them)...
     assert_eq!(
         server.requests()[0].header("authorization"),
@@ -170,39 +167,34 @@ fn a_token_echoed_by_the_tarball_host_is_masked() {
     let dir = tempfile::tempdir().unwrap();
     let token = "tk\"zq9\\echoed-0001";
     // A host that refuses the token and echoes the Authorization header in its body.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten().take(4) {
-            let mut stream = stream;
-            let mut request = vec![0u8; 8192];
-            let read = stream.read(&mut request).unwrap_or(0);
-            let request = String::from_utf8_lossy(&request[..read]).into_owned();
-            let header = request
-                .lines()
-                .find(|line| line.to_ascii_lowercase().starts_with("authorization:"))
-                .unwrap_or("")
-                .to_owned();
-            let body = format!("{{\"error\": \"bad credentials\", \"got\": {header:?}}}");
-            let _ = write!(
-                stream,
-                "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let host = common::server::RawLoopback::serve(|mut stream| {
+        let mut request = vec![0u8; 8192];
+        let read = stream.read(&mut request).unwrap_or(0);
+        let request = String::from_utf8_lossy(&request[..read]).into_owned();
+        let header = request
+            .lines()
+            .find(|line| line.to_ascii_lowercase().starts_with("authorization:"))
+            .unwrap_or("")
+            .to_owned();
+        let body = format!("{{\"error\": \"bad credentials\", \"got\": {header:?}}}");
+        let _ = write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
     });
-    let ran = common::run(
-        common::command(dir.path())
-            .env("GITHUB_ACTIONS", "true")
-            .args([
-                "fetch",
-                &format!("http://{address}/p.tgz"),
-                "--cache-dir",
-                "cache",
-            ])
-            .args(["--token", token]),
-    );
-    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let address = host.address();
+    let ran = common::Run::in_dir(dir.path())
+        .env("GITHUB_ACTIONS", "true")
+        .args([
+            "fetch",
+            &format!("http://{address}/p.tgz"),
+            "--cache-dir",
+            "cache",
+        ])
+        .args(["--token", token])
+        .expect_exit(3)
+        .run();
     assert!(
         ran.stderr.starts_with(&format!("::add-mask::{token}\n")),
         "{}",
@@ -246,10 +238,7 @@ fn a_common_word_in_a_secret_variable_does_not_break_merge() {
     with_common_words(&mut merge);
     let merged = common::run(merge.args(["merge", "aigne-ci-output", "--out-dir", "merged"]));
     assert_eq!(merged.code, Some(0), "{}", merged.stderr);
-    let summary: Value = serde_json::from_str(
-        &fs_err::read_to_string(dir.path().join("merged/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: Value = common::summary(&dir.path().join("merged"));
     assert_eq!(summary["counts"]["passed"], 2);
 }
 
@@ -273,19 +262,16 @@ fn names_files_model_output_and_flags_start_no_workflow_command() {
     )
     .unwrap();
     for github in ["on", "off"] {
-        let ran = common::run(
-            common::command(dir.path())
-                .env("OPENAI_BASE_URL", server.base_url())
-                .env("OPENAI_API_KEY", "sk-injection-test-0001")
-                .env("GITHUB_OUTPUT", dir.path().join("out"))
-                .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"))
-                .args(["run", ".", "--input", inputs, "--github", github])
-                .args([
-                    "--model",
-                    "openai:gpt-4o-mini\n::error::model-flag-injected",
-                ]),
-        );
-        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        let ran = common::Run::in_dir(dir.path())
+            .openai(&server, "sk-injection-test-0001")
+            .github_files()
+            .args(["run", ".", "--input", inputs, "--github", github])
+            .args([
+                "--model",
+                "openai:gpt-4o-mini\n::error::model-flag-injected",
+            ])
+            .expect_exit(1)
+            .run();
         assert!(ran.stderr.contains("model-injected"), "{}", ran.stderr);
         assert!(ran.stderr.contains("file-injected"), "{}", ran.stderr);
         assert!(ran.stderr.contains("model-flag-injected"), "{}", ran.stderr);
@@ -314,19 +300,18 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
     project(dir.path());
     fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
     // An agent that is not there, named with a command on its second line.
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_API_KEY", "sk-injection-test-0001")
-            .env("GITHUB_ACTIONS", "true")
-            .args([
-                "run",
-                ".",
-                "nope\n::error::agent-injected",
-                "--input",
-                "prompts.jsonl",
-            ]),
-    );
-    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .env("OPENAI_API_KEY", "sk-injection-test-0001")
+        .env("GITHUB_ACTIONS", "true")
+        .args([
+            "run",
+            ".",
+            "nope\n::error::agent-injected",
+            "--input",
+            "prompts.jsonl",
+        ])
+        .expect_exit(2)
+        .run();
     assert!(ran.stderr.contains("agent-injected"), "{}", ran.stderr);
     assert_eq!(
         foreign_commands(&ran.stderr),
@@ -352,13 +337,12 @@ fn an_agent_name_and_a_subprocess_stderr_start_no_workflow_command() {
         "type: mcp\ncommand: sh\nargs:\n  - -c\n  - \"printf 'starting\\n::error::mcp-injected\\n##[error]old\\n' >&2; exit 3\"\n",
     )
     .unwrap();
-    let ran = common::run(
-        common::command(dir.path())
-            .env("OPENAI_API_KEY", "sk-injection-test-0001")
-            .env("GITHUB_ACTIONS", "true")
-            .args(["run", ".", "--input", "prompts.jsonl"]),
-    );
-    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let ran = common::Run::in_dir(dir.path())
+        .env("OPENAI_API_KEY", "sk-injection-test-0001")
+        .env("GITHUB_ACTIONS", "true")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .expect_exit(2)
+        .run();
     assert!(ran.stderr.contains("mcp-injected"), "{}", ran.stderr);
     assert_eq!(
         foreign_commands(&ran.stderr),
@@ -395,12 +379,10 @@ fn a_second_run_on_a_busy_out_dir_is_refused_naming_the_first() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let second = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-lock-test-0001")
-            .args(["run", ".", "--input", "prompts.jsonl"]),
-    );
+    let second = common::Run::in_dir(dir.path())
+        .openai(&server, "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .run();
     let first_still_running = first.try_wait().unwrap().is_none();
     assert!(
         first_still_running,
@@ -441,13 +423,11 @@ fn a_second_run_on_a_busy_out_dir_is_refused_naming_the_first() {
     killed.kill().unwrap();
     killed.wait().unwrap();
     server.set_default(Reply::text("fast"));
-    let after = common::run(
-        common::command(dir.path())
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", "sk-lock-test-0001")
-            .args(["run", ".", "--input", "prompts.jsonl"]),
-    );
-    assert_eq!(after.code, Some(0), "{}", after.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-lock-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .expect_exit(0)
+        .run();
 }
 
 #[cfg(unix)]
@@ -475,13 +455,11 @@ fn symlinks_fifos_and_folders_at_output_paths_are_never_replaced() {
         ("--junit", "folder.xml", "a folder"),
     ];
     for (flag, path, kind) in cases {
-        let ran = common::run(
-            common::command(dir.path())
-                .env("OPENAI_BASE_URL", server.base_url())
-                .env("OPENAI_API_KEY", "sk-regular-test-0001")
-                .args(["run", ".", "--input", "prompts.jsonl", flag, path]),
-        );
-        assert_eq!(ran.code, Some(2), "{flag} {path}: {}", ran.stderr);
+        let ran = common::Run::in_dir(dir.path())
+            .openai(&server, "sk-regular-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl", flag, path])
+            .expect_exit(2)
+            .run();
         assert!(
             ran.stderr
                 .contains(&format!("is {kind}, not a regular file")),
@@ -536,37 +514,30 @@ fn big_tarball() -> Vec<u8> {
 }
 
 /// A host that sends the first 512 KiB of the tarball at once, then 1 KiB every 50 ms.
-fn slow_tarball_host() -> String {
+fn slow_tarball_host() -> (common::server::RawLoopback, String) {
     use std::io::{Read, Write};
     let body = big_tarball();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/p.tgz", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                if stream.write_all(head.as_bytes()).is_err()
-                    || stream.write_all(&body[..512 * 1024]).is_err()
-                {
-                    return;
-                }
-                for chunk in body[512 * 1024..].chunks(1024) {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    if stream.write_all(chunk).is_err() {
-                        return;
-                    }
-                }
-            });
+    let host = common::server::RawLoopback::serve(move |mut stream| {
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        if stream.write_all(head.as_bytes()).is_err()
+            || stream.write_all(&body[..512 * 1024]).is_err()
+        {
+            return;
+        }
+        for chunk in body[512 * 1024..].chunks(1024) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if stream.write_all(chunk).is_err() {
+                return;
+            }
         }
     });
-    url
+    let url = format!("{}/p.tgz", host.url());
+    (host, url)
 }
 
 /// Every folder under `root` whose name marks an entry being built.
@@ -595,7 +566,7 @@ fn staging_folders(root: &Path) -> Vec<std::path::PathBuf> {
 fn signals_during_a_download_exit_130_without_panic_or_staging() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    let url = slow_tarball_host();
+    let (_host, url) = slow_tarball_host();
     let dir = tempfile::tempdir().unwrap();
     fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
     let commands: [(&str, Vec<&str>); 2] = [

@@ -57,11 +57,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use futures::StreamExt;
 use serde_json::{Value, json};
+
+use super::server::{Loopback, Recorded};
 
 /// One request the server received.
 #[derive(Debug, Clone)]
@@ -83,11 +86,7 @@ pub(crate) struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of a header (name case-insensitive).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.as_str())
+        super::server::header(&self.headers, name)
     }
 
     /// Whether the request asked for a stream.
@@ -99,6 +98,31 @@ impl RecordedRequest {
     pub(crate) fn model(&self) -> Option<&str> {
         self.body.get("model").and_then(Value::as_str)
     }
+
+    /// The text of the request's last user message.
+    pub(crate) fn last_user_text(&self) -> String {
+        last_user_text(&self.body)
+    }
+}
+
+/// The text of the last user message of a chat request body: its string content, or its text
+/// parts joined ("" when there is none).
+pub(crate) fn last_user_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|message| message["role"] == "user")
+        .map(|message| match &message["content"] {
+            Value::String(text) => text.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|part| part["text"].as_str())
+                .collect(),
+            _ => String::new(),
+        })
+        .unwrap_or_default()
 }
 
 /// A tool call the fake model makes.
@@ -528,73 +552,67 @@ struct State {
     queue: VecDeque<Reply>,
     handler: Option<Handler>,
     default: Option<Reply>,
-    requests: Vec<RecordedRequest>,
     files: std::collections::HashMap<String, (String, Vec<u8>)>,
 }
 
-/// The running fake server. Stops when dropped.
+impl From<&Recorded> for RecordedRequest {
+    fn from(recorded: &Recorded) -> Self {
+        Self {
+            index: recorded.index,
+            method: recorded.method.clone(),
+            path: recorded.path.clone(),
+            query: recorded.query.clone(),
+            headers: recorded.headers.clone(),
+            raw_body: recorded.text(),
+            body: recorded.json(),
+        }
+    }
+}
+
+/// The running fake server (on the shared [`Loopback`] bootstrap). Stops when dropped.
 pub(crate) struct FakeOpenAi {
-    address: SocketAddr,
+    server: Loopback,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeOpenAi {
     /// Starts a server on `127.0.0.1:<free port>` in its own thread and runtime.
     pub(crate) fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let (address_sender, address_receiver) = std::sync::mpsc::channel();
-        let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("fake_openai runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("fake_openai binds a port");
-                address_sender
-                    .send(listener.local_addr().expect("local address"))
-                    .expect("address sent");
-                let app = axum::Router::new().fallback(move |method, uri, headers, body| {
-                    handle(server_state.clone(), method, uri, headers, body)
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown_receiver.await;
-                    })
-                    .await
-                    .expect("fake_openai serves");
-            });
-            // Dropping the runtime aborts in-flight responses (e.g. long latencies).
-            runtime.shutdown_timeout(Duration::from_millis(100));
+        let server = Loopback::serve(axum::Router::new().fallback(
+            move |Extension(recorded): Extension<Recorded>| handle(server_state.clone(), recorded),
+        ));
+        Self { server, state }
+    }
+
+    /// A server that answers the first chat request at once (`quick`) and every later one after
+    /// 30 s (`slow`): a run is then reliably in the middle of its second case.
+    pub(crate) fn quick_then_slow() -> Self {
+        let server = Self::start();
+        server.set_handler(|request| {
+            if request.index == 0 {
+                Reply::text("quick")
+            } else {
+                Reply::text("slow").latency(Duration::from_secs(30))
+            }
         });
-        let address = address_receiver.recv().expect("fake_openai started");
-        Self {
-            address,
-            state,
-            shutdown: Some(shutdown_sender),
-            thread: Some(thread),
-        }
+        server
     }
 
     /// `http://127.0.0.1:PORT/v1` — the value for `OPENAI_BASE_URL`.
     pub(crate) fn base_url(&self) -> String {
-        format!("http://{}/v1", self.address)
+        format!("{}/v1", self.server.url())
     }
 
     /// `http://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     /// The bound address.
     pub(crate) fn address(&self) -> SocketAddr {
-        self.address
+        self.server.address()
     }
 
     /// Queues one reply.
@@ -629,21 +647,21 @@ impl FakeOpenAi {
 
     /// Every request received so far, in arrival order.
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        self.lock().requests.clone()
+        self.server
+            .requests()
+            .iter()
+            .map(RecordedRequest::from)
+            .collect()
     }
 
     /// The parsed JSON bodies of the requests received so far.
     pub(crate) fn bodies(&self) -> Vec<Value> {
-        self.lock()
-            .requests
-            .iter()
-            .map(|request| request.body.clone())
-            .collect()
+        self.server.requests().iter().map(Recorded::json).collect()
     }
 
     /// How many requests arrived.
     pub(crate) fn request_count(&self) -> usize {
-        self.lock().requests.len()
+        self.server.request_count()
     }
 
     /// Replies still queued.
@@ -652,17 +670,8 @@ impl FakeOpenAi {
     }
 
     /// Stops the server and waits for its thread.
-    pub(crate) fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        if let Some(sender) = self.shutdown.take() {
-            let _ = sender.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub(crate) fn shutdown(self) {
+        self.server.shutdown();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -672,42 +681,12 @@ impl FakeOpenAi {
     }
 }
 
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-async fn handle(
-    state: Arc<Mutex<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let raw_body = String::from_utf8_lossy(&body).into_owned();
-    let parsed = serde_json::from_str(&raw_body).unwrap_or(Value::Null);
-    let (request, reply) = {
+async fn handle(state: Arc<Mutex<State>>, recorded: Recorded) -> Response {
+    let request = RecordedRequest::from(&recorded);
+    let method = request.method.as_str();
+    let is_chat = method == "POST" && request.path.ends_with("/chat/completions");
+    let (reply, file) = {
         let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
-        let request = RecordedRequest {
-            index: state.requests.len(),
-            method: method.to_string(),
-            path: uri.path().to_owned(),
-            query: uri.query().map(str::to_owned),
-            headers: headers
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_ascii_lowercase(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            raw_body,
-            body: parsed,
-        };
-        state.requests.push(request.clone());
-        let is_chat = method == Method::POST && request.path.ends_with("/chat/completions");
         let reply = if is_chat {
             state
                 .queue
@@ -717,26 +696,20 @@ async fn handle(
         } else {
             None
         };
-        (request, reply)
+        let file = (method == "GET")
+            .then(|| state.files.get(&request.path).cloned())
+            .flatten();
+        (reply, file)
     };
-    let is_chat = method == Method::POST && request.path.ends_with("/chat/completions");
-    if method == Method::GET {
-        let file = state
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .files
-            .get(&request.path)
-            .cloned();
-        if let Some((content_type, body)) = file {
-            return Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", content_type)
-                .body(Body::from(body))
-                .expect("file response");
-        }
+    if let Some((content_type, body)) = file {
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .expect("file response");
     }
     if !is_chat {
-        if method == Method::GET && request.path.ends_with("/models") {
+        if method == "GET" && request.path.ends_with("/models") {
             return json_response(
                 StatusCode::OK,
                 &json!({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "fake"}]}),

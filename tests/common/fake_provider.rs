@@ -18,14 +18,16 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Extension;
+use axum::body::Body;
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+
+use super::server::{Loopback, Recorded};
 
 /// Where the fake hub mounts its AI Kit component.
 pub(crate) const HUB_MOUNT: &str = "/app/ai-kit";
@@ -117,73 +119,52 @@ impl Canned {
     }
 }
 
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Canned>,
-    requests: Vec<Received>,
+impl From<&Recorded> for Received {
+    fn from(recorded: &Recorded) -> Self {
+        Self {
+            method: recorded.method.clone(),
+            path: recorded.path.clone(),
+            query: recorded.query.clone(),
+            headers: recorded.headers.clone(),
+            raw_body: recorded.body.clone(),
+            body: recorded.json(),
+        }
+    }
 }
 
-/// The running server; stops when dropped.
+/// The running server (on the shared [`Loopback`] bootstrap); stops when dropped.
 pub(crate) struct FakeProvider {
-    address: SocketAddr,
-    state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Loopback,
+    queue: Arc<Mutex<VecDeque<Canned>>>,
 }
 
 impl FakeProvider {
     /// Starts on `127.0.0.1:<free port>` in its own thread and runtime.
     pub(crate) fn start() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
-        let (address_sender, address_receiver) = std::sync::mpsc::channel();
-        let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
-        let server_state = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake_provider runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("fake_provider binds a port");
-                address_sender
-                    .send(listener.local_addr().expect("local address"))
-                    .expect("address sent");
-                let app = axum::Router::new().fallback(move |method, uri, headers, body| {
-                    handle(server_state.clone(), method, uri, headers, body)
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown_receiver.await;
-                    })
-                    .await
-                    .expect("fake_provider serves");
-            });
-            runtime.shutdown_timeout(Duration::from_millis(100));
-        });
-        let address = address_receiver.recv().expect("fake_provider started");
-        Self {
-            address,
-            state,
-            shutdown: Some(shutdown_sender),
-            thread: Some(thread),
-        }
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        let server_queue = queue.clone();
+        let server = Loopback::serve(axum::Router::new().fallback(
+            move |Extension(recorded): Extension<Recorded>| handle(server_queue.clone(), recorded),
+        ));
+        Self { server, queue }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     /// Queues answers.
     pub(crate) fn push(&self, canned: Canned) {
-        self.lock().queue.push_back(canned);
+        self.queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .push_back(canned);
     }
 
     /// Every request so far.
     pub(crate) fn requests(&self) -> Vec<Received> {
-        self.lock().requests.clone()
+        self.server.requests().iter().map(Received::from).collect()
     }
 
     /// The requests that were not the hub's blocklet discovery.
@@ -193,62 +174,22 @@ impl FakeProvider {
             .filter(|request| request.path != "/__blocklet__.js")
             .collect()
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
+async fn handle(queue: Arc<Mutex<VecDeque<Canned>>>, received: Recorded) -> Response {
+    let canned = if received.method == "GET" && received.path == "/__blocklet__.js" {
+        Some(Canned::json(
+            200,
+            &json!({"appPid": "zFake", "componentMountPoints": [
+                {"did": "zOther", "mountPoint": "/other"},
+                {"did": HUB_DID, "mountPoint": HUB_MOUNT, "name": "ai-kit"}
+            ]}),
+        ))
+    } else {
+        queue
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-    }
-}
-
-impl Drop for FakeProvider {
-    fn drop(&mut self) {
-        if let Some(sender) = self.shutdown.take() {
-            let _ = sender.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn handle(
-    state: Arc<Mutex<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let received = Received {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
-        headers: headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        raw_body: body.to_vec(),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    };
-    let canned = {
-        let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
-        state.requests.push(received.clone());
-        if method == Method::GET && received.path == "/__blocklet__.js" {
-            Some(Canned::json(
-                200,
-                &json!({"appPid": "zFake", "componentMountPoints": [
-                    {"did": "zOther", "mountPoint": "/other"},
-                    {"did": HUB_DID, "mountPoint": HUB_MOUNT, "name": "ai-kit"}
-                ]}),
-            ))
-        } else {
-            state.queue.pop_front()
-        }
+            .pop_front()
     };
     let canned = canned.unwrap_or_else(|| Canned::error(500, "fake_provider: no scripted answer"));
     if !canned.delay.is_zero() {

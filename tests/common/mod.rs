@@ -1,10 +1,14 @@
-//! Shared test helpers: a [`TestCommand`] that runs the binary in a temp folder with a scrubbed
-//! environment.
+//! Shared test helpers: [`command`] (the binary with a scrubbed environment), the [`Run`] builder
+//! on top of it, the loopback server bootstrap ([`server`]) under every fake, and [`skip`].
 
 #![allow(dead_code)]
 
 pub(crate) mod fake_openai;
 pub(crate) mod fake_provider;
+mod run;
+pub(crate) mod server;
+
+pub(crate) use run::{Run, records, summary};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -60,15 +64,44 @@ pub(crate) fn command(dir: &Path) -> Command {
     command
 }
 
-/// Output as text, for assertions.
+/// Output as text, for assertions, and where the run happened (for its records).
 pub(crate) struct Ran {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// The working folder of the run.
+    pub dir: PathBuf,
+    /// The temp folder a [`Run::new`] made, kept as long as the result.
+    temp: Option<tempfile::TempDir>,
+}
+
+impl Ran {
+    /// The working folder of the run.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The default output folder, `<dir>/aigne-ci-output`.
+    pub(crate) fn out(&self) -> PathBuf {
+        self.dir.join("aigne-ci-output")
+    }
+
+    /// The records of the default `results.jsonl`, sorted by input line.
+    pub(crate) fn results(&self) -> Vec<serde_json::Value> {
+        records(&self.out())
+    }
+
+    /// The default `summary.json`.
+    pub(crate) fn summary(&self) -> serde_json::Value {
+        summary(&self.out())
+    }
 }
 
 /// Runs a command and captures everything.
 pub(crate) fn run(command: &mut Command) -> Ran {
+    let dir = command
+        .get_current_dir()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let Output {
         status,
         stdout,
@@ -78,6 +111,8 @@ pub(crate) fn run(command: &mut Command) -> Ran {
         code: status.code(),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        dir,
+        temp: None,
     }
 }
 pub(crate) mod mcp_server;
@@ -93,4 +128,37 @@ pub(crate) fn skip(reason: &str) {
         &mut std::io::stderr(),
         format!("skipped: {reason}\n").as_bytes(),
     );
+}
+
+/// Polls `done` every 10 ms until it holds; fails, naming `what`, after 30 s.
+#[track_caller]
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The validator of `schemas/<name>` (the JSON Schemas the outputs are published with).
+pub(crate) fn schema(name: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(name);
+    let text = fs_err::read_to_string(path).expect("the schema is readable");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+}
+
+/// Fails, listing every error, unless `instance` is valid.
+#[track_caller]
+pub(crate) fn assert_valid(validator: &jsonschema::Validator, instance: &serde_json::Value) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{instance:#}");
 }
