@@ -32,6 +32,7 @@
 //! No module below `commands/` imports [`crate::cli`]: the stages see only what this file hands
 //! them.
 
+pub mod comment;
 pub mod dotenv;
 pub mod dry_run;
 mod error;
