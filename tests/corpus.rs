@@ -211,15 +211,20 @@ fn run_ours(engine: &str, node_engine: &Path, project: &Path, cases: &[Case]) ->
         .collect()
 }
 
-/// Whether ours conforms to the reference: equal bodies and output; for an error, our message
-/// holds the reference's text (ours may add where it happened).
+/// Whether ours conforms to the reference: equal bodies and output, the output's keys in the same
+/// order (users see it as `JSON.stringify` prints it); for an error, our message holds the
+/// reference's text (ours may add where it happened).
 fn conforms(ours: &Seen, reference: &Seen) -> bool {
     if ours.bodies != reference.bodies {
         return false;
     }
     match (ours.result.get("error"), reference.result.get("error")) {
         (Some(Value::String(ours)), Some(Value::String(theirs))) => ours.contains(theirs.as_str()),
-        (None, None) => ours.result == reference.result,
+        // Compared as text: `Value`'s equality ignores key order.
+        (None, None) => {
+            serde_json::to_string(&ours.result).unwrap()
+                == serde_json::to_string(&reference.result).unwrap()
+        }
         _ => false,
     }
 }

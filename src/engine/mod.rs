@@ -307,7 +307,7 @@ impl Engine {
             self.check_supported(agent)?;
             let input = merge_default_input(&agent.default_input, input);
             if agent.hooks.is_empty() {
-                validate_input(agent, &input)?;
+                let input = validate_input(agent, input)?;
                 return self
                     .process_with_retries(run, agent, input, inherited)
                     .await;
@@ -328,21 +328,24 @@ impl Engine {
                 if let Some(Value::Object(replaced)) = started.get("input") {
                     current = replaced.clone();
                 }
-                validate_input(agent, &current)
+                validate_input(agent, current.clone())
             });
-            if let Err(error) = checked {
-                self.call_hooks(
-                    run,
-                    agent,
-                    &[hooks::Slot::Error, hooks::Slot::End],
-                    Map::from_iter([
-                        ("input".to_owned(), Value::Object(current)),
-                        ("error".to_owned(), hooks::error_ref(&error)),
-                    ]),
-                )
-                .await?;
-                return Err(error);
-            }
+            let current = match checked {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    self.call_hooks(
+                        run,
+                        agent,
+                        &[hooks::Slot::Error, hooks::Slot::End],
+                        Map::from_iter([
+                            ("input".to_owned(), Value::Object(current)),
+                            ("error".to_owned(), hooks::error_ref(&error)),
+                        ]),
+                    )
+                    .await?;
+                    return Err(error);
+                }
+            };
             self.process_with_retries(run, agent, current, inherited)
                 .await
         }
@@ -465,15 +468,21 @@ impl Engine {
                 return Err(unsupported(agent, agent_type_feature(agent)));
             }
         };
-        if let Some(schema) = &agent.output_schema {
-            validate(schema, &Value::Object(output.clone())).map_err(|message| {
-                InvokeError::Schema {
+        let output = match &agent.output_schema {
+            Some(schema) => {
+                let output = Value::Object(output);
+                validate(schema, &output).map_err(|message| InvokeError::Schema {
                     agent: agent.name.clone(),
                     which: "output",
                     message,
+                })?;
+                match schema::zod_parse(schema, output) {
+                    Value::Object(parsed) => parsed,
+                    _ => unreachable!("an object parses to an object"),
                 }
-            })?;
-        }
+            }
+            None => output,
+        };
         Ok(if agent.include_input_in_output {
             // AIGNE merges the streamed output with `{...input, ...output}`: the output's
             // keys come first, then the input's other keys.
@@ -590,19 +599,26 @@ impl Engine {
     }
 }
 
-/// The input check (passthrough: extra keys allowed), with an AI agent's `input_key` added.
-fn validate_input(agent: &AgentDef, input: &Map<String, Value>) -> Result<(), InvokeError> {
+/// The input check (passthrough: extra keys allowed), with an AI agent's `input_key` added;
+/// the input as zod parses it (see [`schema::zod_parse`]).
+fn validate_input(
+    agent: &AgentDef,
+    input: Map<String, Value>,
+) -> Result<Map<String, Value>, InvokeError> {
     let input_key = agent.ai().and_then(|ai| ai.input_key.as_deref());
-    if let Some(schema) = schema::with_input_key(agent.input_schema.as_ref(), input_key) {
-        validate(&schema, &Value::Object(input.clone())).map_err(|message| {
-            InvokeError::Schema {
-                agent: agent.name.clone(),
-                which: "input",
-                message,
-            }
-        })?;
+    let Some(schema) = schema::with_input_key(agent.input_schema.as_ref(), input_key) else {
+        return Ok(input);
+    };
+    let input = Value::Object(input);
+    validate(&schema, &input).map_err(|message| InvokeError::Schema {
+        agent: agent.name.clone(),
+        which: "input",
+        message,
+    })?;
+    match schema::zod_parse(&schema, input) {
+        Value::Object(parsed) => Ok(parsed),
+        _ => unreachable!("an object parses to an object"),
     }
-    Ok(())
 }
 
 /// AIGNE's `retryOnError` (`retry_on_error` in YAML; the loader camelizes only the top-level key,

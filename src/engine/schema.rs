@@ -80,9 +80,13 @@ fn roundtrip(schema: &Value) -> Value {
             for (key, value) in properties {
                 converted.insert(key.clone(), roundtrip(value));
             }
+            // zod-to-json-schema lists a property as required unless zod's type accepts
+            // `undefined`: `z.any()` (a property schema json-schema-to-zod cannot type, e.g. a
+            // `$ref` it does not follow) never is.
             let ordered: Vec<Value> = properties
-                .keys()
-                .filter(|key| required.contains(&key.as_str()))
+                .iter()
+                .filter(|(key, value)| required.contains(&key.as_str()) && !is_zod_any(value))
+                .map(|(key, _)| key)
                 .map(|key| Value::String(key.clone()))
                 .collect();
             out.insert("properties".to_owned(), Value::Object(converted));
@@ -199,6 +203,29 @@ fn nullable_to_optional(schema: Value) -> (Value, bool) {
     (Value::Object(map), false)
 }
 
+/// Whether `@aigne/json-schema-to-zod` makes `schema` a `z.any()`: no keyword it builds a
+/// type from (`type` naming a JSON type, `anyOf`, `allOf`, `oneOf`, `not`, `enum`, `const`,
+/// `nullable`, `if`/`then`/`else`); `$ref` is not followed.
+fn is_zod_any(schema: &Value) -> bool {
+    let Value::Object(map) = schema else {
+        return false;
+    };
+    let typed = match map.get("type") {
+        Some(Value::String(name)) => is_json_type(name),
+        Some(Value::Array(_)) => true,
+        _ => false,
+    };
+    let built = typed
+        || ["anyOf", "allOf", "oneOf", "not", "enum", "const"]
+            .iter()
+            .any(|key| map.contains_key(*key))
+        || map.get("nullable") == Some(&Value::Bool(true))
+        || ["if", "then", "else"]
+            .iter()
+            .all(|key| map.contains_key(*key));
+    !built
+}
+
 fn is_json_type(name: &str) -> bool {
     matches!(
         name,
@@ -220,7 +247,7 @@ pub(super) fn validation_schema(schema: &Value) -> Value {
                     // pointer): the schema around it is what zod checks.
                     "$ref" => continue,
                     // zod builds an object from its `properties`: a `required` entry naming
-                    // no property is ignored.
+                    // no property, or one `z.any()` (which accepts `undefined`), is ignored.
                     "required" => match value {
                         Value::Array(names) => Value::Array(
                             names
@@ -229,7 +256,8 @@ pub(super) fn validation_schema(schema: &Value) -> Value {
                                     name.as_str().is_some_and(|name| {
                                         map.get("properties")
                                             .and_then(Value::as_object)
-                                            .is_some_and(|properties| properties.contains_key(name))
+                                            .and_then(|properties| properties.get(name))
+                                            .is_some_and(|property| !is_zod_any(property))
                                     })
                                 })
                                 .cloned()
@@ -289,6 +317,67 @@ pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
         Err(problems.join("; "))
     } else {
         Err(issues.join(", "))
+    }
+}
+
+/// `value` as zod's `parse` returns it once [`validate`] has passed (AIGNE's `checkArguments`
+/// hands the parsed value on, for inputs and outputs alike): an object schema with `properties`
+/// lists those properties first, in the schema's order (a property that is absent stays
+/// absent unless it has a `default`, which fills it), then, at the top level only (the agent's
+/// schema is `passthrough()`) or where `additionalProperties` allows them, the other keys in
+/// their order; below the top level zod's default `strip` drops them. Array items are parsed
+/// by `items`. Anything else (unions, `$ref`, free objects) is returned as it is.
+pub(super) fn zod_parse(schema: &Value, value: Value) -> Value {
+    parse_at(schema, value, true)
+}
+
+fn parse_at(schema: &Value, value: Value, top: bool) -> Value {
+    let Value::Object(schema) = schema else {
+        return value;
+    };
+    match value {
+        Value::Object(mut map)
+            if schema.get("type").and_then(Value::as_str) == Some("object")
+                && schema
+                    .get("patternProperties")
+                    .and_then(Value::as_object)
+                    .is_none_or(Map::is_empty) =>
+        {
+            let Some(Value::Object(properties)) = schema.get("properties") else {
+                return Value::Object(map);
+            };
+            let mut out = Map::new();
+            for (key, property) in properties {
+                let parsed = match map.remove(key) {
+                    Some(item) => parse_at(property, item, false),
+                    None => match property.get("default") {
+                        Some(default) => parse_at(property, default.clone(), false),
+                        None => continue,
+                    },
+                };
+                out.insert(key.clone(), parsed);
+            }
+            let keep_others = top
+                || schema
+                    .get("additionalProperties")
+                    .is_some_and(|extra| *extra != Value::Bool(false));
+            if keep_others {
+                out.extend(map);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) if schema.get("type").and_then(Value::as_str) == Some("array") => {
+            match schema.get("items") {
+                Some(item_schema @ Value::Object(_)) => Value::Array(
+                    items
+                        .into_iter()
+                        .map(|item| parse_at(item_schema, item, false))
+                        .collect(),
+                ),
+                _ => Value::Array(items),
+            }
+        }
+        other => other,
     }
 }
 
@@ -417,7 +506,8 @@ mod tests {
     fn unknown_types_accept_anything() {
         let schema = json!({"type": "object", "properties": {"result": {"type": "any"}}, "required": ["result"]});
         assert_eq!(validate(&schema, &json!({"result": [1, "x"]})), Ok(()));
-        assert!(validate(&schema, &json!({})).is_err());
+        // `z.any()` accepts `undefined`: required or not, the key may be missing.
+        assert_eq!(validate(&schema, &json!({})), Ok(()));
     }
 
     #[test]
@@ -457,5 +547,33 @@ mod tests {
         assert!(validate(&schema, &json!({"a": "x", "extra": 1})).is_ok());
         let error = validate(&schema, &json!({"b": 1})).unwrap_err();
         assert_eq!(error, "a: Required");
+    }
+
+    #[test]
+    fn parsed_values_follow_zod() {
+        let schema = json!({"type": "object", "properties": {
+            "b": {"type": "string", "default": "x"},
+            "a": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+            "free": {"type": "object", "properties": {"k": {"type": "string"}}, "additionalProperties": true}
+        }});
+        let value =
+            json!({"extra": 1, "a": [{"k": "v", "drop": 2}], "free": {"keep": 3, "k": "v"}});
+        // Schema order first; the top level keeps other keys, nested objects drop them unless
+        // `additionalProperties` allows them; a default fills an absent property.
+        assert_eq!(
+            zod_parse(&schema, value).to_string(),
+            r#"{"b":"x","a":[{"k":"v"}],"free":{"k":"v","keep":3},"extra":1}"#
+        );
+    }
+
+    #[test]
+    fn untyped_properties_are_never_required() {
+        let schema = json!({"type": "object", "properties": {
+            "theme": {"$ref": "./theme.yaml", "description": "d"},
+            "name": {"type": "string"}
+        }, "required": ["theme", "name"]});
+        assert_eq!(to_model_schema(&schema)["required"], json!(["name"]));
+        assert!(validate(&schema, &json!({"name": "n"})).is_ok());
+        assert!(validate(&schema, &json!({"theme": 1})).is_err());
     }
 }

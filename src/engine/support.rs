@@ -24,8 +24,11 @@ pub fn is_supported(feature: &Feature) -> bool {
         // Hooks run natively (`hooks.rs`).
         Feature::Hooks => true,
         Feature::StructuredStreamMode => false,
-        // jsonata-rs raises T1003 where jsonata-js drops the pair (an undefined key).
-        Feature::JsonataPathKey => false,
+        // jsonata-rs raises T1003 where jsonata-js drops the pair (an undefined key); the
+        // engine marks such pairs and drops them from the result (`transform.rs`), which an
+        // expression listing the object's keys before that could see.
+        Feature::JsonataPathKey => true,
+        Feature::JsonataPathKeyListed => false,
         Feature::TemplateSyntax(construct) => super::template::supports(construct),
         // `retryOnError` runs natively; the others change nothing a CI run can see.
         Feature::PassthroughKey(_) => true,

@@ -30,6 +30,10 @@ pub enum Feature {
     /// A JSONata object constructor with an unquoted key (`{userId: user_id}`): the key is a
     /// path into the input, and jsonata-js drops the pair when it is undefined.
     JsonataPathKey,
+    /// A JSONata expression with such a key that also lists an object's keys or values
+    /// (`$keys`, `$each`, `$spread`, `$sift`, `$string`, the wildcards `*`/`**`): it could see a
+    /// pair the native engine drops only from the result.
+    JsonataPathKeyListed,
     /// A Nunjucks construct in an instruction (or a file it includes) beyond variables, `if`,
     /// `for`, `set` and `include`: `tag NAME`, `filter NAME`, `variable $NAME` or
     /// `method call .NAME()`.
@@ -100,6 +104,10 @@ impl fmt::Display for Feature {
             Self::TemplateInclude => write!(formatter, "{{% include %}}"),
             Self::TemplateSyntax(construct) => write!(formatter, "template {construct}"),
             Self::JsonataPathKey => write!(formatter, "jsonata object key that is a path"),
+            Self::JsonataPathKeyListed => write!(
+                formatter,
+                "jsonata object key that is a path, with the object's keys listed"
+            ),
             Self::InputSchema => write!(formatter, "input_schema"),
             Self::OutputSchema => write!(formatter, "output_schema"),
             Self::DefaultInput => write!(formatter, "default_input"),
@@ -361,6 +369,9 @@ fn walk(
             let code = TEMPLATE_STRING.replace_all(jsonata, "\"\"");
             if JSONATA_PATH_KEY.is_match(&code) {
                 push(Feature::JsonataPathKey);
+                if JSONATA_LISTS_KEYS.is_match(&code) {
+                    push(Feature::JsonataPathKeyListed);
+                }
             }
         }
         _ => {}
@@ -390,6 +401,12 @@ static TEMPLATE_STRING: LazyLock<Regex> = LazyLock::new(|| {
 /// `{name:` or `, name:` outside strings: an object constructor key written as a path.
 static JSONATA_PATH_KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[{,]\s*[A-Za-z_][\w]*\s*:").unwrap_or_else(|_| unreachable!()));
+/// What lists an object's keys or values in JSONata: `$keys`, `$each`, `$spread`, `$sift`,
+/// `$string`, and the wildcards (`a.*`, `*.b`, `**`, a leading `*`).
+static JSONATA_LISTS_KEYS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\$(?:keys|each|spread|sift|string)\b|\.\s*\*|\*\s*\.|\*\*|(?:^|[\[(,{:?])\s*\*")
+        .unwrap_or_else(|_| unreachable!())
+});
 static TEMPLATE_INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\{%-?\s*include\s+["']([^"']+)["']"#).unwrap_or_else(|_| unreachable!())
 });
