@@ -1733,17 +1733,11 @@ mod sessions {
         );
         // An agent with an AFS is refused by the native engine, naming the feature: AIGNE offers
         // the AFS as `afs_*` tools, which the native engine does not have.
-        let mut command = common::command(dir.path());
-        command.env("OPENAI_API_KEY", "sk-test").args([
-            "run",
-            ".",
-            "--input",
-            "history.jsonl",
-            "--engine",
-            "native",
-        ]);
-        let refused = common::run(&mut command);
-        assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+        let refused = common::Run::in_dir(dir.path())
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--input", "history.jsonl", "--engine", "native"])
+            .expect_exit(2)
+            .run();
         assert!(
             refused.stderr.contains("`afs: history`") && refused.stderr.contains("history.yaml"),
             "{}",
