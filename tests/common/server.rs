@@ -315,3 +315,61 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free loopback port")
         .port()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// Sends `request` raw and returns the whole response.
+    fn exchange(address: SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(request).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[test]
+    fn loopback_records_exact_bodies_and_refuses_connections_once_dropped() {
+        let server = Loopback::serve(axum::Router::new().fallback(
+            |axum::Extension(recorded): axum::Extension<Recorded>| async move {
+                format!("request {} to {}", recorded.index, recorded.path)
+            },
+        ));
+        let body = b"{\"a\":\xff}";
+        let mut request =
+            b"POST /v1/x?y=1 HTTP/1.1\r\nhost: a\r\nX-Test: One\r\nconnection: close\r\ncontent-length: 7\r\n\r\n"
+                .to_vec();
+        request.extend_from_slice(body);
+        let response = exchange(server.address(), &request);
+        assert!(response.ends_with("request 0 to /v1/x"), "{response}");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].method, "POST");
+        assert_eq!(requests[0].query.as_deref(), Some("y=1"));
+        assert_eq!(requests[0].header("x-TEST"), Some("One"));
+        assert_eq!(requests[0].body, body);
+        assert_eq!(requests[0].json(), Value::Null);
+        let address = server.address();
+        drop(server);
+        assert!(TcpStream::connect(address).is_err());
+    }
+
+    #[test]
+    fn raw_loopback_counts_connections_and_stops_accepting_once_dropped() {
+        let host = RawLoopback::serve(|mut stream| {
+            let _ = stream.write_all(b"hello");
+        });
+        let mut stream = TcpStream::connect(host.address()).unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "hello");
+        host.wait_for_connections(1);
+        assert_eq!(host.connections(), 1);
+        let address = host.address();
+        drop(host);
+        assert!(TcpStream::connect(address).is_err());
+    }
+}
