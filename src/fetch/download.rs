@@ -17,7 +17,7 @@ use super::FetchError;
 use super::cache::{EntryMetadata, Staging};
 use super::extract::{self, ExtractError, ExtractLimits, Extracted};
 use super::reporter::FetchReporter;
-use crate::http::retry::{self, RetryNotice, RetryPolicy};
+use crate::http::retry::{self, RetryPolicy};
 use crate::secret::{SafeUrl, Secret};
 
 /// Read-buffer size between the raw stream and the decompressor.
@@ -146,115 +146,163 @@ pub(crate) struct Request<'a> {
     pub limits: ExtractLimits,
 }
 
+/// What one attempt of [`download`] left.
+enum Tried {
+    /// A transient failure before the body (kept as is, so that a retry does not read the
+    /// body of an error it drops).
+    Sent(Result<reqwest::Response, reqwest::Error>),
+    /// The attempt's result.
+    Finished(Result<Download, FetchError>),
+}
+
 pub(crate) async fn download(
     request: &Request<'_>,
     staging: &Staging,
     reporter: &dyn FetchReporter,
 ) -> Result<Download, FetchError> {
     let url = request.url;
-    let location = url.masked();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        reporter.on_request(url, request.revalidate.is_some());
-        // A reqwest error shows its URL, which after a redirect may be a signed one (`jwt=`,
-        // `X-Goog-Signature=`): errors keep only the masked source URL.
-        let outcome = build(request)
-            .send()
-            .await
-            .map_err(reqwest::Error::without_url);
-        if let retry::Classification::Transient { retry_after } = retry::classify(&outcome)
-            && request.policy.allows_retry(attempts)
-        {
-            let reason = match &outcome {
-                Ok(response) => response.status().to_string(),
-                Err(error) => crate::text::error_chain(error),
-            };
-            drop(outcome);
-            wait(request, reporter, attempts, reason, retry_after).await;
-            continue;
-        }
-        let response = outcome.map_err(|source| FetchError::Request {
+    let (tried, attempts) = retry::run(
+        request.policy,
+        |attempt| download_once(request, staging, reporter, attempt),
+        |_, notice| reporter.on_retry(url, notice),
+    )
+    .await;
+    match tried {
+        Tried::Finished(result) => result,
+        Tried::Sent(Err(source)) => Err(FetchError::Request {
             url: url.masked(),
             attempts,
             source,
-        })?;
-        let status = response.status();
-        if status == StatusCode::NOT_MODIFIED && request.revalidate.is_some() {
-            return Ok(Download::NotModified { attempts });
-        }
-        if !status.is_success() {
-            return Err(FetchError::Status {
+        }),
+        // A transient status whose retries ran out.
+        Tried::Sent(Ok(response)) => Err(FetchError::Status {
+            url: url.masked(),
+            status: response.status(),
+            attempts,
+            body: body_excerpt(response, request.token).await,
+            authenticated: request.token.is_some(),
+        }),
+    }
+}
+
+/// Attempt number `attempts` of [`download`], judged for [`retry::run`]: transient statuses and
+/// errors, and a body that broke off, are retried (the attempt starts in an empty folder).
+async fn download_once(
+    request: &Request<'_>,
+    staging: &Staging,
+    reporter: &dyn FetchReporter,
+    attempts: u32,
+) -> retry::Verdict<Tried> {
+    use retry::Verdict::{Done, Retry};
+    let url = request.url;
+    let location = url.masked();
+    if attempts > 1
+        && let Err(error) = staging.reset()
+    {
+        return Done(Tried::Finished(Err(error)));
+    }
+    reporter.on_request(url, request.revalidate.is_some());
+    // A reqwest error shows its URL, which after a redirect may be a signed one (`jwt=`,
+    // `X-Goog-Signature=`): errors keep only the masked source URL.
+    let outcome = build(request)
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url);
+    if let retry::Classification::Transient { retry_after } = retry::classify(&outcome) {
+        let reason = match &outcome {
+            Ok(response) => response.status().to_string(),
+            Err(error) => crate::text::error_chain(error),
+        };
+        return Retry {
+            outcome: Tried::Sent(outcome),
+            retry_after,
+            reason,
+        };
+    }
+    let response = match outcome {
+        Ok(response) => response,
+        Err(source) => {
+            return Done(Tried::Finished(Err(FetchError::Request {
                 url: url.masked(),
-                status,
                 attempts,
-                body: body_excerpt(response, request.token).await,
-                authenticated: request.token.is_some(),
-            });
+                source,
+            })));
         }
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
-                .map(str::to_owned)
-        };
-        let etag = header(ETAG);
-        let last_modified = header(LAST_MODIFIED);
-        let final_url = SafeUrl::new(response.url().clone());
-        reporter.on_download_start(&location, response.content_length());
-        // The body goes to the unpacking thread through a bounded channel (no `block_on` in
-        // that thread): when this future is dropped (a signal, the total timeout), the channel
-        // closes, the thread stops at its next read and removes what it wrote, and nothing
-        // waits on a runtime that is shutting down.
-        let (sender, receiver) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
-        let reader = ChannelReader {
-            receiver,
-            current: bytes::Bytes::new(),
-            finished: false,
-        };
-        let abandoned = AbandonGuard(Arc::new(AtomicBool::new(false)));
-        let pumped = pump(response, sender);
-        let unpacked = unpack_stream(
-            reader,
-            staging.files(),
-            request.limits,
-            reporter,
-            Some(abandoned.0.clone()),
-        );
-        let ((), unpacked) = tokio::join!(pumped, unpacked);
-        abandoned.disarm();
-        match unpacked {
-            Ok(unpacked) => {
-                reporter.on_download_end(unpacked.size);
-                return Ok(Download::Fresh(Downloaded {
-                    unpacked,
-                    etag,
-                    last_modified,
-                    final_url,
-                    attempts,
-                }));
-            }
-            Err(StreamFailure::Read { error, bytes }) => {
-                if !request.policy.allows_retry(attempts) {
-                    return Err(FetchError::Body {
-                        url: url.masked(),
-                        bytes,
-                        attempts,
-                        source: error,
-                    });
-                }
-                let reason = format!(
-                    "the body broke off after {bytes} bytes: {}",
-                    crate::text::error_chain(&error)
-                );
-                staging.reset()?;
-                wait(request, reporter, attempts, reason, None).await;
-            }
-            Err(StreamFailure::Extract(error)) => return Err(extract_error(error, &location)),
-            Err(StreamFailure::Task(source)) => {
-                return Err(FetchError::Task { location, source });
-            }
+    };
+    let status = response.status();
+    if status == StatusCode::NOT_MODIFIED && request.revalidate.is_some() {
+        return Done(Tried::Finished(Ok(Download::NotModified { attempts })));
+    }
+    if !status.is_success() {
+        return Done(Tried::Finished(Err(FetchError::Status {
+            url: url.masked(),
+            status,
+            attempts,
+            body: body_excerpt(response, request.token).await,
+            authenticated: request.token.is_some(),
+        })));
+    }
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let etag = header(ETAG);
+    let last_modified = header(LAST_MODIFIED);
+    let final_url = SafeUrl::new(response.url().clone());
+    reporter.on_download_start(&location, response.content_length());
+    // The body goes to the unpacking thread through a bounded channel (no `block_on` in
+    // that thread): when this future is dropped (a signal, the total timeout), the channel
+    // closes, the thread stops at its next read and removes what it wrote, and nothing
+    // waits on a runtime that is shutting down.
+    let (sender, receiver) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+    let reader = ChannelReader {
+        receiver,
+        current: bytes::Bytes::new(),
+        finished: false,
+    };
+    let abandoned = AbandonGuard(Arc::new(AtomicBool::new(false)));
+    let pumped = pump(response, sender);
+    let unpacked = unpack_stream(
+        reader,
+        staging.files(),
+        request.limits,
+        reporter,
+        Some(abandoned.0.clone()),
+    );
+    let ((), unpacked) = tokio::join!(pumped, unpacked);
+    abandoned.disarm();
+    match unpacked {
+        Ok(unpacked) => {
+            reporter.on_download_end(unpacked.size);
+            Done(Tried::Finished(Ok(Download::Fresh(Downloaded {
+                unpacked,
+                etag,
+                last_modified,
+                final_url,
+                attempts,
+            }))))
+        }
+        Err(StreamFailure::Read { error, bytes }) => Retry {
+            reason: format!(
+                "the body broke off after {bytes} bytes: {}",
+                crate::text::error_chain(&error)
+            ),
+            outcome: Tried::Finished(Err(FetchError::Body {
+                url: url.masked(),
+                bytes,
+                attempts,
+                source: error,
+            })),
+            retry_after: None,
+        },
+        Err(StreamFailure::Extract(error)) => {
+            Done(Tried::Finished(Err(extract_error(error, &location))))
+        }
+        Err(StreamFailure::Task(source)) => {
+            Done(Tried::Finished(Err(FetchError::Task { location, source })))
         }
     }
 }
@@ -273,26 +321,6 @@ fn build(request: &Request<'_>) -> reqwest::RequestBuilder {
         }
     }
     builder
-}
-
-async fn wait(
-    request: &Request<'_>,
-    reporter: &dyn FetchReporter,
-    attempt: u32,
-    reason: String,
-    retry_after: Option<Duration>,
-) {
-    let delay = request.policy.delay(attempt, retry_after);
-    reporter.on_retry(
-        request.url,
-        &RetryNotice {
-            attempt,
-            reason,
-            retry_after,
-            delay,
-        },
-    );
-    tokio::time::sleep(delay).await;
 }
 
 /// The first 300 characters of an error body (read for at most 2 s), on one line, with the

@@ -1,11 +1,22 @@
-//! Retry policy shared by every HTTP caller: which failures are transient, how long to wait
-//! before the next attempt, and a small send loop ([`send`]) built from those pieces.
+//! The one retry helper of the crate: which failures are transient, how long to wait before the
+//! next attempt (one formula, [`backoff_delay`]), and the one retry loop ([`run`]) that every
+//! retrying caller goes through — provider calls (`model::transport`), AIGNE's framework retries
+//! (`model::common::with_framework_retries`), tarball downloads (`fetch::download`), MCP
+//! reconnects (`engine::mcp::connection`) and [`send_with`].
 //!
 //! Transient: connection failures, timeouts, resets and early EOFs (walking the error's source
 //! chain), and the statuses 408, 429 and 5xx. Everything else (TLS errors, other 4xx, bad URLs)
-//! is permanent. A `Retry-After` header (seconds or HTTP date) replaces the back-off, capped by
-//! [`RetryPolicy::max_retry_after`]. With [`RetryPolicy::no_delay`] (the test knob
-//! `AIGNE_CI_TEST_NO_RETRY_DELAY`) every wait is zero.
+//! is permanent. A `Retry-After` header (`retry-after-ms`, seconds or HTTP date) replaces the
+//! back-off, capped by [`RetryPolicy::max_retry_after`]. With [`RetryPolicy::no_delay`] (the
+//! test knob `AIGNE_CI_TEST_NO_RETRY_DELAY`) every wait is zero.
+//!
+//! Hand-written rather than `backon`/`reqwest-retry`: the loop is twenty lines, and what the
+//! callers need is around it, not in it — an attempt that reads (or unpacks) the whole body
+//! before it is judged, the attempt count in every result and error (the conformance tests
+//! compare request counts with the official runtime), AIGNE's exact framework back-off without
+//! jitter, and notices for the fetch progress lines. The classification (the part uv also
+//! writes itself, `uv-client/src/retry.rs`) is the substance and no crate has it for our
+//! callers' error types.
 
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +37,8 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
     /// Make every wait zero (tests).
     pub no_delay: bool,
+    /// Randomize each back-off into `[d/2, d]` (off for AIGNE's own deterministic back-offs).
+    pub jitter: bool,
 }
 
 impl Default for RetryPolicy {
@@ -36,11 +49,30 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
             no_delay: false,
+            jitter: true,
         }
     }
 }
 
 impl RetryPolicy {
+    /// A back-off without jitter: `base * 2^(retry-1)`, capped at `max_delay` (AIGNE's
+    /// framework retries and MCP reconnects double their wait deterministically).
+    pub fn doubling(max_retries: u32, base_delay: Duration, max_delay: Duration) -> Self {
+        Self {
+            max_retries,
+            base_delay,
+            max_delay,
+            jitter: false,
+            ..Self::default()
+        }
+    }
+
+    /// The same policy with every wait zero when `no_delay` holds.
+    pub fn without_delays_if(mut self, no_delay: bool) -> Self {
+        self.no_delay |= no_delay;
+        self
+    }
+
     /// Whether another attempt may follow `attempts` attempts made so far.
     pub fn allows_retry(&self, attempts: u32) -> bool {
         attempts <= self.max_retries
@@ -59,9 +91,9 @@ impl RetryPolicy {
     }
 }
 
-/// Exponential back-off with jitter before retry number `retry` (1-based): a random wait in
-/// `[d/2, d]` where `d = base_delay * 2^(retry-1)`, capped at `max_delay`. Zero with
-/// [`RetryPolicy::no_delay`].
+/// The back-off formula, the only one in the crate: before retry number `retry` (1-based),
+/// `d = base_delay * 2^(retry-1)` capped at `max_delay`; with [`RetryPolicy::jitter`] a random
+/// wait in `[d/2, d]`. Zero with [`RetryPolicy::no_delay`].
 pub fn backoff_delay(policy: &RetryPolicy, retry: u32) -> Duration {
     if policy.no_delay {
         return Duration::ZERO;
@@ -71,8 +103,66 @@ pub fn backoff_delay(policy: &RetryPolicy, retry: u32) -> Duration {
         .base_delay
         .saturating_mul(1u32 << exponent)
         .min(policy.max_delay);
+    if !policy.jitter {
+        return full;
+    }
     let factor: f64 = rand::rng().random_range(0.5..=1.0);
     full.mul_f64(factor)
+}
+
+/// How the loop of [`run`] judges one attempt.
+#[derive(Debug)]
+pub enum Verdict<T> {
+    /// Keep this outcome (a success or a failure a retry will not fix).
+    Done(T),
+    /// A transient failure: retry while the policy allows, else keep `outcome`.
+    Retry {
+        /// The outcome, kept when no retry is left.
+        outcome: T,
+        /// The server's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+        /// Why it failed, for the retry notice.
+        reason: String,
+    },
+}
+
+/// The retry loop: runs `attempt(n)` (n from 1) until it is [`Verdict::Done`] or the policy has
+/// no retry left, waiting [`RetryPolicy::delay`] in between. `on_retry` sees each failed outcome
+/// and its notice before the wait (the outcome is dropped before the wait, so a failed response
+/// releases its connection). Returns the last outcome and the attempts made.
+pub async fn run<T, F, Fut, R>(policy: &RetryPolicy, mut attempt: F, mut on_retry: R) -> (T, u32)
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Verdict<T>>,
+    R: FnMut(&T, &RetryNotice),
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match attempt(attempts).await {
+            Verdict::Retry {
+                outcome,
+                retry_after,
+                reason,
+            } if policy.allows_retry(attempts) => {
+                let delay = policy.delay(attempts, retry_after);
+                on_retry(
+                    &outcome,
+                    &RetryNotice {
+                        attempt: attempts,
+                        reason,
+                        retry_after,
+                        delay,
+                    },
+                );
+                drop(outcome);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            Verdict::Retry { outcome, .. } | Verdict::Done(outcome) => return (outcome, attempts),
+        }
+    }
 }
 
 /// What to do with the outcome of one attempt.
@@ -166,9 +256,19 @@ pub fn is_transient_io(kind: std::io::ErrorKind) -> bool {
     )
 }
 
-/// The wait a `Retry-After` header asks for: delta-seconds or an HTTP date (relative to `now`;
-/// a date in the past means zero). `None` when absent or unreadable.
+/// The wait a `Retry-After` header asks for: `retry-after-ms` (milliseconds, as the OpenAI SDK
+/// reads it), else delta-seconds or an HTTP date (relative to `now`; a date in the past means
+/// zero). `None` when absent or unreadable.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    if let Some(millis) = headers
+        .get("retry-after-ms")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        && millis.is_finite()
+        && millis >= 0.0
+    {
+        return Some(Duration::from_secs_f64(millis / 1000.0));
+    }
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -222,33 +322,31 @@ where
     F: FnMut(u32) -> reqwest::RequestBuilder,
     R: FnMut(&RetryNotice),
 {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let outcome = make(attempts).send().await;
-        let classification = classify(&outcome);
-        match (classification, outcome) {
-            (Classification::Transient { retry_after }, outcome)
-                if policy.allows_retry(attempts) =>
-            {
-                let reason = match &outcome {
-                    Ok(response) => response.status().to_string(),
-                    Err(error) => crate::text::error_chain(error),
-                };
-                let delay = policy.delay(attempts, retry_after);
-                on_retry(&RetryNotice {
-                    attempt: attempts,
-                    reason,
-                    retry_after,
-                    delay,
-                });
-                // Drop the failed response before waiting so its connection is released.
-                drop(outcome);
-                tokio::time::sleep(delay).await;
+    let (outcome, attempts) = run(
+        policy,
+        |attempt| {
+            let request = make(attempt);
+            async move {
+                let outcome = request.send().await;
+                match classify(&outcome) {
+                    Classification::Transient { retry_after } => Verdict::Retry {
+                        reason: match &outcome {
+                            Ok(response) => response.status().to_string(),
+                            Err(error) => crate::text::error_chain(error),
+                        },
+                        outcome,
+                        retry_after,
+                    },
+                    Classification::Done | Classification::Permanent => Verdict::Done(outcome),
+                }
             }
-            (_, Ok(response)) => return Ok(Sent { response, attempts }),
-            (_, Err(source)) => return Err(SendError { attempts, source }),
-        }
+        },
+        |_, notice| on_retry(notice),
+    )
+    .await;
+    match outcome {
+        Ok(response) => Ok(Sent { response, attempts }),
+        Err(source) => Err(SendError { attempts, source }),
     }
 }
 

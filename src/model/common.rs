@@ -13,6 +13,8 @@ use super::types::{
     ChatRequest, ChatResponse, Content, ContentPart, ModelOptions, ResponseFormat, ToolCall,
     ToolDefinition,
 };
+use crate::http::RetryPolicy;
+use crate::http::retry;
 
 /// `normalizeToolName`: `-` and whitespace become `_`.
 pub fn sanitize_tool_name(name: &str) -> String {
@@ -380,17 +382,27 @@ pub async fn inline_url_parts(
     Ok(Some(inlined))
 }
 
-/// AIGNE's framework back-off: `1000ms * 2^(attempt-1)` (attempt from 1), zero under the test knob.
+/// AIGNE's framework back-off: `1000ms * 2^(attempt-1)` (attempt from 1), zero under the test knob
+/// ([`framework_policy`]'s delay).
 pub fn framework_delay(attempt: u32, no_delay: bool) -> Duration {
-    if no_delay {
-        return Duration::ZERO;
-    }
-    Duration::from_millis(1000u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16)))
+    framework_policy(attempt, no_delay).delay(attempt, None)
 }
 
-/// AIGNE's `ChatModel` retry of a whole call: `call` runs again, after [`framework_delay`], while
-/// it fails with a framework-retryable error and retries are left; the answer counts every HTTP
-/// attempt made, and an error after retries says how many calls were made.
+/// AIGNE's framework retry policy for `retries` retries: the shared back-off formula without
+/// jitter from one second (`1000ms * 2^(attempt-1)`, at most 2^16 s).
+pub fn framework_policy(retries: u32, no_delay: bool) -> RetryPolicy {
+    RetryPolicy::doubling(
+        retries,
+        Duration::from_secs(1),
+        Duration::from_secs(1 << 16),
+    )
+    .without_delays_if(no_delay)
+}
+
+/// AIGNE's `ChatModel` retry of a whole call, through the shared [`retry::run`]: `call` runs
+/// again, after [`framework_delay`], while it fails with a framework-retryable error and retries
+/// are left; the answer counts every HTTP attempt made, and an error after retries says how many
+/// calls were made.
 pub async fn with_framework_retries<F, Fut>(
     retries: u32,
     no_delay: bool,
@@ -400,36 +412,49 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<ChatResponse, ModelError>>,
 {
-    let mut retry = 0;
-    let mut attempts = 0;
-    loop {
-        match call().await {
-            Ok(mut response) => {
-                response.attempts += attempts;
-                return Ok(response);
-            }
-            Err(error) => {
-                attempts += match &error {
-                    ModelError::Status { attempts, .. }
-                    | ModelError::Network { attempts, .. }
-                    | ModelError::Timeout { attempts, .. } => *attempts,
-                    _ => 1,
-                };
-                if retry < retries && error.is_framework_retryable() {
-                    retry += 1;
-                    tokio::time::sleep(framework_delay(retry, no_delay)).await;
-                    continue;
-                }
-                if retry > 0 {
-                    // AIGNE appends " (after N retries)" with N = calls made.
-                    return Err(ModelError::Retried {
-                        retries: retry + 1,
-                        source: Box::new(error),
-                    });
-                }
-                return Err(error);
-            }
+    /// HTTP attempts of a failed call (1 when the error does not count them).
+    fn http_attempts(error: &ModelError) -> u32 {
+        match error {
+            ModelError::Status { attempts, .. }
+            | ModelError::Network { attempts, .. }
+            | ModelError::Timeout { attempts, .. } => *attempts,
+            _ => 1,
         }
+    }
+    let mut failed_attempts = 0;
+    let (outcome, calls) = retry::run(
+        &framework_policy(retries, no_delay),
+        |_| {
+            let called = call();
+            async move {
+                match called.await {
+                    Err(error) if error.is_framework_retryable() => retry::Verdict::Retry {
+                        reason: error.to_string(),
+                        outcome: Err(error),
+                        retry_after: None,
+                    },
+                    outcome => retry::Verdict::Done(outcome),
+                }
+            }
+        },
+        |outcome, _| {
+            if let Err(error) = outcome {
+                failed_attempts += http_attempts(error);
+            }
+        },
+    )
+    .await;
+    match outcome {
+        Ok(mut response) => {
+            response.attempts += failed_attempts;
+            Ok(response)
+        }
+        // AIGNE appends " (after N retries)" with N = calls made.
+        Err(error) if calls > 1 => Err(ModelError::Retried {
+            retries: calls,
+            source: Box::new(error),
+        }),
+        Err(error) => Err(error),
     }
 }
 

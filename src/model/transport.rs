@@ -190,93 +190,106 @@ impl Transport {
             );
         }
         let url = SafeUrl::new(call.request.url.clone());
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let outcome = match tokio::time::timeout(
-                self.settings.request_timeout,
-                self.attempt(call.request, call.header_timeout),
-            )
-            .await
-            {
-                Ok(outcome) => outcome,
-                Err(_) => Attempt::TimedOut(self.settings.request_timeout),
-            };
-            let cut = match &outcome {
-                Attempt::Answer { status, body, .. } => cut_short(&call, *status, body),
-                _ => None,
-            };
-            let retry_delay = match &outcome {
-                Attempt::Answer {
-                    status,
-                    retry_after,
-                    ..
-                } if is_retryable_status(*status) => Some(*retry_after),
-                // A stream that stopped before its end marker: a connection dropped mid-answer.
-                Attempt::Answer { .. } if cut.is_some() => Some(None),
-                Attempt::Answer { .. } => None,
-                Attempt::Failed(error) if retry::is_transient_error(error) => Some(None),
-                Attempt::Failed(_) | Attempt::TooLarge => None,
-                Attempt::TimedOut(_) => Some(None),
-            };
-            let policy = &self.settings.http.retry;
-            if let Some(retry_after) = retry_delay
-                && policy.allows_retry(attempts)
-            {
-                tokio::time::sleep(policy.delay(attempts, retry_after)).await;
-                continue;
-            }
-            if let Some(missing) = cut {
-                return Err(truncated(&call, &url, attempts, missing));
-            }
-            return match outcome {
-                Attempt::TooLarge => Err(ModelError::TooLarge {
-                    provider: call.provider.to_owned(),
-                    model: call.model.to_owned(),
-                    url: url.to_string(),
-                    limit: MAX_RESPONSE_BYTES,
-                }),
-                Attempt::Failed(source) => Err(ModelError::Network {
-                    provider: call.provider.to_owned(),
-                    model: call.model.to_owned(),
-                    url: url.to_string(),
-                    attempts,
-                    source: source.without_url(),
-                }),
-                Attempt::TimedOut(timeout) => Err(ModelError::Timeout {
-                    provider: call.provider.to_owned(),
-                    model: call.model.to_owned(),
-                    url: url.to_string(),
-                    attempts,
-                    timeout,
-                }),
-                Attempt::Answer {
-                    status,
-                    content_type,
-                    body,
-                    ..
-                } => {
-                    if let Some(cassette) = &self.cassette {
-                        let (response, response_encoding) = match std::str::from_utf8(&body) {
-                            Ok(text) => (text.to_owned(), None),
-                            Err(_) => (BASE64.encode(&body), Some("base64".to_owned())),
-                        };
-                        cassette.append(Interaction {
-                            version: VERSION,
-                            provider: call.provider.to_owned(),
-                            method: call.request.method.as_str().to_owned(),
-                            path: path.clone(),
-                            case: call.case.map(str::to_owned),
-                            request: request_json.clone(),
-                            status,
-                            content_type: content_type.clone(),
-                            response,
-                            response_encoding,
-                        })?;
-                    }
-                    finish(&call, status, content_type, body, attempts)
+        let (outcome, attempts) = retry::run(
+            &self.settings.http.retry,
+            |_| self.judged_attempt(&call),
+            |_, _| {},
+        )
+        .await;
+        let (outcome, cut) = outcome;
+        if let Some(missing) = cut {
+            return Err(truncated(&call, &url, attempts, missing));
+        }
+        match outcome {
+            Attempt::TooLarge => Err(ModelError::TooLarge {
+                provider: call.provider.to_owned(),
+                model: call.model.to_owned(),
+                url: url.to_string(),
+                limit: MAX_RESPONSE_BYTES,
+            }),
+            Attempt::Failed(source) => Err(ModelError::Network {
+                provider: call.provider.to_owned(),
+                model: call.model.to_owned(),
+                url: url.to_string(),
+                attempts,
+                source: source.without_url(),
+            }),
+            Attempt::TimedOut(timeout) => Err(ModelError::Timeout {
+                provider: call.provider.to_owned(),
+                model: call.model.to_owned(),
+                url: url.to_string(),
+                attempts,
+                timeout,
+            }),
+            Attempt::Answer {
+                status,
+                content_type,
+                body,
+                ..
+            } => {
+                if let Some(cassette) = &self.cassette {
+                    let (response, response_encoding) = match std::str::from_utf8(&body) {
+                        Ok(text) => (text.to_owned(), None),
+                        Err(_) => (BASE64.encode(&body), Some("base64".to_owned())),
+                    };
+                    cassette.append(Interaction {
+                        version: VERSION,
+                        provider: call.provider.to_owned(),
+                        method: call.request.method.as_str().to_owned(),
+                        path: path.clone(),
+                        case: call.case.map(str::to_owned),
+                        request: request_json.clone(),
+                        status,
+                        content_type: content_type.clone(),
+                        response,
+                        response_encoding,
+                    })?;
                 }
-            };
+                finish(&call, status, content_type, body, attempts)
+            }
+        }
+    }
+
+    /// One attempt within the whole-request timeout, judged for [`retry::run`]: retryable
+    /// statuses (honouring `Retry-After`), transient network errors, timeouts, and a 2xx stream
+    /// cut before its end marker (a connection dropped mid-answer) are retried.
+    async fn judged_attempt(
+        &self,
+        call: &RawCall<'_>,
+    ) -> retry::Verdict<(Attempt, Option<String>)> {
+        let outcome = match tokio::time::timeout(
+            self.settings.request_timeout,
+            self.attempt(call.request, call.header_timeout),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Attempt::TimedOut(self.settings.request_timeout),
+        };
+        let cut = match &outcome {
+            Attempt::Answer { status, body, .. } => cut_short(call, *status, body),
+            _ => None,
+        };
+        let retry = match &outcome {
+            Attempt::Answer {
+                status,
+                retry_after,
+                ..
+            } if is_retryable_status(*status) => Some((*retry_after, format!("status {status}"))),
+            Attempt::Answer { .. } => cut.clone().map(|missing| (None, missing)),
+            Attempt::Failed(error) if retry::is_transient_error(error) => {
+                Some((None, crate::text::error_chain(error)))
+            }
+            Attempt::Failed(_) | Attempt::TooLarge => None,
+            Attempt::TimedOut(limit) => Some((None, format!("timed out after {limit:?}"))),
+        };
+        match retry {
+            Some((retry_after, reason)) => retry::Verdict::Retry {
+                outcome: (outcome, cut),
+                retry_after,
+                reason,
+            },
+            None => retry::Verdict::Done((outcome, cut)),
         }
     }
 
@@ -424,15 +437,8 @@ fn is_retryable_status(status: u16) -> bool {
     status == 409 || reqwest::StatusCode::from_u16(status).is_ok_and(retry::is_transient_status)
 }
 
-/// `retry-after-ms`, then `Retry-After` as seconds or an HTTP date.
+/// `retry-after-ms`, then `Retry-After` as seconds or an HTTP date ([`retry::retry_after`]).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(millis) = text("retry-after-ms").and_then(|value| value.trim().parse::<f64>().ok())
-        && millis.is_finite()
-        && millis >= 0.0
-    {
-        return Some(Duration::from_secs_f64(millis / 1000.0));
-    }
     retry::retry_after(headers, std::time::SystemTime::now())
 }
 

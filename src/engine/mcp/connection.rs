@@ -28,6 +28,8 @@ use super::settings::McpSettings;
 use super::spec::{McpHttpTransport, McpServerSpec};
 use super::sse::SseClientTransport;
 use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
+use crate::http::RetryPolicy;
+use crate::http::retry;
 
 /// AIGNE's default `max_reconnects` for URL servers.
 const DEFAULT_MAX_RECONNECTS: u32 = 10;
@@ -306,28 +308,35 @@ impl McpConnection {
             .spec
             .reconnect_timeout
             .unwrap_or(self.settings.request_timeout);
-        let mut last = error;
-        for attempt in 0..=attempts {
-            let opened = open_session(
-                &self.spec,
-                &self.settings,
-                &self.log,
-                &self.label,
-                connect_timeout,
-            );
-            match opened.await {
-                Ok(session) => {
-                    *self.session.write().await = Some(Arc::new(session));
-                    return Ok(());
+        // The shared retry loop: `attempts` reconnects, waiting 1 s, 2 s, 4 s, … (at most
+        // [`MAX_RECONNECT_DELAY`]) in between.
+        let policy = RetryPolicy::doubling(attempts, Duration::from_secs(1), MAX_RECONNECT_DELAY)
+            .without_delays_if(self.settings.no_retry_delay);
+        let (opened, _) = retry::run(
+            &policy,
+            |_| async {
+                match open_session(
+                    &self.spec,
+                    &self.settings,
+                    &self.log,
+                    &self.label,
+                    connect_timeout,
+                )
+                .await
+                {
+                    Ok(session) => retry::Verdict::Done(Ok(session)),
+                    Err(error) => retry::Verdict::Retry {
+                        reason: error.to_string(),
+                        outcome: Err(error),
+                        retry_after: None,
+                    },
                 }
-                Err(error) => last = error,
-            }
-            if attempt < attempts && !self.settings.no_retry_delay {
-                let delay = Duration::from_secs(1 << attempt.min(5)).min(MAX_RECONNECT_DELAY);
-                tokio::time::sleep(delay).await;
-            }
-        }
-        Err(last)
+            },
+            |_, _| {},
+        )
+        .await;
+        *self.session.write().await = Some(Arc::new(opened?));
+        Ok(())
     }
 
     /// Closes the session and ends the server process (stdin closed, then `SIGTERM`, then
