@@ -105,8 +105,34 @@ impl Loopback {
         router: axum::Router,
         stop: CancellationToken,
     ) -> Self {
+        Self::start(address, router, stop, |_| ())
+    }
+
+    /// Serves `router` on `127.0.0.1:<free port>`, calling `on_arrival` with each request's
+    /// record at the moment it is recorded (under the log's lock, so in arrival order, one at a
+    /// time); the handler reads what it returned with `Extension<T>`. A fake that answers from a
+    /// queue takes its answer here, so the n-th request recorded is the n-th one answered even
+    /// when requests race.
+    pub(crate) fn serve_with<T: Clone + Send + Sync + 'static>(
+        router: axum::Router,
+        on_arrival: impl Fn(&Recorded) -> T + Send + Sync + 'static,
+    ) -> Self {
+        let address = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start(address, router, CancellationToken::new(), on_arrival)
+    }
+
+    fn start<T: Clone + Send + Sync + 'static>(
+        address: SocketAddr,
+        router: axum::Router,
+        stop: CancellationToken,
+        on_arrival: impl Fn(&Recorded) -> T + Send + Sync + 'static,
+    ) -> Self {
         let log = Log::default();
-        let router = router.layer(axum::middleware::from_fn_with_state(log.clone(), record));
+        let recorder = Recorder {
+            log: log.clone(),
+            on_arrival: Arc::new(on_arrival),
+        };
+        let router = router.layer(axum::middleware::from_fn_with_state(recorder, record::<T>));
         let (address_sender, address_receiver) = std::sync::mpsc::channel();
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -193,14 +219,37 @@ impl Drop for Loopback {
     }
 }
 
-/// Records the request (its body read whole) and hands it on with the record as an extension.
-async fn record(State(log): State<Log>, request: Request, next: Next) -> Response {
+/// The recording middleware's state.
+struct Recorder<T> {
+    log: Log,
+    on_arrival: Arc<dyn Fn(&Recorded) -> T + Send + Sync>,
+}
+
+impl<T> Clone for Recorder<T> {
+    fn clone(&self) -> Self {
+        Self {
+            log: self.log.clone(),
+            on_arrival: self.on_arrival.clone(),
+        }
+    }
+}
+
+/// Records the request (its body read whole) and hands it on with the record, and what
+/// `on_arrival` made of it, as extensions.
+async fn record<T: Clone + Send + Sync + 'static>(
+    State(recorder): State<Recorder<T>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let recorded = {
-        let mut log = log.lock().unwrap_or_else(|poison| poison.into_inner());
+    let (recorded, arrival) = {
+        let mut log = recorder
+            .log
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let recorded = Recorded {
             index: log.len(),
             method: parts.method.to_string(),
@@ -219,10 +268,12 @@ async fn record(State(log): State<Log>, request: Request, next: Next) -> Respons
             body: body.to_vec(),
         };
         log.push(recorded.clone());
-        recorded
+        let arrival = (recorder.on_arrival)(&recorded);
+        (recorded, arrival)
     };
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(recorded);
+    request.extensions_mut().insert(arrival);
     next.run(request).await
 }
 
