@@ -31,6 +31,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Merge the results of shards (`--shard K/N`), recompute the summary and exit status
     Merge(MergeArgs),
+    /// Upsert one comment with the run's results on the pull request of the current
+    /// `pull_request` or `pull_request_target` event (a rerun edits it)
+    Comment(CommentArgs),
 }
 
 /// Where the project comes from and how it is fetched and cached.
@@ -297,6 +300,11 @@ pub struct RunArgs {
     #[arg(long, env = EnvVars::AIGNE_CI_MAX_TEAM_ITERATIONS, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_team_iterations: u64,
 
+    /// Largest reply a tool may send back before the case errors: a JavaScript agent's result, a
+    /// stdio MCP server's answer, a case's reply from `--engine node`, e.g. `16MiB`
+    #[arg(long, env = EnvVars::AIGNE_CI_MAX_TOOL_RESULT, value_name = "SIZE", default_value = "16MiB", value_parser = crate::project::files::parse_size)]
+    pub max_tool_result: u64,
+
     #[command(flatten)]
     pub files: FileArgs,
 
@@ -437,6 +445,34 @@ pub struct MergeArgs {
 
     #[command(flatten)]
     pub outputs: OutputArgs,
+}
+
+/// `aigne-ci comment [--out-dir DIR]`
+#[derive(Debug, Clone, Args)]
+pub struct CommentArgs {
+    /// Folder holding the run's `summary.json` (and `results.jsonl`)
+    #[arg(long, env = EnvVars::AIGNE_CI_OUT_DIR, value_name = "DIR", default_value = "aigne-ci-output")]
+    pub out_dir: PathBuf,
+
+    /// Summary file (default `<out-dir>/summary.json`); its `results_file` names the results
+    #[arg(long, env = EnvVars::AIGNE_CI_SUMMARY, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Token that may write pull-request comments (default: `GITHUB_TOKEN`)
+    #[arg(long, env = EnvVars::AIGNE_CI_GITHUB_TOKEN, value_name = "TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+
+    /// Connection timeout for GitHub API calls (e.g. `10s`)
+    #[arg(long, env = EnvVars::AIGNE_CI_CONNECT_TIMEOUT, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
+
+    /// Read timeout: longest pause allowed while a GitHub API response arrives (e.g. `30s`)
+    #[arg(long, env = EnvVars::AIGNE_CI_READ_TIMEOUT, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub read_timeout: std::time::Duration,
+
+    /// GitHub API attempts after the first on transient errors (connection, 408, 429, 5xx)
+    #[arg(long, env = EnvVars::AIGNE_CI_HTTP_RETRIES, value_name = "N", default_value_t = 4)]
+    pub http_retries: u32,
 }
 
 /// `on` / `off`.

@@ -59,6 +59,7 @@ impl EnvVars {
     pub const AIGNE_CI_MAX_REFLECTION_ROUNDS: &'static str = "AIGNE_CI_MAX_REFLECTION_ROUNDS";
     pub const AIGNE_CI_MAX_TEAM_ITERATIONS: &'static str = "AIGNE_CI_MAX_TEAM_ITERATIONS";
     pub const AIGNE_CI_MAX_FILE_SIZE: &'static str = "AIGNE_CI_MAX_FILE_SIZE";
+    pub const AIGNE_CI_MAX_TOOL_RESULT: &'static str = "AIGNE_CI_MAX_TOOL_RESULT";
     pub const AIGNE_CI_ALLOW_READ: &'static str = "AIGNE_CI_ALLOW_READ";
     pub const AIGNE_CI_ALLOW_INSTALL_SCRIPTS: &'static str = "AIGNE_CI_ALLOW_INSTALL_SCRIPTS";
     pub const AIGNE_CI_NODE_ENGINE_VERSION: &'static str = "AIGNE_CI_NODE_ENGINE_VERSION";
@@ -66,6 +67,7 @@ impl EnvVars {
     pub const AIGNE_CI_TRUST_PROJECT_ENV: &'static str = "AIGNE_CI_TRUST_PROJECT_ENV";
     pub const AIGNE_CI_ALLOW_INSECURE_REDIRECT: &'static str = "AIGNE_CI_ALLOW_INSECURE_REDIRECT";
     pub const AIGNE_CI_DRY_RUN: &'static str = "AIGNE_CI_DRY_RUN";
+    pub const AIGNE_CI_GITHUB_TOKEN: &'static str = "AIGNE_CI_GITHUB_TOKEN";
 
     // --- test knobs ---
     /// Set to any value to make every retry back-off zero (tests only).
@@ -110,6 +112,16 @@ impl EnvVars {
     pub const GITHUB_OUTPUT: &'static str = "GITHUB_OUTPUT";
     pub const GITHUB_STEP_SUMMARY: &'static str = "GITHUB_STEP_SUMMARY";
     pub const GITHUB_TOKEN: &'static str = "GITHUB_TOKEN";
+    /// `aigne-ci comment`: the event, the repository, the API and the run to link to.
+    pub const GITHUB_EVENT_NAME: &'static str = "GITHUB_EVENT_NAME";
+    pub const GITHUB_EVENT_PATH: &'static str = "GITHUB_EVENT_PATH";
+    pub const GITHUB_REPOSITORY: &'static str = "GITHUB_REPOSITORY";
+    pub const GITHUB_API_URL: &'static str = "GITHUB_API_URL";
+    pub const GITHUB_SERVER_URL: &'static str = "GITHUB_SERVER_URL";
+    pub const GITHUB_RUN_ID: &'static str = "GITHUB_RUN_ID";
+    pub const GITHUB_RUN_ATTEMPT: &'static str = "GITHUB_RUN_ATTEMPT";
+    pub const GITHUB_WORKFLOW: &'static str = "GITHUB_WORKFLOW";
+    pub const GITHUB_JOB: &'static str = "GITHUB_JOB";
     pub const CI: &'static str = "CI";
 
     // --- inherited by stdio MCP servers (the MCP SDK's `getDefaultEnvironment`) ---

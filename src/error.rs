@@ -58,6 +58,9 @@ pub enum Error {
         /// `--total-timeout`.
         limit: Option<std::time::Duration>,
     },
+    /// `aigne-ci comment` cannot write the comment.
+    #[error(transparent)]
+    Comment(#[from] crate::comment::CommentError),
     /// SIGINT/SIGTERM stopped `aigne-ci fetch`.
     #[error(transparent)]
     FetchInterrupted(#[from] FetchInterrupted),
@@ -103,6 +106,7 @@ impl Error {
             Self::Project(_) => ExitStatus::Usage,
             Self::Invoke(_) => ExitStatus::Usage,
             Self::ProjectEnv(_) => ExitStatus::Usage,
+            Self::Comment(_) => ExitStatus::Usage,
             Self::FetchInterrupted(_) => ExitStatus::Interrupted,
             Self::StoppedBeforeCases { reason, .. } => match reason {
                 crate::batch::StopReason::Interrupted => ExitStatus::Interrupted,
@@ -123,6 +127,7 @@ impl Error {
             Self::Project(error) => error.hint(),
             Self::Invoke(error) => error.hint(),
             Self::ProjectEnv(error) => error.hint(),
+            Self::Comment(error) => error.hint(),
             Self::FetchInterrupted(_) => None,
             Self::StoppedBeforeCases { reason, .. } => match reason {
                 crate::batch::StopReason::Interrupted => None,

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod cli;
+pub mod comment;
 pub mod diagnostics;
 pub mod engine;
 pub mod env_vars;
@@ -39,6 +40,7 @@ pub fn redactor(cli: &Cli, environment: &Environment) -> secret::Redactor {
         Command::Fetch(args) => args.source_args.token.as_deref(),
         Command::Inspect(args) => args.source_args.token.as_deref(),
         Command::Merge(_) => None,
+        Command::Comment(args) => args.github_token.as_deref(),
     };
     environment.redactor(token.map(secret::Secret::new).as_ref())
 }
@@ -50,5 +52,6 @@ pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error
         Command::Merge(args) => commands::merge::run(args, environment).await,
         Command::Fetch(args) => commands::fetch::run(args, &environment).await,
         Command::Inspect(args) => commands::inspect::run(args, &environment).await,
+        Command::Comment(args) => commands::comment::run(args, &environment).await,
     }
 }

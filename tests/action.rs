@@ -14,7 +14,13 @@ use pretty_assertions::assert_eq;
 use serde::Deserialize;
 
 /// Inputs of the action that are not flags of `aigne-ci run`.
-const ACTION_ONLY_INPUTS: &[&str] = &["version", "aigne-ci-path", "cache"];
+const ACTION_ONLY_INPUTS: &[&str] = &[
+    "version",
+    "aigne-ci-path",
+    "cache",
+    "comment",
+    "github-token",
+];
 /// Inputs that switch the run step to another subcommand: (input, variable `run.sh` reads).
 const MODE_INPUTS: &[(&str, &str)] = &[("merge", "AIGNE_CI_MERGE")];
 /// Inputs named differently from their flag: (input, long flag).
@@ -368,6 +374,8 @@ mod runner {
         pub path: Vec<PathBuf>,
         /// The rest of PATH.
         pub system_path: Vec<PathBuf>,
+        /// `${{ github.token }}`.
+        pub github_token: String,
         outputs: BTreeMap<String, BTreeMap<String, String>>,
     }
 
@@ -386,6 +394,7 @@ mod runner {
                 "scripts/install.sh",
                 "scripts/run.sh",
                 "scripts/cache-plan.sh",
+                "scripts/comment.sh",
             ] {
                 fs_err::copy(root().join(file), dir.path().join("action").join(file)).unwrap();
             }
@@ -393,6 +402,7 @@ mod runner {
             Self {
                 path: vec![dir.path().join("bin")],
                 system_path: vec![PathBuf::from("/usr/bin"), PathBuf::from("/bin")],
+                github_token: "ghs_simulatedJobToken0123456789".to_owned(),
                 dir,
                 action: action(),
                 inputs: BTreeMap::new(),
@@ -432,12 +442,18 @@ mod runner {
             };
             if let Some(name) = inner.strip_prefix("inputs.") {
                 let input = &self.action.inputs[name];
-                return self
-                    .inputs
-                    .get(name)
-                    .or(input.default.as_ref())
-                    .cloned()
-                    .unwrap_or_default();
+                return match self.inputs.get(name) {
+                    Some(value) => value.clone(),
+                    // A default may be an expression (`${{ github.token }}`).
+                    None => input
+                        .default
+                        .as_deref()
+                        .map(|default| self.evaluate(default))
+                        .unwrap_or_default(),
+                };
+            }
+            if inner == "github.token" {
+                return self.github_token.clone();
             }
             if let Some(rest) = inner.strip_prefix("steps.")
                 && let Some((step, name)) = rest.split_once(".outputs.")
@@ -1084,6 +1100,114 @@ chmod +x "$root/bin/aigne-ci"
             "{}",
             step.log
         );
+    }
+
+    /// `comment: true` after a `merge` run with the real binary: the run step's `report-file`
+    /// output names the report.html it wrote, and the comment step creates the pull request's
+    /// comment with the job's `github.token`, then edits it on a rerun; `false` does nothing and
+    /// anything else is refused.
+    #[test]
+    fn comment_step_upserts_the_comment_and_report_file_is_an_output() {
+        use crate::common::fake_github::{Behaviour, FakeGithub};
+
+        let mut runner = Runner::new();
+        let binary = runner.join("preinstalled/aigne-ci");
+        fs_err::create_dir_all(binary.parent().unwrap()).unwrap();
+        fs_err::copy(crate::common::binary(), &binary).unwrap();
+        // A shard's results (4 cases, 2 not passing) to merge: no model needed.
+        crate::comment::out_dir(&runner.join("workspace"));
+        let github = FakeGithub::start(Behaviour::default(), Vec::new());
+        let event = runner.join("event.json");
+        fs_err::write(
+            &event,
+            r#"{"pull_request": {"number": 7, "head": {"repo": {"full_name": "octo/repo"}}, "base": {"repo": {"full_name": "octo/repo"}}}}"#,
+        )
+        .unwrap();
+        for (key, value) in [
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_REPOSITORY", "octo/repo"),
+            ("GITHUB_API_URL", github.api_url.as_str()),
+            ("GITHUB_WORKFLOW", "CI"),
+            ("GITHUB_JOB", "eval"),
+        ] {
+            runner.env.insert(key.to_owned(), value.to_owned());
+        }
+        runner
+            .input("aigne-ci-path", binary.to_str().unwrap())
+            .input("merge", "out")
+            .input("out-dir", "merged")
+            .input("comment", "true");
+        assert_eq!(runner.run_step("install").code, Some(0));
+        let step = runner.run_step("run");
+        assert_eq!(
+            step.code,
+            Some(1),
+            "the merged run fails its policy: {}",
+            step.log
+        );
+        let outputs = runner.action_outputs();
+        let report = runner.join("workspace/merged/report.html");
+        assert_eq!(outputs["report-file"], report.to_str().unwrap());
+        assert!(report.is_file());
+        assert_eq!(
+            outputs["summary-file"],
+            runner
+                .join("workspace/merged/summary.json")
+                .to_str()
+                .unwrap()
+        );
+
+        let step = runner.run_step("comment");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        let seen = github.seen();
+        let methods: Vec<&str> = seen.iter().map(|seen| seen.method.as_str()).collect();
+        assert_eq!(methods, ["GET", "POST"], "{}", step.log);
+        assert_eq!(
+            seen[1].authorization.as_deref(),
+            Some("Bearer ghs_simulatedJobToken0123456789"),
+            "the default token is the job's `github.token`"
+        );
+        let body = seen[1].body["body"].as_str().unwrap();
+        assert!(
+            body.starts_with("<!-- aigne-ci:comment workflow=CI job=eval -->")
+                && body.contains("aigne-ci: 2 of 4 passed"),
+            "{body}"
+        );
+        assert!(
+            !step.log.contains("ghs_simulatedJobToken0123456789")
+                || step
+                    .log
+                    .lines()
+                    .filter(|line| line.contains("ghs_simulatedJobToken0123456789"))
+                    .all(|line| line.starts_with("::add-mask::")),
+            "{}",
+            step.log
+        );
+
+        // A rerun edits the same comment.
+        let step = runner.run_step("comment");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        let methods: Vec<String> = github.seen()[2..]
+            .iter()
+            .map(|seen| seen.method.clone())
+            .collect();
+        assert_eq!(methods, ["GET", "PATCH"], "{}", step.log);
+        assert_eq!(github.comments().len(), 1);
+
+        // `false` does nothing; anything but `true`/`false` is refused.
+        runner.input("comment", "false");
+        let step = runner.run_step("comment");
+        assert_eq!(step.code, Some(0), "{}", step.log);
+        runner.input("comment", "yes");
+        let step = runner.run_step("comment");
+        assert_eq!(step.code, Some(1), "{}", step.log);
+        assert!(
+            step.log.contains("expected `true` or `false`"),
+            "{}",
+            step.log
+        );
+        assert_eq!(github.seen().len(), 4, "no request without `comment: true`");
     }
 
     #[test]

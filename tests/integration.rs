@@ -3,6 +3,7 @@
 mod action;
 mod batch;
 mod cli;
+mod comment;
 mod common;
 mod corpus;
 mod engine;

@@ -63,7 +63,7 @@ fn regex_escape(text: &str) -> String {
 fn help_of_each_command() {
     let dir = tempfile::tempdir().unwrap();
     snapshot("help", dir.path(), &["--help"]);
-    for command in ["run", "fetch", "inspect", "merge"] {
+    for command in ["run", "fetch", "inspect", "merge", "comment"] {
         snapshot(&format!("help_{command}"), dir.path(), &[command, "--help"]);
     }
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand: each wires the stages for its command.
 
+pub(crate) mod comment;
 pub(crate) mod fetch;
 pub(crate) mod inspect;
 pub(crate) mod judge;

@@ -32,6 +32,7 @@
 //! No module below `commands/` imports [`crate::cli`]: the stages see only what this file hands
 //! them.
 
+pub mod comment;
 pub mod dotenv;
 pub mod dry_run;
 mod error;
@@ -174,6 +175,8 @@ pub struct EnginePlan {
     pub max_reflection_rounds: u64,
     /// `--max-team-iterations`.
     pub max_team_iterations: u64,
+    /// `--max-tool-result`.
+    pub max_tool_result: usize,
     /// `--deny-exec`.
     pub deny_exec: bool,
     /// `--allow-install-scripts`.
@@ -213,6 +216,7 @@ impl EnginePlan {
             project_dir: project_dir.to_path_buf(),
             script_dir: self.cache_dir.join("node-bridge-v1"),
             call_timeout: self.case_timeout,
+            max_result_bytes: self.max_tool_result,
             deny_exec: self.deny_exec,
             agent_names: project
                 .top_level_agents()
@@ -251,6 +255,7 @@ impl EnginePlan {
             allow_install_scripts: self.allow_install_scripts,
             project_has_js: project.has_javascript(),
             case_timeout: self.case_timeout,
+            max_reply_bytes: self.max_tool_result,
             model: self.node_model.clone(),
             model_options: self.node_model_options.clone(),
         }
@@ -461,6 +466,7 @@ impl RunPlan {
             max_tool_turns: args.max_tool_turns,
             max_reflection_rounds: args.max_reflection_rounds,
             max_team_iterations: args.max_team_iterations,
+            max_tool_result: usize::try_from(args.max_tool_result).unwrap_or(usize::MAX),
             deny_exec: args.deny_exec,
             allow_install_scripts: args.allow_install_scripts,
             offline: args.source_args.offline,
@@ -471,7 +477,10 @@ impl RunPlan {
             node_model: args.model.model.clone(),
             node_model_options: node_model_options(&args.model),
             cassette,
-            mcp: McpSettings::resolve(environment, args.deny_exec),
+            mcp: McpSettings {
+                max_result_bytes: usize::try_from(args.max_tool_result).unwrap_or(usize::MAX),
+                ..McpSettings::resolve(environment, args.deny_exec)
+            },
             env: environment.variables.clone(),
             current_dir: environment.current_dir.clone(),
         };

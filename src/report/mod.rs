@@ -207,7 +207,8 @@ impl Brief {
         }
     }
 
-    fn redacted(mut self, redactor: &Redactor) -> Self {
+    /// The brief with every text masked.
+    pub fn redacted(mut self, redactor: &Redactor) -> Self {
         let mask = |text: String| redactor.redact(&text).into_owned();
         self.id = mask(self.id);
         self.agent = mask(self.agent);
@@ -326,6 +327,23 @@ pub fn print_output(output: &serde_json::Value, redactor: &Redactor) {
 /// One `aigne-ci: …` log line on stderr (e.g. which engine runs and why).
 pub fn log_line(message: &str) {
     human::eprint(&format!("aigne-ci: {message}\n"));
+}
+
+/// A notice: a `::notice::` annotation inside GitHub Actions (with the line in the log), an
+/// `aigne-ci: notice: …` line elsewhere; masked, and unable to start another command.
+pub fn notice(message: &str, github_actions: bool, redactor: &Redactor) {
+    let message = redactor.redact(message);
+    if github_actions {
+        human::eprint_commands(&format!(
+            "::notice title=aigne-ci::{}\n",
+            github::escape_data(&message)
+        ));
+    } else {
+        human::eprint_line(&format!(
+            "aigne-ci: notice: {}",
+            crate::text::one_line(&message)
+        ));
+    }
 }
 
 /// Emits `::add-mask::` for every secret (first thing a run does in GitHub Actions).

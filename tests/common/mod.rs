@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod fake_github;
 pub(crate) mod fake_openai;
 pub(crate) mod fake_provider;
 mod run;
