@@ -683,6 +683,89 @@ fn allow_read_opens_one_more_folder_on_purpose() {
     );
 }
 
+#[test]
+fn a_symlinked_dotenv_pointing_outside_the_project_is_a_load_error() {
+    let outside = tempfile::tempdir().unwrap();
+    write(
+        &outside.path().join("stolen.env"),
+        "OPENAI_API_KEY=sk-from-outside-0001\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  Be terse.\n");
+    fs_err::os::unix::fs::symlink(outside.path().join("stolen.env"), dir.path().join(".env"))
+        .unwrap();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .args(["run", ".", "--prompt", "go"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("/.env`") && ran.stderr.contains("outside the project folder"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_dotenv_is_read_with_the_runs_max_file_size() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  Be terse.\n");
+    // 4 KiB of valid lines: under the default cap, over the run's.
+    let lines: String = (0..128)
+        .map(|index| format!("PADDING_{index:04}=xxxxxxxxxxxxxxx\n"))
+        .collect();
+    write(&dir.path().join(".env"), &lines);
+    let mut command = run_command(dir.path(), None);
+    command.args(["--prompt", "go", "--max-file-size", "1KiB"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("/.env`") && ran.stderr.contains("larger than the 1 KiB cap"),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// A value no known-credential pattern matches: only the `.env` masks can hide it.
+const DOTENV_SECRET: &str = "zq7-Hostile-Dotenv-Value-31337";
+
+#[test]
+fn dotenv_secrets_are_masked_in_errors_printed_before_the_first_case() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join(".env"),
+        &format!("MY_SERVICE_TOKEN={DOTENV_SECRET}\n"),
+    );
+    // The load error names the missing agent file, whose name is the secret.
+    write(
+        &dir.path().join("aigne.yaml"),
+        &format!(
+            "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - {DOTENV_SECRET}.yaml\n"
+        ),
+    );
+    let mut command = run_command(dir.path(), None);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .args(["--prompt", "go"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    let mask = lines
+        .iter()
+        .position(|line| *line == format!("::add-mask::{DOTENV_SECRET}"))
+        .unwrap_or_else(|| panic!("no ::add-mask:: for the .env secret:\n{}", ran.stderr));
+    let error = lines
+        .iter()
+        .position(|line| line.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error:\n{}", ran.stderr));
+    assert!(mask < error, "{}", ran.stderr);
+    for line in &lines[mask + 1..] {
+        assert!(!line.contains(DOTENV_SECRET), "{}", ran.stderr);
+    }
+    assert!(ran.stderr.contains("****.yaml"), "{}", ran.stderr);
+}
+
 // --- item 8: every loop a project configures has a ceiling ---
 
 /// A team whose reviewer never approves, asking for a billion rounds.

@@ -499,14 +499,29 @@ impl RunPlan {
         })
     }
 
-    /// Step 2: the project's `.env` files, read once; the trust check; the model settings.
+    /// Step 2a, right after the fetch and before the project loads: the `.env` files of the
+    /// current and the project folder, read once (bounded and confined like every project
+    /// file), so that their secrets are masked before anything about the project can print.
+    pub fn read_project_env(
+        &self,
+        environment: &Environment,
+        project_dir: &Path,
+    ) -> Result<ProjectEnv, PlanError> {
+        Ok(
+            ProjectEnv::read(environment, project_dir, &self.files.load_settings())
+                .map_err(ModelError::from)?,
+        )
+    }
+
+    /// Step 2b, once the project is loaded: the trust check of its `.env` files; the model
+    /// settings.
     pub fn with_project(
         &self,
         environment: &Environment,
         project: &Arc<Project>,
         project_dir: &Path,
+        dotenv: ProjectEnv,
     ) -> Result<ProjectPlan, PlanError> {
-        let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
         if !self.trust_project_env {
             trust::check(&dotenv)?;
         }
@@ -573,17 +588,19 @@ impl InspectPlan {
         })
     }
 
-    /// The model settings with the project's `.env` files, read once.
+    /// The model settings with the project's `.env` files, read once (bounded and confined
+    /// like every project file), and the secret values those files add.
     pub fn model_settings(
         &self,
         environment: &Environment,
         project_dir: &Path,
-    ) -> Result<ModelSettings, PlanError> {
-        let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
-        Ok(ModelSettings::resolve(
-            &self.model,
-            environment,
-            dotenv.variables,
+    ) -> Result<(ModelSettings, Vec<String>), PlanError> {
+        let dotenv = ProjectEnv::read(environment, project_dir, &self.files.load_settings())
+            .map_err(ModelError::from)?;
+        let secrets = dotenv.secrets();
+        Ok((
+            ModelSettings::resolve(&self.model, environment, dotenv.variables),
+            secrets,
         ))
     }
 }
@@ -650,7 +667,8 @@ pub fn model_settings(
     project_dir: &Path,
 ) -> Result<ModelSettings, PlanError> {
     let flags = model_flags(args, environment)?;
-    let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
+    let dotenv = ProjectEnv::read(environment, project_dir, &LoadSettings::default())
+        .map_err(ModelError::from)?;
     Ok(ModelSettings::resolve(
         &flags,
         environment,
