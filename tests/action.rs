@@ -279,13 +279,26 @@ fn action_scripts_are_hardened_and_actions_pinned() {
     assert_pinned(&root().join("action.yml"));
 }
 
+/// The workflows of `.github/workflows` and the act scenarios of `.github/act` (run by
+/// `tests/act/scenarios.sh`), with the files of each.
+fn workflow_files() -> Vec<(&'static str, PathBuf)> {
+    let mut files = Vec::new();
+    for dir in [".github/workflows", ".github/act"] {
+        for entry in fs_err::read_dir(root().join(dir)).unwrap() {
+            files.push((dir, entry.unwrap().path()));
+        }
+    }
+    files
+}
+
 #[test]
 fn workflows_are_least_privilege_and_pinned() {
-    let dir = root().join(".github/workflows");
     let mut names = Vec::new();
-    for entry in fs_err::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    for (dir, path) in workflow_files() {
+        names.push(format!(
+            "{dir}/{}",
+            path.file_name().unwrap().to_string_lossy()
+        ));
         assert_pinned(&path);
         let workflow: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
@@ -305,12 +318,62 @@ fn workflows_are_least_privilege_and_pinned() {
             );
         }
     }
-    for expected in ["ci.yml", "release.yml", "self-test.yml"] {
+    for expected in [
+        ".github/workflows/ci.yml",
+        ".github/workflows/release.yml",
+        ".github/workflows/self-test.yml",
+        ".github/act/project-cache.yml",
+        ".github/act/outputs-and-policy.yml",
+        ".github/act/shards.yml",
+        ".github/act/release-install.yml",
+        ".github/act/comment.yml",
+    ] {
         assert!(
             names.iter().any(|name| name == expected),
             "missing workflow {expected}"
         );
     }
+}
+
+/// The act scenarios reach nothing beyond loopback: every `uses:` of their workflows and of the
+/// action they run is the action itself, the checkout act performs from the working tree, or the
+/// action `tests/act/scenarios.sh` maps to its vendored copy with `--local-repository`.
+#[test]
+fn act_scenarios_use_only_local_or_vendored_actions() {
+    let script = fs_err::read_to_string(root().join("tests/act/scenarios.sh")).unwrap();
+    let mapped = regex::Regex::new(r"(?m)^cache_action=([\w./-]+)@([0-9a-f]{40})$").unwrap();
+    let mapped = mapped
+        .captures(&script)
+        .expect("cache_action=<repo>@<sha> in scenarios.sh");
+    let (mapped_repo, mapped_ref) = (&mapped[1], &mapped[2]);
+    let mut files: Vec<PathBuf> = workflow_files()
+        .into_iter()
+        .filter(|(dir, _)| *dir == ".github/act")
+        .map(|(_, path)| path)
+        .collect();
+    files.push(root().join("action.yml"));
+    let mut uses_count = 0;
+    for path in files {
+        let text = fs_err::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            let Some(uses) = trimmed.strip_prefix("uses: ") else {
+                continue;
+            };
+            let uses = uses.split(" #").next().unwrap().trim();
+            uses_count += 1;
+            let vendored = uses.split_once('@').is_some_and(|(action, reference)| {
+                reference == mapped_ref
+                    && (action == mapped_repo || action.starts_with(&format!("{mapped_repo}/")))
+            });
+            assert!(
+                uses == "./" || uses.starts_with("actions/checkout@") || vendored,
+                "{}: `uses: {uses}` is neither local nor mapped to a vendored copy",
+                path.display()
+            );
+        }
+    }
+    assert!(uses_count > 0, "no `uses:` found");
 }
 
 /// Runs the composite steps of action.yml the way the runner does: env evaluated from inputs and
