@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aigne_ci::engine::js::{
-    JsAgentKind, JsBridge, JsError, JsHandle, JsHost, JsHostError, JsSettings, JsSource,
+    JsAgentInfo, JsAgentKind, JsBridge, JsError, JsHandle, JsHost, JsHostError, JsSettings,
+    JsSource,
 };
 use aigne_ci::process::SubprocessLog;
 use async_trait::async_trait;
@@ -18,6 +19,19 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/js")
         .join(name)
+}
+
+/// A bridge with the [`settings`] of `dir`, node found on the system `PATH`.
+fn start_bridge(dir: &Path) -> JsBridge {
+    JsBridge::start(settings(dir, &system_path()), SubprocessLog::default())
+}
+
+/// Loads `tests/fixtures/js/<name>` (see [`fixture`]) into the bridge.
+async fn load_fixture(bridge: &JsBridge, name: &str) -> JsAgentInfo {
+    bridge
+        .load(&JsSource::File(fixture(name)))
+        .await
+        .unwrap_or_else(|error| panic!("{name} loads: {error}"))
 }
 
 fn settings(script_dir: &Path, path_var: &str) -> JsSettings {
@@ -106,10 +120,7 @@ async fn function_file_loads_with_its_properties_and_is_called() {
     let bridge = JsBridge::start(settings(dir.path(), &system_path()), log.clone());
     assert!(!bridge.is_running().await, "node starts only when needed");
 
-    let info = bridge
-        .load(&JsSource::File(fixture("echo.mjs")))
-        .await
-        .unwrap();
+    let info = load_fixture(&bridge, "echo.mjs").await;
     assert_eq!(info.kind, JsAgentKind::Function);
     assert_eq!(info.name.as_deref(), Some("echo"));
     assert_eq!(info.description.as_deref(), Some("Echoes its input"));
@@ -144,10 +155,7 @@ async fn function_file_loads_with_its_properties_and_is_called() {
 #[tokio::test]
 async fn aigne_create_template_sandbox_tool_evaluates_code() {
     let dir = tempfile::tempdir().unwrap();
-    let bridge = JsBridge::start(
-        settings(dir.path(), &system_path()),
-        SubprocessLog::default(),
-    );
+    let bridge = start_bridge(dir.path());
     let sandbox = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/projects/aigne-create-default/sandbox.js");
     let info = bridge.load(&JsSource::File(sandbox)).await.unwrap();
@@ -170,18 +178,9 @@ async fn aigne_create_template_sandbox_tool_evaluates_code() {
 #[tokio::test]
 async fn context_invoke_routes_back_to_the_host_and_shares_user_context() {
     let dir = tempfile::tempdir().unwrap();
-    let bridge = JsBridge::start(
-        settings(dir.path(), &system_path()),
-        SubprocessLog::default(),
-    );
-    let greeter = bridge
-        .load(&JsSource::File(fixture("greeter.mjs")))
-        .await
-        .unwrap();
-    let caller = bridge
-        .load(&JsSource::File(fixture("caller.mjs")))
-        .await
-        .unwrap();
+    let bridge = start_bridge(dir.path());
+    let greeter = load_fixture(&bridge, "greeter.mjs").await;
+    let caller = load_fixture(&bridge, "caller.mjs").await;
     assert_eq!(caller.name.as_deref(), Some("callerAgent"));
     let host = Arc::new(FakeHost {
         bridge: bridge.clone(),
@@ -216,14 +215,8 @@ async fn context_invoke_routes_back_to_the_host_and_shares_user_context() {
 #[tokio::test]
 async fn thrown_errors_carry_message_and_stack() {
     let dir = tempfile::tempdir().unwrap();
-    let bridge = JsBridge::start(
-        settings(dir.path(), &system_path()),
-        SubprocessLog::default(),
-    );
-    let info = bridge
-        .load(&JsSource::File(fixture("throws.mjs")))
-        .await
-        .unwrap();
+    let bridge = start_bridge(dir.path());
+    let info = load_fixture(&bridge, "throws.mjs").await;
     let error = bridge
         .call(info.handle.unwrap(), json!({}), no_host(&bridge))
         .await
@@ -240,10 +233,7 @@ async fn thrown_errors_carry_message_and_stack() {
     assert!(stack.contains("throws.mjs:2"), "{stack}");
 
     // The bridge survives and keeps answering.
-    let echo = bridge
-        .load(&JsSource::File(fixture("echo.mjs")))
-        .await
-        .unwrap();
+    let echo = load_fixture(&bridge, "echo.mjs").await;
     assert!(
         bridge
             .call(echo.handle.unwrap(), json!({"text": "x"}), no_host(&bridge))
@@ -255,10 +245,7 @@ async fn thrown_errors_carry_message_and_stack() {
 #[tokio::test]
 async fn syntax_errors_fail_the_load_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let bridge = JsBridge::start(
-        settings(dir.path(), &system_path()),
-        SubprocessLog::default(),
-    );
+    let bridge = start_bridge(dir.path());
     let error = bridge
         .load(&JsSource::File(fixture("broken.mjs")))
         .await
@@ -281,14 +268,8 @@ async fn hanging_calls_time_out_and_a_stuck_node_is_restarted() {
     settings.call_timeout = Duration::from_millis(300);
     let log = SubprocessLog::default();
     let bridge = JsBridge::start(settings, log.clone());
-    let hangs = bridge
-        .load(&JsSource::File(fixture("hangs.mjs")))
-        .await
-        .unwrap();
-    let echo = bridge
-        .load(&JsSource::File(fixture("echo.mjs")))
-        .await
-        .unwrap();
+    let hangs = load_fixture(&bridge, "hangs.mjs").await;
+    let echo = load_fixture(&bridge, "echo.mjs").await;
 
     // A promise that never settles: node still answers, so it is kept.
     let error = bridge
@@ -375,10 +356,7 @@ async fn deny_exec_refuses_before_starting_node() {
 #[tokio::test]
 async fn inline_function_bodies_prompts_streams_definitions_and_console() {
     let dir = tempfile::tempdir().unwrap();
-    let bridge = JsBridge::start(
-        settings(dir.path(), &system_path()),
-        SubprocessLog::default(),
-    );
+    let bridge = start_bridge(dir.path());
     let inline = bridge
         .load(&JsSource::Inline {
             name: "adder".to_owned(),
@@ -398,10 +376,7 @@ async fn inline_function_bodies_prompts_streams_definitions_and_console() {
         json!({"sum": 5, "name": "adder"})
     );
 
-    let prompts = bridge
-        .load(&JsSource::File(fixture("prompts.mjs")))
-        .await
-        .unwrap();
+    let prompts = load_fixture(&bridge, "prompts.mjs").await;
     let error = bridge
         .call(prompts.handle.unwrap(), json!({}), no_host(&bridge))
         .await
@@ -412,10 +387,7 @@ async fn inline_function_bodies_prompts_streams_definitions_and_console() {
          question, which aigne-ci never does in CI; pass the answer in the case input instead"
     );
 
-    let stream = bridge
-        .load(&JsSource::File(fixture("stream.mjs")))
-        .await
-        .unwrap();
+    let stream = load_fixture(&bridge, "stream.mjs").await;
     assert_eq!(
         bridge
             .call(stream.handle.unwrap(), json!({}), no_host(&bridge))
@@ -424,10 +396,7 @@ async fn inline_function_bodies_prompts_streams_definitions_and_console() {
         json!({"message": "Hello", "done": true})
     );
 
-    let definition = bridge
-        .load(&JsSource::File(fixture("definition.mjs")))
-        .await
-        .unwrap();
+    let definition = load_fixture(&bridge, "definition.mjs").await;
     assert_eq!(definition.kind, JsAgentKind::Definition);
     assert_eq!(definition.handle, None);
     assert_eq!(
@@ -436,10 +405,7 @@ async fn inline_function_bodies_prompts_streams_definitions_and_console() {
                "input_key": "message", "hooks": {}})
     );
 
-    let logs = bridge
-        .load(&JsSource::File(fixture("logs.mjs")))
-        .await
-        .unwrap();
+    let logs = load_fixture(&bridge, "logs.mjs").await;
     assert_eq!(
         bridge
             .call(logs.handle.unwrap(), json!({}), no_host(&bridge))
@@ -1778,17 +1744,11 @@ mod sessions {
         );
         // An agent with an AFS is refused by the native engine, naming the feature: AIGNE offers
         // the AFS as `afs_*` tools, which the native engine does not have.
-        let mut command = common::command(dir.path());
-        command.env("OPENAI_API_KEY", "sk-test").args([
-            "run",
-            ".",
-            "--input",
-            "history.jsonl",
-            "--engine",
-            "native",
-        ]);
-        let refused = common::run(&mut command);
-        assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+        let refused = common::Run::in_dir(dir.path())
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--input", "history.jsonl", "--engine", "native"])
+            .expect_exit(2)
+            .run();
         assert!(
             refused.stderr.contains("`afs: history`") && refused.stderr.contains("history.yaml"),
             "{}",

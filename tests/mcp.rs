@@ -826,13 +826,11 @@ fn run_binary_with_an_mcp_skill_leaves_no_process_behind() {
         json!({"text": "from mcp"}),
     )]));
     server.push(Reply::text("done"));
-    let mut command = crate::common::command(dir.path());
-    command
-        .env("OPENAI_BASE_URL", server.base_url())
-        .env("OPENAI_API_KEY", "sk-test")
-        .args(["run", ".", "--prompt", "use the tool"]);
-    let ran = crate::common::run(&mut command);
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    crate::common::Run::in_dir(dir.path())
+        .openai(&server, "sk-test")
+        .args(["run", ".", "--prompt", "use the tool"])
+        .expect_exit(0)
+        .run();
     let bodies = server.bodies();
     let tool_text = bodies[1]["messages"]
         .as_array()
@@ -967,12 +965,11 @@ fn deny_exec_refuses_the_run_before_any_case() {
     assert!(!pid_file.exists());
 
     // The same flag through the environment, for an agent that starts nothing: it runs.
-    let mut command = crate::common::command(dir.path());
-    command
+    let ran = crate::common::Run::in_dir(dir.path())
         .env("AIGNE_CI_DENY_EXEC", "true")
-        .args(["run", ".", "upper", "--prompt", "quiet"]);
-    let ran = crate::common::run(&mut command);
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        .args(["run", ".", "upper", "--prompt", "quiet"])
+        .expect_exit(0)
+        .run();
     let output: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(output, json!({"text": "QUIET"}));
     assert!(!pid_file.exists());

@@ -126,13 +126,11 @@ fn report_html_shows_every_case_and_a_failing_one_in_chromium() {
             .usage(11, 2)
         }
     });
-    let mut command = common::command(dir.path());
-    command
-        .env("OPENAI_BASE_URL", server.base_url())
-        .env("OPENAI_API_KEY", SECRET)
-        .args(["run", ".", "crew", "--input", "prompts.jsonl"]);
-    let ran = common::run(&mut command);
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .openai(&server, SECRET)
+        .args(["run", ".", "crew", "--input", "prompts.jsonl"])
+        .expect_exit(1)
+        .run();
     let out = dir.path().join("aigne-ci-output");
     let report = out.join("report.html");
     let page = fs_err::read_to_string(&report).unwrap();
@@ -268,10 +266,10 @@ fn merge_writes_one_report_for_ten_thousand_cases_under_ten_megabytes() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_shard(&dir.path().join("shard-1"), 1..5001, 10_000);
     synthetic_shard(&dir.path().join("shard-2"), 5001..10_001, 10_000);
-    let mut command = common::command(dir.path());
-    command.args(["merge", "shard-1", "shard-2", "--out-dir", "merged"]);
-    let ran = common::run(&mut command);
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    common::Run::in_dir(dir.path())
+        .args(["merge", "shard-1", "shard-2", "--out-dir", "merged"])
+        .expect_exit(1)
+        .run();
     let merged = dir.path().join("merged");
     // The shards' transcripts came along, and the merged results name them.
     assert!(merged.join("transcripts/9999.json").is_file());
@@ -321,14 +319,12 @@ fn report_off_and_report_file() {
     let server = FakeOpenAi::start();
     server.set_default(Reply::text("ok"));
     let run = |extra: &[&str]| {
-        let mut command = common::command(dir.path());
-        command
-            .env("OPENAI_BASE_URL", server.base_url())
-            .env("OPENAI_API_KEY", SECRET)
+        common::Run::in_dir(dir.path())
+            .openai(&server, SECRET)
             .args(["run", ".", "crew", "--input", "prompts.jsonl"])
-            .args(extra);
-        let ran = common::run(&mut command);
-        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+            .args(extra)
+            .expect_exit(0)
+            .run();
     };
     run(&["--report", "off", "--out-dir", "off-out"]);
     assert!(!dir.path().join("off-out/report.html").exists());

@@ -544,8 +544,7 @@ fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
         "{\"input\": \"a\", \"assert\": [{\"type\": \"contains\", \"value\": \"safe\"}]}\n",
     )
     .unwrap();
-    let mut command = common::command(dir.path());
-    command
+    let ran = common::Run::in_dir(dir.path())
         .env("OPENAI_BASE_URL", server.base_url())
         .args([
             "run",
@@ -556,10 +555,9 @@ fn keys_from_project_dotenv_and_known_formats_never_reach_the_reports() {
             "junit.xml",
         ])
         .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", dir.path().join("out"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"));
-    let ran = common::run(&mut command);
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        .github_files()
+        .expect_exit(1)
+        .run();
     // The key came from the project's `.env`: the model was called with it...
     let authorization = server.requests()[0]
         .headers

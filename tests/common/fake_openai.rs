@@ -580,9 +580,17 @@ impl FakeOpenAi {
     pub(crate) fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let server_state = state.clone();
-        let server = Loopback::serve(axum::Router::new().fallback(
-            move |Extension(recorded): Extension<Recorded>| handle(server_state.clone(), recorded),
-        ));
+        let router = axum::Router::new().fallback(
+            move |Extension(recorded): Extension<Recorded>,
+                  Extension(Scripted(reply)): Extension<Scripted>| {
+                handle(server_state.clone(), recorded, reply)
+            },
+        );
+        // The reply is taken as the request is recorded: the n-th chat request gets the n-th.
+        let arrival_state = state.clone();
+        let server = Loopback::serve_with(router, move |recorded| {
+            Scripted(scripted_reply(&arrival_state, recorded))
+        });
         Self { server, state }
     }
 
@@ -681,26 +689,42 @@ impl FakeOpenAi {
     }
 }
 
-async fn handle(state: Arc<Mutex<State>>, recorded: Recorded) -> Response {
+/// The scripted reply of a request, taken when it arrives.
+#[derive(Clone)]
+struct Scripted(Option<Reply>);
+
+fn is_chat(request: &Recorded) -> bool {
+    request.method == "POST" && request.path.ends_with("/chat/completions")
+}
+
+/// The reply for a chat request: the queue's next, else the handler's, else the default.
+fn scripted_reply(state: &Mutex<State>, recorded: &Recorded) -> Option<Reply> {
+    if !is_chat(recorded) {
+        return None;
+    }
+    let request = RecordedRequest::from(recorded);
+    let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
+    state
+        .queue
+        .pop_front()
+        .or_else(|| state.handler.as_ref().map(|handler| handler(&request)))
+        .or_else(|| state.default.clone())
+}
+
+async fn handle(state: Arc<Mutex<State>>, recorded: Recorded, reply: Option<Reply>) -> Response {
     let request = RecordedRequest::from(&recorded);
     let method = request.method.as_str();
-    let is_chat = method == "POST" && request.path.ends_with("/chat/completions");
-    let (reply, file) = {
-        let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
-        let reply = if is_chat {
+    let is_chat = is_chat(&recorded);
+    let file = (method == "GET")
+        .then(|| {
             state
-                .queue
-                .pop_front()
-                .or_else(|| state.handler.as_ref().map(|handler| handler(&request)))
-                .or_else(|| state.default.clone())
-        } else {
-            None
-        };
-        let file = (method == "GET")
-            .then(|| state.files.get(&request.path).cloned())
-            .flatten();
-        (reply, file)
-    };
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .files
+                .get(&request.path)
+                .cloned()
+        })
+        .flatten();
     if let Some((content_type, body)) = file {
         return Response::builder()
             .status(StatusCode::OK)

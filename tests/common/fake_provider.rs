@@ -142,10 +142,12 @@ impl FakeProvider {
     /// Starts on `127.0.0.1:<free port>` in its own thread and runtime.
     pub(crate) fn start() -> Self {
         let queue = Arc::new(Mutex::new(VecDeque::new()));
-        let server_queue = queue.clone();
-        let server = Loopback::serve(axum::Router::new().fallback(
-            move |Extension(recorded): Extension<Recorded>| handle(server_queue.clone(), recorded),
-        ));
+        let arrival_queue = queue.clone();
+        // The answer is taken as the request is recorded: the n-th request gets the n-th.
+        let server = Loopback::serve_with(
+            axum::Router::new().fallback(|Extension(canned): Extension<Canned>| handle(canned)),
+            move |recorded| answer(&arrival_queue, recorded),
+        );
         Self { server, queue }
     }
 
@@ -176,7 +178,8 @@ impl FakeProvider {
     }
 }
 
-async fn handle(queue: Arc<Mutex<VecDeque<Canned>>>, received: Recorded) -> Response {
+/// The answer to a request: the hub's blocklet description, else the queue's next, else a 500.
+fn answer(queue: &Mutex<VecDeque<Canned>>, received: &Recorded) -> Canned {
     let canned = if received.method == "GET" && received.path == "/__blocklet__.js" {
         Some(Canned::json(
             200,
@@ -191,7 +194,10 @@ async fn handle(queue: Arc<Mutex<VecDeque<Canned>>>, received: Recorded) -> Resp
             .unwrap_or_else(|poison| poison.into_inner())
             .pop_front()
     };
-    let canned = canned.unwrap_or_else(|| Canned::error(500, "fake_provider: no scripted answer"));
+    canned.unwrap_or_else(|| Canned::error(500, "fake_provider: no scripted answer"))
+}
+
+async fn handle(canned: Canned) -> Response {
     if !canned.delay.is_zero() {
         tokio::time::sleep(canned.delay).await;
     }

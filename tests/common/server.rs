@@ -105,8 +105,34 @@ impl Loopback {
         router: axum::Router,
         stop: CancellationToken,
     ) -> Self {
+        Self::start(address, router, stop, |_| ())
+    }
+
+    /// Serves `router` on `127.0.0.1:<free port>`, calling `on_arrival` with each request's
+    /// record at the moment it is recorded (under the log's lock, so in arrival order, one at a
+    /// time); the handler reads what it returned with `Extension<T>`. A fake that answers from a
+    /// queue takes its answer here, so the n-th request recorded is the n-th one answered even
+    /// when requests race.
+    pub(crate) fn serve_with<T: Clone + Send + Sync + 'static>(
+        router: axum::Router,
+        on_arrival: impl Fn(&Recorded) -> T + Send + Sync + 'static,
+    ) -> Self {
+        let address = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start(address, router, CancellationToken::new(), on_arrival)
+    }
+
+    fn start<T: Clone + Send + Sync + 'static>(
+        address: SocketAddr,
+        router: axum::Router,
+        stop: CancellationToken,
+        on_arrival: impl Fn(&Recorded) -> T + Send + Sync + 'static,
+    ) -> Self {
         let log = Log::default();
-        let router = router.layer(axum::middleware::from_fn_with_state(log.clone(), record));
+        let recorder = Recorder {
+            log: log.clone(),
+            on_arrival: Arc::new(on_arrival),
+        };
+        let router = router.layer(axum::middleware::from_fn_with_state(recorder, record::<T>));
         let (address_sender, address_receiver) = std::sync::mpsc::channel();
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -193,14 +219,37 @@ impl Drop for Loopback {
     }
 }
 
-/// Records the request (its body read whole) and hands it on with the record as an extension.
-async fn record(State(log): State<Log>, request: Request, next: Next) -> Response {
+/// The recording middleware's state.
+struct Recorder<T> {
+    log: Log,
+    on_arrival: Arc<dyn Fn(&Recorded) -> T + Send + Sync>,
+}
+
+impl<T> Clone for Recorder<T> {
+    fn clone(&self) -> Self {
+        Self {
+            log: self.log.clone(),
+            on_arrival: self.on_arrival.clone(),
+        }
+    }
+}
+
+/// Records the request (its body read whole) and hands it on with the record, and what
+/// `on_arrival` made of it, as extensions.
+async fn record<T: Clone + Send + Sync + 'static>(
+    State(recorder): State<Recorder<T>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let recorded = {
-        let mut log = log.lock().unwrap_or_else(|poison| poison.into_inner());
+    let (recorded, arrival) = {
+        let mut log = recorder
+            .log
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let recorded = Recorded {
             index: log.len(),
             method: parts.method.to_string(),
@@ -219,10 +268,12 @@ async fn record(State(log): State<Log>, request: Request, next: Next) -> Respons
             body: body.to_vec(),
         };
         log.push(recorded.clone());
-        recorded
+        let arrival = (recorder.on_arrival)(&recorded);
+        (recorded, arrival)
     };
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(recorded);
+    request.extensions_mut().insert(arrival);
     next.run(request).await
 }
 
@@ -314,4 +365,62 @@ pub(crate) fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// Sends `request` raw and returns the whole response.
+    fn exchange(address: SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(request).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[test]
+    fn loopback_records_exact_bodies_and_refuses_connections_once_dropped() {
+        let server = Loopback::serve(axum::Router::new().fallback(
+            |axum::Extension(recorded): axum::Extension<Recorded>| async move {
+                format!("request {} to {}", recorded.index, recorded.path)
+            },
+        ));
+        let body = b"{\"a\":\xff}";
+        let mut request =
+            b"POST /v1/x?y=1 HTTP/1.1\r\nhost: a\r\nX-Test: One\r\nconnection: close\r\ncontent-length: 7\r\n\r\n"
+                .to_vec();
+        request.extend_from_slice(body);
+        let response = exchange(server.address(), &request);
+        assert!(response.ends_with("request 0 to /v1/x"), "{response}");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].method, "POST");
+        assert_eq!(requests[0].query.as_deref(), Some("y=1"));
+        assert_eq!(requests[0].header("x-TEST"), Some("One"));
+        assert_eq!(requests[0].body, body);
+        assert_eq!(requests[0].json(), Value::Null);
+        let address = server.address();
+        drop(server);
+        assert!(TcpStream::connect(address).is_err());
+    }
+
+    #[test]
+    fn raw_loopback_counts_connections_and_stops_accepting_once_dropped() {
+        let host = RawLoopback::serve(|mut stream| {
+            let _ = stream.write_all(b"hello");
+        });
+        let mut stream = TcpStream::connect(host.address()).unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "hello");
+        host.wait_for_connections(1);
+        assert_eq!(host.connections(), 1);
+        let address = host.address();
+        drop(host);
+        assert!(TcpStream::connect(address).is_err());
+    }
 }
