@@ -57,14 +57,18 @@ pub fn warn(
     cause: &dyn std::error::Error,
     hint: Option<&str>,
     github_actions: bool,
+    redactor: &Redactor,
 ) {
     let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(render_warning(message, cause, hint).as_bytes());
+    let text = render_warning(message, cause, hint);
+    let _ = stderr.write_all(redactor.redact(&text).as_bytes());
     if github_actions {
         let _ = writeln!(
             stderr,
             "::warning title=aigne-ci::{}",
-            escape_data(&format!("{message}: {}", crate::text::error_chain(cause)))
+            escape_data(
+                &redactor.redact(&format!("{message}: {}", crate::text::error_chain(cause)))
+            )
         );
     }
 }

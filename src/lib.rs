@@ -45,13 +45,19 @@ pub fn redactor(cli: &Cli, environment: &Environment) -> secret::Redactor {
     environment.redactor(token.map(secret::Secret::new).as_ref())
 }
 
-/// Runs one command. Holds no global state, so it can be called more than once.
-pub async fn run(cli: Cli, environment: Environment) -> Result<ExitStatus, Error> {
+/// Runs one command. Holds no global state, so it can be called more than once. Secrets it learns
+/// on the way (a project's `.env` values) go to `late`, so that the caller masks them in the
+/// error it prints.
+pub async fn run(
+    cli: Cli,
+    environment: Environment,
+    late: &secret::LateSecrets,
+) -> Result<ExitStatus, Error> {
     match cli.command {
-        Command::Run(args) => commands::run::run(*args, environment).await,
+        Command::Run(args) => commands::run::run(*args, environment, late).await,
         Command::Merge(args) => commands::merge::run(args, environment).await,
         Command::Fetch(args) => commands::fetch::run(args, &environment).await,
-        Command::Inspect(args) => commands::inspect::run(args, &environment).await,
+        Command::Inspect(args) => commands::inspect::run(args, &environment, late).await,
         Command::Comment(args) => commands::comment::run(args, &environment).await,
     }
 }

@@ -25,7 +25,9 @@ fn main() -> ExitCode {
             return ExitStatus::Usage.into();
         }
     };
-    let result = runtime.block_on(aigne_ci::run(cli, environment));
+    // A project's `.env` secrets, once read: masked in the error too.
+    let late = aigne_ci::secret::LateSecrets::default();
+    let result = runtime.block_on(aigne_ci::run(cli, environment, &late));
     // Spawned tasks still running (an npm install cut short by a signal, a server connection) are
     // dropped before the exit, so the process groups they own are killed; a blocking task still
     // busy (an unpacking thread) holds the exit for at most this long.
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(error) => {
+            let (redactor, _) = redactor.with(late.values());
             diagnostics::report(&error, github_actions, &redactor);
             error.exit_status().into()
         }

@@ -225,6 +225,28 @@ pub fn is_maskable(value: &str) -> bool {
     true
 }
 
+/// Secrets a command learns while it runs (the values of a project's `.env` files), shared with
+/// `main` so that an error it returns is masked with them too. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct LateSecrets(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl LateSecrets {
+    /// Adds values (masked from now on in whatever `main` prints).
+    pub fn add(&self, values: impl IntoIterator<Item = String>) {
+        if let Ok(mut secrets) = self.0.lock() {
+            secrets.extend(values);
+        }
+    }
+
+    /// Every value added so far.
+    pub fn values(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|secrets| secrets.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Masks secret values (provider keys, tokens, `--token`) in everything aigne-ci writes:
 /// records are masked string by string before they are serialised ([`Redactor::redact_value`]),
 /// so a secret holding `"`, `\`, a tab or any other character is found as it is, and keys and

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common;
-use crate::common::fake_openai::{FakeOpenAi, Reply};
+use crate::common::fake_openai::{FakeOpenAi, FakeToolCall, Reply};
 
 /// Far above any honest run of these tests; reaching it means the binary hung.
 const KILL_GUARD: Duration = Duration::from_secs(60);
@@ -325,6 +325,271 @@ fn malformed_inputs_are_listed_a_screenful_at_a_time_and_bad_utf8_names_its_line
     );
 }
 
+/// Whether `node` is on PATH (the JavaScript tests need it; under `CI` they fail without it).
+fn node_on_path() -> bool {
+    let found = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !found {
+        common::skip("`node` is not on PATH");
+    }
+    found
+}
+
+#[test]
+fn a_javascript_tool_returning_200_mb_is_a_case_error_in_bounded_memory() {
+    if !node_on_path() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+    );
+    write(
+        &dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: Use the tool.\ninput_key: message\nskills:\n  - huge.mjs\n",
+    );
+    write(
+        &dir.path().join("huge.mjs"),
+        "export default async function huge() {\n  return { text: 'x'.repeat(200 * 1000 * 1000) };\n}\nhuge.description = 'returns 200 MB';\n",
+    );
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        let answered = request.body["messages"]
+            .as_array()
+            .is_some_and(|messages| messages.iter().any(|message| message["role"] == "tool"));
+        if answered {
+            Reply::text("the tool answered")
+        } else {
+            Reply::tool_calls([FakeToolCall::new("call_1", "huge", json!({}))])
+        }
+    });
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        .args(["run", ".", "--prompt", "go", "--timeout", "50s"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+    assert_eq!(record["status"], "errored", "{record}");
+    let message = record["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("tool `huge`")
+            && message.contains("the JavaScript agent `huge` returned too much: the result is larger than the 16 MiB cap (`--max-tool-result`)"),
+        "{message}"
+    );
+    // The model never saw the tool's answer: the limit fails the case.
+    assert_eq!(server.requests().len(), 1);
+    assert!(
+        ran.peak_rss_kb < MAX_PEAK_RSS_KB,
+        "peak RSS {} KiB",
+        ran.peak_rss_kb
+    );
+}
+
+#[test]
+fn a_javascript_agent_writing_a_huge_line_past_the_bridge_is_cut_off() {
+    if !node_on_path() {
+        return;
+    }
+    // The agent writes a forged 64 MB reply straight to the protocol pipe (fd 1), bypassing the
+    // bridge's own check: aigne-ci drops it unread and the call still answers.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nagents:\n  - forge.mjs\n",
+    );
+    write(
+        &dir.path().join("forge.mjs"),
+        r"import { writeSync } from 'node:fs';
+// fd 1 is non-blocking: write all of it, waiting out EAGAIN.
+function put(text) {
+  let bytes = Buffer.from(text);
+  while (bytes.length > 0) {
+    try {
+      bytes = bytes.subarray(writeSync(1, bytes));
+    } catch (error) {
+      if (error.code !== 'EAGAIN') throw error;
+    }
+  }
+}
+export default async function forge() {
+  const chunk = 'y'.repeat(1 << 20);
+  for (let i = 0; i < 64; i++) put(chunk);
+  put('\n');
+  return { text: 'small' };
+}
+",
+    );
+    let mut command = common::command(dir.path());
+    command.args([
+        "run",
+        ".",
+        "--prompt",
+        "go",
+        "--max-tool-result",
+        "1MiB",
+        "--timeout",
+        "50s",
+    ]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+    assert_eq!(record["output"]["text"], "small", "{record}");
+    assert!(
+        ran.peak_rss_kb < MAX_PEAK_RSS_KB,
+        "peak RSS {} KiB",
+        ran.peak_rss_kb
+    );
+}
+
+/// The official runtime's packages (`AIGNE_CI_TEST_NODE_ENGINE_DIR`); under `CI` a test that
+/// needs them fails without them.
+fn node_engine_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("AIGNE_CI_TEST_NODE_ENGINE_DIR").map(std::path::PathBuf::from);
+    if dir.is_none() {
+        common::skip("AIGNE_CI_TEST_NODE_ENGINE_DIR (the official runtime) is not set");
+    }
+    dir.filter(|_| node_on_path())
+}
+
+#[test]
+fn a_200_mb_case_reply_under_the_node_engine_is_a_case_error_in_bounded_memory() {
+    let Some(packages) = node_engine_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - huge.mjs\n",
+    );
+    write(
+        &dir.path().join("huge.mjs"),
+        "export default async function huge() {\n  return { text: 'x'.repeat(200 * 1000 * 1000) };\n}\n",
+    );
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .args(["run", ".", "--prompt", "go", "--timeout", "50s"])
+        .args(["--engine", "node", "--node-engine-dir"])
+        .arg(&packages);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+    assert_eq!(record["status"], "errored", "{record}");
+    let message = record["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "agent `huge`: the reply is larger than the 16 MiB cap (`--max-tool-result`)"
+        ),
+        "{message}"
+    );
+    assert!(
+        ran.peak_rss_kb < MAX_PEAK_RSS_KB,
+        "peak RSS {} KiB",
+        ran.peak_rss_kb
+    );
+}
+
+/// A stdio MCP server in JavaScript that writes its answers as the TypeScript SDK does (the id
+/// last): `huge` answers with 200 MB of text.
+const HUGE_MCP_SERVER: &str = r#"import { createInterface } from "node:readline";
+import { writeSync } from "node:fs";
+function put(text) {
+  let bytes = Buffer.from(text);
+  while (bytes.length > 0) {
+    try {
+      bytes = bytes.subarray(writeSync(1, bytes));
+    } catch (error) {
+      if (error.code !== "EAGAIN") throw error;
+    }
+  }
+}
+const reply = (id, result) => put(JSON.stringify({ result, jsonrpc: "2.0", id }) + "\n");
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const message = JSON.parse(line);
+  if (message.method === "initialize") {
+    reply(message.id, {
+      protocolVersion: message.params.protocolVersion,
+      capabilities: { tools: {} },
+      serverInfo: { name: "huge", version: "1.0.0" },
+    });
+  } else if (message.method === "tools/list") {
+    reply(message.id, {
+      tools: [{ name: "huge", description: "200 MB", inputSchema: { type: "object", properties: {} } }],
+    });
+  } else if (message.method === "tools/call") {
+    put(`{"result":{"content":[{"type":"text","text":"`);
+    const chunk = "z".repeat(1 << 20);
+    for (let i = 0; i < 200; i++) put(chunk);
+    put(`"}]},"jsonrpc":"2.0","id":${JSON.stringify(message.id)}}\n`);
+  }
+});
+"#;
+
+#[test]
+fn an_mcp_tool_answering_200_mb_is_a_case_error_in_bounded_memory() {
+    if !node_on_path() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+    );
+    write(
+        &dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: Use the tool.\ninput_key: message\nskills:\n  - tools.yaml\n",
+    );
+    write(
+        &dir.path().join("tools.yaml"),
+        "type: mcp\ncommand: node\nargs: [server.mjs]\n",
+    );
+    write(&dir.path().join("server.mjs"), HUGE_MCP_SERVER);
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        let answered = request.body["messages"]
+            .as_array()
+            .is_some_and(|messages| messages.iter().any(|message| message["role"] == "tool"));
+        if answered {
+            Reply::text("the tool answered")
+        } else {
+            Reply::tool_calls([FakeToolCall::new("call_1", "huge", json!({}))])
+        }
+    });
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("MCP_TIMEOUT", "50000")
+        .args(["run", ".", "--prompt", "go", "--timeout", "55s"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+    assert_eq!(record["status"], "errored", "{record}");
+    let error = record["error"].to_string();
+    assert!(
+        error.contains("answered tool `huge` with more than the 16 MiB cap (`--max-tool-result`)"),
+        "{error}"
+    );
+    assert_eq!(server.requests().len(), 1);
+    assert!(
+        ran.peak_rss_kb < MAX_PEAK_RSS_KB,
+        "peak RSS {} KiB",
+        ran.peak_rss_kb
+    );
+}
+
 // --- item 2: files stay inside the project ---
 
 #[test]
@@ -416,6 +681,89 @@ fn allow_read_opens_one_more_folder_on_purpose() {
         "{}",
         requests[0].body
     );
+}
+
+#[test]
+fn a_symlinked_dotenv_pointing_outside_the_project_is_a_load_error() {
+    let outside = tempfile::tempdir().unwrap();
+    write(
+        &outside.path().join("stolen.env"),
+        "OPENAI_API_KEY=sk-from-outside-0001\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  Be terse.\n");
+    fs_err::os::unix::fs::symlink(outside.path().join("stolen.env"), dir.path().join(".env"))
+        .unwrap();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .args(["run", ".", "--prompt", "go"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("/.env`") && ran.stderr.contains("outside the project folder"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_dotenv_is_read_with_the_runs_max_file_size() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  Be terse.\n");
+    // 4 KiB of valid lines: under the default cap, over the run's.
+    let lines: String = (0..128)
+        .map(|index| format!("PADDING_{index:04}=xxxxxxxxxxxxxxx\n"))
+        .collect();
+    write(&dir.path().join(".env"), &lines);
+    let mut command = run_command(dir.path(), None);
+    command.args(["--prompt", "go", "--max-file-size", "1KiB"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("/.env`") && ran.stderr.contains("larger than the 1 KiB cap"),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// A value no known-credential pattern matches: only the `.env` masks can hide it.
+const DOTENV_SECRET: &str = "zq7-Hostile-Dotenv-Value-31337";
+
+#[test]
+fn dotenv_secrets_are_masked_in_errors_printed_before_the_first_case() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join(".env"),
+        &format!("MY_SERVICE_TOKEN={DOTENV_SECRET}\n"),
+    );
+    // The load error names the missing agent file, whose name is the secret.
+    write(
+        &dir.path().join("aigne.yaml"),
+        &format!(
+            "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - {DOTENV_SECRET}.yaml\n"
+        ),
+    );
+    let mut command = run_command(dir.path(), None);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .args(["--prompt", "go"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    let mask = lines
+        .iter()
+        .position(|line| *line == format!("::add-mask::{DOTENV_SECRET}"))
+        .unwrap_or_else(|| panic!("no ::add-mask:: for the .env secret:\n{}", ran.stderr));
+    let error = lines
+        .iter()
+        .position(|line| line.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error:\n{}", ran.stderr));
+    assert!(mask < error, "{}", ran.stderr);
+    for line in &lines[mask + 1..] {
+        assert!(!line.contains(DOTENV_SECRET), "{}", ran.stderr);
+    }
+    assert!(ran.stderr.contains("****.yaml"), "{}", ran.stderr);
 }
 
 // --- item 8: every loop a project configures has a ceiling ---

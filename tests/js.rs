@@ -29,6 +29,7 @@ fn settings(script_dir: &Path, path_var: &str) -> JsSettings {
         project_dir: fixture(""),
         script_dir: script_dir.to_path_buf(),
         call_timeout: Duration::from_secs(10),
+        max_result_bytes: aigne_ci::engine::DEFAULT_MAX_TOOL_RESULT,
         deny_exec: false,
         agent_names: vec!["greeter".to_owned(), "callerAgent".to_owned()],
         dependencies: None,
@@ -502,6 +503,7 @@ mod node_engine {
             allow_install_scripts: false,
             project_has_js: true,
             case_timeout: Duration::from_secs(20),
+            max_reply_bytes: aigne_ci::engine::DEFAULT_MAX_TOOL_RESULT,
             model: None,
             model_options: Map::new(),
         }
@@ -771,6 +773,7 @@ mod native_engine {
                 project_dir: dir.to_path_buf(),
                 script_dir: script_dir.to_path_buf(),
                 call_timeout: Duration::from_secs(10),
+                max_result_bytes: aigne_ci::engine::DEFAULT_MAX_TOOL_RESULT,
                 deny_exec: false,
                 agent_names: project
                     .top_level_agents()
@@ -967,6 +970,7 @@ mod native_engine {
                 allow_install_scripts: false,
                 project_has_js: true,
                 case_timeout: Duration::from_secs(20),
+                max_reply_bytes: aigne_ci::engine::DEFAULT_MAX_TOOL_RESULT,
                 model: None,
                 model_options: Default::default(),
             },
@@ -1569,6 +1573,7 @@ mod project_dependencies {
             project_dir: project.path().to_path_buf(),
             script_dir: work.path().join("scripts"),
             call_timeout: std::time::Duration::from_secs(10),
+            max_result_bytes: aigne_ci::engine::DEFAULT_MAX_TOOL_RESULT,
             deny_exec: false,
             agent_names: vec!["shouter".to_owned()],
             dependencies: Some(NpmSettings {

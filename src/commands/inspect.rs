@@ -34,22 +34,30 @@ use crate::report::{self, FetchProgress};
 use crate::settings::Environment;
 
 /// Runs `inspect`.
-pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<ExitStatus, Error> {
+pub(crate) async fn run(
+    args: InspectArgs,
+    environment: &Environment,
+    late: &crate::secret::LateSecrets,
+) -> Result<ExitStatus, Error> {
     let plan = InspectPlan::resolve(&args, environment)?;
-    let reporter = FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(
-        environment.redactor(
-            args.source_args
-                .token
-                .as_deref()
-                .map(crate::secret::Secret::new)
-                .as_ref(),
-        ),
+    let redactor = environment.redactor(
+        args.source_args
+            .token
+            .as_deref()
+            .map(crate::secret::Secret::new)
+            .as_ref(),
     );
+    let reporter =
+        FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(redactor.clone());
     let fetched = fetch::fetch(&plan.fetch, &reporter).await?;
+    // The project's `.env` files count as they do for `run`, and are read before the project
+    // loads, so that a load error is masked with their secrets.
+    let (model_settings, secrets) = plan.model_settings(environment, &fetched.project_dir)?;
+    let (redactor, _) = redactor.with(secrets.iter().cloned());
+    late.add(secrets);
     let project =
         super::prepare::load_project(&fetched.project_dir, plan.files.load_settings()).await?;
-    // The project's `.env` files count as they do for `run`.
-    let registry = ModelRegistry::new(plan.model_settings(environment, &fetched.project_dir)?)?;
+    let registry = ModelRegistry::new(model_settings)?;
     let report = describe(&project, &registry);
     let mcp_servers = describe_mcp_servers(&project, plan.mcp.clone()).await;
     let mut document = Map::new();
@@ -62,7 +70,9 @@ pub(crate) async fn run(args: InspectArgs, environment: &Environment) -> Result<
         document.extend(report);
     }
     document.insert("mcp_servers".to_owned(), Value::Array(mcp_servers));
-    let text = serde_json::to_string_pretty(&Value::Object(document))
+    let mut document = Value::Object(document);
+    redactor.redact_value(&mut document);
+    let text = serde_json::to_string_pretty(&document)
         .map_err(|error| Error::usage(format!("cannot serialize the result: {error}"), None))?;
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. `| head`) is not worth failing an inspection that succeeded.

@@ -16,7 +16,8 @@ use crate::model::ModelRegistry;
 use crate::plan::RunPlan;
 use crate::plan::dry_run::DryRun;
 use crate::project::{LoadSettings, Project};
-use crate::report::{self, FetchProgress, ProjectInfo};
+use crate::report::{self, FetchProgress, ProjectInfo, Redactor};
+use crate::secret::LateSecrets;
 use crate::settings::Environment;
 
 use super::judge::ModelJudge;
@@ -40,8 +41,6 @@ pub(crate) struct Ready {
     pub(crate) engine_reason: Option<String>,
     /// Every subprocess the engines start (read after the batch, for `summary.json`).
     pub(crate) subprocesses: SubprocessLog,
-    /// Secret values the project's `.env` files add to the environment.
-    pub(crate) project_secrets: Vec<String>,
 }
 
 /// Fetches and loads the project, completes the plan with it, routes each case and starts the
@@ -52,12 +51,18 @@ pub(crate) async fn prepare(
     cases: &[Case],
     invalid: &[batch::InvalidCase],
     inputs_file: Option<String>,
+    late: &LateSecrets,
 ) -> Result<Prepared, Error> {
-    let progress = FetchProgress::new(FetchProgress::stderr_is_terminal())
-        .with_redactor(environment.redactor(plan.fetch.token.as_ref()));
+    let redactor = environment.redactor(plan.fetch.token.as_ref());
+    let progress =
+        FetchProgress::new(FetchProgress::stderr_is_terminal()).with_redactor(redactor.clone());
     let fetched = fetch::fetch(&plan.fetch, &progress).await?;
+    // The `.env` files first: their secrets are masked (and announced) before the project
+    // loads, so no load error, warning or model check can print one.
+    let dotenv = plan.read_project_env(environment, &fetched.project_dir)?;
+    let redactor = mask_project_secrets(&redactor, dotenv.secrets(), late, plan);
     let project = Arc::new(load_project(&fetched.project_dir, plan.files.load_settings()).await?);
-    let project_plan = plan.with_project(environment, &project, &fetched.project_dir)?;
+    let project_plan = plan.with_project(environment, &project, &fetched.project_dir, dotenv)?;
     // AIGNE names a JavaScript file's agent after its default export (`fn.name`), which only
     // an engine knows: a name the loader does not find may still be one.
     let default_agent = match project.agent(plan.agent.as_deref()) {
@@ -199,6 +204,7 @@ pub(crate) async fn prepare(
             warning.failure.as_ref(),
             warning.failure.hint().as_deref(),
             plan.report.github_enabled(),
+            &redactor,
         );
     }
     // Judges call the native providers whatever engine runs the cases: the native engine's
@@ -231,8 +237,24 @@ pub(crate) async fn prepare(
         engine,
         engine_reason,
         subprocesses,
-        project_secrets: project_plan.dotenv.secrets(),
     })))
+}
+
+/// Adds the secrets of the project's `.env` files to the run's masks: to `late` (so `main` masks
+/// them in an error) and, in GitHub Actions, as `::add-mask::` right away. Returns the redactor
+/// with them.
+pub(crate) fn mask_project_secrets(
+    redactor: &Redactor,
+    secrets: Vec<String>,
+    late: &LateSecrets,
+    plan: &RunPlan,
+) -> Redactor {
+    late.add(secrets.iter().cloned());
+    let (redactor, added) = redactor.with(secrets);
+    if plan.report.github_enabled() && !added.is_empty() {
+        report::announce_masks(&Redactor::new(added));
+    }
+    redactor
 }
 
 /// Whether a case has a model-graded assertion.

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::exit_status::ExitStatus;
 use crate::plan::RunPlan;
 use crate::report::{
-    self, Baseline, InputsInfo, Redactor, RunContext, RunReporter, ShardInfo, SubprocessInfo,
+    self, Baseline, InputsInfo, RunContext, RunReporter, ShardInfo, SubprocessInfo,
 };
 use crate::settings::Environment;
 
@@ -18,7 +18,11 @@ use super::prepare::{Prepared, prepare};
 use super::signals::listen_for_signals;
 
 /// Runs the command.
-pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitStatus, Error> {
+pub(crate) async fn run(
+    args: RunArgs,
+    environment: Environment,
+    late: &crate::secret::LateSecrets,
+) -> Result<ExitStatus, Error> {
     let started_at = SystemTime::now();
     let plan = RunPlan::resolve(&args, &environment)?;
     let redactor = environment.redactor(plan.fetch.token.as_ref());
@@ -85,12 +89,15 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
         .transpose()?;
 
     let prepared = tokio::select! {
-        prepared = prepare(&plan, &environment, &cases, &invalid, inputs_file.clone()) => prepared?,
+        prepared = prepare(&plan, &environment, &cases, &invalid, inputs_file.clone(), late) => prepared?,
         () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted, PREPARING)),
         () = sleep_until(deadline) => {
             return Err(stopped_before_cases(StopReason::TotalTimeout, PREPARING));
         }
     };
+    // Keys from the project's `.env` files are masked like the environment's (and were
+    // announced with `::add-mask::` as soon as they were read).
+    let (redactor, _) = redactor.with(late.values());
     let prepared = match prepared {
         Prepared::DryRun(document) => {
             report::print_output(&document, &redactor);
@@ -98,11 +105,6 @@ pub(crate) async fn run(args: RunArgs, environment: Environment) -> Result<ExitS
         }
         Prepared::Run(prepared) => prepared,
     };
-    // Keys from the project's `.env` files are masked like the environment's.
-    let (redactor, added) = redactor.with(prepared.project_secrets.iter().cloned());
-    if plan.report.github_enabled() && !added.is_empty() {
-        report::announce_masks(&Redactor::new(added));
-    }
 
     // Whatever happens next (success, failure, total timeout, SIGINT/SIGTERM), the servers and
     // hosts this run started are shut down gracefully before aigne-ci exits.

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use crate::http::HttpSettings;
+use crate::http::retry::{self, Verdict};
 use crate::report::{Brief, Redactor, ResultRecord, Summary};
 use crate::secret::Secret;
 
@@ -115,62 +116,66 @@ pub async fn upsert(
             forbidden.action, forbidden.message
         ),
     };
-    let mut creations = 0;
-    loop {
-        let found = match api
-            .find_comment(&repository, number, |comment| {
-                comment
-                    .body
-                    .as_deref()
-                    .is_some_and(|body| body.starts_with(&marker))
-            })
-            .await?
-        {
-            Ok(found) => found,
-            Err(refused) => return Ok(forbidden(refused)),
-        };
-        if let Some(existing) = found {
-            return Ok(
-                match api.edit_comment(&repository, existing.id, &text).await? {
-                    Ok(comment) => Outcome::Updated {
-                        id: comment.id,
-                        url: comment.html_url,
+    // A failed creation may have created the comment: each try lists again first. The tries
+    // go through the shared retry loop (its back-off, `Retry-After` honoured).
+    let (outcome, _) = retry::run(
+        api.retry_policy(),
+        |_| async {
+            let found = match api
+                .find_comment(&repository, number, |comment| {
+                    comment
+                        .body
+                        .as_deref()
+                        .is_some_and(|body| body.starts_with(&marker))
+                })
+                .await
+            {
+                Ok(Ok(found)) => found,
+                Ok(Err(refused)) => return Verdict::Done(Ok(forbidden(refused))),
+                Err(error) => return Verdict::Done(Err(error)),
+            };
+            if let Some(existing) = found {
+                return Verdict::Done(
+                    match api.edit_comment(&repository, existing.id, &text).await {
+                        Ok(Ok(comment)) => Ok(Outcome::Updated {
+                            id: comment.id,
+                            url: comment.html_url,
+                        }),
+                        Ok(Err(refused)) => Ok(forbidden(refused)),
+                        Err(error) => Err(error),
                     },
-                    Err(refused) => forbidden(refused),
-                },
-            );
-        }
-        creations += 1;
-        match api.create_comment(&repository, number, &text).await {
-            Ok(answer) => {
-                return Ok(match answer? {
+                );
+            }
+            match api.create_comment(&repository, number, &text).await {
+                Ok(answer) => Verdict::Done(answer.map(|created| match created {
                     Ok(comment) => Outcome::Created {
                         id: comment.id,
                         url: comment.html_url,
                     },
                     Err(refused) => forbidden(refused),
-                });
+                })),
+                Err(transient) => Verdict::Retry {
+                    outcome: Err(transient.last.unwrap_or(CommentError::Status {
+                        action: "create the comment",
+                        url: format!("repos/{repository}/issues/{number}/comments"),
+                        status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
+                        message: format!(": {}", transient.reason),
+                    })),
+                    retry_after: transient.retry_after,
+                    reason: transient.reason,
+                },
             }
-            // A failed creation may have created the comment: list again before another try.
-            Err(transient) if api.retry_policy().allows_retry(creations) => {
-                let delay = api.retry_policy().delay(creations, transient.retry_after);
-                crate::report::log_line(&format!(
-                    "creating the comment failed ({}); retrying in {}",
-                    transient.reason,
-                    humantime::format_duration(delay)
-                ));
-                tokio::time::sleep(delay).await;
-            }
-            Err(transient) => {
-                return Err(transient.last.unwrap_or(CommentError::Status {
-                    action: "create the comment",
-                    url: format!("repos/{repository}/issues/{number}/comments"),
-                    status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
-                    message: format!(": {}", transient.reason),
-                }));
-            }
-        }
-    }
+        },
+        |_, notice| {
+            crate::report::log_line(&format!(
+                "creating the comment failed ({}); retrying in {}",
+                notice.reason,
+                humantime::format_duration(notice.delay)
+            ));
+        },
+    )
+    .await;
+    outcome
 }
 
 /// The results file: the summary's `results_file`, or `results.jsonl` beside the summary when

@@ -145,7 +145,9 @@ impl Engine {
                     let output = match result {
                         Ok(output) => Value::Object(output),
                         Err(error) if error.is_configuration_error() => return Err(error),
-                        Err(error) if ai.catch_tools_error => {
+                        // A limit of aigne-ci's (a reply over `--max-tool-result`) fails the
+                        // case: the model is not asked to work around it.
+                        Err(error) if ai.catch_tools_error && !error.is_limit() => {
                             json!({"isError": true, "error": {"message": error.tool_message()}})
                         }
                         Err(error) => {

@@ -206,7 +206,10 @@ impl InvokeError {
             Self::Unsupported { .. } => "unsupported",
             Self::Project(_) | Self::DenyExec { .. } => "project",
             Self::Js(
-                JsError::Thrown { .. } | JsError::Exited { .. } | JsError::Protocol { .. },
+                JsError::Thrown { .. }
+                | JsError::Exited { .. }
+                | JsError::Protocol { .. }
+                | JsError::TooLarge { .. },
             ) => "agent",
             Self::Js(JsError::Timeout { .. }) => "timeout",
             Self::Js(_) => "project",
@@ -242,6 +245,19 @@ impl InvokeError {
                     | JsError::Load { .. }
                     | JsError::NotCallable { .. }
             ),
+            _ => false,
+        }
+    }
+
+    /// Whether an aigne-ci limit on untrusted output stopped it (a tool reply over
+    /// `--max-tool-result`): such an error fails the case even under `catch_tools_error`.
+    pub fn is_limit(&self) -> bool {
+        match self {
+            Self::Js(JsError::TooLarge { .. }) => true,
+            Self::Mcp { source, .. } => source.is_limit(),
+            Self::Tool { source, .. } | Self::AfterRetries { error: source, .. } => {
+                source.is_limit()
+            }
             _ => false,
         }
     }

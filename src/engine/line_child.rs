@@ -4,6 +4,13 @@
 //! Used by the Node bridge ([`crate::engine::js`]) and the Node engine host
 //! ([`crate::engine::node`]). Requests carry a numeric `id`; a line `{"id", "type": "result", …}`
 //! answers the pending request with that id. Every other line goes to the `on_message` callback.
+//!
+//! The child runs project code, so its stdout is untrusted: a line longer than
+//! [`LineChildSpec::max_line_bytes`] is never buffered whole. Its first bytes name the request it
+//! answers (both scripts write `{"id":N,"type":"result",…` first), which then fails at once with
+//! [`LineChildError::TooLong`]; the rest of the line is read and dropped, so memory stays bounded
+//! and the protocol stays in step. tokio-util's `LinesCodec` caps lines too, but ends the stream
+//! after an oversized one and keeps none of its head, so the reader is written here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -34,6 +41,8 @@ pub struct LineChildSpec {
     pub env: BTreeMap<String, String>,
     /// Working folder.
     pub working_dir: PathBuf,
+    /// Longest line read from its stdout (`--max-tool-result`).
+    pub max_line_bytes: usize,
 }
 
 /// Called with every line that is not a reply; gets the child to answer through.
@@ -56,6 +65,12 @@ pub enum LineChildError {
         /// The io error.
         message: String,
     },
+    /// The reply line is longer than the cap; it was dropped unread.
+    #[error("the reply is larger than the {} cap", crate::project::files::human_size(*limit as u64))]
+    TooLong {
+        /// The cap in bytes.
+        limit: usize,
+    },
 }
 
 /// A running child. Cheap to clone; all clones talk to the same process.
@@ -66,7 +81,8 @@ pub struct LineChild {
 
 struct Inner {
     stdin: tokio::sync::Mutex<Option<ChildStdin>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Result<Value, LineChildError>>>>,
+    max_line_bytes: usize,
     next_id: AtomicU64,
     alive: AtomicBool,
     process: Mutex<Option<Child>>,
@@ -120,6 +136,7 @@ impl LineChild {
                 process: Mutex::new(Some(process)),
                 stderr: Arc::new(Mutex::new(String::new())),
                 exit_status: Mutex::new(None),
+                max_line_bytes: spec.max_line_bytes.max(1),
             }),
         };
         if let Some(stderr) = stderr {
@@ -164,7 +181,7 @@ impl LineChild {
         self.send(&message).await?;
         let reply = receiver.await.map_err(|_| self.exited());
         drop(guard);
-        reply
+        reply?
     }
 
     /// Writes one line (no reply expected).
@@ -252,27 +269,29 @@ impl LineChild {
     }
 
     async fn read_stdout(&self, stdout: tokio::process::ChildStdout, on_message: MessageHandler) {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(message) = serde_json::from_str::<Value>(&line) else {
-                self.append_stderr(&format!("[stdout] {line}\n"));
+        let mut lines = CappedLines::new(BufReader::new(stdout), self.inner.max_line_bytes);
+        let mut line = Vec::new();
+        loop {
+            match lines.next(&mut line).await {
+                Ok(LineRead::Line) => {}
+                Ok(LineRead::TooLong) => {
+                    self.too_long(&line);
+                    continue;
+                }
+                Ok(LineRead::End) | Err(_) => break,
+            }
+            let text = String::from_utf8_lossy(&line);
+            let Ok(message) = serde_json::from_str::<Value>(&text) else {
+                if !text.trim().is_empty() {
+                    self.append_stderr(&format!("[stdout] {}\n", text.trim_end()));
+                }
                 continue;
             };
             let reply_to = (message.get("type").and_then(Value::as_str) == Some("result"))
                 .then(|| message.get("id").and_then(Value::as_u64))
                 .flatten();
             match reply_to {
-                Some(id) => {
-                    let sender = self
-                        .inner
-                        .pending
-                        .lock()
-                        .ok()
-                        .and_then(|mut pending| pending.remove(&id));
-                    if let Some(sender) = sender {
-                        let _ = sender.send(message);
-                    }
-                }
+                Some(id) => self.answer(id, Ok(message)),
                 None => on_message(message, self.clone()),
             }
         }
@@ -301,6 +320,36 @@ impl LineChild {
         self.fail_pending();
     }
 
+    fn answer(&self, id: u64, reply: Result<Value, LineChildError>) {
+        let sender = self
+            .inner
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut pending| pending.remove(&id));
+        if let Some(sender) = sender {
+            let _ = sender.send(reply);
+        }
+    }
+
+    /// A line over the cap (`head` holds its first bytes): the reply it starts fails now; any
+    /// other line is only noted in the stderr tail.
+    fn too_long(&self, head: &[u8]) {
+        match reply_id(head) {
+            Some(id) => self.answer(
+                id,
+                Err(LineChildError::TooLong {
+                    limit: self.inner.max_line_bytes,
+                }),
+            ),
+            None => self.append_stderr(&format!(
+                "[stdout] a line over the {} cap (`--max-tool-result`) was dropped: {}…\n",
+                crate::project::files::human_size(self.inner.max_line_bytes as u64),
+                String::from_utf8_lossy(head)
+            )),
+        }
+    }
+
     fn append_stderr(&self, text: &str) {
         if let Ok(mut tail) = self.inner.stderr.lock() {
             push_tail(&mut tail, text);
@@ -319,6 +368,111 @@ impl Drop for PendingGuard<'_> {
             pending.remove(&self.id);
         }
     }
+}
+
+/// How many bytes of an oversized line are kept (to find the request it answers).
+pub(crate) const HEAD_BYTES: usize = 64;
+
+/// What [`CappedLines::next`] found.
+pub(crate) enum LineRead {
+    /// A whole line (without its `\n`) is in the buffer.
+    Line,
+    /// The line grew over the cap: the buffer holds its first [`HEAD_BYTES`]. The rest of it is
+    /// dropped by the next call.
+    TooLong,
+    /// End of the stream.
+    End,
+}
+
+/// Lines of a reader, none held longer than `cap` bytes.
+pub(crate) struct CappedLines<R> {
+    reader: R,
+    cap: usize,
+    /// Inside a line that went over the cap: drop bytes up to its end.
+    skipping: bool,
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin> CappedLines<R> {
+    /// Lines of `reader`, each at most `cap` bytes.
+    pub(crate) fn new(reader: R, cap: usize) -> Self {
+        Self {
+            reader,
+            cap: cap.max(1),
+            skipping: false,
+        }
+    }
+
+    /// After [`LineRead::TooLong`]: reads the rest of that line, keeping its last
+    /// [`HEAD_BYTES`] in `tail` (an MCP server may write the id of a reply last).
+    pub(crate) async fn skip_rest(&mut self, tail: &mut Vec<u8>) -> std::io::Result<()> {
+        tail.clear();
+        while self.skipping {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                self.skipping = false;
+                break;
+            }
+            let newline = available.iter().position(|byte| *byte == b'\n');
+            let content = newline.unwrap_or(available.len());
+            tail.extend_from_slice(&available[content.saturating_sub(HEAD_BYTES)..content]);
+            if tail.len() > HEAD_BYTES {
+                tail.drain(..tail.len() - HEAD_BYTES);
+            }
+            let take = newline.map_or(available.len(), |index| index + 1);
+            self.reader.consume(take);
+            self.skipping = newline.is_none();
+        }
+        Ok(())
+    }
+
+    /// Reads the next line into `line` (cleared first).
+    pub(crate) async fn next(&mut self, line: &mut Vec<u8>) -> std::io::Result<LineRead> {
+        line.clear();
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(if line.is_empty() {
+                    LineRead::End
+                } else {
+                    LineRead::Line
+                });
+            }
+            let newline = available.iter().position(|byte| *byte == b'\n');
+            let take = newline.map_or(available.len(), |index| index + 1);
+            if self.skipping {
+                self.reader.consume(take);
+                self.skipping = newline.is_none();
+                continue;
+            }
+            let content = newline.unwrap_or(available.len());
+            if line.len() + content > self.cap {
+                // Keep the head; the rest of the line (its end included) is left to the next
+                // call or to `skip_rest`.
+                let head = HEAD_BYTES.saturating_sub(line.len()).min(content);
+                line.extend_from_slice(&available[..head]);
+                line.truncate(HEAD_BYTES);
+                self.reader.consume(head);
+                self.skipping = true;
+                return Ok(LineRead::TooLong);
+            }
+            line.extend_from_slice(&available[..content]);
+            self.reader.consume(take);
+            if newline.is_some() {
+                return Ok(LineRead::Line);
+            }
+        }
+    }
+}
+
+/// The id of the request a line answers, from its first bytes (`{"id":N,"type":"result"`, as
+/// both scripts write their replies).
+fn reply_id(head: &[u8]) -> Option<u64> {
+    let rest = head.strip_prefix(br#"{"id":"#)?;
+    let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    if !rest[digits..].starts_with(br#","type":"result""#) {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 async fn read_stderr(mut stderr: tokio::process::ChildStderr, tail: Arc<Mutex<String>>) {
@@ -348,6 +502,119 @@ fn push_tail(tail: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shell_child(script: &str, cap: usize) -> LineChild {
+        let spec = LineChildSpec {
+            purpose: "test".to_owned(),
+            program: PathBuf::from("/bin/sh"),
+            args: vec!["-c".to_owned(), script.to_owned()],
+            env: BTreeMap::new(),
+            working_dir: std::env::temp_dir(),
+            max_line_bytes: cap,
+        };
+        LineChild::spawn(&spec, &SubprocessLog::default(), Arc::new(|_, _| {})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_oversized_reply_fails_its_request_and_the_next_one_still_works() {
+        // 10 MB of reply to request 1 against a 1 KiB cap, then a small reply to request 2.
+        let child = shell_child(
+            r#"read a; printf '{"id":1,"type":"result","value":"'; head -c 10000000 /dev/zero | tr '\0' x; printf '"}\n'; read b; printf '{"id":2,"type":"result","value":"ok"}\n'; read c"#,
+            1024,
+        );
+        let first = child.request(serde_json::json!({"type": "call"})).await;
+        assert!(
+            matches!(first, Err(LineChildError::TooLong { limit: 1024 })),
+            "{first:?}"
+        );
+        assert_eq!(
+            first.unwrap_err().to_string(),
+            "the reply is larger than the 1 KiB cap"
+        );
+        let second = child.request(serde_json::json!({"type": "call"})).await;
+        assert_eq!(second.unwrap()["value"], "ok");
+        child.kill().await;
+    }
+
+    #[tokio::test]
+    async fn an_oversized_line_that_answers_nothing_is_noted_and_dropped() {
+        let child = shell_child(
+            r#"read a; head -c 100000 /dev/zero | tr '\0' y; printf '\n{"id":1,"type":"result","value":"ok"}\n'; read b"#,
+            1024,
+        );
+        let reply = child.request(serde_json::json!({"type": "call"})).await;
+        assert_eq!(reply.unwrap()["value"], "ok");
+        let tail = child.stderr_tail();
+        assert!(
+            tail.contains("a line over the 1 KiB cap (`--max-tool-result`) was dropped: yyyy"),
+            "{tail}"
+        );
+        assert!(tail.len() < 1024, "{tail}");
+        child.kill().await;
+    }
+
+    #[tokio::test]
+    async fn capped_lines_split_keep_heads_and_skip_tails() {
+        let input: &[u8] = b"short\n0123456789abcdef\nlast-no-newline";
+        let mut lines = CappedLines::new(tokio::io::BufReader::with_capacity(4, input), 8);
+        let mut line = Vec::new();
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::Line
+        ));
+        assert_eq!(line, b"short");
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::TooLong
+        ));
+        assert!(line.starts_with(b"0123") && line.len() <= HEAD_BYTES);
+        // The tail of the long line is dropped; the cap is not crossed by the last line.
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::TooLong
+        ));
+        assert!(line.starts_with(b"last"));
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::End
+        ));
+    }
+
+    #[tokio::test]
+    async fn skip_rest_keeps_the_tail_of_an_oversized_line() {
+        let long = format!("HEAD{}TAIL-END\nnext\n", "x".repeat(1000));
+        let mut lines = CappedLines::new(
+            tokio::io::BufReader::with_capacity(16, long.as_bytes()),
+            100,
+        );
+        let (mut line, mut tail) = (Vec::new(), Vec::new());
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::TooLong
+        ));
+        assert!(line.starts_with(b"HEAD"));
+        lines.skip_rest(&mut tail).await.unwrap();
+        assert!(
+            tail.ends_with(b"TAIL-END") && tail.len() <= HEAD_BYTES,
+            "{tail:?}"
+        );
+        assert!(matches!(
+            lines.next(&mut line).await.unwrap(),
+            LineRead::Line
+        ));
+        assert_eq!(line, b"next");
+    }
+
+    #[test]
+    fn reply_ids_come_from_the_head_of_a_reply() {
+        assert_eq!(
+            reply_id(br#"{"id":42,"type":"result","ok":true,"value":"xx"#),
+            Some(42)
+        );
+        assert_eq!(reply_id(br#"{"id":"js-1","type":"invoke""#), None);
+        assert_eq!(reply_id(br#"{"id":7,"type":"invoke""#), None);
+        assert_eq!(reply_id(b"garbage"), None);
+    }
 
     #[test]
     fn tail_keeps_the_end() {

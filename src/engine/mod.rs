@@ -55,6 +55,10 @@ pub use transform::evaluate as evaluate_jsonata;
 
 use session::SessionStore;
 
+/// `--max-tool-result`'s default: the largest reply a JavaScript agent, an MCP tool or a node
+/// engine case may send back.
+pub const DEFAULT_MAX_TOOL_RESULT: usize = 16 * 1024 * 1024;
+
 /// Engine limits and switches.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {

@@ -1,5 +1,6 @@
 //! The shared HTTP layer: one reqwest client per run, with connect and read timeouts, proxies
-//! taken from the environment snapshot, a user agent, and the retry policy every stage uses.
+//! taken from the environment snapshot, a user agent, the retry policy and loop every stage uses
+//! ([`retry`]), and the one server-sent-events parser ([`sse`]).
 //!
 //! Used by stage 1 (`fetch`) for tarballs and by stage 3a (`model`) for provider calls.
 //! Deps: `secret` only. Must not import any stage.
@@ -13,6 +14,7 @@
 //! ```
 
 pub mod retry;
+pub mod sse;
 
 mod error;
 

@@ -7,13 +7,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::sse;
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Content, ContentPart, ResponseFormat, Role, ToolCall,
     ToolChoice, Usage,
 };
 use super::wire::{self, Variables, WireError, WireRequest};
 use crate::env_vars::EnvVars;
+use crate::http::sse;
 use crate::secret::Secret;
 
 /// Provider id.

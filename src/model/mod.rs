@@ -5,8 +5,7 @@
 //!
 //! Layout: [`registry`] (model strings → providers, [`ModelRegistry`]), [`providers`] (the
 //! provider table), [`settings`] (flags, environment and `.env` files), [`openai`] (the OpenAI
-//! chat-completions wire format, used by every OpenAI-compatible provider), [`sse`] (event
-//! streams), [`common`] (AIGNE's `ChatModel` behaviour shared by providers), [`transport`]
+//! chat-completions wire format, used by every OpenAI-compatible provider), [`common`] (AIGNE's `ChatModel` behaviour shared by providers), [`transport`]
 //! (HTTP retries and timeouts), [`cassette`] (record/replay). The native providers
 //! [`anthropic`], [`gemini`], [`bedrock`] and [`hub`] build their requests and read their
 //! answers with [`wire`].
@@ -22,7 +21,6 @@ pub mod openai;
 pub mod providers;
 pub mod registry;
 pub mod settings;
-pub mod sse;
 pub mod transport;
 pub mod types;
 pub mod wire;

@@ -13,13 +13,13 @@ use super::common::{
     sanitize_tool_name, validate_json_schema,
 };
 use super::providers::{Capabilities, Provider};
-use super::sse;
 use super::transport::{HttpCall, Transport};
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Content, ContentPart, ModelOptions, ResponseFormat,
     Role, ToolCall, ToolChoice, Usage,
 };
 use super::{ChatModel, ModelError};
+use crate::http::sse;
 use crate::secret::{SafeUrl, Secret};
 
 /// An OpenAI-compatible chat model bound to one provider and model.

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::project::{FileAccess, LoadSettings};
 use crate::settings::{Environment, is_secret_name};
 
 /// A `.env` file could not be read.
@@ -45,11 +46,17 @@ pub struct ProjectEnv {
 
 impl ProjectEnv {
     /// Reads the `.env*` files of the current folder and of `project_dir` (AIGNE's `run` command
-    /// loads them from the agent folder), once.
-    pub fn read(environment: &Environment, project_dir: &Path) -> Result<Self, DotEnvError> {
+    /// loads them from the agent folder), once. Each is read like every file a project names
+    /// (`files`: `--max-file-size`, `--allow-read`, the cancel flag): a regular file within the
+    /// cap that, symlinks followed, stays inside its folder.
+    pub fn read(
+        environment: &Environment,
+        project_dir: &Path,
+        files: &LoadSettings,
+    ) -> Result<Self, DotEnvError> {
         let project_dir = environment.absolute(project_dir);
         let folders = [environment.current_dir.clone(), project_dir.clone()];
-        let mut loaded = load_dotenv_flow(&environment.variables, &folders)?;
+        let mut loaded = load_dotenv_flow(&environment.variables, &folders, files)?;
         loaded.project_dir = project_dir;
         Ok(loaded)
     }
@@ -115,6 +122,7 @@ fn dotenv_files(folder: &Path, node_env: Option<&str>) -> Vec<PathBuf> {
 pub fn load_dotenv_flow(
     environment: &BTreeMap<String, String>,
     folders: &[PathBuf],
+    files_settings: &LoadSettings,
 ) -> Result<ProjectEnv, DotEnvError> {
     let mut variables = environment.clone();
     let mut origins = BTreeMap::new();
@@ -127,16 +135,23 @@ pub fn load_dotenv_flow(
         seen.push(folder.clone());
         let node_env = variables.get("NODE_ENV").cloned();
         let mut merged: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
-        for path in dotenv_files(folder, node_env.as_deref().filter(|env| !env.is_empty())) {
-            // Bounded like every file a project names: a regular file within the size cap (a FIFO
-            // or `/dev/zero` named `.env` would otherwise hold the run).
-            let limits = crate::project::ReadLimits::default();
-            let text =
-                crate::project::files::read_regular_text(&path, &limits).map_err(|problem| {
-                    DotEnvError {
-                        path: path.clone(),
-                        source: dotenvy::Error::Io(std::io::Error::other(problem.to_string())),
-                    }
+        let paths = dotenv_files(folder, node_env.as_deref().filter(|env| !env.is_empty()));
+        if paths.is_empty() {
+            continue;
+        }
+        // Read like every file a project names: inside its folder once symlinks are followed,
+        // a regular file within `--max-file-size` (a FIFO or `/dev/zero` named `.env` would
+        // otherwise hold the run; a symlink would bring in a file from elsewhere).
+        let access = FileAccess::new(folder, files_settings).map_err(|error| DotEnvError {
+            path: folder.clone(),
+            source: dotenvy::Error::Io(std::io::Error::other(error.to_string())),
+        })?;
+        for path in paths {
+            let text = access
+                .read_text_unlocated(&path)
+                .map_err(|problem| DotEnvError {
+                    path: path.clone(),
+                    source: dotenvy::Error::Io(std::io::Error::other(problem.to_string())),
                 })?;
             let iter = dotenvy::from_read_iter(std::io::Cursor::new(text));
             for item in iter {
@@ -194,6 +209,7 @@ mod tests {
         let loaded = load_dotenv_flow(
             &environment,
             &[cwd.path().to_path_buf(), project.path().to_path_buf()],
+            &LoadSettings::default(),
         )
         .unwrap();
         let get = |key: &str| loaded.variables.get(key).map(String::as_str);
@@ -224,7 +240,12 @@ mod tests {
         write(&cwd.path().join(".env.test.local"), "B=test-local\n");
         let mut environment = BTreeMap::new();
         environment.insert("NODE_ENV".to_owned(), "test".to_owned());
-        let loaded = load_dotenv_flow(&environment, &[cwd.path().to_path_buf()]).unwrap();
+        let loaded = load_dotenv_flow(
+            &environment,
+            &[cwd.path().to_path_buf()],
+            &LoadSettings::default(),
+        )
+        .unwrap();
         assert_eq!(loaded.variables.get("A").map(String::as_str), Some("env"));
         assert_eq!(
             loaded.variables.get("B").map(String::as_str),
@@ -242,7 +263,8 @@ mod tests {
         let mut environment = BTreeMap::new();
         environment.insert("GITHUB_TOKEN".to_owned(), "same".to_owned());
         let environment = Environment::from_variables(environment, project.path().to_path_buf());
-        let loaded = ProjectEnv::read(&environment, project.path()).unwrap();
+        let loaded =
+            ProjectEnv::read(&environment, project.path(), &LoadSettings::default()).unwrap();
         assert_eq!(loaded.secrets(), vec!["sk-project".to_owned()]);
     }
 }

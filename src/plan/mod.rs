@@ -175,6 +175,8 @@ pub struct EnginePlan {
     pub max_reflection_rounds: u64,
     /// `--max-team-iterations`.
     pub max_team_iterations: u64,
+    /// `--max-tool-result`.
+    pub max_tool_result: usize,
     /// `--deny-exec`.
     pub deny_exec: bool,
     /// `--allow-install-scripts`.
@@ -214,6 +216,7 @@ impl EnginePlan {
             project_dir: project_dir.to_path_buf(),
             script_dir: self.cache_dir.join("node-bridge-v1"),
             call_timeout: self.case_timeout,
+            max_result_bytes: self.max_tool_result,
             deny_exec: self.deny_exec,
             agent_names: project
                 .top_level_agents()
@@ -252,6 +255,7 @@ impl EnginePlan {
             allow_install_scripts: self.allow_install_scripts,
             project_has_js: project.has_javascript(),
             case_timeout: self.case_timeout,
+            max_reply_bytes: self.max_tool_result,
             model: self.node_model.clone(),
             model_options: self.node_model_options.clone(),
         }
@@ -462,6 +466,7 @@ impl RunPlan {
             max_tool_turns: args.max_tool_turns,
             max_reflection_rounds: args.max_reflection_rounds,
             max_team_iterations: args.max_team_iterations,
+            max_tool_result: usize::try_from(args.max_tool_result).unwrap_or(usize::MAX),
             deny_exec: args.deny_exec,
             allow_install_scripts: args.allow_install_scripts,
             offline: args.source_args.offline,
@@ -472,7 +477,10 @@ impl RunPlan {
             node_model: args.model.model.clone(),
             node_model_options: node_model_options(&args.model),
             cassette,
-            mcp: McpSettings::resolve(environment, args.deny_exec),
+            mcp: McpSettings {
+                max_result_bytes: usize::try_from(args.max_tool_result).unwrap_or(usize::MAX),
+                ..McpSettings::resolve(environment, args.deny_exec)
+            },
             env: environment.variables.clone(),
             current_dir: environment.current_dir.clone(),
         };
@@ -491,14 +499,29 @@ impl RunPlan {
         })
     }
 
-    /// Step 2: the project's `.env` files, read once; the trust check; the model settings.
+    /// Step 2a, right after the fetch and before the project loads: the `.env` files of the
+    /// current and the project folder, read once (bounded and confined like every project
+    /// file), so that their secrets are masked before anything about the project can print.
+    pub fn read_project_env(
+        &self,
+        environment: &Environment,
+        project_dir: &Path,
+    ) -> Result<ProjectEnv, PlanError> {
+        Ok(
+            ProjectEnv::read(environment, project_dir, &self.files.load_settings())
+                .map_err(ModelError::from)?,
+        )
+    }
+
+    /// Step 2b, once the project is loaded: the trust check of its `.env` files; the model
+    /// settings.
     pub fn with_project(
         &self,
         environment: &Environment,
         project: &Arc<Project>,
         project_dir: &Path,
+        dotenv: ProjectEnv,
     ) -> Result<ProjectPlan, PlanError> {
-        let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
         if !self.trust_project_env {
             trust::check(&dotenv)?;
         }
@@ -565,17 +588,19 @@ impl InspectPlan {
         })
     }
 
-    /// The model settings with the project's `.env` files, read once.
+    /// The model settings with the project's `.env` files, read once (bounded and confined
+    /// like every project file), and the secret values those files add.
     pub fn model_settings(
         &self,
         environment: &Environment,
         project_dir: &Path,
-    ) -> Result<ModelSettings, PlanError> {
-        let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
-        Ok(ModelSettings::resolve(
-            &self.model,
-            environment,
-            dotenv.variables,
+    ) -> Result<(ModelSettings, Vec<String>), PlanError> {
+        let dotenv = ProjectEnv::read(environment, project_dir, &self.files.load_settings())
+            .map_err(ModelError::from)?;
+        let secrets = dotenv.secrets();
+        Ok((
+            ModelSettings::resolve(&self.model, environment, dotenv.variables),
+            secrets,
         ))
     }
 }
@@ -642,7 +667,8 @@ pub fn model_settings(
     project_dir: &Path,
 ) -> Result<ModelSettings, PlanError> {
     let flags = model_flags(args, environment)?;
-    let dotenv = ProjectEnv::read(environment, project_dir).map_err(ModelError::from)?;
+    let dotenv = ProjectEnv::read(environment, project_dir, &LoadSettings::default())
+        .map_err(ModelError::from)?;
     Ok(ModelSettings::resolve(
         &flags,
         environment,

@@ -170,7 +170,12 @@ mod tests {
             .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
             .collect();
         let environment = Environment::from_variables(variables, cwd.path().to_path_buf());
-        ProjectEnv::read(&environment, project.path()).unwrap()
+        ProjectEnv::read(
+            &environment,
+            project.path(),
+            &crate::project::LoadSettings::default(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //
 // Protocol: one JSON object per line. aigne-ci → bridge on stdin, bridge → aigne-ci on stdout.
 // User code's console output and `process.stdout.write` go to stderr so they cannot corrupt it.
+// Started as `node bridge.mjs <max reply bytes>`: a reply (or `invoke` message) larger than that
+// (`--max-tool-result`) is never written; its call fails with a `AigneCiTooLarge` error instead.
 //
 //   → {id, type: "load", handle, path}                       load a .js/.mjs file (default export)
 //   → {id, type: "load_inline", handle, name, code, base_dir} compile an inline `process` body
@@ -23,14 +25,63 @@ for (const method of ["log", "info", "debug", "warn", "error", "trace"]) {
   console[method] = (...args) => writeLog(`${format(...args)}\n`);
 }
 
+const MAX_LINE_BYTES = Number(process.argv[2]) > 0 ? Number(process.argv[2]) : Infinity;
+// Error messages and stacks are cut to this many characters (a thrown 200 MB message too).
+const ERROR_TEXT_CAP = 64 * 1024;
+
 const AGENT_REF = Symbol.for("aigne-ci.agent-ref");
 const agents = new Map(); // handle -> { fn, self, name }
 const contexts = new Map(); // context_id -> { userContext, depth }
 const pendingInvokes = new Map(); // id -> { resolve, reject }
 let nextInvokeId = 1;
 
+function tooLarge(what) {
+  const error = new Error(
+    `${what} is larger than the ${MAX_LINE_BYTES}-byte cap (\`--max-tool-result\`)`,
+  );
+  error.name = "AigneCiTooLarge";
+  error.what = what;
+  return error;
+}
+
+// Whether the JSON of `value` is surely longer than `limit`: a lower bound of its size, summed
+// until it passes the limit, so that a huge result is refused without being serialised.
+function surelyLargerThan(value, limit) {
+  let size = 0;
+  const stack = [value];
+  const seen = new WeakSet();
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item === "string") {
+      size += item.length + 2;
+    } else if (item !== null && typeof item === "object") {
+      if (seen.has(item)) continue;
+      seen.add(item);
+      const keys = Array.isArray(item) ? null : Object.keys(item);
+      size += 2 + (keys ? keys.reduce((sum, key) => sum + key.length + 4, 0) : item.length);
+      if (size > limit) return true;
+      if (keys) for (const key of keys) stack.push(item[key]);
+      else for (const entry of item) stack.push(entry);
+    } else {
+      size += 1;
+    }
+    if (size > limit) return true;
+  }
+  return false;
+}
+
 function send(message) {
-  writeProtocol(`${JSON.stringify(message, jsonReplacer)}\n`);
+  const line = JSON.stringify(message, jsonReplacer);
+  if (line.length > MAX_LINE_BYTES || Buffer.byteLength(line) > MAX_LINE_BYTES) {
+    throw tooLarge(message.type === "invoke" ? `the input of \`${message.agent}\`` : "the reply");
+  }
+  writeProtocol(`${line}\n`);
+}
+
+function cut(text) {
+  return typeof text === "string" && text.length > ERROR_TEXT_CAP
+    ? `${text.slice(0, ERROR_TEXT_CAP)}… [aigne-ci: cut]`
+    : text;
 }
 
 function jsonReplacer(_key, value) {
@@ -43,9 +94,20 @@ function jsonReplacer(_key, value) {
 
 function errorInfo(error) {
   if (error instanceof Error) {
-    return { message: error.message, name: error.name, stack: error.stack };
+    return {
+      message: cut(error.message),
+      name: error.name,
+      stack: cut(error.stack),
+      ...(error.name === "AigneCiTooLarge" ? { what: error.what } : {}),
+    };
   }
-  return { message: typeof error === "string" ? error : JSON.stringify(error) ?? String(error) };
+  let message;
+  try {
+    message = typeof error === "string" ? error : (JSON.stringify(error) ?? String(error));
+  } catch {
+    message = String(error);
+  }
+  return { message: cut(message) };
 }
 
 // Keeps only what JSON can carry (functions, symbols and class instances other than plain data
@@ -309,6 +371,7 @@ async function call({ call_id: callId, handle, input, context_id: contextId, use
   try {
     const options = makeOptions(callId, contextId, state, names ?? []);
     const value = await collectOutput(await agent.fn.call(agent.self, input ?? {}, options));
+    if (surelyLargerThan(value, MAX_LINE_BYTES)) throw tooLarge("the result");
     return { value, user_context: state.userContext };
   } finally {
     state.depth -= 1;
@@ -349,16 +412,23 @@ lines.on("line", (line) => {
     }
     return;
   }
-  handle(message).then(
-    (reply) => {
-      try {
-        send({ id: message.id, type: "result", ok: true, ...reply });
-      } catch (error) {
-        send({ id: message.id, type: "result", ok: false, error: errorInfo(error) });
-      }
-    },
-    (error) => send({ id: message.id, type: "result", ok: false, error: errorInfo(error) }),
-  );
+  const fail = (error) => {
+    try {
+      send({ id: message.id, type: "result", ok: false, error: errorInfo(error) });
+    } catch (unsendable) {
+      // Even the error is over the cap: its name and the cap are all that goes back.
+      const { name, message: text, what } = errorInfo(unsendable);
+      const error = { name, message: text.slice(0, 256), what };
+      writeProtocol(`${JSON.stringify({ id: message.id, type: "result", ok: false, error })}\n`);
+    }
+  };
+  handle(message).then((reply) => {
+    try {
+      send({ id: message.id, type: "result", ok: true, ...reply });
+    } catch (error) {
+      fail(error);
+    }
+  }, fail);
 });
 lines.on("close", () => process.exit(0));
 process.on("unhandledRejection", (error) => {

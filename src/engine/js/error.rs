@@ -64,6 +64,17 @@ pub enum JsError {
         /// The JavaScript stack, when there is one.
         stack: Option<String>,
     },
+    /// The result (or a message to the engine) is larger than `--max-tool-result`; it was never
+    /// read whole.
+    #[error("the JavaScript agent `{agent}` returned too much: {what} is larger than the {} cap (`--max-tool-result`)", crate::project::files::human_size(*.limit as u64))]
+    TooLarge {
+        /// The agent name.
+        agent: String,
+        /// What was too large, as the bridge says (`the result`, `the input of \`x\``).
+        what: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
     /// The call did not return in time.
     #[error("the JavaScript agent `{agent}` did not return within {}", humantime::format_duration(*.timeout))]
     Timeout {
@@ -148,6 +159,10 @@ impl JsError {
                     .to_owned(),
             ),
             Self::Timeout { .. } => Some("raise `--timeout`".to_owned()),
+            Self::TooLarge { .. } => Some(
+                "have the agent return less, or raise `--max-tool-result` (`AIGNE_CI_MAX_TOOL_RESULT`)"
+                    .to_owned(),
+            ),
             Self::Load {
                 install_failure: Some(failure),
                 ..

@@ -35,6 +35,9 @@ use crate::engine::subprocess::{SubprocessLog, find_program};
 /// The bridge script, shipped inside the binary.
 const BRIDGE_SCRIPT: &str = include_str!("bridge.mjs");
 
+/// The name the bridge gives an error about a reply over `--max-tool-result`.
+const TOO_LARGE: &str = "AigneCiTooLarge";
+
 /// How long a bridge that let a call time out gets to prove it still answers.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -52,6 +55,8 @@ pub struct JsSettings {
     pub script_dir: PathBuf,
     /// Longest a single call may take.
     pub call_timeout: Duration,
+    /// Largest reply a call may send back (`--max-tool-result`).
+    pub max_result_bytes: usize,
     /// `--deny-exec`: refuse to start node.
     pub deny_exec: bool,
     /// Names of the project's agents (what `options.context.agents` lists).
@@ -195,6 +200,11 @@ struct Reply {
 struct ReplyError {
     message: String,
     #[serde(default)]
+    name: Option<String>,
+    /// What was over `--max-tool-result` (errors named [`TOO_LARGE`]).
+    #[serde(default)]
+    what: Option<String>,
+    #[serde(default)]
     stack: Option<String>,
 }
 
@@ -245,6 +255,8 @@ impl JsBridge {
         if !reply.ok {
             let error = reply.error.unwrap_or(ReplyError {
                 message: "unknown error".to_owned(),
+                name: None,
+                what: None,
                 stack: None,
             });
             return Err(JsError::Load {
@@ -318,8 +330,17 @@ impl JsBridge {
         } else {
             let error = reply.error.unwrap_or(ReplyError {
                 message: "unknown error".to_owned(),
+                name: None,
+                what: None,
                 stack: None,
             });
+            if error.name.as_deref() == Some(TOO_LARGE) {
+                return Err(JsError::TooLarge {
+                    agent,
+                    what: error.what.unwrap_or_else(|| "the result".to_owned()),
+                    limit: self.inner.settings.max_result_bytes,
+                });
+            }
             Err(JsError::Thrown {
                 agent,
                 message: error.message,
@@ -396,9 +417,13 @@ impl JsBridge {
         let spec = LineChildSpec {
             purpose: "js-bridge".to_owned(),
             program: program.clone(),
-            args: vec![script.display().to_string()],
+            args: vec![
+                script.display().to_string(),
+                settings.max_result_bytes.to_string(),
+            ],
             env: settings.env.clone(),
             working_dir: settings.working_dir.clone(),
+            max_line_bytes: settings.max_result_bytes,
         };
         let child = LineChild::spawn(
             &spec,
@@ -502,6 +527,11 @@ async fn request_reply(child: &LineChild, request: Value, agent: &str) -> Result
             agent: agent.to_owned(),
             reason: message,
             stderr: child.stderr_tail(),
+        },
+        LineChildError::TooLong { limit } => JsError::TooLarge {
+            agent: agent.to_owned(),
+            what: "its reply".to_owned(),
+            limit,
         },
     })?;
     serde_json::from_value(reply).map_err(|error| JsError::Protocol {

@@ -16,8 +16,8 @@ use rmcp::model::{
     ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, RoleClient, RunningService, ServiceError, ServiceExt};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 
 use crate::engine::subprocess::ProcessGroupGuard;
 use serde_json::{Map, Value};
@@ -27,6 +27,7 @@ use super::error::McpError;
 use super::settings::McpSettings;
 use super::spec::{McpHttpTransport, McpServerSpec};
 use super::sse::SseClientTransport;
+use super::stdio::CappedStdio;
 use crate::engine::subprocess::{SubprocessLog, SubprocessRecord, find_program};
 use crate::http::RetryPolicy;
 use crate::http::retry;
@@ -235,9 +236,16 @@ impl McpConnection {
                 Some(tool.to_owned()),
                 ServiceError::UnexpectedResponse,
             )),
-            Ok(Err(source)) => {
-                Err(self.request_error(session, "tools/call", Some(tool.to_owned()), source))
-            }
+            Ok(Err(source)) => match super::stdio::too_large_cap(&source) {
+                Some(limit) => Err(McpError::TooLarge {
+                    server: self.label.clone(),
+                    tool: tool.to_owned(),
+                    limit,
+                }),
+                None => {
+                    Err(self.request_error(session, "tools/call", Some(tool.to_owned()), source))
+                }
+            },
             Err(_) => Err(McpError::Timeout {
                 server: self.label.clone(),
                 method: "tools/call",
@@ -398,13 +406,17 @@ async fn open_session(
     wrapped
         .wrap(process_wrap::tokio::ProcessGroup::leader())
         .wrap(process_wrap::tokio::KillOnDrop);
-    let (transport, stderr) = TokioChildProcess::builder(wrapped)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|source| McpError::Spawn {
-            server: label.to_owned(),
-            source,
-        })?;
+    let tail = StderrTail::default();
+    let noted = tail.clone();
+    let (transport, stderr) = CappedStdio::spawn(
+        wrapped,
+        settings.max_result_bytes,
+        Box::new(move |line| noted.push(line)),
+    )
+    .map_err(|source| McpError::Spawn {
+        server: label.to_owned(),
+        source,
+    })?;
     let group = transport.id().map(ProcessGroupGuard::new);
     let mut child_env = settings.inherited_env.clone();
     child_env.extend(spec.env.clone());
@@ -417,7 +429,6 @@ async fn open_session(
         working_dir,
         pid: transport.id(),
     });
-    let tail = StderrTail::default();
     if let Some(stderr) = stderr {
         tail.follow(stderr);
     }
@@ -676,6 +687,16 @@ impl StderrTail {
                 }
             }
         });
+    }
+
+    /// Adds a line of aigne-ci's own about the server (a dropped oversized line).
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.0.lock() {
+            if lines.len() == STDERR_TAIL_LINES {
+                lines.pop_front();
+            }
+            lines.push_back(line);
+        }
     }
 
     fn text(&self) -> String {

@@ -106,6 +106,16 @@ pub enum McpError {
         #[source]
         source: rmcp::service::ServiceError,
     },
+    /// The answer is larger than `--max-tool-result`; it was never read whole.
+    #[error("the MCP server `{server}` answered tool `{tool}` with more than the {} cap (`--max-tool-result`)", crate::project::files::human_size(*.limit as u64))]
+    TooLarge {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
     /// The server does not offer this tool.
     #[error("the MCP server `{server}` has no tool `{tool}`")]
     UnknownTool {
@@ -137,6 +147,13 @@ fn stderr_suffix(stderr: &str) -> String {
     }
 }
 
+impl McpError {
+    /// Whether an aigne-ci limit stopped it (an answer over `--max-tool-result`).
+    pub fn is_limit(&self) -> bool {
+        matches!(self, Self::TooLarge { .. })
+    }
+}
+
 impl crate::hint::Hint for McpError {
     fn hint(&self) -> Option<String> {
         match self {
@@ -146,6 +163,10 @@ impl crate::hint::Hint for McpError {
             ),
             Self::Timeout { .. } => Some(
                 "set `MCP_TIMEOUT` (milliseconds) to wait longer for slow MCP servers".to_owned(),
+            ),
+            Self::TooLarge { .. } => Some(
+                "have the tool return less, or raise `--max-tool-result` (`AIGNE_CI_MAX_TOOL_RESULT`)"
+                    .to_owned(),
             ),
             Self::Spawn { .. } => {
                 Some("check that the server's `command` is installed and on `PATH`".to_owned())

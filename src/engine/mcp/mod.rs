@@ -10,6 +10,7 @@ mod pool;
 mod settings;
 mod spec;
 mod sse;
+mod stdio;
 
 pub use connection::{McpConnection, McpTool};
 pub use error::McpError;

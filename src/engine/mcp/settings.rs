@@ -25,6 +25,8 @@ pub struct McpSettings {
     pub no_retry_delay: bool,
     /// Proxies for URL servers (from the environment snapshot).
     pub proxies: ProxySettings,
+    /// Largest answer of a stdio server (`--max-tool-result`).
+    pub max_result_bytes: usize,
 }
 
 impl Default for McpSettings {
@@ -35,6 +37,7 @@ impl Default for McpSettings {
             inherited_env: BTreeMap::new(),
             no_retry_delay: false,
             proxies: ProxySettings::default(),
+            max_result_bytes: crate::engine::DEFAULT_MAX_TOOL_RESULT,
         }
     }
 }
@@ -59,6 +62,7 @@ impl McpSettings {
                 .collect(),
             no_retry_delay: environment.no_retry_delay(),
             proxies: environment.proxy_settings(),
+            max_result_bytes: crate::engine::DEFAULT_MAX_TOOL_RESULT,
         }
     }
 

@@ -6,17 +6,17 @@
 //! transport is small enough not to need one: GET the URL as an event stream, wait for the
 //! `endpoint` event (a URL, relative to the stream's, on the same origin — as the TypeScript SDK
 //! checks), then POST each JSON-RPC message to it as `application/json` and read every answer as
-//! a `message` event of the stream. Events are parsed with the `sse-stream` crate rmcp itself
-//! uses. When the stream ends, [`SseClientTransport::receive`] ends and the connection's
-//! reconnect logic opens a new session (the TypeScript SDK's `EventSource` would reconnect the
-//! stream, but the server then has a new session that was never initialized).
+//! a `message` event of the stream. Events are parsed by the crate's one SSE parser
+//! ([`crate::http::sse::events`], the `sse-stream` crate rmcp itself uses). When the stream
+//! ends, [`SseClientTransport::receive`] ends and the connection's reconnect logic opens a new
+//! session (the TypeScript SDK's `EventSource` would reconnect the stream, but the server then
+//! has a new session that was never initialized).
 
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
-use sse_stream::SseStream;
 use url::Url;
 
+use crate::http::sse;
 use crate::secret::SafeUrl;
 
 /// Most bytes of an error body quoted in a message.
@@ -127,8 +127,7 @@ impl SseClientTransport {
                 status: response.status().as_u16(),
             });
         }
-        let mut events =
-            SseStream::from_bytes_stream(limit_events(response.bytes_stream(), MAX_EVENT_SIZE));
+        let mut events = sse::events(response.bytes_stream(), MAX_EVENT_SIZE);
         let endpoint = loop {
             match events.next().await {
                 Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
@@ -235,86 +234,6 @@ impl Drop for SseClientTransport {
     }
 }
 
-/// Ends the byte stream with an error once an unfinished event (the bytes since the last blank
-/// line, counted at chunk ends) passes `max` bytes, so that a server cannot make the parser
-/// buffer without bound.
-fn limit_events<E>(
-    stream: impl Stream<Item = Result<Bytes, E>>,
-    max: usize,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let mut pending = 0usize;
-    let mut after_newline = false;
-    let mut failed = false;
-    stream
-        .map(move |chunk| {
-            let chunk = chunk.map_err(std::io::Error::other)?;
-            for byte in chunk.iter() {
-                match byte {
-                    b'\n' if after_newline => pending = 0,
-                    b'\n' => after_newline = true,
-                    b'\r' => {}
-                    _ => {
-                        after_newline = false;
-                        pending += 1;
-                    }
-                }
-            }
-            if pending > max {
-                return Err(std::io::Error::other(format!(
-                    "an event is larger than {max} bytes"
-                )));
-            }
-            Ok(chunk)
-        })
-        .take_while(move |item| {
-            let go = !failed;
-            failed |= item.is_err();
-            std::future::ready(go)
-        })
-}
-
 fn masked(url: &Url) -> String {
     SafeUrl::new(url.clone()).masked()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn events_are_bounded() {
-        let chunks = |parts: &[&'static str]| {
-            futures::stream::iter(
-                parts
-                    .iter()
-                    .map(|part| Ok::<_, std::io::Error>(Bytes::from_static(part.as_bytes())))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        // Events finished within a chunk, and short unfinished ones, pass.
-        let small = limit_events(chunks(&["data: 12345\n\n", "data: 678\r\n\r\ndata: 9"]), 8);
-        let items: Vec<_> = small.collect().await;
-        assert!(items.iter().all(Result::is_ok), "{items:?}");
-        // One event over the bound (across chunks) ends the stream with an error.
-        let big = limit_events(chunks(&["data: 12", "345\n", "data: 6\n\n", "data: 1"]), 8);
-        let items: Vec<_> = big.collect().await;
-        assert_eq!(items.len(), 2, "{items:?}");
-        assert_eq!(
-            items[1].as_ref().unwrap_err().to_string(),
-            "an event is larger than 8 bytes"
-        );
-        let events: Vec<_> = SseStream::from_bytes_stream(limit_events(
-            chunks(&["event: endpoint\ndata: /m?s=1\n\n"]),
-            64,
-        ))
-        .collect()
-        .await;
-        assert_eq!(events.len(), 1);
-        let event = events[0].as_ref().unwrap();
-        assert_eq!(event.event.as_deref(), Some("endpoint"));
-        assert_eq!(event.data.as_deref(), Some("/m?s=1"));
-    }
 }

@@ -131,6 +131,14 @@ pub enum NodeInvokeError {
         /// The session id.
         session: String,
     },
+    /// The case's reply is larger than `--max-tool-result`; it was never read whole.
+    #[error("agent `{agent}`: the reply is larger than the {} cap (`--max-tool-result`)", crate::project::files::human_size(*.limit as u64))]
+    TooLarge {
+        /// The agent.
+        agent: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
     /// The host died and could not be brought back.
     #[error("the Node engine stopped while running agent `{agent}`: {message}")]
     Host {
@@ -145,7 +153,7 @@ impl NodeInvokeError {
     /// The short class written to results (`agent`, `timeout`, `engine`).
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Agent { .. } => "agent",
+            Self::Agent { .. } | Self::TooLarge { .. } => "agent",
             Self::Timeout { .. } => "timeout",
             Self::Host { .. } | Self::SessionLost { .. } => "engine",
         }

@@ -1,8 +1,9 @@
 // aigne-ci Node engine host: runs a project with the official AIGNE packages (`@aigne/cli`,
 // `@aigne/core`), loaded once, invoked once per case. Shipped inside the aigne-ci binary.
 //
-// Started as `node host.mjs <aigne-cli package folder>`. Protocol: JSON lines, requests on stdin,
-// replies on stdout; anything the project prints goes to stderr.
+// Started as `node host.mjs <aigne-cli package folder> [max reply bytes]`. Protocol: JSON lines,
+// requests on stdin, replies on stdout; anything the project prints goes to stderr. A reply larger
+// than the cap (`--max-tool-result`) is never written: an `AigneCiTooLarge` error goes instead.
 //
 //   → {id, type: "load", path, model?, model_options?}
 //   ← {id, type: "result", ok: true, value: {agents: [{name, description, input_schema?}], default_agent}}
@@ -28,6 +29,9 @@ for (const method of ["log", "info", "debug", "warn", "error", "trace"]) {
 }
 
 const cliDir = process.argv[2];
+const MAX_LINE_BYTES = Number(process.argv[3]) > 0 ? Number(process.argv[3]) : Infinity;
+// Error messages and stacks are cut to this many characters.
+const ERROR_TEXT_CAP = 64 * 1024;
 if (!cliDir) {
   writeLog("usage: node host.mjs <@aigne/cli package folder>\n");
   process.exit(2);
@@ -39,12 +43,43 @@ let allAgents = [];
 const inFlight = new Set();
 
 function send(message) {
-  writeProtocol(`${JSON.stringify(message)}\n`);
+  const line = JSON.stringify(message);
+  if (line.length > MAX_LINE_BYTES || Buffer.byteLength(line) > MAX_LINE_BYTES) {
+    const error = new Error(
+      `the reply is larger than the ${MAX_LINE_BYTES}-byte cap (\`--max-tool-result\`)`,
+    );
+    error.name = "AigneCiTooLarge";
+    throw error;
+  }
+  writeProtocol(`${line}\n`);
+}
+
+function cut(text) {
+  return typeof text === "string" && text.length > ERROR_TEXT_CAP
+    ? `${text.slice(0, ERROR_TEXT_CAP)}… [aigne-ci: cut]`
+    : text;
 }
 
 function errorInfo(error) {
-  if (error instanceof Error) return { message: error.message, name: error.name, stack: error.stack };
-  return { message: typeof error === "string" ? error : String(error) };
+  if (error instanceof Error) {
+    return { message: cut(error.message), name: error.name, stack: cut(error.stack) };
+  }
+  return { message: cut(typeof error === "string" ? error : String(error)) };
+}
+
+// Sends an error reply; when it is over the cap with the transcript, without it; when still
+// over, just its name.
+function sendError(id, error, extra) {
+  try {
+    send({ id, type: "result", ok: false, error: errorInfo(error), ...extra });
+    return;
+  } catch {}
+  try {
+    send({ id, type: "result", ok: false, error: errorInfo(error) });
+  } catch (unsendable) {
+    const { name, message } = errorInfo(unsendable);
+    writeProtocol(`${JSON.stringify({ id, type: "result", ok: false, error: { name, message } })}\n`);
+  }
 }
 
 function jsonSchemaOf(agent) {
@@ -254,10 +289,10 @@ lines.on("line", (line) => {
       try {
         send({ id: message.id, type: "result", ok: true, value, ...extra });
       } catch (error) {
-        send({ id: message.id, type: "result", ok: false, error: errorInfo(error), ...extra });
+        sendError(message.id, error, extra);
       }
     },
-    (error) => send({ id: message.id, type: "result", ok: false, error: errorInfo(error), ...extra }),
+    (error) => sendError(message.id, error, extra),
   );
   inFlight.add(done);
   done.finally(() => inFlight.delete(done));

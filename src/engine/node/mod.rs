@@ -70,6 +70,8 @@ pub struct NodeEngineSettings {
     pub project_has_js: bool,
     /// Longest one case may take.
     pub case_timeout: Duration,
+    /// Largest reply of one case (`--max-tool-result`).
+    pub max_reply_bytes: usize,
     /// `--model` (`provider:name`), when given.
     pub model: Option<String>,
     /// Model options as the CLI names them (`temperature`, `topP`, `presencePenalty`, …).
@@ -179,6 +181,8 @@ struct Reply {
 struct ReplyError {
     message: String,
     #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
     stack: Option<String>,
 }
 
@@ -229,9 +233,14 @@ impl NodeEngine {
         let spec = LineChildSpec {
             purpose: "node-engine".to_owned(),
             program: node,
-            args: vec![script.display().to_string(), cli_dir.display().to_string()],
+            args: vec![
+                script.display().to_string(),
+                cli_dir.display().to_string(),
+                settings.max_reply_bytes.to_string(),
+            ],
             env,
             working_dir: settings.working_dir.clone(),
+            max_line_bytes: settings.max_reply_bytes,
         };
         let (child, project) =
             spawn_host(&spec, &settings, &log)
@@ -329,11 +338,19 @@ impl NodeEngine {
                     ) {
                         transcript::record_events(recorder, events);
                     }
-                    let outcome = parse_reply(reply, &request.agent);
+                    let outcome =
+                        parse_reply(reply, &request.agent, self.inner.settings.max_reply_bytes);
                     if outcome.is_ok() {
                         self.session_turn_done(request, generation);
                     }
                     return outcome;
+                }
+                Ok(Err(LineChildError::TooLong { limit })) => {
+                    guard.engine = None;
+                    return Err(NodeInvokeError::TooLarge {
+                        agent: request.agent.clone(),
+                        limit,
+                    });
                 }
                 Ok(Err(error)) => {
                     guard.engine = None;
@@ -479,7 +496,11 @@ fn user_context(request: &NodeInvokeRequest) -> Value {
     }
 }
 
-fn parse_reply(reply: Value, agent: &str) -> Result<NodeInvokeOutput, NodeInvokeError> {
+fn parse_reply(
+    reply: Value,
+    agent: &str,
+    max_reply_bytes: usize,
+) -> Result<NodeInvokeOutput, NodeInvokeError> {
     let reply: Reply = serde_json::from_value(reply).map_err(|error| NodeInvokeError::Host {
         agent: agent.to_owned(),
         message: format!("unreadable reply: {error}"),
@@ -487,8 +508,15 @@ fn parse_reply(reply: Value, agent: &str) -> Result<NodeInvokeOutput, NodeInvoke
     if !reply.ok {
         let error = reply.error.unwrap_or(ReplyError {
             message: "unknown error".to_owned(),
+            name: None,
             stack: None,
         });
+        if error.name.as_deref() == Some("AigneCiTooLarge") {
+            return Err(NodeInvokeError::TooLarge {
+                agent: agent.to_owned(),
+                limit: max_reply_bytes,
+            });
+        }
         return Err(NodeInvokeError::Agent {
             agent: agent.to_owned(),
             message: error.message,
@@ -517,6 +545,7 @@ fn describe(error: &LineChildError) -> String {
             }
         }
         LineChildError::Write { message } => message.clone(),
+        LineChildError::TooLong { .. } => error.to_string(),
     }
 }
 
