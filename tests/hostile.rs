@@ -867,3 +867,72 @@ fn a_team_iterating_over_too_many_items_is_refused_before_any_call() {
         "{results}"
     );
 }
+
+#[test]
+fn the_loop_ceilings_hold_under_the_node_engine_too() {
+    let Some(packages) = node_engine_dir() else {
+        return;
+    };
+    // Reflection: the official runtime stops at the ceiling with aigne-ci's error.
+    let dir = tempfile::tempdir().unwrap();
+    runaway_team(dir.path());
+    let server = never_approving_server();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        .args(["run", ".", "--prompt", "go", "--max-reflection-rounds", "3"])
+        .args(["--timeout", "50s", "--engine", "node", "--node-engine-dir"])
+        .arg(&packages);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(server.requests().len(), 6);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    assert!(
+        results.contains("agent `runaway`")
+            && results.contains("ceiling of 3 (`--max-reflection-rounds`)")
+            && results.contains("max_iterations: 1000000000"),
+        "{results}"
+    );
+
+    // `iterate_on`: more items than the ceiling fail before any model call.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: items\nchat_model: openai:gpt-4o-mini\nagents:\n  - team.yaml\n",
+    );
+    write(
+        &dir.path().join("team.yaml"),
+        "type: team\nname: fan_out\niterate_on: items\nskills:\n  - writer.yaml\n",
+    );
+    write(
+        &dir.path().join("writer.yaml"),
+        "name: writer\ninstructions: Say {{ name }}.\n",
+    );
+    let server = never_approving_server();
+    let items: Vec<Value> = (0..50).map(|index| json!({"name": index})).collect();
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        .args([
+            "run",
+            ".",
+            "--max-team-iterations",
+            "10",
+            "--timeout",
+            "50s",
+        ])
+        .args(["--engine", "node", "--node-engine-dir"])
+        .arg(&packages)
+        .arg("--input-json")
+        .arg(json!({ "items": items }).to_string());
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(server.requests().is_empty());
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    assert!(
+        results.contains("agent `fan_out`: `iterate_on: items` has 50 items; stopped at the ceiling of 10 (`--max-team-iterations`)"),
+        "{results}"
+    );
+}

@@ -504,6 +504,8 @@ mod node_engine {
             project_has_js: true,
             case_timeout: Duration::from_secs(20),
             max_reply_bytes: aigne_ci::engine::DEFAULT_MAX_TOOL_RESULT,
+            max_reflection_rounds: 16,
+            max_team_iterations: 1000,
             model: None,
             model_options: Map::new(),
         }
@@ -971,6 +973,8 @@ mod native_engine {
                 project_has_js: true,
                 case_timeout: Duration::from_secs(20),
                 max_reply_bytes: aigne_ci::engine::DEFAULT_MAX_TOOL_RESULT,
+                max_reflection_rounds: 16,
+                max_team_iterations: 1000,
                 model: None,
                 model_options: Default::default(),
             },

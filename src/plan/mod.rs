@@ -256,6 +256,8 @@ impl EnginePlan {
             project_has_js: project.has_javascript(),
             case_timeout: self.case_timeout,
             max_reply_bytes: self.max_tool_result,
+            max_reflection_rounds: self.max_reflection_rounds,
+            max_team_iterations: self.max_team_iterations,
             model: self.node_model.clone(),
             model_options: self.node_model_options.clone(),
         }

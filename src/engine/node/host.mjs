@@ -5,7 +5,7 @@
 // requests on stdin, replies on stdout; anything the project prints goes to stderr. A reply larger
 // than the cap (`--max-tool-result`) is never written: an `AigneCiTooLarge` error goes instead.
 //
-//   → {id, type: "load", path, model?, model_options?}
+//   → {id, type: "load", path, model?, model_options?, ceilings?: {reflection, iterations}}
 //   ← {id, type: "result", ok: true, value: {agents: [{name, description, input_schema?}], default_agent}}
 //   → {id, type: "invoke", agent, input, user_context?, transcript?}
 //   ← {id, type: "result", ok: true, value: {output, usage: {input_tokens, output_tokens}}, transcript?}
@@ -103,7 +103,46 @@ async function refusePrompt(question) {
   );
 }
 
-async function load({ path, model, model_options: modelOptions }) {
+// aigne-ci's loop ceilings (`--max-reflection-rounds`, `--max-team-iterations`), applied to every
+// team agent the runtime loaded: a reflection stops after the ceiling with aigne-ci's error, an
+// `iterate_on` over more items than the ceiling fails before any item runs.
+function applyCeilings(roots, { reflection: maxRounds, iterations: maxItems }) {
+  const seen = new Set();
+  const queue = [...roots];
+  while (queue.length > 0) {
+    const agent = queue.pop();
+    if (!agent || typeof agent !== "object" || seen.has(agent)) continue;
+    seen.add(agent);
+    for (const skill of agent.skills ?? []) queue.push(skill);
+    for (const entry of agent.agents ?? []) queue.push(entry?.agent ?? entry);
+    if (agent.agent) queue.push(agent.agent);
+    const reflection = agent.reflection;
+    if (reflection && typeof reflection === "object") {
+      queue.push(reflection.reviewer);
+      if (maxRounds > 0 && reflection.maxIterations > maxRounds) {
+        const asked = reflection.maxIterations;
+        reflection.maxIterations = maxRounds;
+        reflection.returnLastOnMaxIterations = false;
+        reflection.customErrorMessage = `agent \`${agent.name}\`: the reflection was not approved after ${maxRounds} rounds (\`max_iterations: ${asked}\`); stopped at the ceiling of ${maxRounds} (\`--max-reflection-rounds\`)`;
+      }
+    }
+    if (agent.iterateOn && maxItems > 0 && typeof agent._processIterator === "function") {
+      const original = agent._processIterator.bind(agent);
+      agent._processIterator = async function* (key, input, options) {
+        const items = input?.[key];
+        const count = Array.isArray(items) ? items.length : 1;
+        if (count > maxItems) {
+          throw new Error(
+            `agent \`${agent.name}\`: \`iterate_on: ${key}\` has ${count} items; stopped at the ceiling of ${maxItems} (\`--max-team-iterations\`)`,
+          );
+        }
+        yield* original(key, input, options);
+      };
+    }
+  }
+}
+
+async function load({ path, model, model_options: modelOptions, ceilings }) {
   const { loadAIGNE } = await import(pathToFileURL(join(cliDir, "dist/utils/load-aigne.js")).href);
   aigne = await loadAIGNE({
     path,
@@ -114,6 +153,7 @@ async function load({ path, model, model_options: modelOptions }) {
   allAgents = [aigne.agents, aigne.skills, aigne.cli?.chat, aigne.mcpServer?.agents]
     .flat(2)
     .filter((agent) => agent && !seen.has(agent) && seen.add(agent));
+  if (ceilings) applyCeilings([...allAgents, ...(aigne.cli?.agents ?? [])], ceilings);
   return {
     agents: allAgents.map((agent) => ({
       name: agent.name,

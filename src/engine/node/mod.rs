@@ -72,6 +72,10 @@ pub struct NodeEngineSettings {
     pub case_timeout: Duration,
     /// Largest reply of one case (`--max-tool-result`).
     pub max_reply_bytes: usize,
+    /// `--max-reflection-rounds`, applied to the teams the runtime loads.
+    pub max_reflection_rounds: u64,
+    /// `--max-team-iterations`, applied to the teams the runtime loads.
+    pub max_team_iterations: u64,
     /// `--model` (`provider:name`), when given.
     pub model: Option<String>,
     /// Model options as the CLI names them (`temperature`, `topP`, `presencePenalty`, …).
@@ -565,6 +569,10 @@ async fn spawn_host(
         "type": "load",
         "path": settings.project_dir,
         "model_options": settings.model_options,
+        "ceilings": {
+            "reflection": settings.max_reflection_rounds,
+            "iterations": settings.max_team_iterations,
+        },
     });
     if let Some(model) = &settings.model {
         message["model"] = Value::String(model.clone());
