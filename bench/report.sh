@@ -28,11 +28,17 @@ build_bench_binaries
 work=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-port=$((20000 + RANDOM % 20000))
 echo "$latency_ms" >"$work/latency"
-"$provider" "$port" "$work/latency" &
-server_pid=$!
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+# A free port: the provider exits at once when its port is taken, so try another.
+for _ in $(seq 20); do
+  port=$((20000 + RANDOM % 20000))
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+  "$provider" "$port" "$work/latency" &
+  server_pid=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  kill -0 "$server_pid" 2>/dev/null && break
+done
+kill -0 "$server_pid" 2>/dev/null || { echo "the stand-in provider did not start" >&2; exit 1; }
 cp -r examples/hello "$work/examples-hello"
 
 run() { # cases out-dir [extra flags…] -> prints "wall_seconds peak_kb"
