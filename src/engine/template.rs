@@ -182,7 +182,7 @@ fn js_length(value: TemplateValue) -> TemplateValue {
     match value.kind() {
         ValueKind::Seq | ValueKind::Iterable => value
             .len()
-            .map_or(TemplateValue::UNDEFINED, |len| TemplateValue::from(len)),
+            .map_or(TemplateValue::UNDEFINED, TemplateValue::from),
         ValueKind::String => value.as_str().map_or(TemplateValue::UNDEFINED, |text| {
             TemplateValue::from(text.encode_utf16().count())
         }),
