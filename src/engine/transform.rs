@@ -21,6 +21,72 @@ use jsonata_rs::JsonAta;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+/// The built-in functions jsonata-rs 0.3.4 binds (`JsonAta::evaluate_timeboxed`); jsonata-js
+/// has more (`$type`, `$average`, `$formatNumber`, `$eval`, …), which fail here.
+const BOUND_FUNCTIONS: &[&str] = &[
+    "abs",
+    "append",
+    "assert",
+    "base64decode",
+    "base64encode",
+    "boolean",
+    "ceil",
+    "contains",
+    "count",
+    "distinct",
+    "each",
+    "error",
+    "exists",
+    "fromMillis",
+    "toMillis",
+    "single",
+    "filter",
+    "floor",
+    "join",
+    "keys",
+    "length",
+    "lookup",
+    "lowercase",
+    "map",
+    "match",
+    "max",
+    "merge",
+    "min",
+    "not",
+    "now",
+    "number",
+    "pad",
+    "power",
+    "random",
+    "reduce",
+    "replace",
+    "reverse",
+    "round",
+    "sort",
+    "split",
+    "sqrt",
+    "string",
+    "substring",
+    "substringBefore",
+    "substringAfter",
+    "sum",
+    "trim",
+    "uppercase",
+    "zip",
+    "millis",
+];
+
+/// Whether the native engine runs a JSONata construct as jsonata-js does (`function $NAME`,
+/// `keys listed by …`, as `project::Feature::JsonataConstruct` names them): a function
+/// jsonata-rs binds, yes; anything listing an object's keys, no (jsonata-rs keeps objects in
+/// hash maps, so `$keys`, `$each`, `$spread`, `$sift`, `$string` of an object and wildcards
+/// see another key order, which no reordering of the result can undo).
+pub(super) fn supports(construct: &str) -> bool {
+    construct
+        .strip_prefix("function $")
+        .is_some_and(|name| BOUND_FUNCTIONS.contains(&name))
+}
+
 /// Evaluates `expression` with `input` as `$`; the result must be an object.
 pub fn evaluate(
     expression: &str,
@@ -40,8 +106,7 @@ pub fn evaluate(
                 .to_owned(),
         );
     }
-    let text = result.serialize(false);
-    let mut value: Value = serde_json::from_str(&text).map_err(|error| error.to_string())?;
+    let mut value = to_json(result);
     if rewritten.is_some() {
         drop_undefined_keys(&mut value);
     }
@@ -62,6 +127,46 @@ pub fn evaluate(
             js_display(&other)
         )),
     }
+}
+
+/// The result as JSON, numbers at full precision: the crate's own `serialize` prints numbers
+/// as `$string` does (15 significant digits, `0.1 + 0.2` → `0.3`), but jsonata-js hands AIGNE
+/// the number itself (`0.30000000000000004`). An undefined value inside an object drops its key
+/// and one inside an array is `null`, as `JSON.stringify` does.
+fn to_json<'a>(value: &'a jsonata_rs::Value<'a>) -> Value {
+    use jsonata_rs::Value as Jsonata;
+    match value {
+        Jsonata::Undefined | Jsonata::Null => Value::Null,
+        Jsonata::Bool(flag) => Value::Bool(*flag),
+        Jsonata::Number(number) => json_number(*number),
+        Jsonata::String(text) => Value::String(text.to_string()),
+        Jsonata::Array(..) | Jsonata::Range(..) => {
+            Value::Array(value.members().map(to_json).collect())
+        }
+        Jsonata::Object(..) => Value::Object(
+            value
+                .entries()
+                .filter(|(_, item)| !item.is_undefined())
+                .map(|(key, item)| (key.to_string(), to_json(item)))
+                .collect(),
+        ),
+        Jsonata::Regex(regex) => Value::String(regex.as_pattern().to_string()),
+        Jsonata::Lambda { .. } | Jsonata::NativeFn { .. } | Jsonata::Transformer { .. } => {
+            Value::String(String::new())
+        }
+    }
+}
+
+/// A JavaScript number as JSON: whole numbers as integers (JSON.stringify prints `2`, not
+/// `2.0`), others as they are; NaN and infinities are `null`.
+fn json_number(number: f64) -> Value {
+    const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+    if number.fract() == 0.0 && number.abs() <= MAX_SAFE_INTEGER {
+        // Exact: a whole number within ±2^53 fits an i64.
+        #[allow(clippy::cast_possible_truncation)]
+        return Value::from(number as i64);
+    }
+    serde_json::Number::from_f64(number).map_or(Value::Null, Value::Number)
 }
 
 /// jsonata-rs keeps objects in hash maps, so key order is lost (JS keeps insertion order).
@@ -522,6 +627,28 @@ mod tests {
                 r#"{"q":1,"c":2,"a":{"y":2,"b":3},"z":1,"m":4}"#
             );
         }
+    }
+
+    /// Numbers keep full precision, as jsonata-js hands them to AIGNE (the crate's own
+    /// serializer rounds to 15 digits, as `$string` does).
+    #[test]
+    fn numbers_keep_javascript_precision() {
+        let output = eval(
+            "{\"sum\": 0.1 + 0.2, \"whole\": 10 / 2, \"text\": $string(0.1 + 0.2)}",
+            json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&output).unwrap(),
+            r#"{"sum":0.30000000000000004,"whole":5,"text":"0.3"}"#
+        );
+    }
+
+    #[test]
+    fn only_bound_functions_are_supported() {
+        assert!(supports("function $merge") && supports("function $base64encode"));
+        assert!(!supports("function $type") && !supports("function $formatNumber"));
+        assert!(!supports("keys listed by $keys"));
     }
 
     #[test]

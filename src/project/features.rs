@@ -34,6 +34,11 @@ pub enum Feature {
     /// (`$keys`, `$each`, `$spread`, `$sift`, `$string`, the wildcards `*`/`**`): it could see a
     /// pair the native engine drops only from the result.
     JsonataPathKeyListed,
+    /// A JSONata construct the native engine may not run as jsonata-js does: `function $NAME`
+    /// (a call of one of jsonata-js's built-in functions) or `keys listed by NAME` (`$keys`,
+    /// `$each`, `$spread`, `$sift`, `$string` of a value that may be an object, the wildcards:
+    /// what they list follows an object's key order).
+    JsonataConstruct(String),
     /// A Nunjucks construct in an instruction (or a file it includes) beyond variables, `if`,
     /// `for`, `set` and `include`: `tag NAME`, `filter NAME`, `variable $NAME` or
     /// `method call .NAME()`.
@@ -104,6 +109,7 @@ impl fmt::Display for Feature {
             Self::TemplateInclude => write!(formatter, "{{% include %}}"),
             Self::TemplateSyntax(construct) => write!(formatter, "template {construct}"),
             Self::JsonataPathKey => write!(formatter, "jsonata object key that is a path"),
+            Self::JsonataConstruct(construct) => write!(formatter, "jsonata {construct}"),
             Self::JsonataPathKeyListed => write!(
                 formatter,
                 "jsonata object key that is a path, with the object's keys listed"
@@ -373,6 +379,9 @@ fn walk(
                     push(Feature::JsonataPathKeyListed);
                 }
             }
+            for construct in jsonata_constructs(&code) {
+                push(Feature::JsonataConstruct(construct));
+            }
         }
         _ => {}
     }
@@ -407,6 +416,142 @@ static JSONATA_LISTS_KEYS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\$(?:keys|each|spread|sift|string)\b|\.\s*\*|\*\s*\.|\*\*|(?:^|[\[(,{:?])\s*\*")
         .unwrap_or_else(|_| unreachable!())
 });
+/// A call `$name(` (string literals already blanked).
+static JSONATA_CALL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$([A-Za-z_]\w*)\s*\(").unwrap_or_else(|_| unreachable!()));
+/// Wildcards, which list an object's values in key order: `a.*`, `*.b`, `**`, a leading `*`.
+static JSONATA_WILDCARD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\.\s*\*|\*\s*\.|\*\*|(?:^|[\[(,{:?])\s*\*").unwrap_or_else(|_| unreachable!())
+});
+/// The built-in functions of jsonata-js (2.x, as `@aigne/core` uses it).
+const JSONATA_FUNCTIONS: &[&str] = &[
+    "sum",
+    "count",
+    "max",
+    "min",
+    "average",
+    "string",
+    "substring",
+    "substringBefore",
+    "substringAfter",
+    "lowercase",
+    "uppercase",
+    "length",
+    "trim",
+    "pad",
+    "match",
+    "contains",
+    "replace",
+    "split",
+    "join",
+    "formatNumber",
+    "formatBase",
+    "formatInteger",
+    "parseInteger",
+    "number",
+    "floor",
+    "ceil",
+    "round",
+    "abs",
+    "sqrt",
+    "power",
+    "random",
+    "boolean",
+    "not",
+    "map",
+    "zip",
+    "filter",
+    "single",
+    "reduce",
+    "sift",
+    "keys",
+    "lookup",
+    "append",
+    "exists",
+    "spread",
+    "merge",
+    "reverse",
+    "each",
+    "error",
+    "assert",
+    "type",
+    "sort",
+    "shuffle",
+    "distinct",
+    "base64encode",
+    "base64decode",
+    "encodeUrlComponent",
+    "encodeUrl",
+    "decodeUrlComponent",
+    "decodeUrl",
+    "eval",
+    "toMillis",
+    "fromMillis",
+    "clone",
+    "now",
+    "millis",
+];
+/// Functions whose result lists an object's keys or values in its key order.
+const JSONATA_KEY_LISTING: &[&str] = &["keys", "each", "spread", "sift"];
+/// Functions whose result is a number (or a string): `$string` of one is no object.
+const JSONATA_SCALAR: &[&str] = &[
+    "count",
+    "length",
+    "sum",
+    "max",
+    "min",
+    "average",
+    "number",
+    "round",
+    "floor",
+    "ceil",
+    "abs",
+    "power",
+    "sqrt",
+    "millis",
+    "string",
+    "substring",
+    "lowercase",
+    "uppercase",
+    "trim",
+    "join",
+];
+
+/// The JSONata constructs of an expression (string literals blanked) that `inspect` lists:
+/// each built-in function called (`function $NAME`), and what lists an object's keys (`keys
+/// listed by NAME`). A `$string(…)` whose argument is a literal number or a call of a function
+/// returning a number or a string (`$string($count(items) + 1)`) lists no keys.
+fn jsonata_constructs(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for captures in JSONATA_CALL.captures_iter(code) {
+        let name = &captures[1];
+        if !JSONATA_FUNCTIONS.contains(&name) {
+            continue;
+        }
+        out.push(format!("function ${name}"));
+        let listed = JSONATA_KEY_LISTING.contains(&name)
+            || (name == "string" && {
+                let end = captures.get(0).map_or(0, |whole| whole.end());
+                let argument = code[end..].trim_start();
+                let scalar_call = JSONATA_CALL
+                    .captures(argument)
+                    .filter(|call| call.get(0).is_some_and(|whole| whole.start() == 0))
+                    .is_some_and(|call| JSONATA_SCALAR.contains(&&call[1]));
+                let literal = argument.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+                    || argument.starts_with("\"\"");
+                !(scalar_call || literal)
+            });
+        if listed {
+            out.push(format!("keys listed by ${name}"));
+        }
+    }
+    if JSONATA_WILDCARD.is_match(code) {
+        out.push("keys listed by a wildcard".to_owned());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
 static TEMPLATE_INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\{%-?\s*include\s+["']([^"']+)["']"#).unwrap_or_else(|_| unreachable!())
 });
@@ -469,5 +614,40 @@ fn template_constructs(
         {
             template_constructs(root, &included, &canonical, depth + 1, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jsonata_constructs;
+
+    /// Every built-in call is listed; what lists an object's keys is marked, and `$string` of a
+    /// number is not.
+    #[test]
+    fn jsonata_constructs_name_functions_and_key_listings() {
+        assert_eq!(
+            jsonata_constructs(
+                r#"{"k": $keys(obj), "t": $type(x), "m": $merge([$, {}]), "f": $f(1)}"#
+            ),
+            [
+                "function $keys",
+                "function $merge",
+                "function $type",
+                "keys listed by $keys"
+            ]
+        );
+        assert_eq!(
+            jsonata_constructs(r#"{"v": "v" & $string($count(feedback) + 1), "n": $string(2)}"#),
+            ["function $count", "function $string"]
+        );
+        assert_eq!(
+            jsonata_constructs(r#"{"s": $string(obj)}"#),
+            ["function $string", "keys listed by $string"]
+        );
+        assert_eq!(
+            jsonata_constructs("{\"all\": obj.*, \"product\": a * b}"),
+            ["keys listed by a wildcard"]
+        );
+        assert!(jsonata_constructs("{\"product\": price * quantity}").is_empty());
     }
 }
