@@ -566,3 +566,44 @@ fn no_stage_imports_the_command_line() {
         .collect();
     assert!(offenders.is_empty(), "{offenders:?}");
 }
+
+/// `src/plan/mod.rs` is the one file that says what each flag does to a run: every flag of
+/// `run --help` is named in its table.
+#[test]
+fn the_plan_module_names_every_run_flag() {
+    let help = common::Run::new()
+        .args(["run", "--help"])
+        .expect_exit(0)
+        .run()
+        .stdout;
+    let doc: String =
+        fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plan/mod.rs"))
+            .unwrap()
+            .lines()
+            .filter(|line| line.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    let flags: Vec<&str> = help
+        .lines()
+        .filter_map(|line| {
+            // `      --concurrency <N>` or `  -c, --concurrency <N>`.
+            let line = line.trim_start();
+            let line = match line.as_bytes() {
+                [b'-', b'-', ..] => line,
+                [b'-', _, b',', b' ', b'-', b'-', ..] => &line[4..],
+                _ => return None,
+            };
+            line.split([' ', '<', '=', ',']).next()
+        })
+        .filter(|flag| flag.starts_with("--") && *flag != "--help")
+        .collect();
+    assert!(flags.len() > 30, "{flags:?}");
+    let missing: Vec<&&str> = flags
+        .iter()
+        .filter(|flag| !doc.contains(&format!("`{flag}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in src/plan/mod.rs's table: {missing:?}"
+    );
+}
