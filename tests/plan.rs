@@ -607,3 +607,71 @@ fn the_plan_module_names_every_run_flag() {
         "not in src/plan/mod.rs's table: {missing:?}"
     );
 }
+
+/// The dry run names the model that would grade each kind of model-graded assertion, and
+/// where that choice comes from, without calling it.
+#[test]
+fn dry_run_names_the_judge_models() {
+    let rubric = r#"{"type": "llm-rubric", "value": "is polite"}"#;
+    let own = r#"{"type": "llm-rubric", "value": "is short", "model": "openai:gpt-own"}"#;
+    let lines = [
+        format!(r#"{{"id": "a", "input": "hi", "assert": [{rubric}]}}"#),
+        format!(r#"{{"id": "b", "input": "hi", "assert": [{rubric}, {own}]}}"#),
+        r#"{"id": "c", "input": "hi"}"#.to_owned(),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let project = [
+        (
+            "aigne.yaml",
+            "model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+        ),
+        ("chat.yaml", "name: chat\ninstructions: hi\n"),
+    ];
+    let plan = |extra: &[&str]| -> Value {
+        let ran = common::Run::new()
+            .project(&project)
+            .inputs(&lines)
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--dry-run"])
+            .args(extra)
+            .expect_exit(0)
+            .run();
+        serde_json::from_str(&ran.stdout).unwrap()
+    };
+    let judges = |plan: &Value| -> Vec<(String, String, u64)> {
+        plan["judges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|judge| {
+                (
+                    judge["model"].as_str().unwrap().to_owned(),
+                    judge["from"].as_str().unwrap().to_owned(),
+                    judge["cases"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let by_agent = plan(&[]);
+    assert_eq!(
+        judges(&by_agent),
+        [
+            (
+                "openai:gpt-4o-mini".to_owned(),
+                "agent `chat`".to_owned(),
+                2
+            ),
+            ("openai:gpt-own".to_owned(), "assertion".to_owned(), 1),
+        ],
+        "{by_agent}"
+    );
+    let flagged = plan(&["--judge-model", "openai:gpt-judge"]);
+    assert_eq!(
+        judges(&flagged),
+        [
+            ("openai:gpt-judge".to_owned(), "--judge-model".to_owned(), 2),
+            ("openai:gpt-own".to_owned(), "assertion".to_owned(), 1),
+        ],
+        "{flagged}"
+    );
+}
