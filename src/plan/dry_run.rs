@@ -64,7 +64,8 @@ impl DryRun<'_> {
     fn judges(&self) -> Vec<Value> {
         let project = &self.project.project;
         // (assertion, model, from) → cases.
-        let mut judges: Vec<((String, Option<String>, String), usize)> = Vec::new();
+        type Judge = (String, Option<String>, String);
+        let mut judges: Vec<(Judge, usize)> = Vec::new();
         for case in self.cases {
             let agent = case.agent.as_deref().unwrap_or(self.default_agent);
             let mut seen = BTreeSet::new();
