@@ -160,9 +160,15 @@ fn serve<C: std::borrow::Borrow<Case>>(cases: &[C]) -> FakeOpenAi {
                 when.as_deref()
                     .is_some_and(|text| request.raw_body.contains(text))
             })
-            .or_else(|| left.iter().position(|(when, _)| when.is_none()))
-            .expect("a scripted reply for every request");
-        left.remove(index).1
+            .or_else(|| left.iter().position(|(when, _)| when.is_none()));
+        match index {
+            Some(index) => left.remove(index).1,
+            // A request beyond the script: an error the engine reports (and the bodies differ).
+            None => Reply::error(
+                500,
+                json!({"error": {"message": "corpus: no scripted reply left"}}),
+            ),
+        }
     });
     server
 }
