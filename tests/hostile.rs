@@ -325,6 +325,39 @@ fn malformed_inputs_are_listed_a_screenful_at_a_time_and_bad_utf8_names_its_line
     );
 }
 
+#[test]
+fn a_million_malformed_lines_are_counted_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+    // Malformed JSON and invalid UTF-8, interleaved: the parser and the line reader each keep
+    // only what is listed, and count the rest.
+    let mut bytes = Vec::new();
+    for _ in 0..250_000 {
+        bytes.extend_from_slice(b"{not json\n\"bad \xff\"\n");
+    }
+    fs_err::write(dir.path().join("inputs.jsonl"), bytes).unwrap();
+    // No total timeout: a loaded machine may take seconds over half a million lines.
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .args(["run", ".", "--input", "inputs.jsonl"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("500000 malformed entries")
+            && ran.stderr.contains("inputs.jsonl:1: invalid JSON")
+            && ran
+                .stderr
+                .contains("inputs.jsonl:2: invalid UTF-8 (column 6)")
+            && ran.stderr.contains("and 499980 more"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.lines().count() < 40, "{}", ran.stderr);
+    assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
+}
+
 /// Whether `node` is on PATH (the JavaScript tests need it; under `CI` they fail without it).
 fn node_on_path() -> bool {
     let found = Command::new("node")
