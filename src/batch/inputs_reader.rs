@@ -312,7 +312,7 @@ mod tests {
             "x".into(),
             None,
             read(b"\"ok\"\n\"\xff\"\n", 100),
-            { InputsFormat::Sniff },
+            InputsFormat::Sniff,
             usize::MAX,
         )
         .unwrap();
