@@ -300,8 +300,9 @@ pub struct RunArgs {
     #[arg(long, env = EnvVars::AIGNE_CI_MAX_TEAM_ITERATIONS, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_team_iterations: u64,
 
-    /// Largest reply a tool may send back before the case errors: a JavaScript agent's result, a
-    /// stdio MCP server's answer, a case's reply from `--engine node`, e.g. `16MiB`
+    /// Largest reply a tool may send back before the case errors: a JavaScript agent's result, an
+    /// MCP server's answer (stdio, SSE or streamable HTTP), a case's reply from `--engine node`,
+    /// e.g. `16MiB`
     #[arg(long, env = EnvVars::AIGNE_CI_MAX_TOOL_RESULT, value_name = "SIZE", default_value = "16MiB", value_parser = crate::project::files::parse_size)]
     pub max_tool_result: u64,
 

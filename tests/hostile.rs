@@ -325,6 +325,39 @@ fn malformed_inputs_are_listed_a_screenful_at_a_time_and_bad_utf8_names_its_line
     );
 }
 
+#[test]
+fn a_million_malformed_lines_are_counted_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+    // Malformed JSON and invalid UTF-8, interleaved: the parser and the line reader each keep
+    // only what is listed, and count the rest.
+    let mut bytes = Vec::new();
+    for _ in 0..250_000 {
+        bytes.extend_from_slice(b"{not json\n\"bad \xff\"\n");
+    }
+    fs_err::write(dir.path().join("inputs.jsonl"), bytes).unwrap();
+    // No total timeout: a loaded machine may take seconds over half a million lines.
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .args(["run", ".", "--input", "inputs.jsonl"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("500000 malformed entries")
+            && ran.stderr.contains("inputs.jsonl:1: invalid JSON")
+            && ran
+                .stderr
+                .contains("inputs.jsonl:2: invalid UTF-8 (column 6)")
+            && ran.stderr.contains("and 499980 more"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.lines().count() < 40, "{}", ran.stderr);
+    assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
+}
+
 /// Whether `node` is on PATH (the JavaScript tests need it; under `CI` they fail without it).
 fn node_on_path() -> bool {
     let found = Command::new("node")
@@ -588,6 +621,72 @@ fn an_mcp_tool_answering_200_mb_is_a_case_error_in_bounded_memory() {
         "peak RSS {} KiB",
         ran.peak_rss_kb
     );
+}
+
+/// An oversized stdio answer that does not say which request it answers (its `id` is neither
+/// among its first nor its last bytes) still fails the waiting call at once, not at the MCP
+/// timeout.
+#[test]
+fn an_oversized_mcp_answer_without_a_readable_id_fails_the_call_at_once() {
+    if !node_on_path() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("aigne.yaml"),
+        "name: hostile\nchat_model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+    );
+    write(
+        &dir.path().join("chat.yaml"),
+        "name: chat\ninstructions: Use the tool.\ninput_key: message\nskills:\n  - tools.yaml\n",
+    );
+    write(
+        &dir.path().join("tools.yaml"),
+        "type: mcp\ncommand: node\nargs: [server.mjs]\n",
+    );
+    let hidden_id = HUGE_MCP_SERVER
+        .replace(
+            "put(`{\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"`);",
+            "put(`{\"jsonrpc\":\"2.0\",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"`);",
+        )
+        .replace(
+            "put(`\"}]},\"jsonrpc\":\"2.0\",\"id\":${JSON.stringify(message.id)}}\\n`);",
+            "put(`\"}]},\"id\":${JSON.stringify(message.id)},\"_meta\":{}}\\n`);",
+        )
+        .replace("i < 200", "i < 4");
+    assert_ne!(hidden_id, HUGE_MCP_SERVER);
+    assert!(hidden_id.contains("\"_meta\":{}}") && hidden_id.contains("i < 4"));
+    write(&dir.path().join("server.mjs"), &hidden_id);
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        let answered = request.body["messages"]
+            .as_array()
+            .is_some_and(|messages| messages.iter().any(|message| message["role"] == "tool"));
+        if answered {
+            Reply::text("the tool answered")
+        } else {
+            Reply::tool_calls([FakeToolCall::new("call_1", "huge", json!({}))])
+        }
+    });
+    let mut command = common::command(dir.path());
+    command
+        .env("OPENAI_API_KEY", "sk-hostile-0001")
+        .env("OPENAI_BASE_URL", server.base_url())
+        // Were the call left waiting, the MCP timeout would end it with another error.
+        .env("MCP_TIMEOUT", "50000")
+        .args(["run", ".", "--prompt", "go", "--timeout", "55s"])
+        .args(["--max-tool-result", "1MiB"]);
+    let ran = guarded(&mut command, |_| {});
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let results = fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+    assert_eq!(record["status"], "errored", "{record}");
+    let error = record["error"].to_string();
+    assert!(
+        error.contains("answered tool `huge` with more than the 1 MiB cap (`--max-tool-result`)"),
+        "{error}"
+    );
+    assert_eq!(server.requests().len(), 1);
 }
 
 // --- item 2: files stay inside the project ---

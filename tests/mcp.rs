@@ -481,6 +481,65 @@ async fn http_server_that_is_down_fails_after_bounded_reconnects() {
     connection.shutdown().await;
 }
 
+/// Settings capping answers at 16 KiB (`--max-tool-result 16KiB`: the tool lists fit).
+fn capped_settings() -> McpSettings {
+    McpSettings {
+        max_result_bytes: 16 * 1024,
+        ..settings()
+    }
+}
+
+/// A call answered with more than the cap is a `TooLarge` error at once, naming the server, the
+/// tool and the cap; the connection still answers a small call afterwards.
+async fn assert_oversized_answers_are_refused(connection: &McpConnection) {
+    let Err(error) = connection
+        .call("echo", arguments(json!({"text": "x".repeat(64 * 1024)})))
+        .await
+    else {
+        panic!("an answer over the cap is refused");
+    };
+    assert!(error.is_limit(), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("answered tool `echo` with more than the 16 KiB cap (`--max-tool-result`)"),
+        "{error}"
+    );
+    let result = connection
+        .call("echo", arguments(json!({"text": "small"})))
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], json!("small"));
+}
+
+#[tokio::test]
+async fn url_servers_are_held_to_the_max_tool_result_cap() {
+    // Streamable HTTP.
+    let token = tokio_util::sync::CancellationToken::new();
+    let addr = serve_http("127.0.0.1:0".parse().unwrap(), token.clone()).await;
+    let spec = McpServerSpec::http(
+        format!("http://{addr}/mcp"),
+        McpHttpTransport::StreamableHttp,
+    );
+    let connection = McpConnection::connect(&spec, &capped_settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
+    assert_oversized_answers_are_refused(&connection).await;
+    connection.shutdown().await;
+    token.cancel();
+
+    // Legacy SSE (the official TypeScript SDK's server).
+    let Some(server) = SseServer::start(0) else {
+        return;
+    };
+    let spec = McpServerSpec::from_agent_keys(&arguments(json!({"url": server.url()}))).unwrap();
+    let connection = McpConnection::connect(&spec, &capped_settings(), &SubprocessLog::default())
+        .await
+        .unwrap();
+    assert_oversized_answers_are_refused(&connection).await;
+    connection.shutdown().await;
+}
+
 // --- `type: mcp` skills in the native engine, driven by the fake OpenAI server's tool calls ---
 
 mod engine {

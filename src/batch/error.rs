@@ -20,11 +20,12 @@ pub enum BatchError {
         line: usize,
         message: String,
     },
-    /// Malformed entries under `--on-invalid-input error`.
-    #[error("{} malformed {} in `{file}`:{}", invalid.len(), if invalid.len() == 1 { "entry" } else { "entries" }, list(file, invalid))]
+    /// Malformed entries under `--on-invalid-input error`: the first ones, and how many more.
+    #[error("{} malformed {} in `{file}`:{}", invalid.len() + more, if invalid.len() + more == 1 { "entry" } else { "entries" }, list(file, invalid, *more))]
     InvalidInputs {
         file: String,
         invalid: Vec<InvalidCase>,
+        more: usize,
     },
     /// The inputs hold no case.
     #[error("no cases in `{file}`")]
@@ -44,17 +45,19 @@ pub enum BatchError {
     },
 }
 
-/// Most malformed entries listed in the error (a screenful); the rest are counted.
-const LISTED_INVALID: usize = 20;
+/// Most malformed entries listed in the error (a screenful); the rest are counted. The inputs
+/// reader keeps no more than these when they are only to be listed.
+pub const LISTED_INVALID: usize = 20;
 
-fn list(file: &str, invalid: &[InvalidCase]) -> String {
+fn list(file: &str, invalid: &[InvalidCase], more: usize) -> String {
     let mut text: String = invalid
         .iter()
         .take(LISTED_INVALID)
         .map(|invalid| format!("\n  {file}:{}: {}", invalid.line, invalid.message))
         .collect();
-    if invalid.len() > LISTED_INVALID {
-        text.push_str(&format!("\n  and {} more", invalid.len() - LISTED_INVALID));
+    let more = more + invalid.len().saturating_sub(LISTED_INVALID);
+    if more > 0 {
+        text.push_str(&format!("\n  and {more} more"));
     }
     text
 }

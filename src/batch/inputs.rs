@@ -7,8 +7,9 @@
 //! - any other object is the input itself;
 //! - a string is text for the agent's `input_key` (or `message`).
 //!
-//! Every malformed entry is collected with its line (nothing stops at the first), so the caller
-//! can report them all before any model call, or record them as skipped.
+//! Every malformed entry is found with its line (nothing stops at the first), so the caller can
+//! report them before any model call (a screenful, the rest counted: [`parse_inputs_keeping`]),
+//! or record them all as skipped.
 //!
 //! Lines: in JSON Lines the physical line; in a JSON array the line where the element starts; in
 //! a YAML list the line of the element's `-` (block style; a flow-style list gives line 1).
@@ -81,8 +82,11 @@ pub struct Inputs {
     pub path: Option<PathBuf>,
     /// Well-formed cases in file order.
     pub cases: Vec<Case>,
-    /// Malformed entries in file order.
+    /// Malformed entries in file order (the first ones only, when the reader was asked to keep
+    /// only a few: see [`Inputs::more_invalid`]).
     pub invalid: Vec<InvalidCase>,
+    /// How many more malformed entries there were than `invalid` holds (counted, not kept).
+    pub more_invalid: usize,
 }
 
 impl Inputs {
@@ -127,6 +131,7 @@ pub fn read_inputs(source: &InputsSource) -> Result<Inputs, BatchError> {
                 path: None,
                 cases: vec![case],
                 invalid: Vec::new(),
+                more_invalid: 0,
             });
         }
         InputsSource::InputJson(text) => {
@@ -141,6 +146,7 @@ pub fn read_inputs(source: &InputsSource) -> Result<Inputs, BatchError> {
                 path: None,
                 cases,
                 invalid,
+                more_invalid: 0,
             });
         }
     };
@@ -150,27 +156,58 @@ pub fn read_inputs(source: &InputsSource) -> Result<Inputs, BatchError> {
         path,
         cases,
         invalid,
+        more_invalid: 0,
     })
 }
 
-/// Parses an inputs text into cases and malformed entries.
+/// Parses an inputs text into cases and malformed entries (all of them).
 pub fn parse_inputs(text: &str, format: InputsFormat) -> (Vec<Case>, Vec<InvalidCase>) {
+    let parsed = parse_inputs_keeping(text, format, usize::MAX);
+    (parsed.cases, parsed.invalid)
+}
+
+/// What [`parse_inputs_keeping`] found.
+#[derive(Debug)]
+pub struct Parsed {
+    /// Well-formed cases in file order.
+    pub cases: Vec<Case>,
+    /// The first malformed entries in file order (at most the `keep` asked for).
+    pub invalid: Vec<InvalidCase>,
+    /// How many more malformed entries there were (counted, not kept).
+    pub more_invalid: usize,
+}
+
+/// Parses an inputs text into cases and malformed entries, keeping the first `keep` of these
+/// and counting the rest: when they are only listed (`--on-invalid-input error` lists a
+/// screenful), a file of a million malformed lines must not hold a million messages in memory.
+pub fn parse_inputs_keeping(text: &str, format: InputsFormat, keep: usize) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let entries = match format {
-        InputsFormat::JsonLines => json_lines(text),
-        InputsFormat::Json => json_document(text),
-        InputsFormat::Yaml => yaml_document(text),
+    let entries: Box<dyn Iterator<Item = Entry> + '_> = match format {
+        InputsFormat::JsonLines => Box::new(json_lines(text)),
+        InputsFormat::Json => Box::new(json_document(text).into_iter()),
+        InputsFormat::Yaml => Box::new(yaml_document(text).into_iter()),
         InputsFormat::Sniff => sniff(text),
     };
+    let mut parsed = Parsed {
+        cases: Vec::new(),
+        invalid: Vec::new(),
+        more_invalid: 0,
+    };
+    let mut malformed = |invalid: InvalidCase| {
+        if parsed.invalid.len() < keep {
+            parsed.invalid.push(invalid);
+        } else {
+            parsed.more_invalid += 1;
+        }
+    };
     let mut cases = Vec::new();
-    let mut invalid = Vec::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
     for entry in entries {
         match entry {
             Entry::Value { line, value, text } => match interpret(line, value) {
                 Ok(case) => {
                     if let Some(first) = ids.get(&case.id) {
-                        invalid.push(InvalidCase {
+                        malformed(InvalidCase {
                             line,
                             message: format!("duplicate id `{}` (first on line {first})", case.id),
                             text,
@@ -180,16 +217,17 @@ pub fn parse_inputs(text: &str, format: InputsFormat) -> (Vec<Case>, Vec<Invalid
                         cases.push(case);
                     }
                 }
-                Err(message) => invalid.push(InvalidCase {
+                Err(message) => malformed(InvalidCase {
                     line,
                     message,
                     text,
                 }),
             },
-            Entry::Invalid(invalid_case) => invalid.push(invalid_case),
+            Entry::Invalid(invalid_case) => malformed(invalid_case),
         }
     }
-    (cases, invalid)
+    parsed.cases = cases;
+    parsed
 }
 
 enum Entry {
@@ -201,7 +239,7 @@ enum Entry {
     Invalid(InvalidCase),
 }
 
-fn json_lines(text: &str) -> Vec<Entry> {
+fn json_lines(text: &str) -> impl Iterator<Item = Entry> + '_ {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -220,7 +258,6 @@ fn json_lines(text: &str) -> Vec<Entry> {
                 }),
             }
         })
-        .collect()
 }
 
 /// serde_json's message without its own ` at line L column C` suffix (we give the line).
@@ -390,25 +427,27 @@ fn yaml_item_lines(text: &str) -> Vec<usize> {
 
 /// JSON Lines when every line parses; else one JSON document; else a YAML list; else JSON Lines
 /// (so every bad line is reported).
-fn sniff(text: &str) -> Vec<Entry> {
+fn sniff(text: &str) -> Box<dyn Iterator<Item = Entry> + '_> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        return json_document(text);
+        return Box::new(json_document(text).into_iter());
     }
-    let lines = json_lines(text);
-    if lines
-        .iter()
-        .all(|entry| matches!(entry, Entry::Value { .. }))
-    {
-        return lines;
+    // JSON Lines when every line is a JSON value (checked without keeping anything, so that a
+    // text of malformed lines is not held twice).
+    let all_json = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .all(|line| serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok());
+    if all_json {
+        return Box::new(json_lines(text));
     }
     if serde_json::from_str::<Value>(text).is_ok() {
-        return json_document(text);
+        return Box::new(json_document(text).into_iter());
     }
     if let Ok(Value::Array(_)) = serde_yaml_ng::from_str::<Value>(text) {
-        return yaml_document(text);
+        return Box::new(yaml_document(text).into_iter());
     }
-    lines
+    Box::new(json_lines(text))
 }
 
 /// One entry → a case, or why it is malformed.

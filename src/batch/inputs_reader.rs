@@ -16,21 +16,25 @@ use crate::project::{Cancel, ReadLimits};
 use super::assertion::excerpt;
 use super::case::InvalidCase;
 use super::error::BatchError;
-use super::inputs::{Inputs, InputsFormat, InputsSource, parse_inputs};
+use super::inputs::{Inputs, InputsFormat, InputsSource, parse_inputs_keeping};
 
 /// The text of an inputs source, with the lines that could not be kept emptied.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BoundedText {
     /// Every line, `\n`-separated; a set-aside line is empty here.
     pub text: String,
-    /// The lines set aside (too long, not UTF-8), in order.
+    /// The lines set aside (too long, not UTF-8), in order: the first `keep` of them.
     pub set_aside: Vec<InvalidCase>,
+    /// How many more lines were set aside (counted, not kept).
+    pub more_set_aside: usize,
 }
 
-/// Reads `reader` to its end, keeping lines of at most `max_line` bytes.
+/// Reads `reader` to its end, keeping lines of at most `max_line` bytes, and the first `keep`
+/// set-aside lines (the others are counted).
 pub fn read_bounded_lines(
     reader: impl Read,
     max_line: u64,
+    keep: usize,
     cancel: &Cancel,
 ) -> std::io::Result<BoundedText> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
@@ -55,14 +59,14 @@ pub fn read_bounded_lines(
         let mut rest = chunk;
         while let Some(end) = rest.iter().position(|&byte| byte == b'\n') {
             line.push(&rest[..end], max_line);
-            line.finish(&mut out, max_line, true);
+            line.finish(&mut out, max_line, keep, true);
             rest = &rest[end + 1..];
         }
         line.push(rest, max_line);
         reader.consume(consumed);
     }
     if line.length > 0 {
-        line.finish(&mut out, max_line, false);
+        line.finish(&mut out, max_line, keep, false);
     }
     Ok(out)
 }
@@ -91,32 +95,38 @@ impl LineState {
         }
     }
 
-    fn finish(&mut self, out: &mut BoundedText, max_line: u64, newline: bool) {
+    fn finish(&mut self, out: &mut BoundedText, max_line: u64, keep: usize, newline: bool) {
         self.number += 1;
         let bytes = std::mem::take(&mut self.bytes);
-        if self.oversized {
-            out.set_aside.push(InvalidCase {
-                line: self.number,
-                message: format!(
-                    "the line is longer than the {} cap (`--max-file-size`)",
-                    human_size(max_line)
-                ),
-                text: excerpt(String::from_utf8_lossy(&bytes).trim()),
-            });
+        let message = if self.oversized {
+            Some(format!(
+                "the line is longer than the {} cap (`--max-file-size`)",
+                human_size(max_line)
+            ))
         } else {
             match std::str::from_utf8(&bytes) {
-                Ok(text) => out.text.push_str(text),
-                Err(error) => out.set_aside.push(InvalidCase {
+                Ok(text) => {
+                    out.text.push_str(text);
+                    None
+                }
+                Err(error) => Some(format!(
+                    "invalid UTF-8 (column {})",
+                    String::from_utf8_lossy(&bytes[..error.valid_up_to()])
+                        .chars()
+                        .count()
+                        + 1
+                )),
+            }
+        };
+        if let Some(message) = message {
+            if out.set_aside.len() < keep {
+                out.set_aside.push(InvalidCase {
                     line: self.number,
-                    message: format!(
-                        "invalid UTF-8 (column {})",
-                        String::from_utf8_lossy(&bytes[..error.valid_up_to()])
-                            .chars()
-                            .count()
-                            + 1
-                    ),
+                    message,
                     text: excerpt(String::from_utf8_lossy(&bytes).trim()),
-                }),
+                });
+            } else {
+                out.more_set_aside += 1;
             }
         }
         if newline {
@@ -134,6 +144,7 @@ impl LineState {
 pub async fn read_inputs_interruptible(
     source: InputsSource,
     max_line: u64,
+    keep_invalid: usize,
 ) -> Result<Inputs, BatchError> {
     let limits = ReadLimits {
         max_file_size: max_line,
@@ -144,7 +155,7 @@ pub async fn read_inputs_interruptible(
     let spawned = std::thread::Builder::new()
         .name("aigne-ci-inputs".to_owned())
         .spawn(move || {
-            let _ = sender.send(read_inputs_bounded(&source, &limits));
+            let _ = sender.send(read_inputs_bounded(&source, &limits, keep_invalid));
         });
     if let Err(source) = spawned {
         return Err(BatchError::ReadInputs {
@@ -162,22 +173,30 @@ pub async fn read_inputs_interruptible(
     result
 }
 
-/// Reads and parses the cases of a source, each line within `limits.max_file_size` bytes.
+/// Reads and parses the cases of a source, each line within `limits.max_file_size` bytes,
+/// keeping the first `keep_invalid` malformed entries (the others are counted).
 pub fn read_inputs_bounded(
     source: &InputsSource,
     limits: &ReadLimits,
+    keep_invalid: usize,
 ) -> Result<Inputs, BatchError> {
     let (label, path, read, format) = match source {
         InputsSource::File(path) => {
             let label = path.display().to_string();
-            let read = fs_err::File::open(path)
-                .and_then(|file| read_bounded_lines(file, limits.max_file_size, &limits.cancel));
+            let read = fs_err::File::open(path).and_then(|file| {
+                read_bounded_lines(file, limits.max_file_size, keep_invalid, &limits.cancel)
+            });
             (label, Some(path.clone()), read, InputsFormat::of_path(path))
         }
         InputsSource::Stdin => (
             "<stdin>".to_owned(),
             None,
-            read_bounded_lines(std::io::stdin(), limits.max_file_size, &limits.cancel),
+            read_bounded_lines(
+                std::io::stdin(),
+                limits.max_file_size,
+                keep_invalid,
+                &limits.cancel,
+            ),
             InputsFormat::Sniff,
         ),
         inline => return super::inputs::read_inputs(inline),
@@ -186,7 +205,7 @@ pub fn read_inputs_bounded(
         file: label.clone(),
         source,
     })?;
-    from_bounded(label, path, bounded, format)
+    from_bounded(label, path, bounded, format, keep_invalid)
 }
 
 fn from_bounded(
@@ -194,8 +213,13 @@ fn from_bounded(
     path: Option<PathBuf>,
     bounded: BoundedText,
     format: InputsFormat,
+    keep_invalid: usize,
 ) -> Result<Inputs, BatchError> {
-    let BoundedText { text, set_aside } = bounded;
+    let BoundedText {
+        text,
+        set_aside,
+        more_set_aside,
+    } = bounded;
     let line_based = matches!(format, InputsFormat::JsonLines | InputsFormat::Sniff);
     if let Some(first) = set_aside.first()
         && !line_based
@@ -213,14 +237,20 @@ fn from_bounded(
         // Only a line-by-line file can report the others.
         InputsFormat::JsonLines
     };
-    let (cases, mut invalid) = parse_inputs(&text, format);
+    let parsed = parse_inputs_keeping(&text, format, keep_invalid);
+    // Each list holds its first `keep_invalid` entries, so the first ones of both together are
+    // among them.
+    let mut invalid = parsed.invalid;
     invalid.extend(set_aside);
     invalid.sort_by_key(|invalid| invalid.line);
+    let dropped = invalid.len().saturating_sub(keep_invalid);
+    invalid.truncate(keep_invalid);
     Ok(Inputs {
         label,
         path,
-        cases,
+        cases: parsed.cases,
         invalid,
+        more_invalid: parsed.more_invalid + more_set_aside + dropped,
     })
 }
 
@@ -229,7 +259,7 @@ mod tests {
     use super::*;
 
     fn read(bytes: &[u8], max: u64) -> BoundedText {
-        read_bounded_lines(bytes, max, &Cancel::default()).unwrap()
+        read_bounded_lines(bytes, max, usize::MAX, &Cancel::default()).unwrap()
     }
 
     #[test]
@@ -257,7 +287,7 @@ mod tests {
     fn an_endless_line_keeps_memory_bounded() {
         // 64 MiB of zeros without a newline, read with a 1 KiB cap: only the excerpt is kept.
         let zeros = std::io::repeat(0).take(64 * 1024 * 1024);
-        let bounded = read_bounded_lines(zeros, 1024, &Cancel::default()).unwrap();
+        let bounded = read_bounded_lines(zeros, 1024, usize::MAX, &Cancel::default()).unwrap();
         assert_eq!(bounded.set_aside.len(), 1);
         assert!(bounded.set_aside[0].text.len() <= 200);
         assert!(bounded.text.is_empty());
@@ -266,25 +296,58 @@ mod tests {
     #[test]
     fn documents_refuse_a_lost_line_and_json_lines_report_it() {
         let bounded = read(b"[\n\"\xff\"\n]\n", 100);
-        let error =
-            from_bounded("x.json".into(), None, bounded.clone(), InputsFormat::Json).unwrap_err();
+        let error = from_bounded(
+            "x.json".into(),
+            None,
+            bounded.clone(),
+            InputsFormat::Json,
+            usize::MAX,
+        )
+        .unwrap_err();
         assert!(
             error.to_string().contains("line 2"),
             "{error}: lines must be named"
         );
-        let inputs = from_bounded("x".into(), None, read(b"\"ok\"\n\"\xff\"\n", 100), {
-            InputsFormat::Sniff
-        })
+        let inputs = from_bounded(
+            "x".into(),
+            None,
+            read(b"\"ok\"\n\"\xff\"\n", 100),
+            InputsFormat::Sniff,
+            usize::MAX,
+        )
         .unwrap();
         assert_eq!(inputs.cases.len(), 1);
         assert_eq!(inputs.invalid[0].line, 2);
     }
 
     #[test]
+    fn only_the_first_malformed_entries_are_kept_and_the_rest_counted() {
+        let text = b"{bad\n\"\xff\"\n\"ok\"\n\"\xfe\"\n{bad\n42\n\"0123456789abcdef\"\n";
+        let bounded = read_bounded_lines(&text[..], 12, 2, &Cancel::default()).unwrap();
+        assert_eq!(bounded.set_aside.len(), 2);
+        assert_eq!(bounded.more_set_aside, 1);
+        let inputs = from_bounded("x".into(), None, bounded, InputsFormat::JsonLines, 2).unwrap();
+        assert_eq!(inputs.cases.len(), 1);
+        let lines: Vec<usize> = inputs.invalid.iter().map(|invalid| invalid.line).collect();
+        assert_eq!(lines, vec![1, 2]);
+        assert_eq!(inputs.more_invalid, 4);
+        // Kept without a bound, the same text lists all six.
+        let inputs = from_bounded(
+            "x".into(),
+            None,
+            read(text, 12),
+            InputsFormat::JsonLines,
+            usize::MAX,
+        )
+        .unwrap();
+        assert_eq!((inputs.invalid.len(), inputs.more_invalid), (6, 0));
+    }
+
+    #[test]
     fn a_cancelled_read_stops() {
         let cancel = Cancel::default();
         cancel.cancel();
-        let error = read_bounded_lines(std::io::repeat(b'x'), 10, &cancel).unwrap_err();
+        let error = read_bounded_lines(std::io::repeat(b'x'), 10, usize::MAX, &cancel).unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::Interrupted);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use crate::batch::error::LISTED_INVALID;
 use crate::batch::{self, BatchError, BatchSettings, StopReason, StopSignal};
 use crate::cli::RunArgs;
 use crate::error::Error;
@@ -58,6 +59,8 @@ pub(crate) async fn run(
         inputs = batch::read_inputs_interruptible(
             plan.inputs.source.clone(),
             plan.inputs.max_line,
+            // Skipped entries are each recorded; otherwise only a screenful is listed.
+            if plan.inputs.skip_invalid { usize::MAX } else { LISTED_INVALID },
         ) => inputs?,
         () = stop.stopped() => return Err(stopped_before_cases(StopReason::Interrupted, READING)),
         () = sleep_until(deadline) => {
@@ -68,6 +71,7 @@ pub(crate) async fn run(
         return Err(BatchError::InvalidInputs {
             file: inputs.label,
             invalid: inputs.invalid,
+            more: inputs.more_invalid,
         }
         .into());
     }

@@ -101,6 +101,25 @@ where
     SseStream::from_bytes_stream(limit_events(stream, max_event_bytes))
 }
 
+/// The error [`limit_events`] ends a stream with.
+#[derive(Debug, thiserror::Error)]
+#[error("an event is larger than {limit} bytes")]
+pub struct EventTooLarge {
+    /// The cap, in bytes.
+    pub limit: usize,
+}
+
+/// Whether an error of [`events`] is [`limit_events`]'s cap.
+pub fn is_event_too_large(error: &sse_stream::Error) -> bool {
+    let sse_stream::Error::Body(source) = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<std::io::Error>()
+        .and_then(|error| error.get_ref())
+        .is_some_and(|inner| inner.is::<EventTooLarge>())
+}
+
 /// Ends the byte stream with an error once an unfinished event (the bytes since the last blank
 /// line, counted at chunk ends) passes `max` bytes, so that a server cannot make the parser
 /// buffer without bound.
@@ -129,9 +148,7 @@ where
                 }
             }
             if pending > max {
-                return Err(std::io::Error::other(format!(
-                    "an event is larger than {max} bytes"
-                )));
+                return Err(std::io::Error::other(EventTooLarge { limit: max }));
             }
             Ok(chunk)
         })

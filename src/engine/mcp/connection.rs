@@ -240,7 +240,7 @@ impl McpConnection {
                 Some(tool.to_owned()),
                 ServiceError::UnexpectedResponse,
             )),
-            Ok(Err(source)) => match super::stdio::too_large_cap(&source) {
+            Ok(Err(source)) => match super::cap::too_large_cap(&source) {
                 Some(limit) => Err(McpError::TooLarge {
                     server: self.label.clone(),
                     tool: tool.to_owned(),
@@ -463,19 +463,25 @@ async fn open_http_session(
     let tail = StderrTail::default();
     let (service, peer) = match spec.transport {
         McpHttpTransport::StreamableHttp => {
-            let mut config = StreamableHttpClientTransportConfig::with_uri(parsed.as_str());
+            // Answers are held to `--max-tool-result`, whether a JSON body or an event.
+            let mut config = StreamableHttpClientTransportConfig::with_uri(parsed.as_str())
+                .max_sse_event_size(settings.max_result_bytes)
+                .max_json_response_size(settings.max_result_bytes);
             config.custom_headers = headers
                 .into_iter()
                 .filter_map(|(name, value)| Some((name?, value)))
                 .collect();
-            let transport = StreamableHttpClientTransport::with_client(client, config);
+            let transport = StreamableHttpClientTransport::with_client(
+                super::cap::CappedHttpClient { inner: client },
+                config,
+            );
             handshake(transport, label, timeout, &tail).await?
         }
         // AIGNE's default for `url`: the legacy SSE transport.
         McpHttpTransport::Sse => {
             let transport = match tokio::time::timeout(
                 timeout,
-                SseClientTransport::connect(client, parsed, headers),
+                SseClientTransport::connect(client, parsed, headers, settings.max_result_bytes),
             )
             .await
             {

@@ -4,6 +4,7 @@
 //! Input: [`McpServerSpec`] (from the project) and [`McpSettings`]. Output: [`McpTool`]s and
 //! `CallToolResult` JSON. Must not import `batch` or `report`.
 
+mod cap;
 mod connection;
 mod error;
 mod pool;

@@ -25,7 +25,7 @@ pub struct McpSettings {
     pub no_retry_delay: bool,
     /// Proxies for URL servers (from the environment snapshot).
     pub proxies: ProxySettings,
-    /// Largest answer of a stdio server (`--max-tool-result`).
+    /// Largest answer of a server, on any transport (`--max-tool-result`).
     pub max_result_bytes: usize,
 }
 

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use url::Url;
 
+use super::cap::{Pending, too_large_message};
 use crate::http::sse;
 use crate::secret::SafeUrl;
 
@@ -23,8 +24,6 @@ use crate::secret::SafeUrl;
 const ERROR_BODY_LIMIT: usize = 300;
 /// Messages read ahead of the service loop.
 const INCOMING_BUFFER: usize = 64;
-/// Largest event accepted from a server (as rmcp bounds its streamable HTTP client's events).
-const MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 
 /// Why the SSE transport failed; every variant names the URL (credentials masked).
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +99,19 @@ pub struct SseClientTransport {
     endpoint: Url,
     incoming: tokio::sync::mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
     reader: tokio::task::JoinHandle<()>,
+    pending: Pending,
 }
 
 impl SseClientTransport {
     /// Opens the event stream of `url` and waits for its `endpoint` event. `headers` go with
     /// every request (the GET and each POST), as the TypeScript SDK sends `requestInit.headers`.
+    /// An event over `cap` bytes (`--max-tool-result`) ends the stream, and fails every request
+    /// still waiting for its answer at once (the event cannot be read to tell which one it was).
     pub async fn connect(
         client: reqwest::Client,
         url: Url,
         headers: reqwest::header::HeaderMap,
+        cap: usize,
     ) -> Result<Self, SseError> {
         let label = masked(&url);
         let response = client
@@ -127,7 +130,7 @@ impl SseClientTransport {
                 status: response.status().as_u16(),
             });
         }
-        let mut events = sse::events(response.bytes_stream(), MAX_EVENT_SIZE);
+        let mut events = sse::events(response.bytes_stream(), cap);
         let endpoint = loop {
             match events.next().await {
                 Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
@@ -150,8 +153,25 @@ impl SseClientTransport {
                 endpoint: endpoint.clone(),
             })?;
         let (sender, incoming) = tokio::sync::mpsc::channel(INCOMING_BUFFER);
+        let pending = Pending::default();
+        let waiting = pending.clone();
         let reader = tokio::spawn(async move {
-            while let Some(Ok(event)) = events.next().await {
+            loop {
+                let event = match events.next().await {
+                    Some(Ok(event)) => event,
+                    Some(Err(error)) if sse::is_event_too_large(&error) => {
+                        for id in waiting.take_all() {
+                            let Some(answer) = too_large_message(&id, cap) else {
+                                continue;
+                            };
+                            if sender.send(answer).await.is_err() {
+                                break;
+                            }
+                        }
+                        break;
+                    }
+                    Some(Err(_)) | None => break,
+                };
                 if !matches!(event.event.as_deref(), None | Some("message")) {
                     continue;
                 }
@@ -161,6 +181,7 @@ impl SseClientTransport {
                 }) else {
                     continue;
                 };
+                waiting.received(&message);
                 if sender.send(message).await.is_err() {
                     break;
                 }
@@ -172,6 +193,7 @@ impl SseClientTransport {
             endpoint,
             incoming,
             reader,
+            pending,
         })
     }
 }
@@ -186,6 +208,7 @@ impl rmcp::transport::Transport<RoleClient> for SseClientTransport {
         let client = self.client.clone();
         let headers = self.headers.clone();
         let endpoint = self.endpoint.clone();
+        self.pending.sent(&item);
         let body = serde_json::to_vec(&item);
         async move {
             let body = body.map_err(SseError::Serialize)?;

@@ -5,8 +5,9 @@
 //! "did not answer". Here the server's stdout goes through [`cap_lines`] first: a line over the
 //! cap is never held whole; when its first or last bytes name the request it answers (servers
 //! write `{"jsonrpc":"2.0","id":N,…` or, as the TypeScript SDK does, `…,"jsonrpc":"2.0","id":N}`),
-//! that request gets a JSON-RPC error naming the cap at once ([`is_too_large`] recognises it);
-//! any other oversized line is noted in the server's stderr tail. The process itself is the
+//! that request gets a JSON-RPC error naming the cap at once ([`super::cap::too_large_cap`]
+//! recognises it); any other oversized line is noted in the server's stderr tail and fails every
+//! request still waiting (the one it answered is among them). The process itself is the
 //! caller's ([`crate::process::Child`], which shuts it down): closing this transport closes the
 //! server's stdin.
 
@@ -17,14 +18,13 @@ use rmcp::transport::async_rw::AsyncRwTransport;
 use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, SimplexStream};
 use tokio::process::{ChildStdin, ChildStdout};
 
+use super::cap::{Pending, too_large_error};
 use crate::engine::line_child::{CappedLines, LineRead};
-
-/// The `data` key of the error [`cap_lines`] answers an oversized reply with.
-const TOO_LARGE_KEY: &str = "aigne_ci_too_large";
 
 /// A stdio MCP server whose answers are capped.
 pub(super) struct CappedStdio {
     transport: AsyncRwTransport<RoleClient, ReadHalf<SimplexStream>, ChildStdin>,
+    pending: Pending,
 }
 
 /// Where a note about a dropped line goes (the server's stderr tail).
@@ -35,11 +35,12 @@ impl CappedStdio {
     /// [`cap_lines`] with `cap`.
     pub(super) fn new(stdout: ChildStdout, stdin: ChildStdin, cap: usize, note: Note) -> Self {
         let (reader, writer) = tokio::io::simplex(64 * 1024);
-        tokio::spawn(cap_lines(stdout, writer, cap, note));
+        let pending = Pending::default();
+        tokio::spawn(cap_lines(stdout, writer, cap, pending.clone(), note));
         // rmcp's own cap stays above ours: the lines it sees are at most ours.
         let transport = AsyncRwTransport::new_client(reader, stdin)
             .with_max_line_length(cap.saturating_add(4096));
-        Self { transport }
+        Self { transport, pending }
     }
 }
 
@@ -50,11 +51,20 @@ impl Transport<RoleClient> for CappedStdio {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.pending.sent(&item);
         self.transport.send(item)
     }
 
     fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
-        self.transport.receive()
+        let pending = self.pending.clone();
+        let received = self.transport.receive();
+        async move {
+            let message = received.await;
+            if let Some(message) = &message {
+                pending.received(message);
+            }
+            message
+        }
     }
 
     /// Closes the server's stdin (its signal to exit; the caller's [`crate::process::Child`]
@@ -65,11 +75,14 @@ impl Transport<RoleClient> for CappedStdio {
 }
 
 /// Copies the server's stdout lines to `writer`, none longer than `cap`: an oversized answer
-/// to a request becomes a JSON-RPC error for it; any other oversized line is dropped and noted.
+/// to a request becomes a JSON-RPC error for it; an oversized line that does not say which
+/// request it answers fails every request still `pending` (one of them waits for it), and is
+/// noted.
 async fn cap_lines(
     stdout: ChildStdout,
     mut writer: tokio::io::WriteHalf<SimplexStream>,
     cap: usize,
+    pending: Pending,
     note: Note,
 ) {
     let mut lines = CappedLines::new(BufReader::new(stdout), cap);
@@ -93,7 +106,11 @@ async fn cap_lines(
                             crate::project::files::human_size(cap as u64),
                             String::from_utf8_lossy(&line)
                         ));
-                        continue;
+                        pending
+                            .take_all()
+                            .iter()
+                            .flat_map(|id| too_large_error(id, cap))
+                            .collect()
                     }
                 }
             }
@@ -128,35 +145,6 @@ fn answered_id(head: &[u8], tail: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(found.as_bytes()).into_owned())
 }
 
-/// The JSON-RPC error that answers request `id` (as written: a number or a quoted string).
-fn too_large_error(id: &str, cap: usize) -> Vec<u8> {
-    let id: serde_json::Value = serde_json::from_str(id).unwrap_or(serde_json::Value::Null);
-    let mut line = serde_json::to_vec(&serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {
-            "code": -32603,
-            "message": format!(
-                "the answer is larger than the {} cap (`--max-tool-result`)",
-                crate::project::files::human_size(cap as u64)
-            ),
-            "data": { TOO_LARGE_KEY: cap },
-        },
-    }))
-    .unwrap_or_default();
-    line.push(b'\n');
-    line
-}
-
-/// The cap, when `error` is the answer [`cap_lines`] gave an oversized reply.
-pub(super) fn too_large_cap(error: &rmcp::service::ServiceError) -> Option<usize> {
-    let rmcp::service::ServiceError::McpError(data) = error else {
-        return None;
-    };
-    let cap = data.data.as_ref()?.get(TOO_LARGE_KEY)?.as_u64()?;
-    usize::try_from(cap).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,19 +173,5 @@ mod tests {
             None
         );
         assert_eq!(answered_id(b"garbage", b"more garbage"), None);
-    }
-
-    #[test]
-    fn the_error_names_the_request_and_the_cap() {
-        let line = too_large_error("7", 1024);
-        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(value["id"], 7);
-        assert_eq!(value["error"]["data"][TOO_LARGE_KEY], 1024);
-        assert!(
-            value["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("1 KiB cap")
-        );
     }
 }
