@@ -34,6 +34,7 @@ mod team;
 pub mod template;
 mod transform;
 pub mod yaml;
+mod zod;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -617,7 +618,7 @@ fn validate_input(
     input: Map<String, Value>,
 ) -> Result<Map<String, Value>, InvokeError> {
     let input_key = agent.ai().and_then(|ai| ai.input_key.as_deref());
-    let Some(schema) = schema::with_input_key(agent.input_schema.as_ref(), input_key) else {
+    let Some(schema) = schema::with_input_key_check(agent.input_schema.as_ref(), input_key) else {
         return Ok(input);
     };
     let input = Value::Object(input);
