@@ -8,6 +8,7 @@ mod common;
 mod corpus;
 mod engine;
 mod fetch;
+mod fidelity;
 mod hostile;
 mod inspect;
 mod js;

@@ -740,6 +740,16 @@ fn readme_example_replays_with_no_key_and_no_network() {
         "{}",
         ran.stderr
     );
+    // The closing lines name every file the run wrote, the HTML report included.
+    for written in ["results.jsonl", "summary.json", "report.html"] {
+        assert!(
+            ran.stderr
+                .lines()
+                .any(|line| line.contains(": ") && line.ends_with(written)),
+            "no line names {written}: {}",
+            ran.stderr
+        );
+    }
     let replayed = records(dir.path());
     assert_eq!(replayed[3]["output"], json!({"sentiment": "positive"}));
     assert_eq!(replayed[4]["output"], json!({"sentiment": "negative"}));

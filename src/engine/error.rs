@@ -266,8 +266,14 @@ impl InvokeError {
     /// the runtime's own message, without our agent prefix.
     pub(crate) fn tool_message(&self) -> String {
         match self {
-            Self::Agent { message, .. } | Self::Transform { message, .. } => {
+            Self::Agent { message, .. }
+            | Self::Transform { message, .. }
+            | Self::Js(JsError::Thrown { message, .. }) => {
                 return message.clone();
+            }
+            // AIGNE's error as the last attempt threw it, with our count of retries.
+            Self::AfterRetries { error, attempts } => {
+                return format!("{} (after {attempts} retries)", error.tool_message());
             }
             // The MCP error names server and tool already.
             Self::Mcp { source, .. } => {

@@ -62,17 +62,133 @@ static ASYNC_TAG: LazyLock<Regex> = LazyLock::new(|| {
 /// Rewrites Nunjucks-only syntax that minijinja cannot parse.
 fn preprocess(source: &str) -> String {
     let source = DOTTED_FILTER.replace_all(source, "| ${1}_stringify");
-    ASYNC_TAG
-        .replace_all(&source, |captures: &regex::Captures<'_>| {
-            let tag = match &captures[2] {
-                "ifAsync" => "if",
-                "asyncEach" | "asyncAll" => "for",
-                "elseif" => "elif",
-                _ => "endfor",
-            };
-            format!("{}{tag}", &captures[1])
-        })
-        .into_owned()
+    let source = ASYNC_TAG.replace_all(&source, |captures: &regex::Captures<'_>| {
+        let tag = match &captures[2] {
+            "ifAsync" => "if",
+            "asyncEach" | "asyncAll" => "for",
+            "elseif" => "elif",
+            _ => "endfor",
+        };
+        format!("{}{tag}", &captures[1])
+    });
+    rewrite_length(&source)
+}
+
+/// Nunjucks looks attributes up as JavaScript does, so `items.length` and `name.length` are an
+/// array's or a string's length (real prompts write `{% if items.length %}`); minijinja has no
+/// such attribute. Inside `{{ … }}` and `{% … %}` (outside string literals, comments and
+/// `{% raw %}` blocks), `.length` after a value becomes the `js_length` filter, which reads the
+/// length as JavaScript does. A hand-written scan: minijinja exposes no AST to rewrite, and a
+/// regular expression cannot tell a string literal from an expression.
+fn rewrite_length(source: &str) -> String {
+    const ATTRIBUTE: &str = ".length";
+    let bytes = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let mut index = 0;
+    let mut in_raw = false;
+    while index < bytes.len() {
+        let rest = &source[index..];
+        let opener = if rest.starts_with("{{") {
+            Some("}}")
+        } else if rest.starts_with("{%") {
+            Some("%}")
+        } else if rest.starts_with("{#") {
+            Some("#}")
+        } else {
+            None
+        };
+        let Some(closer) = opener else {
+            let next = rest.find('{').map_or(rest.len(), |at| at.max(1));
+            out.push_str(&rest[..next]);
+            index += next;
+            continue;
+        };
+        // The block up to its closer (outside string literals).
+        let mut end = index + 2;
+        let mut quote: Option<u8> = None;
+        while end < bytes.len() {
+            let byte = bytes[end];
+            match quote {
+                Some(_) if byte == b'\\' => end += 1,
+                Some(q) if byte == q => quote = None,
+                Some(_) => {}
+                None if closer != "#}" && (byte == b'"' || byte == b'\'') => quote = Some(byte),
+                None if source[end..].starts_with(closer) => break,
+                None => {}
+            }
+            end += 1;
+        }
+        let block_end = (end + 2).min(bytes.len());
+        let block = &source[index..block_end];
+        let tag = block
+            .trim_start_matches(['{', '%', '-', '+'])
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
+        if closer == "%}" && tag == "raw" {
+            in_raw = true;
+        } else if closer == "%}" && tag == "endraw" {
+            in_raw = false;
+        }
+        if closer == "#}" || in_raw || tag == "raw" {
+            out.push_str(block);
+            index = block_end;
+            continue;
+        }
+        let block_bytes = block.as_bytes();
+        let mut position = 0;
+        let mut quote: Option<u8> = None;
+        while position < block.len() {
+            let byte = block_bytes[position];
+            match quote {
+                Some(_) if byte == b'\\' => {
+                    out.push_str(&block[position..(position + 2).min(block.len())]);
+                    position += 2;
+                    continue;
+                }
+                Some(q) if byte == q => quote = None,
+                Some(_) => {}
+                None if byte == b'"' || byte == b'\'' => quote = Some(byte),
+                None if block[position..].starts_with(ATTRIBUTE) => {
+                    let before = block_bytes.get(position.wrapping_sub(1)).copied();
+                    let after = block_bytes.get(position + ATTRIBUTE.len()).copied();
+                    let after_value = before.is_some_and(|c| {
+                        c.is_ascii_alphanumeric() || c == b'_' || c == b')' || c == b']'
+                    });
+                    let whole_word = !after.is_some_and(|c| {
+                        c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'('
+                    });
+                    if after_value && whole_word {
+                        out.push_str("|js_length");
+                        position += ATTRIBUTE.len();
+                        continue;
+                    }
+                }
+                None => {}
+            }
+            let width = block[position..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&block[position..position + width]);
+            position += width;
+        }
+        index = block_end;
+    }
+    out
+}
+
+/// `value.length` as JavaScript reads it: an array's item count, a string's length in UTF-16
+/// units, an object's `length` key; undefined for anything else.
+fn js_length(value: TemplateValue) -> TemplateValue {
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable => value
+            .len()
+            .map_or(TemplateValue::UNDEFINED, TemplateValue::from),
+        ValueKind::String => value.as_str().map_or(TemplateValue::UNDEFINED, |text| {
+            TemplateValue::from(text.encode_utf16().count())
+        }),
+        ValueKind::Map => value.get_attr("length").unwrap_or(TemplateValue::UNDEFINED),
+        _ => TemplateValue::UNDEFINED,
+    }
 }
 
 /// Whether the native renderer runs a template construct as Nunjucks does (`tag NAME`,
@@ -189,7 +305,8 @@ pub fn render(
         },
     );
     environment.add_filter("json_stringify", json_stringify);
-    environment.add_filter("dump", json_stringify);
+    environment.add_filter("dump", dump);
+    environment.add_filter("js_length", js_length);
     let name = path.to_string_lossy().into_owned();
     let source = preprocess(source);
     let error = |error: TemplateError| RenderError {
@@ -288,6 +405,13 @@ fn json_stringify(
         Some(indent) if !indent.is_empty() => js_pretty(&json, &indent),
         _ => js_compact(&json),
     })
+}
+
+/// Nunjucks' `dump(value, spaces?)`: `JSON.stringify(value, null, spaces)`.
+fn dump(value: TemplateValue, spaces: Option<TemplateValue>) -> Result<String, TemplateError> {
+    let mut args = vec![TemplateValue::from(())];
+    args.extend(spaces);
+    json_stringify(value, minijinja::value::Rest(args))
 }
 
 /// `JSON.stringify(value)`.
@@ -460,6 +584,31 @@ mod tests {
         assert!(supports("tag ifAsync") && supports("filter yaml.stringify"));
         assert!(!supports("filter tson.stringify") && !supports("variable $afs"));
         assert!(!supports("method call .toUpperCase()") && !supports("filter wordcount"));
+    }
+
+    /// `.length` reads as JavaScript reads it (checked against the official runtime in the
+    /// `corpus-fidelity` project); string literals, comments and raw blocks are left alone.
+    #[test]
+    fn javascript_length() {
+        let variables =
+            json!({"items": [{"a": 1}, {"b": 2}], "name": "Adé", "obj": {"length": 7}, "n": 3});
+        let source = "{{ items.length }} {{ name.length }} {{ obj.length }} [{{ n.length }}] [{{ missing.length }}] \
+            {% if items.length > 1 %}many{% endif %} {{ items[0].a + items.length }} {{ 'x.length' }} \
+            {# y.length #}{% raw %}{{ z.length }}{% endraw %} {{ items.lengthy }}\
+            {% for i in items %}{{ loop.length }}{% endfor %}";
+        assert_eq!(
+            render_str(source, variables).unwrap(),
+            "2 3 7 [] [] many 3 x.length {{ z.length }} 22"
+        );
+    }
+
+    #[test]
+    fn dump_takes_nunjucks_spaces() {
+        let variables = json!({"o": {"z": 1, "a": [1]}});
+        assert_eq!(
+            render_str("{{ o | dump }}|{{ o | dump(2) }}", variables).unwrap(),
+            "{\"z\":1,\"a\":[1]}|{\n  \"z\": 1,\n  \"a\": [\n    1\n  ]\n}"
+        );
     }
 
     #[test]

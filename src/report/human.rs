@@ -300,6 +300,9 @@ pub fn render(
     if let Some(junit) = &summary.junit_file {
         let _ = writeln!(tail, "junit: {junit}");
     }
+    if let Some(report) = &summary.report_file {
+        let _ = writeln!(tail, "report: {report}");
+    }
     text.push_str(&neutralize(&tail));
     text
 }

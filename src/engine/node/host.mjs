@@ -191,9 +191,23 @@ function findCliAgent(name) {
   return entries.find((entry) => cliMatches(entry, words[words.length - 1]))?.agent;
 }
 
+// An agent of the `cli:` tree by its own name or alias (as the native engine finds it, and as
+// aigne-ci's plan names the agent a `cli:` path given on the command line resolves to).
+function findCliAgentByOwnName(entries, name) {
+  for (const entry of entries ?? []) {
+    const agent = entry.agent;
+    if (agent && (agent.name === name || agent.alias?.includes?.(name))) return agent;
+    const found = findCliAgentByOwnName(entry.agents, name);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function findAgent(name) {
   const agent =
-    allAgents.find((a) => a.name === name || a.alias?.includes?.(name)) ?? findCliAgent(name);
+    allAgents.find((a) => a.name === name || a.alias?.includes?.(name)) ??
+    findCliAgent(name) ??
+    findCliAgentByOwnName(aigne.cli?.agents, name);
   if (!agent) throw new Error(`agent \`${name}\` not found in the project`);
   return agent;
 }
