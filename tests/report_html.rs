@@ -246,7 +246,7 @@ fn report_html_shows_the_baseline_delta_and_flaky_cases() {
         let text = request.body["messages"].to_string();
         if text.contains("apples") {
             Reply::text("wrong")
-        } else if plums.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        } else if plums.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             Reply::text("ok")
         } else {
             Reply::text("wrong")
