@@ -416,6 +416,97 @@ fn inspect_reads_the_project_env_like_run() {
     );
 }
 
+/// `inspect` names the key a model lacks, and a key in the project's `.env` counts as set.
+#[test]
+fn inspect_names_the_missing_key_unless_the_project_env_holds_it() {
+    let project = [
+        (
+            "aigne.yaml",
+            "model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+        ),
+        ("chat.yaml", "name: chat\ninstructions: hi\n"),
+    ];
+    let inspect = |dotenv: Option<&str>| -> Value {
+        let mut run = common::Run::new().project(&project);
+        if let Some(text) = dotenv {
+            run = run.file(".env", text);
+        }
+        let ran = run.args(["inspect", "."]).expect_exit(0).run();
+        serde_json::from_str(&ran.stdout).unwrap()
+    };
+    let without = inspect(None);
+    assert_eq!(
+        without["agents"][0]["model"]["missing_key"], "OPENAI_API_KEY",
+        "{without}"
+    );
+    let with = inspect(Some("OPENAI_API_KEY=sk-from-dotenv\n"));
+    assert_eq!(with["agents"][0]["model"]["provider"], "openai", "{with}");
+    assert!(
+        with["agents"][0]["model"].get("missing_key").is_none(),
+        "{with}"
+    );
+}
+
+/// The dry run says which key a model lacks (so the run would stop), and lists every file it
+/// would read: agents' files with `..` folded, the cassette of `--replay`, the baseline.
+#[test]
+fn dry_run_names_missing_keys_and_the_files_a_replay_reads() {
+    let run = || {
+        common::Run::new().project(&[
+            (
+                "aigne.yaml",
+                "model: openai:gpt-4o-mini\nagents:\n  - agents/chat.yaml\n",
+            ),
+            (
+                "agents/chat.yaml",
+                "name: chat\ninstructions:\n  url: ../prompts/system.md\n",
+            ),
+            ("prompts/system.md", "Be terse.\n"),
+            ("cassette.jsonl", ""),
+            ("baseline.jsonl", ""),
+        ])
+    };
+    let plan = |ran: common::Ran| -> Value { serde_json::from_str(&ran.stdout).unwrap() };
+
+    let keyless = plan(
+        run()
+            .args(["run", ".", "--prompt", "hi", "--dry-run"])
+            .expect_exit(0)
+            .run(),
+    );
+    assert_eq!(
+        keyless["models"][0]["missing_key"], "OPENAI_API_KEY",
+        "{keyless}"
+    );
+    let files: Vec<&str> = keyless["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file.as_str().unwrap())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|file| file.ends_with("prompts/system.md") && !file.contains("..")),
+        "{files:?}"
+    );
+
+    let replayed = plan(
+        run()
+            .args(["run", ".", "--prompt", "hi", "--dry-run"])
+            .args(["--replay", "cassette.jsonl", "--baseline", "baseline.jsonl"])
+            .expect_exit(0)
+            .run(),
+    );
+    assert!(
+        replayed["models"][0].get("missing_key").is_none(),
+        "a replay needs no key: {replayed}"
+    );
+    let files = replayed["files"].to_string();
+    assert!(files.contains("cassette.jsonl"), "{files}");
+    assert!(files.contains("baseline.jsonl"), "{files}");
+}
+
 /// A case that times out still records the engine it was routed to.
 #[test]
 fn a_timed_out_case_records_its_engine() {

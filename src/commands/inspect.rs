@@ -160,12 +160,19 @@ fn describe_agent(project: &Project, agent: &Arc<AgentDef>, registry: &ModelRegi
             options: config.map(|c| c.options.clone()).unwrap_or_default(),
         };
         Some(match registry.describe(&spec) {
-            Ok(resolved) => json!({
-                "spec": spec.model,
-                "provider": resolved.provider,
-                "name": resolved.model,
-                "supported": resolved.supported,
-            }),
+            Ok(resolved) => {
+                let mut model = json!({
+                    "spec": spec.model,
+                    "provider": resolved.provider,
+                    "name": resolved.model,
+                    "supported": resolved.supported,
+                });
+                // The variable to set (from the environment or the project's `.env`).
+                if let Some(variable) = resolved.missing_key {
+                    model["missing_key"] = json!(variable);
+                }
+                model
+            }
             Err(error) => {
                 let parsed = crate::model::parse_model(&spec.model.clone().unwrap_or_default());
                 json!({

@@ -15,7 +15,6 @@ use super::transport::{CheckEnd, RawAnswer, RawCall, Transport};
 use super::types::{ChatRequest, ChatResponse, ModelOptions};
 use super::wire::{Variables, WireError, WireRequest};
 use super::{ChatModel, ModelError, anthropic, bedrock, gemini, hub};
-use crate::env_vars::EnvVars;
 
 impl Variables for ModelSettings {
     fn variable(&self, name: &str) -> Option<&str> {
@@ -23,19 +22,20 @@ impl Variables for ModelSettings {
     }
 }
 
-/// Variables with placeholder credentials, for replay (no key is needed to replay).
-struct ReplayVariables<'a>(&'a dyn Variables);
+/// Variables with the provider's placeholder credentials
+/// ([`super::providers::Provider::replay_variables`]), for replay (no key is needed to replay).
+struct ReplayVariables<'a> {
+    variables: &'a dyn Variables,
+    placeholders: &'static [(&'static str, &'static str)],
+}
 
 impl Variables for ReplayVariables<'_> {
     fn variable(&self, name: &str) -> Option<&str> {
-        self.0.variable(name).or(match name {
-            EnvVars::ANTHROPIC_API_KEY
-            | EnvVars::GEMINI_API_KEY
-            | EnvVars::AWS_ACCESS_KEY_ID
-            | EnvVars::AWS_SECRET_ACCESS_KEY
-            | EnvVars::AIGNE_HUB_API_KEY => Some("replay"),
-            EnvVars::AWS_REGION => Some("us-east-1"),
-            _ => None,
+        self.variables.variable(name).or_else(|| {
+            self.placeholders
+                .iter()
+                .find(|(variable, _)| *variable == name)
+                .map(|(_, value)| *value)
         })
     }
 }
@@ -67,6 +67,8 @@ pub struct NativeChatModel {
 pub struct NativeSettings<'a> {
     /// Our provider id: `anthropic`, `google`, `bedrock` or `aignehub`.
     pub provider: &'static str,
+    /// Its placeholder credentials under replay, from the provider table.
+    pub replay_variables: &'static [(&'static str, &'static str)],
     /// Its protocol, from the provider table.
     pub protocol: NativeProtocol,
     /// The model (`None`: the provider's default).
@@ -89,7 +91,10 @@ impl NativeChatModel {
         variables: &dyn Variables,
         transport: Arc<Transport>,
     ) -> Result<Self, ModelError> {
-        let replay = ReplayVariables(variables);
+        let replay = ReplayVariables {
+            variables,
+            placeholders: settings.replay_variables,
+        };
         let variables: &dyn Variables = if settings.replay { &replay } else { variables };
         let provider = settings.provider;
         let error = |error: WireError| setup_error(provider, settings.model, error);

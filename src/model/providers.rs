@@ -1,5 +1,10 @@
 //! The provider table of AIGNE (`models/aigne-hub/src/utils/model.ts` `availableModels`, and each
-//! provider's class): names, default models, key variables, base URLs and capability flags.
+//! provider's class): names, default models, key variables, base URLs, capability flags, the
+//! routing facts of `find-provider.ts` (rank, how a model id is written for the provider) and
+//! the placeholder credentials of a replay. Every fact about one provider is a field of its row:
+//! no code elsewhere matches on a provider's id.
+
+use crate::env_vars::EnvVars;
 
 /// Which wire protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +62,31 @@ impl Capabilities {
     }
 }
 
+/// How `resolveProviderModelId` (`find-provider.ts`) writes a model id for a provider, given
+/// the vendor of the model's family (`claude-3` → `anthropic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelIdStyle {
+    /// As written.
+    AsIs,
+    /// `vendor.model` unless the id already has a `.` (Bedrock: `anthropic.claude-3`).
+    VendorDot,
+    /// `vendor/model` unless it already starts so (OpenRouter: `anthropic/claude-3`).
+    VendorSlash,
+}
+
+impl ModelIdStyle {
+    /// The id sent to the provider for `model` of `vendor`.
+    pub fn apply(self, vendor: &str, model: &str) -> String {
+        match self {
+            Self::VendorDot if !model.contains('.') => format!("{vendor}.{model}"),
+            Self::VendorSlash if !model.starts_with(&format!("{vendor}/")) => {
+                format!("{vendor}/{model}")
+            }
+            _ => model.to_owned(),
+        }
+    }
+}
+
 /// One provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provider {
@@ -74,6 +104,14 @@ pub struct Provider {
     pub base_url_variable: Option<&'static str>,
     pub default_base_url: &'static str,
     pub capabilities: Capabilities,
+    /// `PROVIDER_RANK`: when a bare model name could go to several keyed providers, the lowest
+    /// rank wins (1: the vendor's own API; 2: Bedrock; 3: aggregators; 4: a local Ollama).
+    pub rank: u8,
+    /// How a routed model id is written for this provider.
+    pub model_id: ModelIdStyle,
+    /// Variables given a placeholder under replay, so that a native provider's settings build
+    /// without a credential (an OpenAI-compatible one needs none: its key is optional there).
+    pub replay_variables: &'static [(&'static str, &'static str)],
 }
 
 const fn oai(
@@ -95,6 +133,9 @@ const fn oai(
         base_url_variable,
         default_base_url,
         capabilities,
+        rank: 1,
+        model_id: ModelIdStyle::AsIs,
+        replay_variables: &[],
     }
 }
 
@@ -104,6 +145,7 @@ const fn native(
     class_names: &'static [&'static str],
     default_model: &'static str,
     key_variables: &'static [&'static str],
+    replay_variables: &'static [(&'static str, &'static str)],
 ) -> Provider {
     Provider {
         id,
@@ -115,8 +157,14 @@ const fn native(
         base_url_variable: None,
         default_base_url: "",
         capabilities: Capabilities::ALL,
+        rank: 1,
+        model_id: ModelIdStyle::AsIs,
+        replay_variables,
     }
 }
+
+/// The placeholder every replayed credential gets.
+const REPLAY: &str = "replay";
 
 /// `availableModels()` in its order (the order decides substring matches).
 pub const PROVIDERS: &[Provider] = &[
@@ -137,14 +185,24 @@ pub const PROVIDERS: &[Provider] = &[
         // `CLAUDE_API_KEY` is the model's own fallback; counting it for routing too (the AIGNE
         // CLI checks only `ANTHROPIC_API_KEY`) lets it select Anthropic on its own.
         &["ANTHROPIC_API_KEY", "CLAUDE_API_KEY"],
+        &[(EnvVars::ANTHROPIC_API_KEY, REPLAY)],
     ),
-    native(
-        NativeProtocol::Bedrock,
-        super::bedrock::PROVIDER,
-        &["BedrockChatModel"],
-        super::bedrock::DEFAULT_MODEL,
-        &["AWS_ACCESS_KEY_ID"],
-    ),
+    Provider {
+        rank: 2,
+        model_id: ModelIdStyle::VendorDot,
+        ..native(
+            NativeProtocol::Bedrock,
+            super::bedrock::PROVIDER,
+            &["BedrockChatModel"],
+            super::bedrock::DEFAULT_MODEL,
+            &["AWS_ACCESS_KEY_ID"],
+            &[
+                (EnvVars::AWS_ACCESS_KEY_ID, REPLAY),
+                (EnvVars::AWS_SECRET_ACCESS_KEY, REPLAY),
+                (EnvVars::AWS_REGION, "us-east-1"),
+            ],
+        )
+    },
     oai(
         "deepseek",
         &["DeepSeekChatModel"],
@@ -164,9 +222,11 @@ pub const PROVIDERS: &[Provider] = &[
         &["GeminiChatModel", "google"],
         super::gemini::DEFAULT_MODEL,
         &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+        &[(EnvVars::GEMINI_API_KEY, REPLAY)],
     ),
     Provider {
         key_default: Some("ollama"),
+        rank: 4,
         ..oai(
             "ollama",
             &["OllamaChatModel"],
@@ -177,15 +237,19 @@ pub const PROVIDERS: &[Provider] = &[
             Capabilities::ALL,
         )
     },
-    oai(
-        "openrouter",
-        &["OpenRouterChatModel"],
-        "openai/gpt-4o",
-        &["OPEN_ROUTER_API_KEY"],
-        None,
-        "https://openrouter.ai/api/v1",
-        Capabilities::ALL,
-    ),
+    Provider {
+        rank: 3,
+        model_id: ModelIdStyle::VendorSlash,
+        ..oai(
+            "openrouter",
+            &["OpenRouterChatModel"],
+            "openai/gpt-4o",
+            &["OPEN_ROUTER_API_KEY"],
+            None,
+            "https://openrouter.ai/api/v1",
+            Capabilities::ALL,
+        )
+    },
     oai(
         "xai",
         &["XAIChatModel"],
@@ -207,29 +271,33 @@ pub const PROVIDERS: &[Provider] = &[
         "https://ark.cn-beijing.volces.com/api/v3",
         Capabilities::ALL,
     ),
-    oai(
-        "poe",
-        &["PoeChatModel"],
-        "gpt-5-mini",
-        &["POE_API_KEY"],
-        None,
-        "https://api.poe.com/v1",
-        Capabilities {
-            supports_parallel_tool_calls: false,
-            ..Capabilities::ALL
-        },
-    ),
+    Provider {
+        rank: 3,
+        ..oai(
+            "poe",
+            &["PoeChatModel"],
+            "gpt-5-mini",
+            &["POE_API_KEY"],
+            None,
+            "https://api.poe.com/v1",
+            Capabilities {
+                supports_parallel_tool_calls: false,
+                ..Capabilities::ALL
+            },
+        )
+    },
     native(
         NativeProtocol::Hub,
         super::hub::PROVIDER,
         &["AIGNEHubChatModel"],
         super::hub::DEFAULT_MODEL,
         &["AIGNE_HUB_API_KEY"],
+        &[(EnvVars::AIGNE_HUB_API_KEY, REPLAY)],
     ),
 ];
 
 /// LM Studio: not selectable from a model string (not in `availableModels`), only built
-/// programmatically ([`lmstudio`]).
+/// programmatically (by id, [`by_id`]).
 pub const LMSTUDIO: Provider = Provider {
     key_default: Some("not-required"),
     ..oai(
@@ -264,9 +332,12 @@ pub fn find(name: &str) -> Option<&'static Provider> {
     })
 }
 
-/// The LM Studio provider.
-pub fn lmstudio() -> &'static Provider {
-    &LMSTUDIO
+/// The provider whose id is `id` (LM Studio included), exactly.
+pub fn by_id(id: &str) -> Option<&'static Provider> {
+    PROVIDERS
+        .iter()
+        .chain(std::iter::once(&LMSTUDIO))
+        .find(|provider| provider.id == id)
 }
 
 /// Every variable that holds a provider credential (for masking and cassette scrubbing).
@@ -286,6 +357,39 @@ pub fn key_variables() -> impl Iterator<Item = &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_ids_are_written_as_each_provider_expects() {
+        let id = |provider: &str, vendor: &str, model: &str| {
+            by_id(provider).unwrap().model_id.apply(vendor, model)
+        };
+        assert_eq!(id("bedrock", "anthropic", "claude-3"), "anthropic.claude-3");
+        assert_eq!(
+            id("bedrock", "anthropic", "anthropic.claude-3"),
+            "anthropic.claude-3"
+        );
+        assert_eq!(id("openrouter", "meta", "llama3"), "meta/llama3");
+        assert_eq!(id("openrouter", "meta", "meta/llama3"), "meta/llama3");
+        assert_eq!(id("ollama", "deepseek", "deepseek-r1"), "deepseek-r1");
+        assert_eq!(id("openai", "openai", "gpt-4o"), "gpt-4o");
+    }
+
+    #[test]
+    fn only_native_providers_have_replay_placeholders_and_each_covers_its_first_key() {
+        for provider in PROVIDERS.iter().chain(std::iter::once(&LMSTUDIO)) {
+            match provider.protocol {
+                Protocol::Native(_) => assert!(
+                    provider
+                        .replay_variables
+                        .iter()
+                        .any(|(name, _)| Some(name) == provider.key_variables.first()),
+                    "{} replays without its key variable",
+                    provider.id
+                ),
+                Protocol::OpenAiCompatible => assert!(provider.replay_variables.is_empty()),
+            }
+        }
+    }
 
     #[test]
     fn find_is_a_substring_match_in_order() {

@@ -140,14 +140,9 @@ const MODEL_FAMILIES: &[ModelFamily] = &[
     },
 ];
 
-/// `PROVIDER_RANK`.
-fn rank(provider: &str) -> u32 {
-    match provider {
-        "bedrock" => 2,
-        "openrouter" | "poe" => 3,
-        "ollama" => 4,
-        _ => 1,
-    }
+/// `PROVIDER_RANK`, from the provider table (an id the table lacks ranks last).
+fn rank(provider: &str) -> u8 {
+    providers::by_id(provider).map_or(u8::MAX, |provider| provider.rank)
 }
 
 /// The patterns of [`MODEL_FAMILIES`], compiled once.
@@ -171,14 +166,10 @@ fn family(model: &str) -> Option<&'static ModelFamily> {
         .map(|(family, _)| family)
 }
 
-/// `resolveProviderModelId`.
+/// `resolveProviderModelId`: the model id as the provider's row says to write it.
 fn provider_model_id(provider: &str, model: &str) -> String {
-    let Some(vendor) = family(model).map(|family| family.vendor) else {
-        return model.to_owned();
-    };
-    match provider {
-        "bedrock" if !model.contains('.') => format!("{vendor}.{model}"),
-        "openrouter" if !model.starts_with(&format!("{vendor}/")) => format!("{vendor}/{model}"),
+    match (family(model), providers::by_id(provider)) {
+        (Some(family), Some(provider)) => provider.model_id.apply(family.vendor, model),
         _ => model.to_owned(),
     }
 }
@@ -390,17 +381,11 @@ impl ModelRegistry {
         model: Option<&str>,
         options: &ModelOptions,
     ) -> Result<Arc<dyn ChatModel>, ModelError> {
-        let provider = if provider_id == providers::LMSTUDIO.id {
-            providers::lmstudio()
-        } else {
-            providers::PROVIDERS
-                .iter()
-                .find(|provider| provider.id == provider_id)
-                .ok_or_else(|| ModelError::UnsupportedProvider {
-                    provider: provider_id.to_owned(),
-                    model: model.unwrap_or_default().to_owned(),
-                })?
-        };
+        let provider =
+            providers::by_id(provider_id).ok_or_else(|| ModelError::UnsupportedProvider {
+                provider: provider_id.to_owned(),
+                model: model.unwrap_or_default().to_owned(),
+            })?;
         self.build(provider, model, options)
     }
 
@@ -436,6 +421,7 @@ impl ModelRegistry {
             let chat_model: Arc<dyn ChatModel> = Arc::new(NativeChatModel::new(
                 NativeSettings {
                     provider: provider.id,
+                    replay_variables: provider.replay_variables,
                     protocol,
                     model: Some(&model),
                     base_url_override: self

@@ -4,14 +4,17 @@
 //! Output (`format_version` 1):
 //! `{format_version, dry_run: true, source, project_dir, sha256, cache_hit, agent,
 //! engine {requested, native_cases, node_cases}, cases [{id, line, agent, session?, engine,
-//! engine_reason}], models [{agent, engine, spec, provider, name} | {agent, engine, spec,
-//! error}], keys [{name, from}], mcp_servers [{agent, file, transport, server, engine}],
+//! engine_reason}], models [{agent, engine, spec, provider, name, missing_key?} | {agent,
+//! engine, spec, error}], keys [{name, from}], mcp_servers [{agent, file, transport, server, engine}],
 //! subprocesses [{purpose, program, engine, agent?}], files [..], inputs {file, cases, invalid,
 //! shard}, batch {concurrency, timeout_ms, total_timeout_ms, grace_period_ms, fail_on,
 //! min_pass_rate}, outputs {results, summary, junit}, trust_project_env}`.
 //!
-//! `files` lists `aigne.yaml`, the file and instructions files of every agent the cases reach,
-//! the `.env` files and the inputs file (templates' `{% include %}`s are read as they render).
+//! `files` lists `aigne.yaml`, the file and instructions files of every agent the cases reach
+//! (`..` folded), the `.env` files, the inputs file, the cassette of `--replay` and the results
+//! of `--baseline` (templates' `{% include %}`s are read as they render).
+//! `missing_key` names the variable a model's provider needs and does not have (not under
+//! `--replay`, which needs no key): the run would fail its pre-flight for it.
 //! `keys` names the provider credentials found and where (`environment` or the `.env` file):
 //! names only, never values.
 
@@ -26,7 +29,7 @@ use crate::engine::mcp::{McpHttpTransport, McpServerSpec};
 use crate::engine::route::{Routes, case_roots};
 use crate::engine::support;
 use crate::model::{ModelRegistry, ModelSpec};
-use crate::project::{AgentDef, AgentKind};
+use crate::project::{AgentDef, AgentKind, normalize};
 
 use super::{ProjectPlan, RunPlan, trust};
 
@@ -98,6 +101,7 @@ impl DryRun<'_> {
 
         // The model each AI or team agent would use (no cassette is opened, nothing is called).
         let mut settings = self.project.model.clone();
+        let replay = settings.replay.is_some();
         settings.record = None;
         settings.replay = None;
         let registry = ModelRegistry::new(settings).ok();
@@ -119,6 +123,9 @@ impl DryRun<'_> {
                     Some(Ok(resolved)) => {
                         entry["provider"] = json!(resolved.provider);
                         entry["name"] = json!(resolved.model);
+                        if let Some(variable) = resolved.missing_key.filter(|_| !replay) {
+                            entry["missing_key"] = json!(variable);
+                        }
                     }
                     Some(Err(error)) => entry["error"] = json!(error.to_string()),
                     None => {}
@@ -210,7 +217,7 @@ impl DryRun<'_> {
                 })
                 .unwrap_or_else(Vec::new);
             for path in std::iter::once(agent.path.clone()).chain(instructions) {
-                let path = path.display().to_string();
+                let path = normalize(&path).display().to_string();
                 if !files.contains(&path) {
                     files.push(path);
                 }
@@ -226,6 +233,12 @@ impl DryRun<'_> {
         if let Some(file) = &self.inputs_file {
             files.push(file.clone());
         }
+        files.extend(
+            [&self.project.model.replay, &self.plan.batch.baseline]
+                .into_iter()
+                .flatten()
+                .map(|path| path.display().to_string()),
+        );
 
         let plan = self.plan;
         let millis =

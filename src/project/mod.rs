@@ -463,7 +463,7 @@ fn find_aigne_file(path: &Path) -> Result<PathBuf, ProjectError> {
 }
 
 /// `path.join` semantics: drop `.` and fold `..` lexically.
-fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
