@@ -566,3 +566,112 @@ fn no_stage_imports_the_command_line() {
         .collect();
     assert!(offenders.is_empty(), "{offenders:?}");
 }
+
+/// `src/plan/mod.rs` is the one file that says what each flag does to a run: every flag of
+/// `run --help` is named in its table.
+#[test]
+fn the_plan_module_names_every_run_flag() {
+    let help = common::Run::new()
+        .args(["run", "--help"])
+        .expect_exit(0)
+        .run()
+        .stdout;
+    let doc: String =
+        fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plan/mod.rs"))
+            .unwrap()
+            .lines()
+            .filter(|line| line.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    let flags: Vec<&str> = help
+        .lines()
+        .filter_map(|line| {
+            // `      --concurrency <N>` or `  -c, --concurrency <N>`.
+            let line = line.trim_start();
+            let line = match line.as_bytes() {
+                [b'-', b'-', ..] => line,
+                [b'-', _, b',', b' ', b'-', b'-', ..] => &line[4..],
+                _ => return None,
+            };
+            line.split([' ', '<', '=', ',']).next()
+        })
+        .filter(|flag| flag.starts_with("--") && *flag != "--help")
+        .collect();
+    assert!(flags.len() > 30, "{flags:?}");
+    let missing: Vec<&&str> = flags
+        .iter()
+        .filter(|flag| !doc.contains(&format!("`{flag}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in src/plan/mod.rs's table: {missing:?}"
+    );
+}
+
+/// The dry run names the model that would grade each kind of model-graded assertion, and
+/// where that choice comes from, without calling it.
+#[test]
+fn dry_run_names_the_judge_models() {
+    let rubric = r#"{"type": "llm-rubric", "value": "is polite"}"#;
+    let own = r#"{"type": "llm-rubric", "value": "is short", "model": "openai:gpt-own"}"#;
+    let lines = [
+        format!(r#"{{"id": "a", "input": "hi", "assert": [{rubric}]}}"#),
+        format!(r#"{{"id": "b", "input": "hi", "assert": [{rubric}, {own}]}}"#),
+        r#"{"id": "c", "input": "hi"}"#.to_owned(),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let project = [
+        (
+            "aigne.yaml",
+            "model: openai:gpt-4o-mini\nagents:\n  - chat.yaml\n",
+        ),
+        ("chat.yaml", "name: chat\ninstructions: hi\n"),
+    ];
+    let plan = |extra: &[&str]| -> Value {
+        let ran = common::Run::new()
+            .project(&project)
+            .inputs(&lines)
+            .env("OPENAI_API_KEY", "sk-test")
+            .args(["run", ".", "--dry-run"])
+            .args(extra)
+            .expect_exit(0)
+            .run();
+        serde_json::from_str(&ran.stdout).unwrap()
+    };
+    let judges = |plan: &Value| -> Vec<(String, String, u64)> {
+        plan["judges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|judge| {
+                (
+                    judge["model"].as_str().unwrap().to_owned(),
+                    judge["from"].as_str().unwrap().to_owned(),
+                    judge["cases"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let by_agent = plan(&[]);
+    assert_eq!(
+        judges(&by_agent),
+        [
+            (
+                "openai:gpt-4o-mini".to_owned(),
+                "agent `chat`".to_owned(),
+                2
+            ),
+            ("openai:gpt-own".to_owned(), "assertion".to_owned(), 1),
+        ],
+        "{by_agent}"
+    );
+    let flagged = plan(&["--judge-model", "openai:gpt-judge"]);
+    assert_eq!(
+        judges(&flagged),
+        [
+            ("openai:gpt-judge".to_owned(), "--judge-model".to_owned(), 2),
+            ("openai:gpt-own".to_owned(), "assertion".to_owned(), 1),
+        ],
+        "{flagged}"
+    );
+}

@@ -62,6 +62,16 @@ impl Capabilities {
     }
 }
 
+impl Provider {
+    /// Every credential variable of the provider: its keys, then its other secrets.
+    pub fn credentials(&self) -> impl Iterator<Item = &'static str> + use<> {
+        self.key_variables
+            .iter()
+            .chain(self.secret_variables)
+            .copied()
+    }
+}
+
 /// How `resolveProviderModelId` (`find-provider.ts`) writes a model id for a provider, given
 /// the vendor of the model's family (`claude-3` → `anthropic`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +110,8 @@ pub struct Provider {
     pub key_variables: &'static [&'static str],
     /// The key used when none is set (`ollama`, LM Studio).
     pub key_default: Option<&'static str>,
-    /// Variable that overrides the base URL, if any.
+    /// Variable that overrides the base URL, if any (a native provider's module reads its own;
+    /// the trust check reads them all here).
     pub base_url_variable: Option<&'static str>,
     pub default_base_url: &'static str,
     pub capabilities: Capabilities,
@@ -112,6 +123,10 @@ pub struct Provider {
     /// Variables given a placeholder under replay, so that a native provider's settings build
     /// without a credential (an OpenAI-compatible one needs none: its key is optional there).
     pub replay_variables: &'static [(&'static str, &'static str)],
+    /// Credentials the provider sends beyond [`Self::key_variables`] (which alone decide
+    /// whether it is keyed): masked in every output, scrubbed from cassettes, and guarded by
+    /// the trust check with the keys.
+    pub secret_variables: &'static [&'static str],
 }
 
 const fn oai(
@@ -136,6 +151,7 @@ const fn oai(
         rank: 1,
         model_id: ModelIdStyle::AsIs,
         replay_variables: &[],
+        secret_variables: &[],
     }
 }
 
@@ -145,6 +161,7 @@ const fn native(
     class_names: &'static [&'static str],
     default_model: &'static str,
     key_variables: &'static [&'static str],
+    base_url_variable: &'static str,
     replay_variables: &'static [(&'static str, &'static str)],
 ) -> Provider {
     Provider {
@@ -154,12 +171,13 @@ const fn native(
         default_model,
         key_variables,
         key_default: None,
-        base_url_variable: None,
+        base_url_variable: Some(base_url_variable),
         default_base_url: "",
         capabilities: Capabilities::ALL,
         rank: 1,
         model_id: ModelIdStyle::AsIs,
         replay_variables,
+        secret_variables: &[],
     }
 }
 
@@ -185,17 +203,21 @@ pub const PROVIDERS: &[Provider] = &[
         // `CLAUDE_API_KEY` is the model's own fallback; counting it for routing too (the AIGNE
         // CLI checks only `ANTHROPIC_API_KEY`) lets it select Anthropic on its own.
         &["ANTHROPIC_API_KEY", "CLAUDE_API_KEY"],
+        EnvVars::ANTHROPIC_BASE_URL,
         &[(EnvVars::ANTHROPIC_API_KEY, REPLAY)],
     ),
     Provider {
         rank: 2,
         model_id: ModelIdStyle::VendorDot,
+        secret_variables: &[EnvVars::AWS_SECRET_ACCESS_KEY, EnvVars::AWS_SESSION_TOKEN],
+        // And every `AWS_ENDPOINT_URL_*` (the trust check matches the prefix).
         ..native(
             NativeProtocol::Bedrock,
             super::bedrock::PROVIDER,
             &["BedrockChatModel"],
             super::bedrock::DEFAULT_MODEL,
             &["AWS_ACCESS_KEY_ID"],
+            EnvVars::AWS_ENDPOINT_URL,
             &[
                 (EnvVars::AWS_ACCESS_KEY_ID, REPLAY),
                 (EnvVars::AWS_SECRET_ACCESS_KEY, REPLAY),
@@ -222,6 +244,7 @@ pub const PROVIDERS: &[Provider] = &[
         &["GeminiChatModel", "google"],
         super::gemini::DEFAULT_MODEL,
         &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+        EnvVars::GOOGLE_GEMINI_BASE_URL,
         &[(EnvVars::GEMINI_API_KEY, REPLAY)],
     ),
     Provider {
@@ -286,14 +309,19 @@ pub const PROVIDERS: &[Provider] = &[
             },
         )
     },
-    native(
-        NativeProtocol::Hub,
-        super::hub::PROVIDER,
-        &["AIGNEHubChatModel"],
-        super::hub::DEFAULT_MODEL,
-        &["AIGNE_HUB_API_KEY"],
-        &[(EnvVars::AIGNE_HUB_API_KEY, REPLAY)],
-    ),
+    Provider {
+        // The credential a Blocklet server hands the hub client.
+        secret_variables: &["BLOCKLET_AIGNE_API_CREDENTIAL"],
+        ..native(
+            NativeProtocol::Hub,
+            super::hub::PROVIDER,
+            &["AIGNEHubChatModel"],
+            super::hub::DEFAULT_MODEL,
+            &["AIGNE_HUB_API_KEY"],
+            EnvVars::AIGNE_HUB_API_URL,
+            &[(EnvVars::AIGNE_HUB_API_KEY, REPLAY)],
+        )
+    },
 ];
 
 /// LM Studio: not selectable from a model string (not in `availableModels`), only built
@@ -345,18 +373,30 @@ pub fn key_variables() -> impl Iterator<Item = &'static str> {
     PROVIDERS
         .iter()
         .chain(std::iter::once(&LMSTUDIO))
-        .flat_map(|provider| provider.key_variables.iter().copied())
-        .chain([
-            "CLAUDE_API_KEY",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN",
-            "BLOCKLET_AIGNE_API_CREDENTIAL",
-        ])
+        .flat_map(|provider| provider.credentials())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_native_provider_names_its_endpoint_variable() {
+        for provider in PROVIDERS {
+            if matches!(provider.protocol, Protocol::Native(_)) {
+                assert!(provider.base_url_variable.is_some(), "{}", provider.id);
+            }
+        }
+        let bedrock = by_id("bedrock").unwrap();
+        assert_eq!(
+            bedrock.credentials().collect::<Vec<_>>(),
+            [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN"
+            ]
+        );
+    }
 
     #[test]
     fn model_ids_are_written_as_each_provider_expects() {

@@ -6,13 +6,18 @@
 //! engine {requested, native_cases, node_cases}, cases [{id, line, agent, session?, engine,
 //! engine_reason}], models [{agent, engine, spec, provider, name, missing_key?} | {agent,
 //! engine, spec, error}], keys [{name, from}], mcp_servers [{agent, file, transport, server, engine}],
-//! subprocesses [{purpose, program, engine, agent?}], files [..], inputs {file, cases, invalid,
+//! subprocesses [{purpose, program, engine, agent?}], judges [{assertion, model, from, cases}],
+//! files [..], inputs {file, cases, invalid,
 //! shard}, batch {concurrency, timeout_ms, total_timeout_ms, grace_period_ms, fail_on,
 //! min_pass_rate}, outputs {results, summary, junit}, trust_project_env}`.
 //!
 //! `files` lists `aigne.yaml`, the file and instructions files of every agent the cases reach
 //! (`..` folded), the `.env` files, the inputs file, the cassette of `--replay` and the results
 //! of `--baseline` (templates' `{% include %}`s are read as they render).
+//! `judges` lists the model-graded assertions (`llm-rubric`, `judge`) the cases hold, once per
+//! kind and model: the model that would grade them (the assertion's `model`, else
+//! `--judge-model`, else the case agent's model, else the project's; a `judge` agent's own
+//! model is under `models`), where that choice came from, and how many cases use it.
 //! `missing_key` names the variable a model's provider needs and does not have (not under
 //! `--replay`, which needs no key): the run would fail its pre-flight for it.
 //! `keys` names the provider credentials found and where (`environment` or the `.env` file):
@@ -23,6 +28,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::batch::assertion::JudgeKind;
 use crate::batch::{Case, InvalidCase};
 use crate::engine::choice::EngineKind;
 use crate::engine::mcp::{McpHttpTransport, McpServerSpec};
@@ -54,6 +60,60 @@ pub struct DryRun<'a> {
 }
 
 impl DryRun<'_> {
+    /// The model-graded assertions of the cases, once per kind, model and origin.
+    fn judges(&self) -> Vec<Value> {
+        let project = &self.project.project;
+        // (assertion, model, from) → cases.
+        type Judge = (String, Option<String>, String);
+        let mut judges: Vec<(Judge, usize)> = Vec::new();
+        for case in self.cases {
+            let agent = case.agent.as_deref().unwrap_or(self.default_agent);
+            let mut seen = BTreeSet::new();
+            for spec in case
+                .assertions
+                .iter()
+                .filter_map(crate::batch::assertion::Assertion::judged)
+            {
+                let (model, from) = if let JudgeKind::Agent(name) = &spec.kind {
+                    (None, format!("agent `{name}`"))
+                } else if let Some(model) = spec.model {
+                    (Some(model), "assertion".to_owned())
+                } else if let Some(model) = &self.plan.batch.judge_model {
+                    (Some(model.clone()), "--judge-model".to_owned())
+                } else {
+                    let config = project
+                        .agent(Some(agent))
+                        .ok()
+                        .and_then(|agent| agent.model.as_ref())
+                        .or(project.model.as_ref());
+                    (
+                        // `--model` / `MODEL` first, as the agent's own model resolves.
+                        self.project
+                            .model
+                            .model_override
+                            .clone()
+                            .or_else(|| config.and_then(|c| c.model_name()).map(str::to_owned)),
+                        format!("agent `{agent}`"),
+                    )
+                };
+                let key = (spec.kind.label(), model, from);
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                match judges.iter_mut().find(|(known, _)| *known == key) {
+                    Some((_, cases)) => *cases += 1,
+                    None => judges.push((key, 1)),
+                }
+            }
+        }
+        judges
+            .into_iter()
+            .map(|((assertion, model, from), cases)| {
+                json!({"assertion": assertion, "model": model, "from": from, "cases": cases})
+            })
+            .collect()
+    }
+
     /// The plan document.
     pub fn document(&self) -> Value {
         let project = &self.project.project;
@@ -203,6 +263,8 @@ impl DryRun<'_> {
             subprocesses.push(json!({"purpose": "npm-install", "program": "npm"}));
         }
 
+        let judges = self.judges();
+
         let mut files: Vec<String> = vec![project.file.display().to_string()];
         // Each agent's file and its instructions files (`{% include %}`s are read as they
         // render, so they are not listed).
@@ -257,6 +319,7 @@ impl DryRun<'_> {
             "keys": keys,
             "mcp_servers": mcp_servers,
             "subprocesses": subprocesses,
+            "judges": judges,
             "files": files,
             "inputs": {
                 "file": self.inputs_file,

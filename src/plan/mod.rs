@@ -18,12 +18,13 @@
 //!
 //! | flag | stage | effect |
 //! |---|---|---|
-//! | `SOURCE`/`--url`, `--cache-dir`, `--sha256`, `--offline`, `--refresh`, `--subdir`, `--token`, `--max-unpacked-bytes`, `--max-entries`, `--connect-timeout`, `--read-timeout`, `--http-retries` | fetch | [`FetchSettings`] |
+//! | `SOURCE`/`--url`, `--cache-dir`, `--sha256`, `--offline`, `--refresh`, `--subdir`, `--token`, `--max-unpacked-bytes`, `--max-entries`, `--connect-timeout`, `--read-timeout`, `--http-retries`, `--allow-insecure-redirect` | fetch | [`FetchSettings`] |
 //! | `AGENT`/`--entry-agent` | engine, batch | the default agent of cases that name none |
 //! | `--input`, `--prompt`, `--input-json`, `--on-invalid-input`, `--shard` | batch | [`InputsPlan`] |
 //! | `--concurrency`, `--timeout`, `--total-timeout`, `--grace-period`, `--fail-on`, `--min-pass-rate` | batch | [`BatchPlan`] |
+//! | `--repeat`, `--repeat-min-pass`, `--baseline`, `--judge-model` | batch, report | [`BatchPlan`]: runs per case and how many must pass, the earlier results each case is compared with (read before the first case), the model of `llm-rubric`/`judge` assertions that name none |
 //! | `--model`, `--temperature`, `--top-p`, `--presence-penalty`, `--frequency-penalty`, `--reasoning-effort`, `--retries`, `--record`, `--replay` | model | [`ModelFlags`] (native); the same options for the node engine |
-//! | `--engine`, `--max-tool-turns`, `--max-reflection-rounds`, `--max-team-iterations`, `--deny-exec`, `--allow-install-scripts`, `--node-engine-version`, `--node-engine-dir` | engine | [`EnginePlan`] |
+//! | `--engine`, `--max-tool-turns`, `--max-reflection-rounds`, `--max-team-iterations`, `--deny-exec`, `--allow-install-scripts`, `--max-tool-result`, `--node-engine-version`, `--node-engine-dir` | engine | [`EnginePlan`] |
 //! | `--max-file-size`, `--allow-read` | project, batch | [`FilesPlan`]: what the project may read and how big a file (or an inputs line) may be |
 //! | `--trust-project-env` | plan | lets a project `.env` endpoint or proxy go with the runner's keys |
 //! | `--out-dir`, `--output`, `--summary`, `--junit`, `--github`, `--transcripts`, `--report` | report | [`ReportPlan`] (transcripts are recorded by the engine of each case) |

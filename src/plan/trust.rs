@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::env_vars::EnvVars;
-use crate::model::providers::PROVIDERS;
+use crate::model::providers::{self, PROVIDERS};
 
 use super::dotenv::ProjectEnv;
 
@@ -47,38 +47,19 @@ impl crate::hint::Hint for RedirectError {
     }
 }
 
-/// The credentials each provider endpoint variable carries (beyond the provider table's own
-/// `base_url_variable`/`key_variables` pairs).
-const NATIVE_ENDPOINTS: &[(&str, &[&str])] = &[
-    (
-        EnvVars::ANTHROPIC_BASE_URL,
-        &[EnvVars::ANTHROPIC_API_KEY, EnvVars::CLAUDE_API_KEY],
-    ),
-    (
-        EnvVars::GOOGLE_GEMINI_BASE_URL,
-        &[EnvVars::GEMINI_API_KEY, EnvVars::GOOGLE_API_KEY],
-    ),
-    (EnvVars::AIGNE_HUB_API_URL, &[EnvVars::AIGNE_HUB_API_KEY]),
-];
+/// AWS credentials (any `AWS_ENDPOINT_URL*` carries them): Bedrock's row.
+fn aws_credentials() -> Vec<&'static str> {
+    providers::by_id(crate::model::bedrock::PROVIDER)
+        .map(|bedrock| bedrock.credentials().collect())
+        .unwrap_or_default()
+}
 
-/// AWS credentials (any `AWS_ENDPOINT_URL*` carries them).
-const AWS_CREDENTIALS: &[&str] = &[
-    EnvVars::AWS_ACCESS_KEY_ID,
-    EnvVars::AWS_SECRET_ACCESS_KEY,
-    EnvVars::AWS_SESSION_TOKEN,
-];
-
-/// Every provider credential variable aigne-ci or the official runtime sends (sorted).
+/// Every provider credential variable aigne-ci or the official runtime sends (sorted): each
+/// row's keys and other secrets.
 pub fn credential_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = PROVIDERS
         .iter()
-        .flat_map(|provider| provider.key_variables.iter().copied())
-        .chain(
-            NATIVE_ENDPOINTS
-                .iter()
-                .flat_map(|(_, keys)| keys.iter().copied()),
-        )
-        .chain(AWS_CREDENTIALS.iter().copied())
+        .flat_map(|provider| provider.credentials())
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -96,16 +77,13 @@ fn redirected_credentials(variable: &str) -> Option<Vec<&'static str>> {
         return Some(credential_names());
     }
     if upper.starts_with(EnvVars::AWS_ENDPOINT_URL) {
-        return Some(AWS_CREDENTIALS.to_vec());
-    }
-    if let Some((_, keys)) = NATIVE_ENDPOINTS.iter().find(|(name, _)| *name == upper) {
-        return Some(keys.to_vec());
+        return Some(aws_credentials());
     }
     if let Some(provider) = PROVIDERS
         .iter()
         .find(|provider| provider.base_url_variable == Some(upper.as_str()))
     {
-        return Some(provider.key_variables.to_vec());
+        return Some(provider.credentials().collect());
     }
     // Any other endpoint-looking variable (`DEEPSEEK_BASE_URL`, `FOO_API_URL`, …): the
     // credentials of the same prefix, and every provider key when the prefix names none.
@@ -227,6 +205,27 @@ mod tests {
             let error = check(&dotenv).expect_err(line);
             assert_eq!(error.credential, key, "{line}");
         }
+    }
+
+    /// Every endpoint variable of the provider table guards every credential of its row, the
+    /// native providers' and the hub's Blocklet credential included.
+    #[test]
+    fn each_endpoint_of_the_provider_table_guards_its_rows_credentials() {
+        for provider in PROVIDERS {
+            let Some(variable) = provider.base_url_variable else {
+                continue;
+            };
+            for key in provider.credentials() {
+                let dotenv = read(
+                    "",
+                    &format!("{variable}=http://127.0.0.1:9\n"),
+                    &[(key, "secret-value")],
+                );
+                let error = check(&dotenv).expect_err(variable);
+                assert_eq!(error.credential, key, "{variable}");
+            }
+        }
+        assert!(credential_names().contains(&"BLOCKLET_AIGNE_API_CREDENTIAL"));
     }
 
     #[test]

