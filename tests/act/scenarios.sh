@@ -23,11 +23,11 @@
 #   comment              `comment: true` against a fake GitHub API: the first run creates the
 #                        pull-request comment, the second edits the same one
 #
-# The action runs with the aigne-ci binary `cargo build` makes (`aigne-ci-path`), so the scenarios
-# add seconds, not a build. The vendored actions come from AIGNE_CI_VENDOR_DIR when it is set (and
-# only from there: a wrong value fails, it never falls back), or else the `shared/vendor` folder
-# beside the clone (CI: a fresh clone with shared/ next to it), or beside the main worktree when
-# this is a linked git worktree.
+# The action runs with the aigne-ci binary `cargo test` builds (`aigne-ci-path`), so after
+# `cargo test` the scenarios add seconds, not a build. The vendored actions come from
+# AIGNE_CI_VENDOR_DIR when it is set (and only from there: a wrong value fails, it never falls
+# back), or else the `shared/vendor` folder beside the clone (CI: a fresh clone with shared/ next
+# to it), or beside the main worktree when this is a linked git worktree.
 #
 # Not under `cargo test`: act is a tool .ci/run installs, and a developer without it still runs
 # the README's `cargo test`. This script fails (never skips) when act or the vendored actions
@@ -73,12 +73,20 @@ if [ "${1:-}" = --check ]; then
   exit 0
 fi
 
-cargo build --locked --quiet --bin aigne-ci
-# Where cargo put it (CARGO_TARGET_DIR or a configured target-dir move it from ./target).
-target_dir=$(cargo metadata --locked --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-bin="$target_dir/debug/aigne-ci"
-[ -x "$bin" ] || die "cargo build made no $bin"
+# The binary as `cargo test` builds it (for its integration tests; dev-dependencies can change the
+# features, so a plain `cargo build` would build it again): right after `cargo test`, as in
+# .ci/run, nothing is built. Its path comes from cargo (CARGO_TARGET_DIR or a configured
+# target-dir move it from ./target).
+bin=$(cargo test --locked --no-run --quiet --message-format=json-render-diagnostics |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get("reason") == "compiler-artifact" and m["target"]["name"] == "aigne-ci"
+            and m["target"]["kind"] == ["bin"] and not m["profile"]["test"] and m.get("executable")):
+        print(m["executable"])
+')
+[ -n "$bin" ] && [ -x "$bin" ] || die "cargo test --no-run made no aigne-ci binary (got '$bin')"
 version=$(awk -F '"' '/^\[package\]/ {p=1; next} /^\[/ {p=0} p && /^version *=/ {print $2; exit}' Cargo.toml)
 case "$(uname -m)" in
   x86_64 | amd64) target=x86_64-unknown-linux-musl ;;
