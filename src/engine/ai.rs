@@ -46,7 +46,7 @@ impl Engine {
             .map(|session| {
                 self.sessions.memory_parts(
                     session,
-                    &agent.name,
+                    memory_owner(agent),
                     ai.input_key.as_deref(),
                     output_key,
                 )
@@ -188,8 +188,12 @@ impl Engine {
                 result.insert(output_key.to_owned(), Value::String(text));
             }
             if let Some(session) = memory_session {
-                self.sessions
-                    .record_memory(session, &agent.name, input.clone(), result.clone());
+                self.sessions.record_memory(
+                    session,
+                    memory_owner(agent),
+                    input.clone(),
+                    result.clone(),
+                );
             }
             return Ok(result);
         }
@@ -265,4 +269,9 @@ fn arguments_object(arguments: &Value) -> Map<String, Value> {
         Value::Object(map) => map.clone(),
         _ => Map::new(),
     }
+}
+
+/// The agent instance whose memory a turn belongs to (see `session::Key`).
+fn memory_owner(agent: &Arc<AgentDef>) -> usize {
+    Arc::as_ptr(agent) as usize
 }

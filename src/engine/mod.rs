@@ -35,7 +35,7 @@ pub mod template;
 mod transform;
 pub mod yaml;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
@@ -233,16 +233,27 @@ impl Engine {
                 });
             }
         };
+        // A case without a session is a conversation of its own, as one `aigne run` is: an
+        // agent with `memory` invoked twice in it (a reflection loop, a team) sees its earlier
+        // turn, and nothing is kept after the case.
+        let own_session = request.session.is_none().then(|| {
+            static CASES: AtomicU64 = AtomicU64::new(0);
+            format!("\u{0}case-{}", CASES.fetch_add(1, Ordering::Relaxed))
+        });
         let run = Run {
             case_label: request.case_label,
-            session: request.session,
+            session: request.session.or_else(|| own_session.clone()),
             usage: Mutex::new(Usage::default()),
             model: Mutex::new(None),
             model_calls: AtomicU32::new(0),
             js: self.js.case_context(),
             transcript,
         };
-        let output = self.invoke_agent(&run, &agent, input, None).await?;
+        let output = self.invoke_agent(&run, &agent, input, None).await;
+        if let Some(session) = &own_session {
+            self.sessions.forget(session);
+        }
+        let output = output?;
         let usage = run.usage.lock().map(|u| *u).unwrap_or_default();
         let model = run.model.lock().ok().and_then(|m| m.clone());
         Ok(InvokeOutcome {
@@ -405,7 +416,7 @@ impl Engine {
                 Ok(mut output) => {
                     if attempt > 0 {
                         // AIGNE marks an output that took retries.
-                        let mut meta = match output.remove("$meta") {
+                        let mut meta = match output.shift_remove("$meta") {
                             Some(Value::Object(meta)) => meta,
                             _ => Map::new(),
                         };

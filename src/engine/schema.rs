@@ -348,7 +348,7 @@ fn parse_at(schema: &Value, value: Value, top: bool) -> Value {
             };
             let mut out = Map::new();
             for (key, property) in properties {
-                let parsed = match map.remove(key) {
+                let parsed = match map.shift_remove(key) {
                     Some(item) => parse_at(property, item, false),
                     None => match property.get("default") {
                         Some(default) => parse_at(property, default.clone(), false),

@@ -1,4 +1,5 @@
-//! Conversation state across turns of one `session` (cases with the same session id).
+//! Conversation state across turns of one `session` (cases with the same session id; a case
+//! without one is a session of its own for the time it runs).
 //!
 //! AIGNE keeps state only for agents that ask for it. The native engine reproduces legacy
 //! `memory` (the CLI's `DefaultMemory`): each turn's `{input, output}` is recorded and later turns
@@ -18,7 +19,10 @@ use crate::model::types::ContentPart;
 
 use super::yaml::to_yaml_string;
 
-type Key = (String, String);
+/// A session and an agent instance: AIGNE keeps memory on the agent object, so two references to
+/// one agent file from different teams (each loaded anew) remember apart, while a reflection loop
+/// invoking the same member twice remembers across.
+type Key = (String, usize);
 
 /// One remembered turn: `(input, output)`.
 type Memory = (Map<String, Value>, Map<String, Value>);
@@ -34,14 +38,21 @@ impl SessionStore {
     pub(super) fn record_memory(
         &self,
         session: &str,
-        agent: &str,
+        agent: usize,
         input: Map<String, Value>,
         output: Map<String, Value>,
     ) {
         if let Ok(mut map) = self.memories.lock() {
-            map.entry((session.to_owned(), agent.to_owned()))
+            map.entry((session.to_owned(), agent))
                 .or_default()
                 .push((input, output));
+        }
+    }
+
+    /// Drops what a session remembers (a case's own session, when the case ends).
+    pub(super) fn forget(&self, session: &str) {
+        if let Ok(mut map) = self.memories.lock() {
+            map.retain(|(owner, _), _| owner != session);
         }
     }
 
@@ -49,7 +60,7 @@ impl SessionStore {
     pub(super) fn memory_parts(
         &self,
         session: &str,
-        agent: &str,
+        agent: usize,
         input_key: Option<&str>,
         output_key: &str,
     ) -> Vec<ContentPart> {
@@ -57,7 +68,7 @@ impl SessionStore {
             .memories
             .lock()
             .ok()
-            .and_then(|map| map.get(&(session.to_owned(), agent.to_owned())).cloned())
+            .and_then(|map| map.get(&(session.to_owned(), agent)).cloned())
             .unwrap_or_default();
         const LIMIT: usize = 10;
         const RECENT: usize = 5;

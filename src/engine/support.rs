@@ -65,10 +65,15 @@ pub fn is_supported(feature: &Feature) -> bool {
 pub fn note(feature: &Feature) -> Option<&'static str> {
     match feature {
         Feature::Memory => Some(
-            "legacy memory is kept per session in memory (DefaultMemory's retrieval of the 10 latest turns); nothing is persisted",
+            "legacy memory is kept per session and agent instance in memory (DefaultMemory's retrieval of the 10 latest turns; a case without a session is a session of its own); nothing is persisted",
         ),
         Feature::Session => Some("history compaction and memory extraction are not run"),
-        Feature::Afs(_) => Some("the history module is kept per session in memory"),
+        Feature::Afs(_) => Some(
+            "node engine only: AIGNE offers an AFS to the model as `afs_*` tools with its own prompt, and a `history` module makes extra model calls to extract facts; the native engine does not make these requests, so `--engine auto` runs the cases that reach this agent in the node engine (`--engine native` refuses them)",
+        ),
+        Feature::AgentType(kind) if kind == "image" => Some(
+            "node engine only: image generation runs in the official runtime; `--engine auto` runs the cases that reach this agent in the node engine",
+        ),
         Feature::TaskTitle => Some("UI only; ignored"),
         Feature::Hooks => Some(
             "hook agents see the hooked agent (and skill) as `{name}` and an error as `{message}`; `on_handoff` never fires (no transfers)",
@@ -202,6 +207,10 @@ mod tests {
         assert!(!is_supported(&Feature::AgentType("image".to_owned())));
         assert!(!is_supported(&Feature::Afs("history".to_owned())));
         assert!(!is_supported(&Feature::Afs("history,local-fs".to_owned())));
+        // An unsupported feature's note says where it runs instead, not how it would run natively.
+        let afs = note(&Feature::Afs("system-fs".to_owned())).unwrap();
+        assert!(afs.starts_with("node engine only"), "{afs}");
+        assert!(afs.contains("--engine auto"), "{afs}");
         assert!(is_supported(&Feature::PassthroughKey(
             "retryOnError".to_owned()
         )));

@@ -139,7 +139,7 @@ impl Engine {
                     )
                     .await?;
                 let mut result = output;
-                result.remove(key);
+                result.shift_remove(key);
                 if team.iterate_with_previous_output
                     && let Value::Object(previous) = &mut items[index]
                 {
@@ -152,11 +152,20 @@ impl Engine {
             let mut pending = FuturesUnordered::new();
             let mut next = 0;
             let snapshot = items.clone();
+            // After a failure no item starts (fastq's `killAndDrain`), but the items running
+            // finish, as AIGNE's promises do; then the first failure is the team's.
+            let mut failure = None;
             loop {
-                while pending.len() < concurrency && next < snapshot.len() {
+                while failure.is_none() && pending.len() < concurrency && next < snapshot.len() {
                     let index = next;
                     next += 1;
-                    let item = item_object(&snapshot[index])?;
+                    let item = match item_object(&snapshot[index]) {
+                        Ok(item) => item,
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
+                        }
+                    };
                     let member_input = iteration_input(&snapshot, &item);
                     pending.push(async move {
                         (
@@ -169,9 +178,18 @@ impl Engine {
                 let Some((index, output)) = pending.next().await else {
                     break;
                 };
-                let mut result = output?;
-                result.remove(key);
-                results[index] = Some(result);
+                match output {
+                    Ok(mut result) => {
+                        result.shift_remove(key);
+                        results[index] = Some(result);
+                    }
+                    Err(error) => {
+                        failure.get_or_insert(error);
+                    }
+                }
+            }
+            if let Some(error) = failure {
+                return Err(error);
             }
         }
         let results = results
@@ -218,11 +236,24 @@ impl Engine {
                     .collect();
                 // Outputs merge in completion order (later arrivals overwrite), as AIGNE's
                 // interleaved JSON deltas do.
+                // A member that fails does not stop the others: AIGNE has started them all (their
+                // model requests are on the way) and a promise cannot be cancelled. They finish,
+                // then the first failure is the team's.
                 let mut merged = Map::new();
+                let mut failure = None;
                 while let Some(output) = pending.next().await {
-                    merge_into(&mut merged, &output?);
+                    match output {
+                        Ok(output) if failure.is_none() => merge_into(&mut merged, &output),
+                        Ok(_) => {}
+                        Err(error) => {
+                            failure.get_or_insert(error);
+                        }
+                    }
                 }
-                Ok(merged)
+                match failure {
+                    Some(error) => Err(error),
+                    None => Ok(merged),
+                }
             }
         }
     }

@@ -38,7 +38,7 @@ impl ModelConfig {
             Value::Object(map) => {
                 let mut options = camelize(map);
                 options.retain(|_, value| !value.is_null());
-                let mut model = options.remove("model").filter(is_truthy);
+                let mut model = options.shift_remove("model").filter(is_truthy);
                 if model.is_none()
                     && allow_provider_name
                     && let (Some(provider), Some(name)) = (
@@ -482,7 +482,7 @@ impl AgentLoader<'_> {
                 .cloned();
                 match model {
                     Some(model) => raw.insert("model".to_owned(), model),
-                    None => raw.remove("model"),
+                    None => raw.shift_remove("model"),
                 };
                 let source = Source {
                     path,
@@ -655,7 +655,7 @@ impl AgentLoader<'_> {
         map.retain(|_, value| !value.is_null());
         let definition = map.clone();
 
-        let type_name = match map.remove("type") {
+        let type_name = match map.shift_remove("type") {
             Some(Value::String(t)) => t,
             Some(_) => return Err(source.invalid("type", "must be a string")),
             None => return Err(source.invalid("type", "is required for inline agents")),

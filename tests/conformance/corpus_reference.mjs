@@ -6,7 +6,8 @@
 // NAME...` finds it: the agents, skills, `cli.chat` and `mcp_server` agents by name or alias, then
 // the `cli:` tree by command name (the entry's `name`, else the agent's) or alias (the entry's,
 // else the agent's); a name with spaces walks the tree's groups (`component push`).
-// Prints one JSON line per case: {"output": ...} or {"error": "..."}.
+// Prints one JSON line per case: {"output": ...} or {"error": "..."}; a project that fails to load
+// gives its load error for every case.
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -37,17 +38,18 @@ function find(aigne, name) {
   );
 }
 
-let aigne;
-try {
-  aigne = await loadAIGNE({ path: path.resolve(projectDir) });
-} catch (error) {
-  for (const _ of cases) {
-    process.stdout.write(`${JSON.stringify({ error: String(error?.message) })}\n`);
-  }
-  process.exit(0);
-}
+// Each case gets a freshly loaded project, as each `aigne run` does (an agent's `memory` would
+// otherwise carry one case's turns into the next); after it, a GET to `corpus-case-end` tells the
+// fake server where the case's requests end.
+const endOfCase = () =>
+  fetch(`${process.env.OPENAI_BASE_URL}/corpus-case-end`).then(
+    (response) => response.arrayBuffer(),
+    () => undefined,
+  );
 for (const item of cases) {
+  let aigne;
   try {
+    aigne = await loadAIGNE({ path: path.resolve(projectDir) });
     const agent = find(aigne, item.agent);
     if (!agent) throw new Error(`agent ${item.agent} not found`);
     const output = await aigne.invoke(agent, item.input);
@@ -55,5 +57,10 @@ for (const item of cases) {
   } catch (error) {
     process.stdout.write(`${JSON.stringify({ error: String(error?.message) })}\n`);
   }
+  // Work the runtime goes on with after the invoke (an AFS history module's fact extraction)
+  // keeps `aigne run` alive until it ends: let it run before the case is closed.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await aigne?.shutdown?.().catch(() => undefined);
+  await endOfCase();
 }
 process.exit(0);
