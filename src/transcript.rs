@@ -48,6 +48,10 @@ pub struct Invocation {
     pub started_ms: u64,
     /// How long it took; `None` when it never ended (timeout, cancellation).
     pub duration_ms: Option<u64>,
+    /// The hook slot (`on_start`, `on_success`, `on_error`, `on_end`, `on_skill_start`,
+    /// `on_skill_end`) this hook agent ran for, under the agent that declared the hook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
     /// The input it got.
     pub input: Value,
     /// What it returned.
@@ -185,11 +189,20 @@ impl TranscriptRecorder {
             kind: kind.to_owned(),
             started_ms,
             duration_ms: None,
+            hook: None,
             input: cap_value(input),
             output: None,
             error: None,
         });
         Some(id)
+    }
+
+    /// Marks an invocation as a hook agent run for `slot` (`on_start`, …).
+    pub fn set_hook(&self, id: Option<usize>, slot: &str) {
+        let Some(id) = id else { return };
+        if let Some(invocation) = self.recorded().invocations.get_mut(id) {
+            invocation.hook = Some(slot.to_owned());
+        }
     }
 
     /// An invocation ended with an output or an error.

@@ -202,6 +202,91 @@ fn report_html_shows_every_case_and_a_failing_one_in_chromium() {
     assert_png(&shots.join("failing-case-detail.png"));
 }
 
+/// A run with `--baseline` and `--repeat`: the header shows the Δ pass rate in signed
+/// percentage points, the regressed and fixed counts and the flaky count; the table marks each
+/// case's comparison and filters by it and by flakiness.
+#[test]
+fn report_html_shows_the_baseline_delta_and_flaky_cases() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    fs_err::write(
+        dir.path().join("prompts.jsonl"),
+        concat!(
+            "{\"id\": \"steady\", \"input\": \"apples\", \"expected\": \"ok\"}\n",
+            "{\"id\": \"wobbly\", \"input\": \"plums\", \"expected\": \"ok\"}\n",
+        ),
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("ok"));
+    let run = |extra: &[&str], code: i32| {
+        common::Run::in_dir(dir.path())
+            .openai(&server, SECRET)
+            .args([
+                "run",
+                ".",
+                "crew",
+                "--input",
+                "prompts.jsonl",
+                "--concurrency",
+                "1",
+            ])
+            .args(extra)
+            .expect_exit(code)
+            .run();
+    };
+    run(&["--out-dir", "before"], 0);
+    // Now `steady` always answers wrong (regressed) and `wobbly` alternates (flaky, passing
+    // with one run of two).
+    let plums = Arc::new(AtomicUsize::new(0));
+    server.set_handler(move |request| {
+        let text = request.body["messages"].to_string();
+        if text.contains("apples") {
+            Reply::text("wrong")
+        } else if plums.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+            Reply::text("ok")
+        } else {
+            Reply::text("wrong")
+        }
+    });
+    run(
+        &[
+            "--out-dir",
+            "after",
+            "--baseline",
+            "before/results.jsonl",
+            "--repeat",
+            "2",
+            "--repeat-min-pass",
+            "1",
+        ],
+        1,
+    );
+    let out = dir.path().join("after");
+    let records = common::records(&out);
+    assert_eq!(records[0]["baseline"], "regressed", "{:#}", records[0]);
+    assert_eq!(records[1]["flaky"], true, "{:#}", records[1]);
+    let Some(result) = check_page(&out.join("report.html"), &shots_dir("baseline"), None) else {
+        return;
+    };
+    assert_eq!(result["errors"], json!([]), "{result:#}");
+    let header = result["header"].as_str().unwrap();
+    for text in [
+        "−50 pp\nΔ pass rate vs baseline",
+        "1\nregressed",
+        "0\nfixed",
+        "1\nflaky (of 2 runs, 1 must pass)",
+        "2 cases, pass rate 100.0%",
+    ] {
+        assert!(header.contains(text), "{text:?} not in {header}");
+    }
+    assert_eq!(result["shown_regressed"], json!(["steady"]), "{result:#}");
+    assert_eq!(result["shown_flaky"], json!(["wobbly"]), "{result:#}");
+}
+
 /// A shard's `results.jsonl` + `summary.json` + transcripts for `lines` (synthetic: what the
 /// merge reads; the page is built from these).
 fn synthetic_shard(dir: &Path, lines: std::ops::Range<usize>, total: usize) {

@@ -235,6 +235,114 @@ fn native_transcripts_hold_the_invocation_tree_and_every_model_call() {
     }
 }
 
+/// Hook agents are in the tree under the agent that declared them, each naming its slot:
+/// `greet`'s `on_start` / `on_success` / `on_end`, `tooled`'s `on_skill_start` / `on_skill_end`
+/// around its tool call (tests/fixtures/projects/hooks).
+#[test]
+fn hook_invocations_name_their_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/projects/hooks");
+    fs_err::write(
+        dir.path().join("prompts.jsonl"),
+        concat!(
+            "{\"id\": \"greet\", \"agent\": \"greet\", \"input\": \"hello\"}\n",
+            "{\"id\": \"tooled\", \"agent\": \"tooled\", \"input\": \"echo this\"}\n",
+        ),
+    )
+    .unwrap();
+    let server = FakeOpenAi::start();
+    server.push_all([
+        Reply::text("Hi there"),
+        Reply::text("Looks fine"),
+        Reply::tool_calls([FakeToolCall::new("c1", "echo", json!({"text": "ping"}))]),
+        Reply::text("start noted"),
+        Reply::text("end noted"),
+        Reply::text("Echoed ping"),
+    ]);
+    common::Run::in_dir(dir.path())
+        .openai(&server, SECRET)
+        .args([
+            "run",
+            &fixture.display().to_string(),
+            "--input",
+            "prompts.jsonl",
+        ])
+        .args(["--concurrency", "1"])
+        .expect_exit(0)
+        .run();
+    let out = dir.path().join("aigne-ci-output");
+    let validator = validator();
+    let tree = |line: usize| -> Vec<(String, Option<String>, Option<String>)> {
+        let transcript = read_json(&out.join(format!("transcripts/{line}.json")));
+        assert_valid(&validator, &transcript);
+        let invocations = transcript["invocations"].as_array().unwrap().clone();
+        invocations
+            .iter()
+            .map(|invocation| {
+                let parent = invocation["parent"].as_u64().map(|parent| {
+                    invocations[parent as usize]["agent"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                });
+                (
+                    invocation["agent"].as_str().unwrap().to_owned(),
+                    invocation["hook"].as_str().map(str::to_owned),
+                    parent,
+                )
+            })
+            .collect()
+    };
+    let hooks =
+        |tree: &[(String, Option<String>, Option<String>)]| -> Vec<(String, String, String)> {
+            tree.iter()
+                .filter_map(|(agent, hook, parent)| {
+                    Some((
+                        agent.clone(),
+                        hook.clone()?,
+                        parent.clone().unwrap_or_default(),
+                    ))
+                })
+                .collect()
+        };
+    let owned = |items: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+        items
+            .iter()
+            .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+            .collect()
+    };
+    let greet = tree(1);
+    assert_eq!(
+        hooks(&greet),
+        owned(&[
+            ("start_hook", "on_start", "greet"),
+            // `on_success` and `on_end` run together, the `priority: high` entry first.
+            ("review_hook", "on_end", "greet"),
+            ("success_hook", "on_success", "greet"),
+        ]),
+        "{greet:?}"
+    );
+    // The case's own agent is no hook.
+    assert_eq!(greet[0], ("greet".to_owned(), None, None));
+    let tooled = tree(2);
+    assert_eq!(
+        hooks(&tooled),
+        owned(&[
+            ("skill_start_hook", "on_skill_start", "tooled"),
+            ("skill_end_hook", "on_skill_end", "tooled"),
+        ]),
+        "{tooled:?}"
+    );
+    // The tool call itself is no hook either, and runs between the two.
+    let position = |name: &str| tooled.iter().position(|(agent, ..)| agent == name).unwrap();
+    assert!(
+        position("skill_start_hook") < position("echo"),
+        "{tooled:?}"
+    );
+    assert!(position("echo") < position("skill_end_hook"), "{tooled:?}");
+    assert_eq!(tooled[position("echo")].1, None);
+}
+
 #[test]
 fn transcripts_off_writes_none() {
     let dir = tempfile::tempdir().unwrap();

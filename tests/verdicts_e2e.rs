@@ -596,20 +596,28 @@ fn baselines_mark_regressions_and_fail_only_on_them() {
         "{markdown}"
     );
 
-    // Without the regression, old failures do not fail the run.
+    // Without the regression, old failures do not fail the run; under `--repeat 2` the tokens
+    // are compared per run, so the same cases cost the same as the baseline that ran once.
+    let again = dir.path().join("again");
     run_in(dir.path(), &server)
         .args([
             "--input",
             "head.jsonl",
             "--out-dir",
-            dir.path().join("again").to_str().unwrap(),
+            again.to_str().unwrap(),
             "--baseline",
             head.join("results.jsonl").to_str().unwrap(),
             "--fail-on",
             "regression",
+            "--repeat",
+            "2",
         ])
         .expect_exit(0)
         .run();
+    let again_summary = read_summary(&again);
+    assert_eq!(again_summary["repeat"]["runs"], json!(2));
+    assert_ne!(summary["tokens"]["input_tokens"], json!(0));
+    assert_eq!(again_summary["baseline"]["tokens_delta"], json!(0));
 
     // `merge` keeps the marks and recomputes the counts.
     let merged = dir.path().join("merged");

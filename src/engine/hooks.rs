@@ -41,6 +41,18 @@ impl Slot {
             Self::SkillEnd => "onSkillEnd",
         }
     }
+
+    /// The slot as a project file names it (`hooks: [{on_start: …}]`), for transcripts.
+    pub(super) fn yaml_name(self) -> &'static str {
+        match self {
+            Self::Start => "on_start",
+            Self::Success => "on_success",
+            Self::Error => "on_error",
+            Self::End => "on_end",
+            Self::SkillStart => "on_skill_start",
+            Self::SkillEnd => "on_skill_end",
+        }
+    }
 }
 
 /// `{name}`: what a hook sees of an agent.
@@ -77,18 +89,18 @@ impl Engine {
         }
         let mut entries: Vec<_> = agent.hooks.iter().collect();
         entries.sort_by_key(|entry| priority_rank(&entry.priority));
-        let mut hook_agents: Vec<Arc<AgentDef>> = Vec::new();
+        let mut hook_agents: Vec<(Slot, Arc<AgentDef>)> = Vec::new();
         for entry in entries {
             for slot in slots {
                 if let Some((_, hook)) = entry.slots.iter().find(|(name, _)| name == slot.key()) {
-                    hook_agents.push(Arc::clone(hook));
+                    hook_agents.push((*slot, Arc::clone(hook)));
                 }
             }
         }
-        for hook in hook_agents {
+        for (slot, hook) in hook_agents {
             let mut input = payload.clone();
             input.insert("agent".to_owned(), agent_ref(agent));
-            let output = self.invoke_hook(run, &hook, input).await?;
+            let output = self.invoke_hook(run, slot, &hook, input).await?;
             result.extend(output);
             if result.get("retry").is_some_and(is_truthy_value) {
                 return Ok(result);
@@ -133,9 +145,11 @@ impl Engine {
     pub(super) async fn invoke_hook(
         &self,
         run: &Run,
+        slot: Slot,
         hook: &Arc<AgentDef>,
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>, InvokeError> {
-        self.invoke_agent(run, hook, input, None).await
+        self.invoke_agent_as(run, hook, input, None, Some(slot.yaml_name()))
+            .await
     }
 }

@@ -34,6 +34,7 @@ mod team;
 pub mod template;
 mod transform;
 pub mod yaml;
+mod zod;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -147,7 +148,7 @@ fn transcript_parent() -> Option<usize> {
 
 /// What the native engine's transcripts hold (written into each transcript).
 pub const NATIVE_TRANSCRIPT_CAPTURES: &[&str] = &[
-    "every agent invocation (ai, team members, transforms, JavaScript agents and the agents they invoke) with its input and output or error",
+    "every agent invocation (ai, team members, transforms, JavaScript agents and the agents they invoke) with its input and output or error; a hook agent's invocation names its slot (`hook`)",
     "every MCP tool call with its arguments and result",
     "every model call in order: provider, model, the provider-neutral request (messages, tools, tool choice, response format, options), the answer, usage, latency, HTTP attempts, error",
     "not captured: the provider-specific wire bodies (see --record for those)",
@@ -273,6 +274,19 @@ impl Engine {
         input: Map<String, Value>,
         inherited: Option<&'a ModelConfig>,
     ) -> BoxFuture<'a, Result<Map<String, Value>, InvokeError>> {
+        self.invoke_agent_as(run, agent, input, inherited, None)
+    }
+
+    /// [`Engine::invoke_agent`] of a hook agent, run for the hook slot `hook` (`on_start`, …):
+    /// the transcript names the slot.
+    fn invoke_agent_as<'a>(
+        &'a self,
+        run: &'a Run,
+        agent: &'a Arc<AgentDef>,
+        input: Map<String, Value>,
+        inherited: Option<&'a ModelConfig>,
+        hook: Option<&'static str>,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, InvokeError>> {
         let Some(transcript) = &run.transcript else {
             return self.invoke_agent_lifecycle(run, agent, input, inherited);
         };
@@ -283,6 +297,9 @@ impl Engine {
                 agent.kind.type_name(),
                 &Value::Object(input.clone()),
             );
+            if let Some(slot) = hook {
+                transcript.set_hook(id, slot);
+            }
             let result = TRANSCRIPT_PARENT
                 .scope(
                     id,
@@ -617,7 +634,7 @@ fn validate_input(
     input: Map<String, Value>,
 ) -> Result<Map<String, Value>, InvokeError> {
     let input_key = agent.ai().and_then(|ai| ai.input_key.as_deref());
-    let Some(schema) = schema::with_input_key(agent.input_schema.as_ref(), input_key) else {
+    let Some(schema) = schema::with_input_key_check(agent.input_schema.as_ref(), input_key) else {
         return Ok(input);
     };
     let input = Value::Object(input);

@@ -56,6 +56,20 @@ pub(super) fn with_input_key(schema: Option<&Value>, input_key: Option<&str>) ->
     Some(schema)
 }
 
+/// The input schema an AI agent with `input_key` checks its input with: the key is
+/// `z.string().nullish()` (optional, `null` allowed; any other type is refused as a string).
+pub(super) fn with_input_key_check(
+    schema: Option<&Value>,
+    input_key: Option<&str>,
+) -> Option<Value> {
+    let mut schema = with_input_key(schema, input_key)?;
+    if let (Some(key), Some(Value::Object(properties))) = (input_key, schema.get_mut("properties"))
+    {
+        properties.insert(key.to_owned(), json!({"type": "string", "nullable": true}));
+    }
+    Some(schema)
+}
+
 /// zod round trip: objects become `{type, additionalProperties: false, properties, required,
 /// …}` with `required` in property order; other keys keep their order with `default` and
 /// `description` last.
@@ -289,11 +303,19 @@ pub(super) fn validation_schema(schema: &Value) -> Value {
     }
 }
 
-/// Validates `value` against `schema` (passthrough). The JSON Schema validator decides; the
-/// error is worded as AIGNE's zod words it (`item_name: Required`, `count: Expected number,
-/// received string`, issues joined by `, `) where the problem is one zod words so, else the
-/// validator's own text.
+/// Validates `value` against `schema` as the official runtime's zod schema does (see
+/// [`super::zod`]): the error is `checkArguments`' text after its `… check arguments error: `.
+/// A schema with a construct that module does not run (`oneOf`, `allOf`, …; `inspect` marks it
+/// and `--engine auto` leaves such agents to node) is checked as JSON Schema instead, worded as
+/// zod words the common keywords, else with the validator's own text.
 pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
+    match super::zod::compile(schema) {
+        Ok(compiled) => compiled.check(value),
+        Err(_) => validate_json_schema(schema, value),
+    }
+}
+
+fn validate_json_schema(schema: &Value, value: &Value) -> Result<(), String> {
     let schema = validation_schema(schema);
     let validator =
         jsonschema::validator_for(&schema).map_err(|error| format!("invalid schema: {error}"))?;

@@ -480,17 +480,55 @@ fn write_json(value: &Value, indent: Option<&str>, depth: usize, out: &mut Strin
     }
 }
 
-/// A number as JavaScript prints it (`1.0` → `1`).
+/// A number as JavaScript prints it (`1.0` → `1`, `1e21` → `1e+21`).
 pub fn js_number(number: &serde_json::Number) -> String {
-    if let Some(float) = number.as_f64()
-        && number.is_f64()
-    {
-        if float.fract() == 0.0 && float.abs() < 1e21 {
-            return format!("{}", float as i64);
-        }
-        return format!("{float}");
+    match number.as_f64() {
+        Some(float) if number.is_f64() => js_float(float),
+        // An integer beyond 2^53 is a float to JavaScript too.
+        Some(float) if float.abs() >= 1e21 => js_float(float),
+        _ => number.to_string(),
     }
-    number.to_string()
+}
+
+/// ECMAScript's `Number::toString(x)`: the shortest digits that read back as `x` (Rust's
+/// `{:e}` finds them), placed as the specification places them (plain from 1e-7 up to 1e21,
+/// else `d.ddde±n`).
+pub fn js_float(float: f64) -> String {
+    if float.is_nan() {
+        return "NaN".to_owned();
+    }
+    if float == 0.0 {
+        return "0".to_owned();
+    }
+    if float.is_infinite() {
+        return if float > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    let sign = if float < 0.0 { "-" } else { "" };
+    let scientific = format!("{:e}", float.abs());
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let k = digits.len() as i32;
+    // The decimal point sits after `n` digits.
+    let n = exponent.parse::<i32>().unwrap_or(0) + 1;
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let e = n - 1;
+        let e = if e >= 0 {
+            format!("+{e}")
+        } else {
+            e.to_string()
+        };
+        match k {
+            1 => format!("{digits}e{e}"),
+            _ => format!("{}.{}e{e}", &digits[..1], &digits[1..]),
+        }
+    };
+    format!("{sign}{body}")
 }
 
 fn format_value(
@@ -536,6 +574,27 @@ mod tests {
     fn render_str(source: &str, variables: Value) -> Result<String, RenderError> {
         let files = FileAccess::new(&std::env::temp_dir(), &LoadSettings::default()).unwrap();
         render(source, Path::new("/nowhere/agent.yaml"), &variables, &files)
+    }
+
+    /// `String(x)` in node for each value.
+    #[test]
+    fn numbers_print_as_javascript_prints_them() {
+        for (float, text) in [
+            (1e21, "1e+21"),
+            (1.5e21, "1.5e+21"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (100.0, "100"),
+            (-2.5, "-2.5"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (12345.678, "12345.678"),
+        ] {
+            assert_eq!(js_float(float), text);
+        }
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub enum Feature {
     /// `for`, `set` and `include`: `tag NAME`, `filter NAME`, `variable $NAME` or
     /// `method call .NAME()`.
     TemplateSyntax(String),
+    /// A JSON-schema construct of an `input_schema`/`output_schema` beyond `type`,
+    /// `properties`, `required`, `items`, `description` and `default` (`keyword minLength`,
+    /// `format email`, `keyword oneOf`, …), as the official runtime's zod schema is built from it.
+    SchemaConstruct(String),
     /// `input_schema`.
     InputSchema,
     /// `output_schema`.
@@ -114,6 +118,7 @@ impl fmt::Display for Feature {
                 formatter,
                 "jsonata object key that is a path, with the object's keys listed"
             ),
+            Self::SchemaConstruct(construct) => write!(formatter, "schema {construct}"),
             Self::InputSchema => write!(formatter, "input_schema"),
             Self::OutputSchema => write!(formatter, "output_schema"),
             Self::DefaultInput => write!(formatter, "default_input"),
@@ -248,6 +253,16 @@ fn walk(
     }
     if agent.output_schema.is_some() {
         push(Feature::OutputSchema);
+    }
+    let mut constructs = BTreeSet::new();
+    for schema in [&agent.input_schema, &agent.output_schema]
+        .into_iter()
+        .flatten()
+    {
+        schema_constructs(schema, true, &mut constructs);
+    }
+    for construct in constructs {
+        push(Feature::SchemaConstruct(construct));
     }
     if !agent.default_input.is_empty() {
         push(Feature::DefaultInput);
@@ -559,6 +574,105 @@ static TEMPLATE_INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
 /// Collects the Nunjucks constructs of `text` (from `path`) beyond variables, `if`, `for`,
 /// `set` and `include`, following `{% include %}`s that stay inside the project folder `root`
 /// (a file that cannot be read is left to the render, which names it).
+/// The constructs of a JSON schema (see [`Feature::SchemaConstruct`]), walking it as
+/// `@aigne/json-schema-to-zod` does (properties, items, additional properties, the members of
+/// `anyOf`/`oneOf`/`allOf`, `not`, `if`/`then`/`else`, pattern properties). The top level is an
+/// object with properties (the loader requires it and keeps only `type`, `properties`,
+/// `required` and `additionalProperties` there).
+fn schema_constructs(schema: &Value, top: bool, out: &mut BTreeSet<String>) {
+    let map = match schema {
+        Value::Object(map) => map,
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => return,
+        Value::Null | Value::Array(_) => {
+            out.insert("that is not an object".to_owned());
+            return;
+        }
+    };
+    const PLAIN: &[&str] = &[
+        "type",
+        "properties",
+        "required",
+        "items",
+        "description",
+        "default",
+        "title",
+        "$schema",
+        "$ref",
+        "$id",
+        "examples",
+    ];
+    for (key, value) in map {
+        if top && !matches!(key.as_str(), "properties" | "additionalProperties") {
+            continue;
+        }
+        match key.as_str() {
+            "format" => {
+                out.insert(format!("format {}", value.as_str().unwrap_or("?")));
+            }
+            "items" if value.is_array() => {
+                out.insert("keyword items list".to_owned());
+            }
+            "oneOf" if value.as_array().is_some_and(|items| items.len() < 2) => {}
+            "patternProperties" if value.as_object().is_some_and(|items| items.is_empty()) => {}
+            "anyOf" | "oneOf" | "allOf"
+                if map.get("type").and_then(Value::as_str) == Some("object") =>
+            {
+                out.insert("keyword anyOf on an object".to_owned());
+            }
+            "pattern" => {
+                let source = value.as_str().unwrap_or_default();
+                if regress::Regex::new(source).is_err() {
+                    out.insert("keyword pattern that is not a JavaScript regex".to_owned());
+                } else {
+                    out.insert("keyword pattern".to_owned());
+                }
+            }
+            "enum" => {
+                let strings = value
+                    .as_array()
+                    .is_some_and(|items| items.iter().all(Value::is_string));
+                out.insert(
+                    if strings {
+                        "keyword enum"
+                    } else {
+                        "keyword enum of non-strings"
+                    }
+                    .to_owned(),
+                );
+            }
+            "type" if value.is_array() => {
+                out.insert("keyword type list".to_owned());
+            }
+            key if PLAIN.contains(&key) => {}
+            key => {
+                out.insert(format!("keyword {key}"));
+            }
+        }
+    }
+    let mut walk = |value: &Value| schema_constructs(value, false, out);
+    if let Some(Value::Object(properties)) = map.get("properties") {
+        properties.values().for_each(&mut walk);
+    }
+    if let Some(Value::Object(patterns)) = map.get("patternProperties").filter(|_| !top) {
+        patterns.values().for_each(&mut walk);
+    }
+    for key in ["items", "additionalProperties", "not", "if", "then", "else"] {
+        if top && key != "additionalProperties" {
+            continue;
+        }
+        match map.get(key) {
+            Some(Value::Array(items)) => items.iter().for_each(&mut walk),
+            Some(value @ Value::Object(_)) => walk(value),
+            _ => {}
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(Value::Array(items)) = map.get(key).filter(|_| !top) {
+            items.iter().for_each(&mut walk);
+        }
+    }
+}
+
 fn template_constructs(
     root: &Path,
     text: &str,

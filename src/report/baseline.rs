@@ -64,7 +64,8 @@ pub struct BaselineFigures {
     /// Cases compared with (skipped ones left out).
     pub cases: usize,
     pub pass_rate: Option<f64>,
-    /// Input + output tokens of its cases.
+    /// Input + output tokens of its cases, per run (a case repeated N times counts its tokens
+    /// divided by N, so runs with different `--repeat` compare).
     pub tokens: u64,
     pub p50_ms: u64,
     pub p95_ms: u64,
@@ -84,12 +85,20 @@ pub struct BaselineSummary {
     pub missing: usize,
     /// This run's pass rate minus the baseline's (`null` when either ran no case).
     pub pass_rate_delta: Option<f64>,
-    /// This run's tokens (agent, input + output) minus the baseline's.
+    /// This run's tokens (agent, input + output, per run of each case) minus the baseline's.
     pub tokens_delta: i64,
     pub p50_ms_delta: i64,
     pub p95_ms_delta: i64,
     /// The baseline's own figures.
     pub reference: BaselineFigures,
+}
+
+/// A case's agent tokens (input + output) divided by its runs, rounded: what one run of it
+/// cost, so a run under `--repeat 3` compares with a baseline that ran each case once.
+pub fn tokens_per_run(record: &ResultRecord) -> u64 {
+    let tokens = record.usage.input_tokens + record.usage.output_tokens;
+    let runs = u64::try_from(record.runs.len().max(1)).unwrap_or(u64::MAX);
+    (tokens + runs / 2) / runs
 }
 
 /// Why a baseline cannot be used.
@@ -178,7 +187,7 @@ impl Baseline {
             let position = baseline.entries.len();
             let is_passed = record.status == CaseStatus::Passed;
             passed += usize::from(is_passed);
-            baseline.figures.tokens += record.usage.input_tokens + record.usage.output_tokens;
+            baseline.figures.tokens += tokens_per_run(&record);
             durations.push(record.duration_ms);
             baseline.entries.push(Entry {
                 passed: is_passed,
@@ -297,6 +306,25 @@ mod tests {
 
     fn parse(line: &str) -> ResultRecord {
         serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn a_repeated_case_counts_its_tokens_per_run() {
+        let run = json!({"status": "passed", "output": "x", "assertions": [], "attempts": 1,
+                         "duration_ms": 100, "usage": {"input_tokens": 10, "output_tokens": 5}});
+        let mut repeated: serde_json::Value =
+            serde_json::from_str(&record("r", json!("r"), "passed")).unwrap();
+        repeated["usage"] = json!({"input_tokens": 30, "output_tokens": 15});
+        repeated["runs"] = json!([run, run, run]);
+        repeated["flaky"] = json!(false);
+        let repeated = parse(&repeated.to_string());
+        assert_eq!(repeated.runs.len(), 3);
+        assert_eq!(tokens_per_run(&repeated), 15);
+        // Once, as a baseline that ran each case once would hold it: the same figure.
+        assert_eq!(
+            tokens_per_run(&parse(&record("r", json!("r"), "passed"))),
+            15
+        );
     }
 
     #[test]

@@ -200,6 +200,8 @@ pub struct Tally {
     pub baseline_missing: Option<usize>,
     /// Cases per engine.
     pub engines: std::collections::BTreeMap<String, usize>,
+    /// Agent tokens per run of each case (what the baseline's tokens are compared with).
+    pub tokens_per_run: u64,
 }
 
 impl Tally {
@@ -207,6 +209,7 @@ impl Tally {
     pub fn add(&mut self, record: &ResultRecord) {
         self.counts.add(record.status);
         self.usage.add(record.usage);
+        self.tokens_per_run += super::baseline::tokens_per_run(record);
         self.judge_usage.add(record.judge_usage);
         if !record.judge_usage.is_zero()
             || record
@@ -291,7 +294,6 @@ pub fn build(
         .or(tally.compared.then_some(tally.baseline.regressed));
     let verdict = context.policy.evaluate_with(&tally.counts, regressed);
     let durations = tally.durations(wall_ms);
-    let agent_tokens = tally.usage.input_tokens + tally.usage.output_tokens;
     let pass_rate = tally.counts.pass_rate();
     let baseline = context
         .baseline
@@ -310,7 +312,7 @@ pub fn build(
                 (Some(now), Some(then)) => Some(((now - then) * 1e6).round() / 1e6),
                 _ => None,
             },
-            tokens_delta: delta(agent_tokens, figures.tokens),
+            tokens_delta: delta(tally.tokens_per_run, figures.tokens),
             p50_ms_delta: delta(durations.p50_ms, figures.p50_ms),
             p95_ms_delta: delta(durations.p95_ms, figures.p95_ms),
             reference: *figures,

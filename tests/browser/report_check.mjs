@@ -55,6 +55,17 @@ try {
   await page.click(".head [data-key=duration]");
   result.sort_ms = Date.now() - sortStarted;
   await page.click(".head [data-key=line]");
+  // The baseline and flaky filters, when the page has them (a run with --baseline / --repeat).
+  if (await page.$("#baseline-filter")) {
+    await page.selectOption("#baseline-filter", "regressed");
+    result.shown_regressed = await page.$$eval("#rows .case:not([hidden])", (rows) => rows.map((row) => row.dataset.id));
+    await page.selectOption("#baseline-filter", "");
+  }
+  if (await page.$("#flaky-filter")) {
+    await page.check("#flaky-filter");
+    result.shown_flaky = await page.$$eval("#rows .case:not([hidden])", (rows) => rows.map((row) => row.dataset.id));
+    await page.uncheck("#flaky-filter");
+  }
   if (failingId) {
     const filterStarted = Date.now();
     await page.uncheck("input[data-status=passed]");

@@ -57,9 +57,6 @@ for (const item of cases) {
   } catch (error) {
     process.stdout.write(`${JSON.stringify({ error: String(error?.message) })}\n`);
   }
-  // Work the runtime goes on with after the invoke (an AFS history module's fact extraction)
-  // keeps `aigne run` alive until it ends: let it run before the case is closed.
-  await new Promise((resolve) => setTimeout(resolve, 300));
   await aigne?.shutdown?.().catch(() => undefined);
   await endOfCase();
 }

@@ -98,6 +98,7 @@ pub(super) fn record_events(recorder: &TranscriptRecorder, events: Value) {
             kind: event.tag,
             started_ms: offset(event.started),
             duration_ms,
+            hook: None,
             input: event.input,
             output: event.output,
             error,
