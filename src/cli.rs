@@ -180,6 +180,11 @@ pub struct ModelArgs {
     #[arg(long, env = EnvVars::AIGNE_CI_RETRIES, value_name = "N", default_value_t = 3)]
     pub retries: u32,
 
+    /// Largest answer a model provider may send (bytes, or `8MiB`, `512KiB`); a larger one fails
+    /// its case as soon as it passes the cap, before it is held whole
+    #[arg(long, env = EnvVars::AIGNE_CI_MAX_RESPONSE_SIZE, value_name = "SIZE", default_value = "16MiB", value_parser = crate::project::files::parse_size)]
+    pub max_response_size: u64,
+
     /// Record every model request/response to this cassette (secrets stripped)
     #[arg(long, env = EnvVars::AIGNE_CI_RECORD, value_name = "FILE", conflicts_with = "replay")]
     pub record: Option<PathBuf>,

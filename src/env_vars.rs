@@ -36,6 +36,7 @@ impl EnvVars {
     pub const AIGNE_CI_TIMEOUT: &'static str = "AIGNE_CI_TIMEOUT";
     pub const AIGNE_CI_TOTAL_TIMEOUT: &'static str = "AIGNE_CI_TOTAL_TIMEOUT";
     pub const AIGNE_CI_RETRIES: &'static str = "AIGNE_CI_RETRIES";
+    pub const AIGNE_CI_MAX_RESPONSE_SIZE: &'static str = "AIGNE_CI_MAX_RESPONSE_SIZE";
     pub const AIGNE_CI_SHARD: &'static str = "AIGNE_CI_SHARD";
     pub const AIGNE_CI_GRACE_PERIOD: &'static str = "AIGNE_CI_GRACE_PERIOD";
     pub const AIGNE_CI_FAIL_ON: &'static str = "AIGNE_CI_FAIL_ON";

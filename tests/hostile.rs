@@ -358,6 +358,152 @@ fn a_million_malformed_lines_are_counted_in_bounded_memory() {
     assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
 }
 
+/// A loopback server that answers every request with a 200 event stream that never ends:
+/// `head`, then `piece` again and again until the client hangs up. Returns its origin.
+fn endless_stream_server(head: String, piece: String) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            let Ok(mut connection) = connection else {
+                return;
+            };
+            let (head, piece) = (head.clone(), piece.clone());
+            std::thread::spawn(move || {
+                // The request (small) is read once; its content does not matter.
+                let mut request = [0u8; 64 * 1024];
+                let _ = connection.read(&mut request);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{head}"
+                );
+                if connection.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+                while connection.write_all(piece.as_bytes()).is_ok() {}
+            });
+        }
+    });
+    origin
+}
+
+#[test]
+fn an_endless_model_answer_stops_at_the_response_cap_in_bounded_memory() {
+    let text = "x".repeat(64 * 1024);
+    let openai = |delta: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": delta}}]})
+        )
+    };
+    let anthropic = format!(
+        "event: content_block_delta\ndata: {}\n\n",
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+    );
+    let gemini = format!(
+        "data: {}\n\n",
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}]})
+    );
+    // Per provider wire: endless valid events, and one endless line. (model, base URL variable,
+    // path after the origin, head, piece, --max-response-size)
+    let cases = [
+        (
+            "openai:gpt-4o-mini",
+            "OPENAI_BASE_URL",
+            "/v1",
+            String::new(),
+            openai(&text),
+            None,
+        ),
+        (
+            "openai:gpt-4o-mini",
+            "OPENAI_BASE_URL",
+            "/v1",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"".to_owned(),
+            text.clone(),
+            None,
+        ),
+        (
+            "anthropic:claude-3-5-haiku-20241022",
+            "ANTHROPIC_BASE_URL",
+            "",
+            String::new(),
+            anthropic,
+            None,
+        ),
+        (
+            "google:gemini-2.0-flash",
+            "GOOGLE_GEMINI_BASE_URL",
+            "/v1beta",
+            String::new(),
+            gemini.clone(),
+            None,
+        ),
+        (
+            "google:gemini-2.0-flash",
+            "GOOGLE_GEMINI_BASE_URL",
+            "/v1beta",
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"".to_owned(),
+            text.clone(),
+            None,
+        ),
+        // The flag sets the cap.
+        (
+            "google:gemini-2.0-flash",
+            "GOOGLE_GEMINI_BASE_URL",
+            "/v1beta",
+            String::new(),
+            gemini,
+            Some("1MiB"),
+        ),
+    ];
+    for (model, variable, path, head, piece, flag) in cases {
+        let label = format!("{model} {:?} {flag:?}", head.get(..20));
+        let origin = endless_stream_server(head, piece);
+        let dir = tempfile::tempdir().unwrap();
+        project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+        let mut command = common::command(dir.path());
+        command
+            .env("OPENAI_API_KEY", "sk-hostile-0001")
+            .env("ANTHROPIC_API_KEY", "sk-hostile-0002")
+            .env("GEMINI_API_KEY", "sk-hostile-0003")
+            .env(variable, format!("{origin}{path}"))
+            .args([
+                "run",
+                ".",
+                "--prompt",
+                "go",
+                "--model",
+                model,
+                "--retries",
+                "0",
+            ]);
+        if let Some(size) = flag {
+            command.args(["--max-response-size", size]);
+        }
+        let ran = guarded(&mut command, |_| {});
+        assert!(
+            ran.peak_rss_kb < MAX_PEAK_RSS_KB,
+            "{label}: {} KiB",
+            ran.peak_rss_kb
+        );
+        assert_eq!(ran.code, Some(1), "{label}: {}", ran.stderr);
+        let results =
+            fs_err::read_to_string(dir.path().join("aigne-ci-output/results.jsonl")).unwrap();
+        let record: Value = serde_json::from_str(results.lines().next().unwrap()).unwrap();
+        assert_eq!(record["status"], "errored", "{label}: {record}");
+        let message = record["error"]["message"].as_str().unwrap();
+        let cap = if flag.is_some() { "1 MiB" } else { "16 MiB" };
+        assert!(
+            message.contains(&format!("at `{origin}"))
+                && message.ends_with(&format!(
+                    "sent an answer larger than the {cap} cap (`--max-response-size`)"
+                )),
+            "{label}: {message}"
+        );
+    }
+}
+
 /// Whether `node` is on PATH (the JavaScript tests need it; under `CI` they fail without it).
 fn node_on_path() -> bool {
     let found = Command::new("node")

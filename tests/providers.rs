@@ -1235,7 +1235,7 @@ async fn truncated_streams_hub_inside_an_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_over_the_size_cap_is_refused_not_buffered() {
     let server = FakeProvider::start();
-    let limit = aigne_ci::model::transport::MAX_RESPONSE_BYTES;
+    let limit = aigne_ci::model::transport::DEFAULT_MAX_RESPONSE_BYTES;
     server.push(Canned::sse(format!("data: {}\n\n", "x".repeat(limit))));
     let chat = model(anthropic(&server), "anthropic:claude-3-5-haiku-20241022");
     let error = chat
@@ -1249,7 +1249,7 @@ async fn an_answer_over_the_size_cap_is_refused_not_buffered() {
     assert!(
         error
             .to_string()
-            .ends_with(&format!("sent an answer larger than {limit} bytes")),
+            .ends_with("sent an answer larger than the 16 MiB cap (`--max-response-size`)"),
         "{error}"
     );
     assert_eq!(server.calls().len(), 1, "not retried");

@@ -2,9 +2,10 @@
 //! one parser of the crate: the `sse-stream` crate (rmcp's own), behind two entry points —
 //!
 //! - [`parse`] / [`ends_inside_an_event`] for a provider's whole streamed answer (the body is
-//!   read before parsing: the answer is assembled anyway, and the raw body is what a cassette
-//!   stores), with a cap of [`MAX_LINE_BYTES`] per line (the 32 MiB cap of a whole answer is the
-//!   transport's);
+//!   read before parsing: the raw body is what a cassette stores and what a retry judges), with
+//!   a cap of [`MAX_LINE_BYTES`] per line (the cap of a whole answer, `--max-response-size`, is
+//!   the transport's). Events are parsed one at a time from borrowed pieces of the body, so an
+//!   answer near the cap is held once, not once per copy;
 //! - [`events`] for a live byte stream (MCP's legacy SSE transport), with a cap per event.
 //!
 //! What is written here is only what the crate does not do: the caps, and telling whether a
@@ -39,48 +40,70 @@ pub enum SseError {
     Invalid(String),
 }
 
-/// A stream of the whole `body`, then `tail`.
-fn parsed(body: &str, tail: &'static [u8]) -> Vec<Result<sse_stream::Sse, sse_stream::Error>> {
-    let chunks = [
-        Bytes::copy_from_slice(body.as_bytes()),
-        Bytes::from_static(tail),
-    ]
-    .map(Ok::<_, std::convert::Infallible>);
+/// How much of a body the parser is handed at a time: it never holds more than this, an
+/// unfinished line and the events of one piece.
+const PIECE_BYTES: usize = 64 * 1024;
+
+/// The parser's items for `body`, then `tail`, one at a time: the body is handed over in
+/// borrowed pieces, never copied whole, and nothing is collected (an answer near the
+/// transport's cap must not be held twice or three times over).
+fn parsed<'a>(
+    body: &'a str,
+    tail: &'static [u8],
+) -> impl Iterator<Item = Result<sse_stream::Sse, sse_stream::Error>> + 'a {
+    let pieces = body
+        .as_bytes()
+        .chunks(PIECE_BYTES)
+        .chain(std::iter::once(tail))
+        .map(Ok::<&[u8], std::convert::Infallible>);
     // The stream is in memory: every poll is ready, so this never blocks.
-    futures::executor::block_on(
-        SseStream::from_bytes_stream(futures::stream::iter(chunks)).collect(),
-    )
+    futures::executor::block_on_stream(Box::pin(SseStream::from_bytes_stream(
+        futures::stream::iter(pieces),
+    )))
 }
 
-/// The events of a body, in order. Comment lines (`:`), `id`/`retry` fields and events without
-/// `data` are left out; an event still open at the end of the body is kept (the body ended
-/// without its blank line: [`ends_inside_an_event`] tells). A line longer than
-/// [`MAX_LINE_BYTES`] is an error.
-pub fn parse(body: &str) -> Result<Vec<Event>, SseError> {
+/// The events of a body, in order, parsed as they are taken (nothing is parsed ahead, nothing
+/// is kept): an error ends the iteration. Comment lines (`:`), `id`/`retry` fields and events
+/// without `data` are left out; an event still open at the end of the body is kept (the body
+/// ended without its blank line: [`ends_inside_an_event`] tells). A line longer than
+/// [`MAX_LINE_BYTES`] is an error before any event.
+pub fn parse(body: &str) -> Result<impl Iterator<Item = Result<Event, SseError>> + '_, SseError> {
     if body.split('\n').any(|line| line.len() > MAX_LINE_BYTES) {
         return Err(SseError::LineTooLong);
     }
+    let mut failed = false;
     // The blank line closes an event the body left open.
-    let mut events = Vec::new();
-    for item in parsed(body, b"\n\n") {
-        let sse = item.map_err(|error| SseError::Invalid(error.to_string()))?;
-        if let Some(data) = sse.data {
-            events.push(Event {
-                event: sse.event,
-                data,
-            });
-        }
-    }
-    Ok(events)
+    Ok(parsed(body, b"\n\n")
+        .map_while(move |item| {
+            if failed {
+                return None;
+            }
+            match item {
+                Ok(sse) => Some(Ok(sse.data.map(|data| Event {
+                    event: sse.event,
+                    data,
+                }))),
+                Err(error) => {
+                    failed = true;
+                    Some(Err(SseError::Invalid(error.to_string())))
+                }
+            }
+        })
+        .filter_map(Result::transpose))
 }
 
 /// Whether the body stops inside an event (a field line not followed by the blank line that
 /// ends an event): the connection closed mid-event. Trailing comment lines don't count. A body
 /// the parser refuses is not "inside an event" ([`parse`] reports it).
 pub fn ends_inside_an_event(body: &str) -> bool {
+    // Counted as they come: an event is dropped as soon as it is counted.
     let count = |tail| {
-        let items = parsed(body, tail);
-        items.iter().all(Result::is_ok).then_some(items.len())
+        let mut items = 0usize;
+        for item in parsed(body, tail) {
+            item.ok()?;
+            items += 1;
+        }
+        Some(items)
     };
     // An event that only a closing blank line brings out was open at the end.
     match (count(b""), count(b"\n\n")) {
@@ -163,11 +186,15 @@ where
 mod tests {
     use super::*;
 
+    fn all(body: &str) -> Result<Vec<Event>, SseError> {
+        parse(body)?.collect()
+    }
+
     #[test]
     fn splits_events() {
         let body = ": comment\ndata: {\"a\":1}\n\nevent: error\r\ndata: x\r\ndata: y\r\n\r\ndata: [DONE]\n\n";
         assert_eq!(
-            parse(body).unwrap(),
+            all(body).unwrap(),
             vec![
                 Event {
                     event: None,
@@ -187,8 +214,8 @@ mod tests {
 
     #[test]
     fn keeps_an_unterminated_last_event() {
-        assert_eq!(parse("data: tail").unwrap().len(), 1);
-        assert!(parse("").unwrap().is_empty());
+        assert_eq!(all("data: tail").unwrap().len(), 1);
+        assert!(all("").unwrap().is_empty());
         assert!(ends_inside_an_event("data: a\n\ndata: tail"));
         assert!(ends_inside_an_event("data: a\r\n"));
         assert!(!ends_inside_an_event("data: a\r\n\r\n: keep-alive\n"));
@@ -198,9 +225,30 @@ mod tests {
     #[test]
     fn a_line_over_the_cap_is_an_error() {
         let long = format!("data: {}\n\n", "x".repeat(MAX_LINE_BYTES));
-        assert_eq!(parse(&long), Err(SseError::LineTooLong));
+        assert_eq!(all(&long), Err(SseError::LineTooLong));
         let fits = format!("data: {}\n\n", "x".repeat(MAX_LINE_BYTES - 6));
-        assert_eq!(parse(&fits).unwrap().len(), 1);
+        assert_eq!(all(&fits).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn events_come_one_at_a_time_and_an_error_ends_them() {
+        // Pieces split lines and multi-byte characters (`é` is two bytes, and the first one
+        // starts at byte 5): the parser joins them.
+        let piece = "é".repeat(PIECE_BYTES);
+        let body = format!("data:{piece}\n\ndata: b\n\n");
+        let events: Vec<_> = parse(&body)
+            .unwrap()
+            .map(|event| event.unwrap().data)
+            .collect();
+        assert_eq!(events, [piece.clone(), "b".to_owned()]);
+        // An error ends the events (the parser reports it before the events of its own piece,
+        // hence the long comment line between).
+        let comment = "c".repeat(PIECE_BYTES);
+        let body = format!("data:{piece}\n\n:{comment}\nnot a field\n\ndata: c\n\n");
+        let mut events = parse(&body).unwrap();
+        assert_eq!(events.next().unwrap().unwrap().data, piece);
+        assert!(matches!(events.next(), Some(Err(SseError::Invalid(_)))));
+        assert!(events.next().is_none(), "nothing after an error");
     }
 
     #[tokio::test]

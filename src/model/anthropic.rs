@@ -548,9 +548,10 @@ fn block_index(chunk: &Value) -> Result<u64, WireError> {
 pub fn parse_stream(body: &[u8]) -> Result<ChatResponse, WireError> {
     let mut stream = AnthropicStream::default();
     let mut stopped = false;
-    let events = sse::parse(&String::from_utf8_lossy(body))
-        .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
-    for event in events {
+    let malformed = |error: sse::SseError| WireError::malformed(PROVIDER, error.to_string());
+    let body = String::from_utf8_lossy(body);
+    for event in sse::parse(&body).map_err(malformed)? {
+        let event = event.map_err(malformed)?;
         stream.event(&event)?;
         stopped |= is_message_stop(&event);
     }
@@ -568,17 +569,20 @@ fn is_message_stop(event: &sse::Event) -> bool {
 /// stopped before it was cut; the transport retries it like a dropped connection. An `error`
 /// event is left to [`parse_stream`], which reports it.
 pub fn check_end(body: &[u8]) -> Result<(), String> {
-    let Ok(events) = sse::parse(&String::from_utf8_lossy(body)) else {
+    let body = String::from_utf8_lossy(body);
+    let Ok(events) = sse::parse(&body) else {
         return Ok(());
     };
-    let ended = events
-        .iter()
-        .any(|event| is_message_stop(event) || event.event.as_deref() == Some("error"));
-    if ended {
-        Ok(())
-    } else {
-        Err("the stream ended before `message_stop`".to_owned())
+    for event in events {
+        // A body the parser refuses is reported by `parse_stream`.
+        let Ok(event) = event else {
+            return Ok(());
+        };
+        if is_message_stop(&event) || event.event.as_deref() == Some("error") {
+            return Ok(());
+        }
     }
+    Err("the stream ended before `message_stop`".to_owned())
 }
 
 /// The message and type of an error body (`{"type":"error","error":{"type","message"}}`).

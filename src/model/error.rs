@@ -78,9 +78,10 @@ pub enum ModelError {
         /// What the stream lacks (`the stream ended before \`[DONE]\``).
         message: String,
     },
-    /// The answer's body is larger than the cap ([`crate::model::transport::MAX_RESPONSE_BYTES`]).
+    /// The answer's body is larger than the cap (`--max-response-size`); it was never read whole.
     #[error(
-        "provider `{provider}` (model `{model}`) at `{url}` sent an answer larger than {limit} bytes"
+        "provider `{provider}` (model `{model}`) at `{url}` sent an answer larger than the {} cap (`--max-response-size`)",
+        crate::project::files::human_size(*.limit as u64)
     )]
     TooLarge {
         provider: String,
@@ -234,6 +235,10 @@ impl crate::hint::Hint for ModelError {
             ),
             Self::CassetteMiss { .. } => Some(
                 "record the cassette again with `--record FILE` after changing prompts, models or inputs"
+                    .to_owned(),
+            ),
+            Self::TooLarge { .. } => Some(
+                "an answer this large is not a chat answer; if it is expected, raise `--max-response-size` (`AIGNE_CI_MAX_RESPONSE_SIZE`)"
                     .to_owned(),
             ),
             Self::Retried { source, .. } => source.hint(),

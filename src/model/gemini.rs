@@ -646,10 +646,10 @@ pub fn parse_stream(
     configured_model: &str,
 ) -> Result<GeminiStream, WireError> {
     let mut stream = GeminiStream::new(request, configured_model);
-    let events = sse::parse(&String::from_utf8_lossy(body))
-        .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
-    for event in events {
-        stream.chunk(&event.data)?;
+    let malformed = |error: sse::SseError| WireError::malformed(PROVIDER, error.to_string());
+    let body = String::from_utf8_lossy(body);
+    for event in sse::parse(&body).map_err(malformed)? {
+        stream.chunk(&event.map_err(malformed)?.data)?;
     }
     if !stream.finished {
         return Err(WireError::malformed(PROVIDER, "the stream ended early"));
@@ -661,11 +661,16 @@ pub fn parse_stream(
 /// A stream that stopped before it was cut; the transport retries it like a dropped connection.
 /// An `error` chunk and a chunk that is not JSON are left to [`parse_stream`], which reports them.
 pub fn check_end(body: &[u8]) -> Result<(), String> {
-    let Ok(events) = sse::parse(&String::from_utf8_lossy(body)) else {
+    let body = String::from_utf8_lossy(body);
+    let Ok(events) = sse::parse(&body) else {
         return Ok(());
     };
     for event in events {
-        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+        // A body the parser refuses, or a chunk that is not JSON, is `parse_stream`'s to report.
+        let Some(chunk) = event
+            .ok()
+            .and_then(|event| serde_json::from_str::<Value>(&event.data).ok())
+        else {
             return Ok(());
         };
         let finished = chunk

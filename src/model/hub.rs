@@ -400,9 +400,10 @@ pub fn parse_response(body: &[u8], content_type: Option<&str>) -> Result<ChatRes
         return output_to_response(output);
     }
     let mut stream = HubStream::default();
-    let events = sse::parse(&String::from_utf8_lossy(body))
-        .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
-    for event in events {
+    let malformed = |error: sse::SseError| WireError::malformed(PROVIDER, error.to_string());
+    let body = String::from_utf8_lossy(body);
+    for event in sse::parse(&body).map_err(malformed)? {
+        let event = event.map_err(malformed)?;
         stream.event(event.event.as_deref().unwrap_or_default(), &event.data)?;
     }
     stream.finish()
@@ -421,10 +422,8 @@ pub fn check_end(body: &[u8]) -> Result<(), String> {
     if sse::ends_inside_an_event(&body) {
         return Err("the stream ended inside an event".to_owned());
     }
-    match sse::parse(&body) {
-        Ok(events) if events.is_empty() => {
-            Err("the stream ended before its first event".to_owned())
-        }
+    match sse::parse(&body).map(|mut events| events.next()) {
+        Ok(None) => Err("the stream ended before its first event".to_owned()),
         _ => Ok(()),
     }
 }

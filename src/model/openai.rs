@@ -353,42 +353,23 @@ impl OpenAiChatModel {
         };
         let trimmed = body.trim_start();
         // A provider that ignores `stream: true` and answers one JSON object.
-        let chunks: Vec<Value> = if trimmed.starts_with('{') {
-            let completion: Value = serde_json::from_str(trimmed)
-                .map_err(|error| protocol(format!("invalid JSON body: {error}")))?;
-            vec![completion_as_chunk(completion)]
-        } else {
-            let mut chunks = Vec::new();
-            let events = sse::parse(body).map_err(|error| protocol(error.to_string()))?;
-            for event in events {
-                if event.data == "[DONE]" {
-                    break;
-                }
-                let chunk: Value = serde_json::from_str(&event.data).map_err(|error| {
-                    protocol(format!(
-                        "invalid JSON in stream chunk `{}`: {error}",
-                        excerpt(&event.data)
-                    ))
-                })?;
-                if let Some(error) = chunk.get("error").filter(|error| !error.is_null()) {
-                    let message = error
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| error.to_string());
-                    return Err(protocol(format!("error in stream: {message}")));
-                }
-                chunks.push(chunk);
-            }
-            chunks
-        };
+        let chunks: Box<dyn Iterator<Item = Result<Value, String>> + '_> =
+            if trimmed.starts_with('{') {
+                let completion: Value = serde_json::from_str(trimmed)
+                    .map_err(|error| protocol(format!("invalid JSON body: {error}")))?;
+                Box::new(std::iter::once(Ok(completion_as_chunk(completion))))
+            } else {
+                // Chunk by chunk, as the events are parsed: only the assembled answer is kept.
+                Box::new(stream_chunks(body).map_err(protocol)?)
+            };
         let mut extracted = Extracted::default();
         let mut text = String::new();
         let mut thoughts = String::new();
         let mut refusal = String::new();
         let mut calls: Vec<Option<PartialCall>> = Vec::new();
         let mut complete_calls: Vec<(PartialCall, Value)> = Vec::new();
-        for chunk in &chunks {
+        for chunk in chunks {
+            let mut chunk = chunk.map_err(protocol)?;
             if extracted.model.is_none() {
                 extracted.model = chunk
                     .get("model")
@@ -445,17 +426,11 @@ impl OpenAiChatModel {
             {
                 thoughts.push_str(reasoning);
             }
-            if let Some(content) = delta
-                .and_then(|delta| delta.get("content"))
-                .and_then(Value::as_str)
-            {
-                text.push_str(content);
-            }
-            if let Some(part) = delta
+            if let Some(refusal_part) = delta
                 .and_then(|delta| delta.get("refusal"))
                 .and_then(Value::as_str)
             {
-                refusal.push_str(part);
+                refusal.push_str(refusal_part);
             }
             if let Some(usage) = chunk.get("usage").filter(|usage| usage.is_object()) {
                 let count = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
@@ -466,6 +441,17 @@ impl OpenAiChatModel {
                         .filter(|tokens| *tokens > 0),
                     cache_creation_input_tokens: None,
                 });
+            }
+            // Taken, not copied: a whole non-streamed answer is one delta.
+            if let Some(Value::String(content)) = chunk
+                .pointer_mut("/choices/0/delta/content")
+                .map(Value::take)
+            {
+                if text.is_empty() {
+                    text = content;
+                } else {
+                    text.push_str(&content);
+                }
             }
         }
         if !refusal.is_empty() {
@@ -585,6 +571,10 @@ pub fn check_end(body: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     for event in events {
+        // A body the parser refuses is `extract`'s to report.
+        let Ok(event) = event else {
+            return Ok(());
+        };
         if event.data == "[DONE]" {
             return Ok(());
         }
@@ -609,6 +599,36 @@ pub fn check_end(body: &[u8]) -> Result<(), String> {
         }
     }
     Err("the stream ended before a `finish_reason` or `[DONE]`".to_owned())
+}
+
+/// The chunks of a streamed answer up to `[DONE]`, parsed one event at a time; `Err` (which ends
+/// the answer) for a body that is not an event stream, a chunk that is not JSON and an `error`
+/// chunk.
+fn stream_chunks(body: &str) -> Result<impl Iterator<Item = Result<Value, String>> + '_, String> {
+    let events = sse::parse(body).map_err(|error| error.to_string())?;
+    Ok(events
+        .map_while(|event| match event {
+            Ok(event) if event.data == "[DONE]" => None,
+            other => Some(other),
+        })
+        .map(|event| {
+            let event = event.map_err(|error| error.to_string())?;
+            let chunk: Value = serde_json::from_str(&event.data).map_err(|error| {
+                format!(
+                    "invalid JSON in stream chunk `{}`: {error}",
+                    excerpt(&event.data)
+                )
+            })?;
+            if let Some(error) = chunk.get("error").filter(|error| !error.is_null()) {
+                let message = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| error.to_string());
+                return Err(format!("error in stream: {message}"));
+            }
+            Ok(chunk)
+        }))
 }
 
 fn excerpt(text: &str) -> String {

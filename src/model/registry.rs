@@ -277,6 +277,7 @@ impl ModelRegistry {
             TransportSettings {
                 http: settings.http.clone(),
                 request_timeout: settings.request_timeout,
+                max_response_bytes: settings.max_response_bytes,
             },
             cassette.clone(),
         )?;

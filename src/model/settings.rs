@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::transport::DEFAULT_MAX_RESPONSE_BYTES;
 use super::types::ModelOptions;
 use crate::env_vars::EnvVars;
 use crate::http::{HttpSettings, ProxySettings, RetryPolicy};
 use crate::settings::Environment;
 
 /// The model flags, validated (`--model`, `--temperature` … as AIGNE's camelCase options,
-/// `--retries`, `--record`, `--replay`).
-#[derive(Debug, Clone, Default)]
+/// `--retries`, `--max-response-size`, `--record`, `--replay`).
+#[derive(Debug, Clone)]
 pub struct ModelFlags {
     /// `--model`, when given and not empty.
     pub model: Option<String>,
@@ -23,10 +24,25 @@ pub struct ModelFlags {
     pub options: ModelOptions,
     /// `--retries`.
     pub retries: u32,
+    /// `--max-response-size`, in bytes.
+    pub max_response_bytes: usize,
     /// `--record` (absolute).
     pub record: Option<PathBuf>,
     /// `--replay` (absolute).
     pub replay: Option<PathBuf>,
+}
+
+impl Default for ModelFlags {
+    fn default() -> Self {
+        Self {
+            model: None,
+            options: ModelOptions::new(),
+            retries: 0,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            record: None,
+            replay: None,
+        }
+    }
 }
 
 /// The OpenAI SDK's default timeout: 10 minutes.
@@ -47,6 +63,8 @@ pub struct ModelSettings {
     pub no_retry_delay: bool,
     /// Whole-request timeout of one attempt (the OpenAI SDK's default: 10 minutes).
     pub request_timeout: Duration,
+    /// The largest answer body read (`--max-response-size`).
+    pub max_response_bytes: usize,
     pub record: Option<PathBuf>,
     pub replay: Option<PathBuf>,
     /// Base URLs by provider id that replace the built-in ones (tests:
@@ -90,6 +108,7 @@ impl ModelSettings {
             framework_retries: 3,
             no_retry_delay: environment.no_retry_delay(),
             request_timeout: REQUEST_TIMEOUT,
+            max_response_bytes: flags.max_response_bytes,
             record: flags.record.clone(),
             replay: flags.replay.clone(),
             base_url_overrides: base_url_overrides(&variables),
@@ -124,6 +143,7 @@ impl ModelSettings {
             framework_retries: 3,
             no_retry_delay: false,
             request_timeout: REQUEST_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             record: None,
             replay: None,
             base_url_overrides: base_url_overrides(&variables),

@@ -27,6 +27,9 @@ pub struct TransportSettings {
     pub http: HttpSettings,
     /// Whole-request timeout (headers and body) of one attempt.
     pub request_timeout: Duration,
+    /// The largest answer body read, in bytes (`--max-response-size`): a body past it is
+    /// refused as soon as it passes, never buffered whole.
+    pub max_response_bytes: usize,
 }
 
 /// The HTTP side of every provider.
@@ -36,9 +39,14 @@ pub struct Transport {
     cassette: Option<Arc<Cassette>>,
 }
 
-/// The largest answer body read from a provider, in bytes. A chat answer (even one with an
-/// inline image) is far below it; a body past it is refused, not buffered.
-pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+/// `--max-response-size`'s default: the largest answer body read from a provider, in bytes. A
+/// chat answer (even one with an inline image) is far below it. The body is held once while it
+/// is parsed (events are parsed one at a time from it, and only the assembled answer is kept
+/// besides), so a run enforcing this cap stays near 64 MB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A body up to this size grows by doubling; past it, the buffer takes room for the whole cap.
+const SMALL_BODY_BYTES: usize = 1024 * 1024;
 
 /// Tells whether a 2xx streamed body reached its protocol's end marker (`[DONE]`,
 /// `message_stop`, `finishReason`, `messageStop`); `Err` says what is missing. Each provider
@@ -101,7 +109,7 @@ enum Attempt {
     Failed(reqwest::Error),
     /// No answer within this limit.
     TimedOut(Duration),
-    /// The body is larger than [`MAX_RESPONSE_BYTES`].
+    /// The body is larger than [`TransportSettings::max_response_bytes`].
     TooLarge,
 }
 
@@ -153,10 +161,13 @@ impl Transport {
                 check_end: call.check_end,
             })
             .await?;
+        // Moved, not copied, when it is UTF-8 (as it should be).
+        let body = String::from_utf8(answer.body)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
         Ok(HttpAnswer {
             status: answer.status,
             content_type: answer.content_type,
-            body: String::from_utf8_lossy(&answer.body).into_owned(),
+            body,
             attempts: answer.attempts,
         })
     }
@@ -205,7 +216,7 @@ impl Transport {
                 provider: call.provider.to_owned(),
                 model: call.model.to_owned(),
                 url: url.to_string(),
-                limit: MAX_RESPONSE_BYTES,
+                limit: self.settings.max_response_bytes,
             }),
             Attempt::Failed(source) => Err(ModelError::Network {
                 provider: call.provider.to_owned(),
@@ -361,18 +372,31 @@ impl Transport {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
         let retry_after = retry_after(headers);
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
-        {
+        let limit = self.settings.max_response_bytes;
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > limit as u64) {
             return Attempt::TooLarge;
         }
-        let mut body = Vec::new();
+        // Room for what the server announced. Otherwise the buffer doubles while the body is
+        // small, then takes room for the whole cap at once: doubling a large body copies it and
+        // holds the old and the new buffer together (only the pages written become resident).
+        let mut body = Vec::with_capacity(
+            announced.map_or(0, |length| usize::try_from(length).unwrap_or(limit)),
+        );
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    let needed = body.len() + chunk.len();
+                    if needed > limit {
                         return Attempt::TooLarge;
+                    }
+                    if needed > body.capacity() {
+                        let room = if needed <= SMALL_BODY_BYTES {
+                            (body.capacity() * 2).clamp(needed, limit)
+                        } else {
+                            limit
+                        };
+                        body.reserve_exact(room - body.len());
                     }
                     body.extend_from_slice(&chunk);
                 }

@@ -24,6 +24,7 @@
 //! | `--concurrency`, `--timeout`, `--total-timeout`, `--grace-period`, `--fail-on`, `--min-pass-rate` | batch | [`BatchPlan`] |
 //! | `--repeat`, `--repeat-min-pass`, `--baseline`, `--judge-model` | batch, report | [`BatchPlan`]: runs per case and how many must pass, the earlier results each case is compared with (read before the first case), the model of `llm-rubric`/`judge` assertions that name none |
 //! | `--model`, `--temperature`, `--top-p`, `--presence-penalty`, `--frequency-penalty`, `--reasoning-effort`, `--retries`, `--record`, `--replay` | model | [`ModelFlags`] (native); the same options for the node engine |
+//! | `--max-response-size` | model | [`ModelFlags`]: the largest answer body the native engine reads from a provider (refused as it passes the cap) |
 //! | `--engine`, `--max-tool-turns`, `--max-reflection-rounds`, `--max-team-iterations`, `--deny-exec`, `--allow-install-scripts`, `--max-tool-result`, `--node-engine-version`, `--node-engine-dir` | engine | [`EnginePlan`] |
 //! | `--max-file-size`, `--allow-read` | project, batch | [`FilesPlan`]: what the project may read and how big a file (or an inputs line) may be |
 //! | `--trust-project-env` | plan | lets a project `.env` endpoint or proxy go with the runner's keys |
@@ -709,6 +710,7 @@ pub fn model_flags(args: &ModelArgs, environment: &Environment) -> Result<ModelF
         model: args.model.clone().filter(|model| !model.is_empty()),
         options: model_options(args)?,
         retries: args.retries,
+        max_response_bytes: usize::try_from(args.max_response_size).unwrap_or(usize::MAX),
         record: args.record.as_ref().map(|path| environment.absolute(path)),
         replay: args.replay.as_ref().map(|path| environment.absolute(path)),
     })
