@@ -191,6 +191,64 @@ fn js_length(value: TemplateValue) -> TemplateValue {
     }
 }
 
+/// Nunjucks' `join(array, separator = "", attribute?)`: JavaScript's `Array.join`, which prints
+/// each item as `String(item)` does (`null` as nothing, an object as `[object Object]`, an array
+/// joined by commas). Anything but an array is Nunjucks' TypeError.
+fn js_join(
+    value: TemplateValue,
+    separator: Option<TemplateValue>,
+    attribute: Option<TemplateValue>,
+) -> Result<String, TemplateError> {
+    if !matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) {
+        let what = match value.kind() {
+            ValueKind::Undefined => "Cannot read properties of undefined (reading 'join')",
+            ValueKind::None => "Cannot read properties of null (reading 'join')",
+            _ => "arr.join is not a function",
+        };
+        return Err(TemplateError::new(ErrorKind::InvalidOperation, what));
+    }
+    let separator = match &separator {
+        Some(separator) if !separator.is_undefined() && !separator.is_none() => {
+            match separator.as_str() {
+                Some(text) => text.to_owned(),
+                None => js_string(&to_json(separator)?),
+            }
+        }
+        _ => String::new(),
+    };
+    let mut parts = Vec::new();
+    for item in value.try_iter()? {
+        let item = match &attribute {
+            Some(attribute) if attribute.is_true() => item.get_item(attribute)?,
+            _ => item,
+        };
+        parts.push(match item.kind() {
+            ValueKind::Undefined | ValueKind::None => String::new(),
+            _ => js_string(&to_json(&item)?),
+        });
+    }
+    Ok(parts.join(&separator))
+}
+
+/// JavaScript's `String(value)` of a JSON value.
+pub(super) fn js_string(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Number(number) => js_number(number),
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Null => String::new(),
+                other => js_string(other),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Object(_) => "[object Object]".to_owned(),
+    }
+}
+
 /// Whether the native renderer runs a template construct as Nunjucks does (`tag NAME`,
 /// `filter NAME`, `variable $NAME`, `method call .NAME()`, as `project::Feature::TemplateSyntax`
 /// names them): AIGNE's filters, Nunjucks' async tags and the tags and filters minijinja
@@ -307,6 +365,9 @@ pub fn render(
     environment.add_filter("json_stringify", json_stringify);
     environment.add_filter("dump", dump);
     environment.add_filter("js_length", js_length);
+    environment.add_filter("join", js_join);
+    // Nunjucks reads `null` as a literal (minijinja knows only `none`).
+    environment.add_global("null", TemplateValue::from(()));
     let name = path.to_string_lossy().into_owned();
     let source = preprocess(source);
     let error = |error: TemplateError| RenderError {
@@ -574,6 +635,27 @@ mod tests {
     fn render_str(source: &str, variables: Value) -> Result<String, RenderError> {
         let files = FileAccess::new(&std::env::temp_dir(), &LoadSettings::default()).unwrap();
         render(source, Path::new("/nowhere/agent.yaml"), &variables, &files)
+    }
+
+    /// As the official runtime's Nunjucks renders them (checked with `PromptTemplate.format`).
+    #[test]
+    fn null_literal_and_javascript_join() {
+        let variables =
+            json!({"tags": ["a", null, 1, [2, 3], true, 0.5], "items": [{"a": 1}, {"b": 2}]});
+        assert_eq!(
+            render_str(
+                "[{{ null }}][{{ null | dump }}][{{ none | dump }}][{{ tags | join(',') }}][{{ tags | join }}][{{ items | join('-') }}][{{ items | join('-', 'a') }}]",
+                variables
+            )
+            .unwrap(),
+            "[][null][null][a,,1,2,3,true,0.5][a12,3true0.5][[object Object]-[object Object]][1-]"
+        );
+        let error = render_str("{{ missing | join(',') }}", json!({})).unwrap_err();
+        assert!(
+            error.message.contains("reading 'join'"),
+            "{}",
+            error.message
+        );
     }
 
     /// `String(x)` in node for each value.

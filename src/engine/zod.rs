@@ -970,23 +970,8 @@ fn js_number(number: f64) -> String {
     super::template::js_float(number)
 }
 
-/// JavaScript's `String(value)`.
 fn js_string(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(flag) => flag.to_string(),
-        Value::Number(number) => super::template::js_number(number),
-        Value::String(text) => text.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::Null => String::new(),
-                other => js_string(other),
-            })
-            .collect::<Vec<_>>()
-            .join(","),
-        Value::Object(_) => "[object Object]".to_owned(),
-    }
+    super::template::js_string(value)
 }
 
 /// `JSON.stringify(value)`.

@@ -419,6 +419,19 @@ static TEMPLATE_DOLLAR: LazyLock<Regex> =
 static TEMPLATE_METHOD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[\w\])]\s*\.\s*([A-Za-z_]\w*)\s*\(").unwrap_or_else(|_| unreachable!())
 });
+/// String literals and the comparison operators `==`, `!=`, `===`, `!==`, in order.
+static TEMPLATE_COMPARISON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|===|!==|==|!="#)
+        .unwrap_or_else(|_| unreachable!())
+});
+/// `{name:` or `, name:` outside strings: a dict literal key written bare (Nunjucks reads it
+/// as the text `name`, minijinja as a variable).
+static TEMPLATE_BARE_KEY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[{,]\s*[A-Za-z_$][\w$]*\s*:").unwrap_or_else(|_| unreachable!()));
+/// A number literal with an exponent (`1e21`: Nunjucks' lexer does not read it as a number).
+static TEMPLATE_EXPONENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^\w.$])\d+(?:\.\d+)?[eE][+-]?\d").unwrap_or_else(|_| unreachable!())
+});
 static TEMPLATE_STRING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"#).unwrap_or_else(|_| unreachable!())
 });
@@ -574,6 +587,49 @@ static TEMPLATE_INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
 /// Collects the Nunjucks constructs of `text` (from `path`) beyond variables, `if`, `for`,
 /// `set` and `include`, following `{% include %}`s that stay inside the project folder `root`
 /// (a file that cannot be read is left to the render, which names it).
+/// `==`/`!=` are JavaScript's loose equality in Nunjucks (`1 == '1'`, `'' == 0`, `null ==
+/// undefined` hold) and strict in minijinja: they agree only when one side is a text literal
+/// that is not empty and does not read as a number (`mode == "draft"`, as real prompts
+/// compare). Any other comparison is `loose comparison`; `===`/`!==` (which minijinja lacks)
+/// are `operator ===`.
+fn comparison_constructs(body: &str, out: &mut BTreeSet<String>) {
+    let tokens: Vec<regex::Match<'_>> = TEMPLATE_COMPARISON.find_iter(body).collect();
+    let is_text = |token: &regex::Match<'_>| {
+        let text = token.as_str();
+        if !(text.starts_with('"') || text.starts_with('\'')) {
+            return false;
+        }
+        let inner = text[1..text.len() - 1].trim();
+        !inner.is_empty()
+            && inner.parse::<f64>().is_err()
+            && !inner.starts_with("0x")
+            && !inner.starts_with("0X")
+            && !inner.starts_with("0b")
+            && !inner.starts_with("0o")
+            && !inner.contains("Infinity")
+    };
+    for (index, token) in tokens.iter().enumerate() {
+        let operator = token.as_str();
+        if !matches!(operator, "==" | "!=" | "===" | "!==") {
+            continue;
+        }
+        if operator.len() == 3 {
+            out.insert("operator ===".to_owned());
+            continue;
+        }
+        let before = index
+            .checked_sub(1)
+            .map(|i| &tokens[i])
+            .filter(|previous| body[previous.end()..token.start()].trim().is_empty());
+        let after = tokens
+            .get(index + 1)
+            .filter(|next| body[token.end()..next.start()].trim().is_empty());
+        if !before.is_some_and(is_text) && !after.is_some_and(is_text) {
+            out.insert("loose comparison".to_owned());
+        }
+    }
+}
+
 /// The constructs of a JSON schema (see [`Feature::SchemaConstruct`]), walking it as
 /// `@aigne/json-schema-to-zod` does (properties, items, additional properties, the members of
 /// `anyOf`/`oneOf`/`allOf`, `not`, `if`/`then`/`else`, pattern properties). The top level is an
@@ -704,6 +760,13 @@ fn template_constructs(
         for method in TEMPLATE_METHOD.captures_iter(&code) {
             out.insert(format!("method call .{}()", &method[1]));
         }
+        if TEMPLATE_BARE_KEY.is_match(&code) {
+            out.insert("dict literal with a bare key".to_owned());
+        }
+        if TEMPLATE_EXPONENT.is_match(&code) {
+            out.insert("number literal with an exponent".to_owned());
+        }
+        comparison_constructs(body, out);
     }
     if depth >= 8 {
         return;
@@ -733,7 +796,80 @@ fn template_constructs(
 
 #[cfg(test)]
 mod tests {
-    use super::jsonata_constructs;
+    use super::{BTreeSet, jsonata_constructs, schema_constructs, template_constructs};
+    use serde_json::json;
+    use std::path::Path;
+
+    fn template(text: &str) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        template_constructs(
+            Path::new("/nowhere"),
+            text,
+            Path::new("/nowhere/a.md"),
+            0,
+            &mut out,
+        );
+        out.into_iter().collect()
+    }
+
+    /// Nunjucks' readings minijinja does not share are marked; comparisons with a text literal,
+    /// as real prompts write them, are not.
+    #[test]
+    fn template_constructs_mark_loose_equality_bare_keys_and_exponents() {
+        assert!(
+            template(r#"{% if mode == "draft" %}{% elif ratio != '16:9' %}{% endif %}"#).is_empty()
+        );
+        assert!(
+            template(r#"{% if "a b" == mode %}{% endif %}{{ null | dump }}"#)
+                .iter()
+                .all(|construct| construct == "filter dump")
+        );
+        for text in [
+            "{% if count == '1' %}{% endif %}",
+            "{% if n == null %}{% endif %}",
+            "{{ a != b }}",
+            "{% if x == '' %}{% endif %}",
+            "{{ loop.index == 1 }}",
+        ] {
+            assert_eq!(template(text), ["loose comparison"], "{text}");
+        }
+        assert_eq!(template("{{ a === 1 }}"), ["operator ==="]);
+        assert_eq!(
+            template("{% set o = {mode: 1} %}"),
+            ["dict literal with a bare key"]
+        );
+        assert!(template(r#"{% set o = {"mode": 1} %}{{ a[1:2] }}"#).is_empty());
+        assert_eq!(template("{{ 1e21 }}"), ["number literal with an exponent"]);
+        assert!(template("{{ e1 }}{{ x.e2 }}{{ 12 }}").is_empty());
+    }
+
+    #[test]
+    fn schema_constructs_name_keywords_and_refinements() {
+        let mut out = BTreeSet::new();
+        schema_constructs(
+            &json!({"type": "object", "description": "top", "properties": {
+                "a": {"type": "string", "minLength": 1, "format": "email", "pattern": "^(?=x)"},
+                "b": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+                "c": {"type": "array", "items": {"type": "object", "properties": {"d": {"enum": [1, 2]}}}},
+                "e": {"type": ["string", "null"], "not": {"const": "x"}}
+            }}),
+            true,
+            &mut out,
+        );
+        assert_eq!(
+            out.into_iter().collect::<Vec<_>>(),
+            [
+                "format email",
+                "keyword const",
+                "keyword enum of non-strings",
+                "keyword minLength",
+                "keyword not",
+                "keyword oneOf",
+                "keyword pattern",
+                "keyword type list"
+            ]
+        );
+    }
 
     /// Every built-in call is listed; what lists an object's keys is marked, and `$string` of a
     /// number is not.
