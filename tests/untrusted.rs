@@ -478,6 +478,54 @@ fn symlinks_fifos_and_folders_at_output_paths_are_never_replaced() {
     );
 }
 
+#[test]
+fn links_planted_among_the_transcripts_are_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("answer"));
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let target = dir.path().join("precious.txt");
+    fs_err::write(&target, "keep me").unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    fs_err::create_dir(&elsewhere).unwrap();
+    // A checkout can carry these: the transcript of line 1, and the whole transcripts folder.
+    let planted = [
+        (
+            "out-file",
+            "transcripts/1.json",
+            target.clone(),
+            "a symbolic link, not a regular file",
+        ),
+        (
+            "out-folder",
+            "transcripts",
+            elsewhere.clone(),
+            "a symbolic link, not a folder",
+        ),
+    ];
+    for (out_dir, link, points_to, refusal) in planted {
+        let link = dir.path().join(out_dir).join(link);
+        fs_err::create_dir_all(link.parent().unwrap()).unwrap();
+        fs_err::os::unix::fs::symlink(&points_to, &link).unwrap();
+        let ran = common::Run::in_dir(dir.path())
+            .openai(&server, "sk-regular-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl", "--out-dir", out_dir])
+            .expect_exit(2)
+            .run();
+        assert!(ran.stderr.contains(refusal), "{out_dir}: {}", ran.stderr);
+        assert!(
+            fs_err::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{out_dir}"
+        );
+    }
+    assert_eq!(fs_err::read_to_string(&target).unwrap(), "keep me");
+    assert_eq!(fs_err::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 9: signals during a download; https→http redirects.
 

@@ -2,6 +2,7 @@
 //! case ends. The format is `schemas/transcript.schema.json`; [`crate::transcript`] describes
 //! what it holds.
 
+use std::io::Write;
 use std::path::Path;
 
 use crate::batch::CaseOutcome;
@@ -39,8 +40,24 @@ pub fn write(
     let json = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
     if let Some(folder) = path.parent() {
         fs_err::create_dir_all(folder).map_err(context)?;
+        // A folder symlinked elsewhere (planted in a checkout, say) would put the file there.
+        if fs_err::symlink_metadata(folder)
+            .map_err(context)?
+            .file_type()
+            .is_symlink()
+        {
+            return Err(context(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "`{}` is a symbolic link, not a folder: aigne-ci writes transcripts only into a folder of the out-dir",
+                    folder.display()
+                ),
+            )));
+        }
     }
-    fs_err::write(&path, json.as_bytes()).map_err(context)?;
+    // Only a new or regular file is written: never through a symlink, into a FIFO or a device.
+    let mut file = super::lock::create_regular(&path).map_err(context)?;
+    file.write_all(json.as_bytes()).map_err(context)?;
     Ok(relative)
 }
 
