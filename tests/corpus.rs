@@ -4,7 +4,7 @@
 //! them. Every case runs through the official runtime (`@aigne/cli`, via
 //! `tests/conformance/corpus_reference.mjs`) and through the `aigne-ci` binary with
 //! `--engine native` and `--engine auto`, all against the same fake OpenAI server; a case
-//! conforms when its output (or, where the reference errors, its error text) and its request
+//! conforms when its output (or, where the reference errors, its exact error text) and its request
 //! bodies equal the reference's. A reply may name the text the request it answers holds
 //! (`{"text": s, "when": t}`): the case makes its requests concurrently, in an order scheduling
 //! decides, so its replies go by content and its request bodies are compared as a set.
@@ -338,8 +338,8 @@ fn run_ours_once<C: std::borrow::Borrow<Case>>(
 }
 
 /// Whether ours conforms to the reference: equal bodies and output, the output's keys in the same
-/// order (users see it as `JSON.stringify` prints it); for an error, our message holds the
-/// reference's text (ours may add where it happened).
+/// order (users see it as `JSON.stringify` prints it); for an error, our message is the
+/// reference's text.
 fn conforms(case: &Case, ours: &Seen, reference: &Seen) -> bool {
     let concurrent = case.when.iter().any(Option::is_some);
     let sorted = |bodies: &[Value]| {
@@ -355,7 +355,8 @@ fn conforms(case: &Case, ours: &Seen, reference: &Seen) -> bool {
         return false;
     }
     match (ours.result.get("error"), reference.result.get("error")) {
-        (Some(Value::String(ours)), Some(Value::String(theirs))) => ours.contains(theirs.as_str()),
+        // Users assert on `error.message`: it must be the reference's own text, in both engines.
+        (Some(Value::String(ours)), Some(Value::String(theirs))) => ours == theirs,
         // Compared as text: `Value`'s equality ignores key order.
         (None, None) => {
             serde_json::to_string(&ours.result).unwrap()

@@ -4,7 +4,6 @@
 use crate::batch::{Case, CaseExecution, CaseRunner, EngineInfo, ErrorInfo, Usage};
 use crate::engine::choice::EngineKind;
 use crate::engine::seam::{CaseError, CaseRequest, Engines};
-use crate::error::error_chain;
 use crate::project::Project;
 use crate::transcript::TranscriptRecorder;
 
@@ -77,7 +76,7 @@ impl CaseRunner for RoutedRunner {
             },
             Err(error) => {
                 let mut execution =
-                    CaseExecution::error(ErrorInfo::new(error.kind(), error_chain(&error)));
+                    CaseExecution::error(ErrorInfo::new(error.kind(), error.message()));
                 execution.output_key = output_key;
                 execution
             }

@@ -262,6 +262,24 @@ impl InvokeError {
         }
     }
 
+    /// The error's `message` as the official runtime words it where it raises this error itself
+    /// (an agent's own `Error`, a JavaScript function's, a schema check, a failed tool's error
+    /// passed on, with ` (after N retries)`); else our message and its causes.
+    pub fn runtime_message(&self) -> String {
+        match self {
+            Self::Agent { message, .. } | Self::Js(JsError::Thrown { message, .. }) => {
+                message.clone()
+            }
+            // With `catch_tools_error: false` AIGNE throws the tool's error itself (an
+            // aigne-ci limit keeps naming the tool: the runtime has no such error).
+            Self::Tool { source, .. } if !source.is_limit() => source.runtime_message(),
+            Self::AfterRetries { error, attempts } => {
+                format!("{} (after {attempts} retries)", error.runtime_message())
+            }
+            other => crate::text::error_chain(other),
+        }
+    }
+
     /// The message AIGNE would put in a tool error result (`{isError, error: {message}}`):
     /// the runtime's own message, without our agent prefix.
     pub(crate) fn tool_message(&self) -> String {
@@ -316,5 +334,46 @@ impl crate::hint::Hint for InvokeError {
             Self::ModelSetup { source, .. } => crate::hint::Hint::hint(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Results record the runtime's own text (as `aigne run` and the node engine report it);
+    /// diagnostics keep naming the agent and the tool.
+    #[test]
+    fn runtime_messages_drop_our_context() {
+        let thrown = InvokeError::Js(JsError::Thrown {
+            agent: "evaluate".to_owned(),
+            message: "cannot evaluate 2^8".to_owned(),
+            stack: None,
+        });
+        let tool = InvokeError::Tool {
+            agent: "assistant".to_owned(),
+            tool: "evaluate".to_owned(),
+            source: Box::new(thrown),
+        };
+        assert_eq!(tool.runtime_message(), "cannot evaluate 2^8");
+        assert!(
+            crate::text::error_chain(&tool)
+                .starts_with("agent `assistant`: tool `evaluate` failed")
+        );
+        let retried = InvokeError::AfterRetries {
+            error: Box::new(InvokeError::Agent {
+                agent: "checked".to_owned(),
+                message: "User message cannot be empty.".to_owned(),
+            }),
+            attempts: 3,
+        };
+        assert_eq!(
+            retried.runtime_message(),
+            "User message cannot be empty. (after 3 retries)"
+        );
+        let timeout = InvokeError::Timeout {
+            agent: "slow".to_owned(),
+        };
+        assert_eq!(timeout.runtime_message(), "agent `slow`: timed out");
     }
 }

@@ -66,6 +66,18 @@ impl CaseError {
             Self::NotRouted(_) => "engine",
         }
     }
+
+    /// The text results record (`error.message`): where the official runtime words the error
+    /// itself (an agent's or a JavaScript function's `Error`, a schema check, a tool's error
+    /// that fails the agent), exactly its `error.message`, as `aigne run` reports it and in
+    /// both engines alike, since users assert on it; otherwise our message with its causes.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Native(error) => error.runtime_message(),
+            Self::Node(NodeInvokeError::Agent { message, .. }) => message.clone(),
+            other => crate::text::error_chain(other),
+        }
+    }
 }
 
 /// An engine that runs cases of one project.
