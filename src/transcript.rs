@@ -32,6 +32,21 @@ pub const MAX_INVOCATIONS: usize = 2_000;
 /// Most model calls kept per case.
 pub const MAX_MODEL_CALLS: usize = 500;
 
+/// Most bytes one recorded value keeps (its strings and keys, and [`ITEM_BYTES`] per item, an
+/// estimate of its size in memory): past it, an array or an object keeps its first
+/// items and a note saying how many more were left out.
+pub const VALUE_CAP: usize = 256 * 1024;
+
+/// Most bytes all the values of one case's transcript keep together (counted as for
+/// [`VALUE_CAP`]); past it, a value is replaced by a note. Per-string and per-value caps alone
+/// do not bound a case: a team fanning out over a team records every item's input again and
+/// again (100 × 100 items recorded 829 MB before this cap).
+pub const CASE_CAP: usize = 4 * 1024 * 1024;
+
+/// What an item counts for [`VALUE_CAP`] and [`CASE_CAP`] besides its text: about what a
+/// [`Value`] and a map entry take in memory, so that the caps bound memory, not just text.
+const ITEM_BYTES: usize = 64;
+
 /// One agent invocation: a team member, a transform, a skill, a hook, a JavaScript agent, an
 /// MCP tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +142,24 @@ struct Recorded {
     dropped: Dropped,
     /// Extra notes (e.g. what the node engine reported it could not capture).
     notes: Vec<String>,
+    /// What the values kept so far count for [`CASE_CAP`].
+    kept_bytes: usize,
+}
+
+impl Recorded {
+    /// `value` as kept: within [`VALUE_CAP`] and what is left of [`CASE_CAP`].
+    fn keep(&mut self, value: &Value) -> Value {
+        let left = CASE_CAP.saturating_sub(self.kept_bytes);
+        let mut budget = VALUE_CAP.min(left);
+        let kept = cap_within(value, &mut budget);
+        self.kept_bytes += VALUE_CAP.min(left) - budget;
+        if self.kept_bytes >= CASE_CAP && left > 0 {
+            self.notes.push(format!(
+                "values recorded after the transcript reached its cap of {CASE_CAP} bytes were replaced by a note"
+            ));
+        }
+        kept
+    }
 }
 
 /// Collects one case's transcript while it runs. Shared by every task of the case; cheap when
@@ -182,6 +215,7 @@ impl TranscriptRecorder {
             return None;
         }
         let id = recorded.invocations.len();
+        let input = recorded.keep(input);
         recorded.invocations.push(Invocation {
             id,
             parent,
@@ -190,7 +224,7 @@ impl TranscriptRecorder {
             started_ms,
             duration_ms: None,
             hook: None,
-            input: cap_value(input),
+            input,
             output: None,
             error: None,
         });
@@ -210,10 +244,11 @@ impl TranscriptRecorder {
         let Some(id) = id else { return };
         let now = self.elapsed_ms(Instant::now());
         let mut recorded = self.recorded();
+        let output = result.map(|output| recorded.keep(output));
         if let Some(invocation) = recorded.invocations.get_mut(id) {
             invocation.duration_ms = Some(now.saturating_sub(invocation.started_ms));
-            match result {
-                Ok(output) => invocation.output = Some(cap_value(output)),
+            match output {
+                Ok(output) => invocation.output = Some(output),
                 Err(error) => invocation.error = Some(cap_text(&error)),
             }
         }
@@ -238,12 +273,13 @@ impl TranscriptRecorder {
             };
         }
         let index = recorded.model_calls.len();
+        let request = recorded.keep(request);
         recorded.model_calls.push(ModelCall {
             invocation,
             provider: provider.to_owned(),
             model: model.to_owned(),
             started_ms,
-            request: cap_value(request),
+            request,
             response: None,
             usage: None,
             latency_ms: None,
@@ -266,13 +302,14 @@ impl TranscriptRecorder {
         let Some(index) = pending.index else { return };
         let latency = millis(pending.started.elapsed());
         let mut recorded = self.recorded();
+        let result = result.map(|(response, usage)| (recorded.keep(response), usage.clone()));
         if let Some(call) = recorded.model_calls.get_mut(index) {
             call.latency_ms = Some(latency);
             call.attempts = attempts;
             match result {
                 Ok((response, usage)) => {
-                    call.response = Some(cap_value(response));
-                    call.usage = Some(usage.clone());
+                    call.response = Some(response);
+                    call.usage = Some(usage);
                 }
                 Err(error) => call.error = Some(cap_text(&error)),
             }
@@ -286,8 +323,11 @@ impl TranscriptRecorder {
             recorded.dropped.model_calls += 1;
             return;
         }
-        call.request = cap_value(&call.request);
-        call.response = call.response.as_ref().map(cap_value);
+        call.request = recorded.keep(&call.request);
+        call.response = call
+            .response
+            .as_ref()
+            .map(|response| recorded.keep(response));
         call.error = call.error.as_deref().map(cap_text);
         recorded.model_calls.push(call);
     }
@@ -300,8 +340,11 @@ impl TranscriptRecorder {
             return None;
         }
         invocation.id = recorded.invocations.len();
-        invocation.input = cap_value(&invocation.input);
-        invocation.output = invocation.output.as_ref().map(cap_value);
+        invocation.input = recorded.keep(&invocation.input);
+        invocation.output = invocation
+            .output
+            .as_ref()
+            .map(|output| recorded.keep(output));
         invocation.error = invocation.error.as_deref().map(cap_text);
         let id = invocation.id;
         recorded.invocations.push(invocation);
@@ -339,30 +382,75 @@ fn millis(duration: std::time::Duration) -> u64 {
 
 /// `text`, cut at [`TEXT_CAP`] bytes (on a character boundary) with a note of what was cut.
 pub fn cap_text(text: &str) -> String {
-    if text.len() <= TEXT_CAP {
+    cut_text(text, TEXT_CAP)
+}
+
+/// `text` cut at `limit` bytes (on a character boundary) with a note, when it is longer.
+fn cut_text(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
         return text.to_owned();
     }
-    let mut end = TEXT_CAP;
+    let mut end = limit;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
     format!(
-        "{}… [aigne-ci: cut at {TEXT_CAP} bytes, {} more bytes not kept]",
+        "{}… [aigne-ci: cut at {limit} bytes, {} more bytes not kept]",
         &text[..end],
         text.len() - end
     )
 }
 
-/// `value` with every string longer than [`TEXT_CAP`] cut by [`cap_text`].
+/// `value` with every string longer than [`TEXT_CAP`] cut by [`cap_text`], and held to
+/// [`VALUE_CAP`] as a whole.
 pub fn cap_value(value: &Value) -> Value {
+    let mut budget = VALUE_CAP;
+    cap_within(value, &mut budget)
+}
+
+/// `value` within `budget` bytes (strings and keys, [`ITEM_BYTES`] per item), which it spends:
+/// strings are cut at [`TEXT_CAP`] or what is left; once nothing is left, an array or an object
+/// ends with a note counting what was left out.
+fn cap_within(value: &Value, budget: &mut usize) -> Value {
+    *budget = budget.saturating_sub(ITEM_BYTES);
     match value {
-        Value::String(text) if text.len() > TEXT_CAP => Value::String(cap_text(text)),
-        Value::Array(items) => Value::Array(items.iter().map(cap_value).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, value)| (key.clone(), cap_value(value)))
-                .collect(),
-        ),
+        Value::String(text) => {
+            let kept = cut_text(text, TEXT_CAP.min(*budget));
+            *budget = budget.saturating_sub(kept.len().min(text.len()));
+            Value::String(kept)
+        }
+        Value::Array(items) => {
+            let mut kept = Vec::new();
+            for (index, item) in items.iter().enumerate() {
+                if *budget == 0 {
+                    kept.push(Value::String(format!(
+                        "… [aigne-ci: {} more items not kept]",
+                        items.len() - index
+                    )));
+                    break;
+                }
+                kept.push(cap_within(item, budget));
+            }
+            Value::Array(kept)
+        }
+        Value::Object(map) => {
+            let mut kept = serde_json::Map::new();
+            for (index, (key, item)) in map.iter().enumerate() {
+                if *budget == 0 {
+                    kept.insert(
+                        "…".to_owned(),
+                        Value::String(format!(
+                            "[aigne-ci: {} more fields not kept]",
+                            map.len() - index
+                        )),
+                    );
+                    break;
+                }
+                *budget = budget.saturating_sub(key.len());
+                kept.insert(key.clone(), cap_within(item, budget));
+            }
+            Value::Object(kept)
+        }
         other => other.clone(),
     }
 }
@@ -391,6 +479,50 @@ mod tests {
         );
         assert_eq!(capped["n"], 1);
         assert_eq!(cap_text("short"), "short");
+    }
+
+    #[test]
+    fn a_large_value_keeps_its_first_items_and_a_note() {
+        let numbers: Vec<u64> = (0..100_000).collect();
+        let capped = cap_value(&json!({"numbers": numbers, "after": "x"}));
+        let kept = capped["numbers"].as_array().unwrap();
+        assert!(kept.len() < 100_000 / 4, "{}", kept.len());
+        let note = kept.last().unwrap().as_str().unwrap();
+        assert!(
+            note.starts_with("… [aigne-ci: ") && note.ends_with(" more items not kept]"),
+            "{note}"
+        );
+        assert_eq!(kept[1], 1);
+        assert_eq!(capped["…"], "[aigne-ci: 1 more fields not kept]");
+        let small = json!({"a": [1, 2, {"b": "c"}]});
+        assert_eq!(cap_value(&small), small);
+    }
+
+    #[test]
+    fn a_case_records_a_bounded_amount_whatever_its_fan_out() {
+        // A team fanning out over a team: every invocation gets the whole list again.
+        let items: Vec<Value> = (0..5_000).map(|n| json!({"n": n})).collect();
+        let input = json!({ "items": items });
+        let recorder = TranscriptRecorder::new("native", &[]);
+        for _ in 0..2_000 {
+            let id = recorder.begin_invocation(None, "inner", "team", &input);
+            recorder.end_invocation(id, Ok(&input));
+        }
+        let transcript = recorder.snapshot("c", 1);
+        let size = serde_json::to_string(&transcript).unwrap().len();
+        // 2000 × 2 × 5000 items were recorded whole before the case cap (over 400 MB).
+        assert!(size < 8 * 1024 * 1024, "{size} bytes");
+        assert_eq!(transcript.invocations.len(), 2_000);
+        assert!(
+            transcript
+                .captures
+                .iter()
+                .any(|note| note.contains("reached its cap")),
+            "{:?}",
+            transcript.captures
+        );
+        let last = &transcript.invocations[1_999];
+        assert_eq!(last.input["…"], "[aigne-ci: 1 more fields not kept]");
     }
 
     #[test]
