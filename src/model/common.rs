@@ -77,10 +77,33 @@ pub fn safe_parse_json(text: &str) -> Option<Value> {
     if let Ok(value) = json5::from_str::<Value>(&punctuation) {
         return Some(value);
     }
-    let closed = close_truncated(&punctuation)?;
-    serde_json::from_str(&closed)
-        .ok()
-        .or_else(|| json5::from_str(&closed).ok())
+    close_truncated(&punctuation)
+        .and_then(|closed| {
+            serde_json::from_str(&closed)
+                .ok()
+                .or_else(|| json5::from_str(&closed).ok())
+        })
+        .or_else(|| number_prefix(trimmed))
+}
+
+/// jaison reads a leading number and ignores what follows (`2024-02-30` is 2024, `1.2.3.4` is
+/// 1.2); a number beyond JavaScript's range is `Infinity`, which JSON holds as `null`.
+fn number_prefix(text: &str) -> Option<Value> {
+    static NUMBER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?").unwrap_or_else(|_| unreachable!())
+    });
+    let found = NUMBER.find(text)?;
+    let number: f64 = found.as_str().parse().ok()?;
+    Some(
+        serde_json::Number::from_f64(number).map_or(Value::Null, |number| {
+            match found.as_str().contains(['.', 'e', 'E']) {
+                false if number.as_f64().is_some_and(|n| n.abs() < 9.0e15) => {
+                    Value::from(number.as_f64().unwrap_or_default() as i64)
+                }
+                _ => Value::Number(number),
+            }
+        }),
+    )
 }
 
 fn strip_code_fence(text: &str) -> &str {
@@ -195,8 +218,9 @@ pub fn auto_parse(schema: &Value, value: Value) -> Value {
         _ => false,
     };
     let value = match value {
+        // `safeParseJSON` gives `null` for text it cannot read.
         Value::String(text) if expects("object") || expects("array") => {
-            safe_parse_json(&text).unwrap_or(Value::String(text))
+            safe_parse_json(&text).unwrap_or(Value::Null)
         }
         other => other,
     };
@@ -546,6 +570,21 @@ mod tests {
         assert_eq!(
             remove_nulls(json!({"a": null, "b": {"c": null, "d": 1}, "e": [null, 1]})),
             json!({"b": {"d": 1}, "e": [null, 1]})
+        );
+    }
+
+    /// As `safeParseJSON` (jaison) reads text where an object or array is expected.
+    #[test]
+    fn unreadable_text_is_null_and_leading_numbers_are_read() {
+        let schema = json!({"type": "object", "properties": {
+            "a": {"type": "object"}, "b": {"type": "array"}, "c": {"type": "array"}
+        }});
+        assert_eq!(
+            auto_parse(
+                &schema,
+                json!({"a": "a@b", "b": "2024-02-30", "c": "1.2.3.4"})
+            ),
+            json!({"a": null, "b": 2024, "c": 1.2})
         );
     }
 
