@@ -23,6 +23,7 @@ pub mod secret;
 pub mod settings;
 pub mod text;
 pub mod transcript;
+pub mod zod;
 
 mod commands;
 #[cfg(test)]

@@ -270,6 +270,18 @@ impl InvokeError {
             Self::Agent { message, .. } | Self::Js(JsError::Thrown { message, .. }) => {
                 message.clone()
             }
+            // `StructuredOutputError` (a reply that does not fit the schema), after AIGNE's
+            // retries of the model call.
+            Self::Model { source, .. } => match source.as_ref() {
+                ModelError::StructuredOutput { message, .. } => message.clone(),
+                ModelError::Retried { retries, source } => match source.as_ref() {
+                    ModelError::StructuredOutput { message, .. } => {
+                        format!("{message} (after {retries} retries)")
+                    }
+                    _ => crate::text::error_chain(self),
+                },
+                _ => crate::text::error_chain(self),
+            },
             // With `catch_tools_error: false` AIGNE throws the tool's error itself (an
             // aigne-ci limit keeps naming the tool: the runtime has no such error).
             Self::Tool { source, .. } if !source.is_limit() => source.runtime_message(),

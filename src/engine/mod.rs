@@ -34,7 +34,6 @@ mod team;
 pub mod template;
 mod transform;
 pub mod yaml;
-mod zod;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -77,6 +77,9 @@ fn roundtrip(schema: &Value) -> Value {
     let Value::Object(map) = schema else {
         return schema.clone();
     };
+    if let Some(primitive) = roundtrip_primitive(map) {
+        return primitive;
+    }
     let mut out = Map::new();
     if let Some(kind) = map.get("type") {
         out.insert("type".to_owned(), kind.clone());
@@ -137,6 +140,100 @@ fn roundtrip(schema: &Value) -> Value {
         }
     }
     out.into()
+}
+
+/// A string, number or array schema as zod-to-json-schema prints the zod type
+/// json-schema-to-zod builds from it: `type`, then the checks zod keeps, in zod's order
+/// (`format` zod checks, `pattern`, `minLength`, `maxLength`; `multipleOf`, bounds; `items`,
+/// `minItems`, `maxItems`), keywords zod does not build (`uniqueItems`, `title`, a format it
+/// ignores, …) dropped, `default` and `description` last. `None` for any other schema (or one
+/// with `enum`, `const`, `nullable` or a combinator, which zod builds otherwise).
+fn roundtrip_primitive(map: &Map<String, Value>) -> Option<Value> {
+    if [
+        "enum",
+        "const",
+        "nullable",
+        "anyOf",
+        "allOf",
+        "oneOf",
+        "not",
+        "errorMessage",
+    ]
+    .iter()
+    .any(|key| map.contains_key(*key))
+    {
+        return None;
+    }
+    let kind = map.get("type")?.as_str()?;
+    let mut out = Map::new();
+    let copy = |out: &mut Map<String, Value>, key: &str| {
+        if let Some(value) = map.get(key) {
+            out.insert(key.to_owned(), value.clone());
+        }
+    };
+    match kind {
+        "string" => {
+            out.insert("type".to_owned(), json!("string"));
+            match map.get("format").and_then(Value::as_str) {
+                Some(format @ ("email" | "uri" | "uuid" | "date-time" | "date" | "time")) => {
+                    out.insert("format".to_owned(), json!(format));
+                }
+                // Checks zod-to-json-schema prints otherwise: left as written.
+                Some("ip" | "ipv4" | "ipv6" | "binary" | "duration") => return None,
+                // A format zod does not check is not in its schema.
+                Some(_) => {}
+                None if map.contains_key("format") => return None,
+                None => {}
+            }
+            for key in ["pattern", "minLength", "maxLength"] {
+                copy(&mut out, key);
+            }
+        }
+        "number" | "integer" => {
+            let step = map.get("multipleOf").and_then(Value::as_f64);
+            let integer = kind == "integer"
+                || step == Some(1.0)
+                || map.get("format").and_then(Value::as_str) == Some("int64");
+            out.insert(
+                "type".to_owned(),
+                json!(if integer { "integer" } else { "number" }),
+            );
+            if step.is_some_and(|step| step != 1.0) {
+                copy(&mut out, "multipleOf");
+            }
+            let exclusive = |flag: &str| map.get(flag) == Some(&Value::Bool(true));
+            for (bound, flag) in [
+                ("minimum", "exclusiveMinimum"),
+                ("maximum", "exclusiveMaximum"),
+            ] {
+                match (map.get(bound), map.get(flag)) {
+                    (Some(value), _) if exclusive(flag) => {
+                        out.insert(flag.to_owned(), value.clone());
+                    }
+                    (Some(value), _) => {
+                        out.insert(bound.to_owned(), value.clone());
+                    }
+                    (None, Some(value @ Value::Number(_))) => {
+                        out.insert(flag.to_owned(), value.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "array" if !map.get("items").is_some_and(Value::is_array) => {
+            out.insert("type".to_owned(), json!("array"));
+            if let Some(items) = map.get("items") {
+                out.insert("items".to_owned(), roundtrip(items));
+            }
+            copy(&mut out, "minItems");
+            copy(&mut out, "maxItems");
+        }
+        _ => return None,
+    }
+    for key in ["default", "description"] {
+        copy(&mut out, key);
+    }
+    Some(Value::Object(out))
 }
 
 /// `convertNullableToOptional`: returns the schema and whether it was nullable.
@@ -309,7 +406,7 @@ pub(super) fn validation_schema(schema: &Value) -> Value {
 /// and `--engine auto` leaves such agents to node) is checked as JSON Schema instead, worded as
 /// zod words the common keywords, else with the validator's own text.
 pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
-    match super::zod::compile(schema) {
+    match crate::zod::compile(schema) {
         Ok(compiled) => compiled.check(value),
         Err(_) => validate_json_schema(schema, value),
     }
@@ -551,6 +648,16 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&to_model_schema(&schema)).unwrap(),
             serde_json::to_string(&expected).unwrap()
+        );
+    }
+
+    /// As zod-to-json-schema prints json-schema-to-zod's zod types (checked in node).
+    #[test]
+    fn constraint_keywords_in_zod_order() {
+        let schema = json!({"type":"object","properties":{"s":{"maxLength":4,"minLength":1,"pattern":"^x","format":"email","type":"string","title":"T"},"h":{"type":"string","format":"hostname"},"n":{"maximum":5,"minimum":1,"multipleOf":2,"type":"integer"},"x":{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":9},"y":{"type":"number","multipleOf":1},"a":{"maxItems":3,"minItems":1,"uniqueItems":true,"type":"array","items":{"type":"string"}}}});
+        assert_eq!(
+            serde_json::to_string(&roundtrip(&schema)["properties"]).unwrap(),
+            r#"{"s":{"type":"string","format":"email","pattern":"^x","minLength":1,"maxLength":4},"h":{"type":"string"},"n":{"type":"integer","multipleOf":2,"minimum":1,"maximum":5},"x":{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":9},"y":{"type":"integer"},"a":{"type":"array","items":{"type":"string"},"minItems":1,"maxItems":3}}"#
         );
     }
 

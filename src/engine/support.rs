@@ -30,7 +30,7 @@ pub fn is_supported(feature: &Feature) -> bool {
         Feature::JsonataPathKey => true,
         Feature::JsonataPathKeyListed => false,
         Feature::TemplateSyntax(construct) => super::template::supports(construct),
-        Feature::SchemaConstruct(construct) => super::zod::supports(construct),
+        Feature::SchemaConstruct(construct) => crate::zod::supports(construct),
         Feature::JsonataConstruct(construct) => super::transform::supports(construct),
         // `retryOnError` runs natively; the others change nothing a CI run can see.
         Feature::PassthroughKey(_) => true,

@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use super::yaml::to_yaml_string;
 use crate::project::FileAccess;
+use crate::zod::js_string;
 
 /// A template failed to render; the message names the template file and line when known.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,25 +229,6 @@ fn js_join(
         });
     }
     Ok(parts.join(&separator))
-}
-
-/// JavaScript's `String(value)` of a JSON value.
-pub(super) fn js_string(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(flag) => flag.to_string(),
-        Value::Number(number) => js_number(number),
-        Value::String(text) => text.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::Null => String::new(),
-                other => js_string(other),
-            })
-            .collect::<Vec<_>>()
-            .join(","),
-        Value::Object(_) => "[object Object]".to_owned(),
-    }
 }
 
 /// Whether the native renderer runs a template construct as Nunjucks does (`tag NAME`,
@@ -543,53 +525,7 @@ fn write_json(value: &Value, indent: Option<&str>, depth: usize, out: &mut Strin
 
 /// A number as JavaScript prints it (`1.0` → `1`, `1e21` → `1e+21`).
 pub fn js_number(number: &serde_json::Number) -> String {
-    match number.as_f64() {
-        Some(float) if number.is_f64() => js_float(float),
-        // An integer beyond 2^53 is a float to JavaScript too.
-        Some(float) if float.abs() >= 1e21 => js_float(float),
-        _ => number.to_string(),
-    }
-}
-
-/// ECMAScript's `Number::toString(x)`: the shortest digits that read back as `x` (Rust's
-/// `{:e}` finds them), placed as the specification places them (plain from 1e-7 up to 1e21,
-/// else `d.ddde±n`).
-pub fn js_float(float: f64) -> String {
-    if float.is_nan() {
-        return "NaN".to_owned();
-    }
-    if float == 0.0 {
-        return "0".to_owned();
-    }
-    if float.is_infinite() {
-        return if float > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    let sign = if float < 0.0 { "-" } else { "" };
-    let scientific = format!("{:e}", float.abs());
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let k = digits.len() as i32;
-    // The decimal point sits after `n` digits.
-    let n = exponent.parse::<i32>().unwrap_or(0) + 1;
-    let body = if k <= n && n <= 21 {
-        format!("{digits}{}", "0".repeat((n - k) as usize))
-    } else if 0 < n && n <= 21 {
-        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
-    } else if -6 < n && n <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n) as usize))
-    } else {
-        let e = n - 1;
-        let e = if e >= 0 {
-            format!("+{e}")
-        } else {
-            e.to_string()
-        };
-        match k {
-            1 => format!("{digits}e{e}"),
-            _ => format!("{}.{}e{e}", &digits[..1], &digits[1..]),
-        }
-    };
-    format!("{sign}{body}")
+    crate::zod::js_json_number(number)
 }
 
 fn format_value(
@@ -675,7 +611,7 @@ mod tests {
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (12345.678, "12345.678"),
         ] {
-            assert_eq!(js_float(float), text);
+            assert_eq!(crate::zod::js_float(float), text);
         }
     }
 

@@ -230,6 +230,15 @@ pub fn auto_parse(schema: &Value, value: Value) -> Value {
 /// AIGNE's message (`Output JSON does not conform to the provided JSON schema: …`).
 pub fn validate_json_schema(schema: &Value, value: Value) -> Result<Value, String> {
     let value = auto_parse(schema, value);
+    let refused = |problems: String| {
+        format!("Output JSON does not conform to the provided JSON schema: {problems}")
+    };
+    // zod's parse of the schema as `zod-from-json-schema` builds it (`crate::zod`); a
+    // construct it does not interpret (`allOf`) is checked as JSON Schema.
+    if let Ok(compiled) = crate::zod::compile_model(schema) {
+        compiled.check_plain(&value).map_err(refused)?;
+        return Ok(compiled.parsed(value));
+    }
     // An empty schema (`parameters: {}`) accepts anything.
     let validator = jsonschema::validator_for(schema)
         .map_err(|error| format!("the JSON schema is not valid: {error}"))?;
@@ -240,10 +249,7 @@ pub fn validate_json_schema(schema: &Value, value: Value) -> Result<Value, Strin
     if problems.is_empty() {
         Ok(value)
     } else {
-        Err(format!(
-            "Output JSON does not conform to the provided JSON schema: {}",
-            problems.join(", ")
-        ))
+        Err(refused(problems.join(", ")))
     }
 }
 
@@ -556,7 +562,8 @@ mod tests {
         );
         let error = validate_json_schema(&schema, json!({"items": 3})).unwrap_err();
         assert!(
-            error.starts_with("Output JSON does not conform to the provided JSON schema: /items"),
+            error
+                == "Output JSON does not conform to the provided JSON schema: items: Expected array, received number",
             "{error}"
         );
         assert!(validate_json_schema(&json!({}), json!({"x": 1})).is_ok());

@@ -18,6 +18,11 @@
 //! Regular expressions (`pattern`, zod's own format checks) run on `regress`, an ECMAScript
 //! regex engine, as `new RegExp(pattern)` would; `format: uri` is WHATWG URL parsing (`url`),
 //! as zod's `new URL(value)`.
+//!
+//! The chat model checks a structured reply (and tool-call arguments) a second way:
+//! `ChatModel.validateJsonSchema` builds its zod schema from the schema sent to the model with
+//! `zod-from-json-schema` 0.0.5 (other keywords, another order, `uniqueItems` refined, no
+//! formats) and words issues as `${path}: ${message}`; [`compile_model`] builds that one.
 
 use std::sync::LazyLock;
 
@@ -37,6 +42,8 @@ enum Node {
     Union(Vec<Node>),
     Array {
         item: Box<Node>,
+        /// `zod-from-json-schema`'s `uniqueItems` refinement.
+        unique: bool,
         min: Option<(usize, Option<String>)>,
         max: Option<(usize, Option<String>)>,
     },
@@ -91,13 +98,13 @@ enum NumberCheck {
 }
 
 /// A construct the interpreter does not run (named as `inspect` lists it).
-pub(super) type Unsupported = String;
+pub type Unsupported = String;
 
 /// Whether the checks run natively for a schema construct `inspect` lists
 /// (`project::Feature::SchemaConstruct`): every keyword runs as zod runs it (or is ignored, as
 /// the converter ignores it) except those the converter builds from refinements or
 /// intersections.
-pub(super) fn supports(construct: &str) -> bool {
+pub fn supports(construct: &str) -> bool {
     !matches!(
         construct,
         "keyword allOf"
@@ -114,7 +121,7 @@ pub(super) fn supports(construct: &str) -> bool {
 
 /// An agent's input or output schema as the official runtime checks it (top level
 /// `passthrough()`), or the construct it cannot interpret.
-pub(super) fn compile(schema: &Value) -> Result<Compiled, Unsupported> {
+pub fn compile(schema: &Value) -> Result<Compiled, Unsupported> {
     // The loader's `jsonSchemaSchema` keeps only these keys at the top level.
     let top = match schema {
         Value::Object(map) => Value::Object(
@@ -146,14 +153,168 @@ pub(super) fn compile(schema: &Value) -> Result<Compiled, Unsupported> {
     Ok(Compiled(node))
 }
 
+/// The schema `ChatModel.validateJsonSchema` checks a structured reply or tool arguments with
+/// (`convertJsonSchemaToZod` of `zod-from-json-schema` 0.0.5), or the construct it cannot
+/// interpret (`allOf`, a boolean `exclusiveMinimum`/`exclusiveMaximum`).
+pub fn compile_model(schema: &Value) -> Result<Compiled, Unsupported> {
+    Ok(Compiled(model_node(schema)?))
+}
+
+fn model_node(schema: &Value) -> Result<Node, Unsupported> {
+    let Value::Object(map) = schema else {
+        return Err("a schema that is not an object".into());
+    };
+    let literals = |options: &[Value]| match options {
+        [single] => Node::Literal(single.clone()),
+        _ => Node::Union(options.iter().cloned().map(Node::Literal).collect()),
+    };
+    let enum_of = |name: &str| map.get(name).and_then(Value::as_array);
+    if let Some(value) = map.get("const") {
+        return Ok(match value {
+            Value::Null => Node::Null,
+            other => Node::Literal(other.clone()),
+        });
+    }
+    match map.get("type").and_then(Value::as_str) {
+        Some("string") => {
+            if let Some(options) = enum_of("enum") {
+                return Ok(if options.is_empty() {
+                    Node::String(Vec::new())
+                } else {
+                    // `z.enum` of the values (a non-text value never matches).
+                    Node::Enum(options.iter().map(js_string).collect())
+                });
+            }
+            let mut checks = Vec::new();
+            if let Some(min) = map.get("minLength").and_then(Value::as_u64) {
+                checks.push(StringCheck::Min(min as usize, None));
+            }
+            if let Some(max) = map.get("maxLength").and_then(Value::as_u64) {
+                checks.push(StringCheck::Max(max as usize, None));
+            }
+            if let Some(pattern) = map.get("pattern") {
+                let regex = regress::Regex::new(&js_string(pattern))
+                    .map_err(|_| "pattern that is not a JavaScript regex")?;
+                checks.push(StringCheck::Regex(regex, None));
+            }
+            return Ok(Node::String(checks));
+        }
+        Some(kind @ ("number" | "integer")) => {
+            if let Some(options) = enum_of("enum").filter(|options| !options.is_empty()) {
+                return Ok(literals(options));
+            }
+            let mut checks = Vec::new();
+            if kind == "integer" {
+                checks.push(NumberCheck::Int(None));
+            }
+            let bound = |key: &str| -> Result<Option<f64>, Unsupported> {
+                match map.get(key) {
+                    None => Ok(None),
+                    Some(Value::Number(number)) => Ok(number.as_f64()),
+                    Some(_) => Err(format!("a {key} that is not a number")),
+                }
+            };
+            if let Some(minimum) = bound("minimum")? {
+                checks.push(NumberCheck::Min(minimum, true, None));
+            }
+            if let Some(maximum) = bound("maximum")? {
+                checks.push(NumberCheck::Max(maximum, true, None));
+            }
+            if let Some(minimum) = bound("exclusiveMinimum")? {
+                checks.push(NumberCheck::Min(minimum, false, None));
+            }
+            if let Some(maximum) = bound("exclusiveMaximum")? {
+                checks.push(NumberCheck::Max(maximum, false, None));
+            }
+            if let Some(step) = bound("multipleOf")? {
+                checks.push(NumberCheck::MultipleOf(step, None));
+            }
+            return Ok(Node::Number(checks));
+        }
+        Some("boolean") => {
+            return Ok(
+                match enum_of("enum").filter(|options| !options.is_empty()) {
+                    Some(options) => literals(options),
+                    None => Node::Boolean,
+                },
+            );
+        }
+        Some("null") => return Ok(Node::Null),
+        Some("object") => {
+            let Some(Value::Object(properties)) = map.get("properties") else {
+                return Ok(Node::Object {
+                    shape: Vec::new(),
+                    unknown: Unknown::Strip,
+                });
+            };
+            let required: Option<Vec<&str>> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|names| names.iter().filter_map(Value::as_str).collect());
+            let mut shape = Vec::new();
+            for (key, property) in properties {
+                let node = model_node(property)?;
+                let node = match &required {
+                    Some(names) if names.contains(&key.as_str()) => node,
+                    _ => Node::Optional(Box::new(node)),
+                };
+                shape.push((key.clone(), node));
+            }
+            let unknown = match map.get("additionalProperties") {
+                Some(Value::Bool(false)) => Unknown::Strip,
+                _ => Unknown::Passthrough,
+            };
+            return Ok(Node::Object { shape, unknown });
+        }
+        Some("array") => {
+            let item = match map.get("items") {
+                Some(items) if is_js_truthy(items) => model_node(items)?,
+                _ => Node::Any,
+            };
+            let limit = |key: &str| {
+                map.get(key)
+                    .and_then(Value::as_u64)
+                    .map(|n| (n as usize, None))
+            };
+            return Ok(Node::Array {
+                item: Box::new(item),
+                unique: map.get("uniqueItems") == Some(&Value::Bool(true)),
+                min: limit("minItems"),
+                max: limit("maxItems"),
+            });
+        }
+        _ => {}
+    }
+    if let Some(options) = enum_of("enum") {
+        return Ok(if options.is_empty() {
+            Node::Never
+        } else if options.iter().all(Value::is_string) {
+            Node::Enum(options.iter().map(js_string).collect())
+        } else {
+            literals(options)
+        });
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = enum_of(key).filter(|options| options.len() >= 2) {
+            return Ok(Node::Union(
+                options.iter().map(model_node).collect::<Result<_, _>>()?,
+            ));
+        }
+        if key == "anyOf" && map.contains_key("allOf") {
+            return Err("allOf".into());
+        }
+    }
+    Ok(Node::Any)
+}
+
 /// A compiled schema.
 #[derive(Debug)]
-pub(super) struct Compiled(Node);
+pub struct Compiled(Node);
 
 impl Compiled {
     /// `checkArguments`' message for `value` (without its `PREFIX check arguments error: `), or
     /// `Ok` when zod's parse succeeds.
-    pub(super) fn check(&self, value: &Value) -> Result<(), String> {
+    pub fn check(&self, value: &Value) -> Result<(), String> {
         let mut issues = Vec::new();
         let mut path = Vec::new();
         parse(&self.0, Some(value), &mut path, &mut issues);
@@ -185,6 +346,33 @@ impl Compiled {
                     }
                     None => format!("{path}: {}", issue.message),
                 }
+            })
+            .collect::<Vec<_>>()
+            .join(", "))
+    }
+}
+
+impl Compiled {
+    /// The value zod's parse returns for a `value` [`Compiled::check_plain`] accepted: objects
+    /// list their schema's properties first, in its order, then (`passthrough()`) the other
+    /// keys; a stripping object drops those. Unions and anything else are returned as they are.
+    pub fn parsed(&self, value: Value) -> Value {
+        parsed(&self.0, value)
+    }
+
+    /// `ChatModel.validateJsonSchema`'s message for `value` (after its `Output JSON does not
+    /// conform to the provided JSON schema: `): `${path}: ${message}` per issue.
+    pub fn check_plain(&self, value: &Value) -> Result<(), String> {
+        let mut issues = Vec::new();
+        parse(&self.0, Some(value), &mut Vec::new(), &mut issues);
+        if issues.is_empty() {
+            return Ok(());
+        }
+        Err(issues
+            .iter()
+            .map(|issue| {
+                let path: Vec<String> = issue.path.iter().map(Segment::to_string).collect();
+                format!("{}: {}", path.join(","), issue.message)
             })
             .collect::<Vec<_>>()
             .join(", "))
@@ -414,6 +602,7 @@ fn array(map: &Map<String, Value>) -> Result<Node, Unsupported> {
     };
     Ok(Node::Array {
         item: Box::new(item),
+        unique: false,
         min: limit("minItems"),
         max: limit("maxItems"),
     })
@@ -735,7 +924,12 @@ fn parse(
             });
             Status::Aborted
         }
-        Node::Array { item, min, max } => {
+        Node::Array {
+            item,
+            unique,
+            min,
+            max,
+        } => {
             let Some(Value::Array(items)) = value else {
                 invalid_type(issues, path, "array", value);
                 return Status::Aborted;
@@ -765,7 +959,7 @@ fn parse(
                 );
                 status = Status::Dirty;
             }
-            merge(
+            let status = merge(
                 status,
                 items.iter().enumerate().map(|(index, entry)| {
                     path.push(Segment::Index(index));
@@ -773,7 +967,13 @@ fn parse(
                     path.pop();
                     status
                 }),
-            )
+            );
+            // A refinement runs unless the array is aborted.
+            if *unique && status != Status::Aborted && !js_unique(items) {
+                push(issues, path, "Array items must be unique".to_owned());
+                return Status::Dirty;
+            }
+            status
         }
         Node::Record(item) => {
             let Some(Value::Object(map)) = value else {
@@ -834,6 +1034,68 @@ fn parse(
             merge(status, statuses.into_iter())
         }
     }
+}
+
+fn parsed(node: &Node, value: Value) -> Value {
+    match (node, value) {
+        (Node::Optional(inner) | Node::Nullable(inner) | Node::Default(_, inner), value) => {
+            parsed(inner, value)
+        }
+        (Node::Array { item, .. }, Value::Array(items)) => {
+            Value::Array(items.into_iter().map(|entry| parsed(item, entry)).collect())
+        }
+        (Node::Object { shape, unknown }, Value::Object(mut map)) => {
+            let mut out = Map::new();
+            for (key, property) in shape {
+                if let Some(entry) = map.shift_remove(key) {
+                    out.insert(key.clone(), parsed(property, entry));
+                }
+            }
+            match unknown {
+                Unknown::Strip | Unknown::Strict => {}
+                Unknown::Passthrough => out.extend(map),
+                Unknown::Catchall(item) => {
+                    out.extend(
+                        map.into_iter()
+                            .map(|(key, entry)| (key, parsed(item, entry))),
+                    );
+                }
+            }
+            Value::Object(out)
+        }
+        (Node::Record(item), Value::Object(map)) => Value::Object(
+            map.into_iter()
+                .map(|(key, entry)| (key, parsed(item, entry)))
+                .collect(),
+        ),
+        (_, value) => value,
+    }
+}
+
+/// `zod-from-json-schema`'s `uniqueItems` test: text, numbers and booleans by value (in one
+/// set, as JavaScript's `Set` keeps `1` and `"1"` apart), anything else by its
+/// `JSON.stringify` text, which joins the same set as text.
+fn js_unique(items: &[Value]) -> bool {
+    #[derive(PartialEq)]
+    enum Seen {
+        Text(String),
+        Number(f64),
+        Bool(bool),
+    }
+    let mut seen: Vec<Seen> = Vec::new();
+    for item in items {
+        let key = match item {
+            Value::String(text) => Seen::Text(text.clone()),
+            Value::Number(number) => Seen::Number(number.as_f64().unwrap_or(f64::NAN)),
+            Value::Bool(flag) => Seen::Bool(*flag),
+            other => Seen::Text(js_json(other)),
+        };
+        if seen.contains(&key) {
+            return false;
+        }
+        seen.push(key);
+    }
+    true
 }
 
 /// `ParseStatus.mergeArray` / `mergeObjectSync`: aborted if any part is.
@@ -967,16 +1229,80 @@ fn float_safe_remainder(value: f64, step: f64) -> f64 {
 
 /// A number as JavaScript's `String(n)` prints it.
 fn js_number(number: f64) -> String {
-    super::template::js_float(number)
+    js_float(number)
 }
 
-fn js_string(value: &Value) -> String {
-    super::template::js_string(value)
+/// ECMAScript's `Number::toString(x)`: the shortest digits that read back as `x` (Rust's
+/// `{:e}` finds them), placed as the specification places them (plain from 1e-7 up to 1e21,
+/// else `d.ddde±n`).
+pub fn js_float(float: f64) -> String {
+    if float.is_nan() {
+        return "NaN".to_owned();
+    }
+    if float == 0.0 {
+        return "0".to_owned();
+    }
+    if float.is_infinite() {
+        return if float > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    let sign = if float < 0.0 { "-" } else { "" };
+    let scientific = format!("{:e}", float.abs());
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let k = digits.len() as i32;
+    // The decimal point sits after `n` digits.
+    let n = exponent.parse::<i32>().unwrap_or(0) + 1;
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let e = n - 1;
+        let e = if e >= 0 {
+            format!("+{e}")
+        } else {
+            e.to_string()
+        };
+        match k {
+            1 => format!("{digits}e{e}"),
+            _ => format!("{}.{}e{e}", &digits[..1], &digits[1..]),
+        }
+    };
+    format!("{sign}{body}")
+}
+
+/// JavaScript's `String(value)` of a JSON value.
+pub fn js_string(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Number(number) => js_json_number(number),
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Null => String::new(),
+                other => js_string(other),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Object(_) => "[object Object]".to_owned(),
+    }
+}
+
+/// A JSON number as JavaScript prints it (an integer beyond 2^53 is a float to it too).
+pub fn js_json_number(number: &serde_json::Number) -> String {
+    match number.as_f64() {
+        Some(float) if number.is_f64() || float.abs() >= 1e21 => js_float(float),
+        _ => number.to_string(),
+    }
 }
 
 /// `JSON.stringify(value)`.
 fn js_json(value: &Value) -> String {
-    crate::model::common::js_stringify(value)
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// `===` between two JSON values (objects and arrays are never equal: distinct references).
@@ -1121,6 +1447,42 @@ mod tests {
                 json!({"a":[1,"x",null]})
             ),
             Err("a,0: Expected string, received number, a,2: Expected string, received null, d: String must contain at least 3 character(s)".into())
+        );
+    }
+
+    /// What `ChatModel.validateJsonSchema` (`zod-from-json-schema`) printed for each.
+    #[test]
+    fn model_checks_are_worded_as_zod_from_json_schema() {
+        let model =
+            |schema: Value, value: Value| compile_model(&schema).unwrap().check_plain(&value);
+        assert_eq!(
+            model(
+                json!({"type":"object","properties":{"title":{"type":"string","minLength":3,"maxLength":4,"pattern":"^x"},"rating":{"type":"integer","minimum":1,"maximum":5,"multipleOf":2},"links":{"type":"array","maxItems":2,"uniqueItems":true,"items":{"type":"string","format":"uri"}}},"required":["title","rating"],"additionalProperties":false}),
+                json!({"title":"ok","rating":7.5,"links":["nope","nope","b"]})
+            ),
+            Err("title: String must contain at least 3 character(s), title: Invalid, rating: Expected integer, received float, rating: Number must be less than or equal to 5, rating: Number must be a multiple of 2, links: Array must contain at most 2 element(s), links: Array items must be unique".into())
+        );
+        assert_eq!(
+            model(
+                json!({"type":"object","properties":{"a":{"anyOf":[{"type":"string"},{"type":"number"}]},"b":{"enum":[1,2]},"c":{"const":null},"d":{"type":"string","enum":["x","y"]},"e":{"type":"object","properties":{"f":{"type":"number","exclusiveMinimum":0}},"required":["f"]}},"required":["a","b","c","d","e"]}),
+                json!({"a":true,"b":3,"c":1,"d":"z","e":{"f":0}})
+            ),
+            Err("a: Invalid input, b: Invalid input, c: Expected null, received number, d: Invalid enum value. Expected 'x' | 'y', received 'z', e,f: Number must be greater than 0".into())
+        );
+        assert_eq!(
+            model(
+                json!({"type":"object","properties":{"a":{"type":"array","uniqueItems":true}}}),
+                json!({"a":["{}",{}]})
+            ),
+            Err("a: Array items must be unique".into())
+        );
+        // A stripping object drops keys its schema does not list; properties come first.
+        let compiled = compile_model(&json!({"type":"object","properties":{"a":{"type":"string"},"b":{"type":"object","properties":{"c":{"type":"number"}}}},"additionalProperties":false})).unwrap();
+        assert_eq!(
+            compiled
+                .parsed(json!({"x":1,"b":{"d":2,"c":1},"a":"s"}))
+                .to_string(),
+            r#"{"a":"s","b":{"c":1,"d":2}}"#
         );
     }
 
