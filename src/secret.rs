@@ -400,6 +400,18 @@ impl Redactor {
         Ok(value)
     }
 
+    /// [`Redactor::redact_typed`] of a record given away: the record is dropped once it is
+    /// serialised, so a large output is held twice at most, not three times.
+    pub fn redact_owned<T>(&self, record: T) -> Result<T, serde_json::Error>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut value = serde_json::to_value(&record)?;
+        drop(record);
+        self.redact_value(&mut value);
+        serde_json::from_value(value)
+    }
+
     /// A record of the same type with every string masked (for the text reports rendered from
     /// it).
     pub fn redact_typed<T>(&self, record: &T) -> Result<T, serde_json::Error>

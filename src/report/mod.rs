@@ -264,8 +264,8 @@ impl ResultsWriter {
         let masked = redactor
             .redact_record(record)
             .map_err(std::io::Error::other)?;
-        let line = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
-        self.file.write_all(line.as_bytes())?;
+        // Straight into the buffered file: a large output is not copied into a line first.
+        serde_json::to_writer(&mut self.file, &masked).map_err(std::io::Error::other)?;
         self.file.write_all(b"\n")?;
         self.file.flush()
     }
@@ -439,7 +439,7 @@ impl Reporter for RunReporter {
         let record = self
             .settings
             .redactor
-            .redact_typed(&record)
+            .redact_owned(record)
             .map_err(std::io::Error::other)?;
         self.writer
             .write(&record, &self.settings.redactor)

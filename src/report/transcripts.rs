@@ -56,7 +56,7 @@ pub fn write(
         }
     }
     // Only a new or regular file is written: never through a symlink, into a FIFO or a device.
-    let mut file = super::lock::create_regular(&path).map_err(context)?;
+    let mut file = super::lock::create_fresh(&path).map_err(context)?;
     file.write_all(json.as_bytes()).map_err(context)?;
     Ok(relative)
 }
