@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod hint;
 pub mod http;
 pub mod model;
+pub mod output_file;
 pub mod plan;
 pub mod process;
 pub mod project;

@@ -526,6 +526,122 @@ fn links_planted_among_the_transcripts_are_never_written_through() {
     assert_eq!(fs_err::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_symlink_or_fifo_at_the_record_cassette_is_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("answer"));
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n").unwrap();
+    let target = dir.path().join("precious.txt");
+    fs_err::write(&target, "keep me").unwrap();
+    // A checkout can carry a link where the workflow records its cassette.
+    fs_err::os::unix::fs::symlink(&target, dir.path().join("cassette.jsonl")).unwrap();
+    let fifo = dir.path().join("fifo.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, kind) in [
+        ("cassette.jsonl", "a symbolic link"),
+        ("fifo.jsonl", "a FIFO"),
+    ] {
+        let ran = common::Run::in_dir(dir.path())
+            .openai(&server, "sk-record-test-0001")
+            .args(["run", ".", "--input", "prompts.jsonl", "--record", path])
+            .expect_exit(2)
+            .run();
+        assert!(
+            ran.stderr
+                .contains(&format!("{path}` is {kind}, not a regular file")),
+            "{path}: {}",
+            ran.stderr
+        );
+        assert!(server.requests().is_empty(), "{path}");
+    }
+    assert_eq!(fs_err::read_to_string(&target).unwrap(), "keep me");
+    assert!(
+        fs_err::symlink_metadata(dir.path().join("cassette.jsonl"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A regular file there is replaced.
+    fs_err::write(dir.path().join("old.jsonl"), "stale\n").unwrap();
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-record-test-0001")
+        .args([
+            "run",
+            ".",
+            "--input",
+            "prompts.jsonl",
+            "--record",
+            "old.jsonl",
+        ])
+        .expect_exit(0)
+        .run();
+    let recorded = fs_err::read_to_string(dir.path().join("old.jsonl")).unwrap();
+    assert!(
+        !recorded.contains("stale") && recorded.contains("chat/completions"),
+        "{recorded}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn merge_neither_reads_nor_writes_a_transcript_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("answer"));
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"a\"\n\"b\"\n").unwrap();
+    common::Run::in_dir(dir.path())
+        .openai(&server, "sk-merge-test-0001")
+        .args(["run", ".", "--input", "prompts.jsonl"])
+        .expect_exit(0)
+        .run();
+    let shard = dir.path().join("aigne-ci-output/transcripts");
+    assert!(shard.join("1.json").is_file() && shard.join("2.json").is_file());
+    let target = dir.path().join("precious.txt");
+    fs_err::write(&target, "keep me").unwrap();
+    // A shard whose transcript of line 2 is a link to a file outside the out-dir: not copied.
+    fs_err::remove_file(shard.join("2.json")).unwrap();
+    fs_err::os::unix::fs::symlink("/dev/zero", shard.join("2.json")).unwrap();
+    // A merged out-dir where the transcript of line 1 is a link: refused, never written through.
+    let merged = dir.path().join("merged/transcripts");
+    fs_err::create_dir_all(&merged).unwrap();
+    fs_err::os::unix::fs::symlink(&target, merged.join("1.json")).unwrap();
+    let ran = common::Run::in_dir(dir.path())
+        .args(["merge", "aigne-ci-output", "--out-dir", "merged"])
+        .expect_exit(2)
+        .run();
+    assert!(
+        ran.stderr
+            .contains("is a symbolic link, not a regular file"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(fs_err::read_to_string(&target).unwrap(), "keep me");
+    fs_err::remove_file(merged.join("1.json")).unwrap();
+    common::Run::in_dir(dir.path())
+        .args(["merge", "aigne-ci-output", "--out-dir", "merged"])
+        .expect_exit(0)
+        .run();
+    assert!(merged.join("1.json").is_file());
+    assert!(!merged.join("2.json").exists());
+    let results = fs_err::read_to_string(dir.path().join("merged/results.jsonl")).unwrap();
+    let transcripts: Vec<Value> = results
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["transcript"].clone())
+        .collect();
+    assert_eq!(
+        transcripts,
+        vec![Value::from("transcripts/1.json"), Value::Null]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 9: signals during a download; https→http redirects.
 

@@ -240,8 +240,26 @@ fn copy_transcripts(
             };
             if let Some(folder) = target.parent() {
                 fs_err::create_dir_all(folder).map_err(write_error)?;
+                if fs_err::symlink_metadata(folder)
+                    .map_err(write_error)?
+                    .file_type()
+                    .is_symlink()
+                {
+                    return Err(write_error(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "`{}` is a symbolic link, not a folder: aigne-ci writes transcripts only into a folder of the out-dir",
+                            folder.display()
+                        ),
+                    ))
+                    .into());
+                }
             }
-            fs_err::copy(source, &target).map_err(write_error)?;
+            // Only a regular file is copied, and only onto a new or regular file: a symlink
+            // planted in a shard or in the merged out-dir is never read or written through.
+            let mut from = fs_err::File::open(source).map_err(write_error)?;
+            let mut to = report::lock::create_fresh(&target).map_err(write_error)?;
+            std::io::copy(&mut from, &mut to).map_err(write_error)?;
         }
     }
     Ok(())

@@ -392,13 +392,8 @@ async fn lock(path: &Path) -> Result<std::fs::File, NpmError> {
     let path = path.to_path_buf();
     let error_path = path.clone();
     let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?
-            .into_parts()
-            .0;
+        // Never through a symlink, nor blocking on a FIFO planted in the cache.
+        let file = crate::output_file::open_lock_file(&path)?;
         file.lock()?;
         Ok(file)
     })

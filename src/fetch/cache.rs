@@ -217,16 +217,10 @@ impl CacheEntry {
     pub async fn lock(&self, on_wait: impl FnOnce(&Path)) -> Result<EntryLock, FetchError> {
         create_dir_all(&self.folder)?;
         let path = self.lock_path();
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the error variant names the path"
-        )]
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| FetchError::Cache {
+        // Never through a symlink, nor blocking on a FIFO (a restored or committed cache can
+        // hold either).
+        let file =
+            crate::output_file::open_lock_file(&path).map_err(|source| FetchError::Cache {
                 action: "create the lock",
                 path: path.clone(),
                 source,
@@ -260,7 +254,8 @@ impl CacheEntry {
 
     /// The committed entry's metadata, if there is a complete entry.
     pub fn read_metadata(&self) -> Option<EntryMetadata> {
-        let text = fs_err::read(self.path().join("entry.json")).ok()?;
+        // A regular file of metadata (a symlink to `/dev/zero` in a restored cache never ends).
+        let text = crate::output_file::read_small(&self.path().join("entry.json"), 1 << 20)?;
         let metadata: EntryMetadata = serde_json::from_slice(&text).ok()?;
         (metadata.version == METADATA_VERSION && self.files().is_dir()).then_some(metadata)
     }
@@ -392,7 +387,8 @@ fn create_dir_all(path: &Path) -> Result<(), FetchError> {
     })
 }
 
-/// Writes a file through a temporary file and a rename.
+/// Writes a file through a temporary file and a rename; only a new or regular file is replaced
+/// (a cache restored from elsewhere, or committed into a checkout, can hold anything).
 fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), FetchError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     let error = |source| FetchError::Cache {
@@ -400,6 +396,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), FetchError> {
         path: path.to_path_buf(),
         source,
     };
+    crate::output_file::check_replaceable(path).map_err(error)?;
     let mut temporary = tempfile::NamedTempFile::new_in(parent).map_err(error)?;
     io::Write::write_all(&mut temporary, contents).map_err(error)?;
     temporary

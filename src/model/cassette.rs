@@ -107,7 +107,10 @@ impl Cassette {
         {
             fs_err::create_dir_all(parent).map_err(|error| cassette_error(path, &error))?;
         }
-        let file = fs_err::File::create(path).map_err(|error| cassette_error(path, &error))?;
+        // Only a new or regular file is written: never through a symlink (a checkout can plant
+        // one where the workflow records), into a FIFO or a device.
+        let file = crate::output_file::create_regular(path)
+            .map_err(|error| cassette_error(path, &error))?;
         Ok(Self::Recorder {
             path: path.to_path_buf(),
             file: Mutex::new(file),

@@ -19,7 +19,7 @@ pub const LOCK_FILE: &str = ".aigne-ci.lock";
 /// The held locks: released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct OutputLock {
-    _files: Vec<fs_err::File>,
+    _files: Vec<std::fs::File>,
 }
 
 /// Locks every folder holding one of `paths` (`out_dir` included), or says which run holds one.
@@ -48,22 +48,15 @@ pub fn lock_outputs(out_dir: &Path, paths: &[&Path]) -> Result<OutputLock, Repor
     Ok(OutputLock { _files: files })
 }
 
-fn lock_folder(folder: &Path) -> Result<fs_err::File, ReportError> {
+fn lock_folder(folder: &Path) -> Result<std::fs::File, ReportError> {
     let path = folder.join(LOCK_FILE);
     let lock_error = |source| ReportError::Lock {
         path: path.clone(),
         source,
     };
     fs_err::create_dir_all(folder).map_err(lock_error)?;
-    check_replaceable(&path).map_err(lock_error)?;
-    let mut file = fs_err::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(lock_error)?;
-    match file.file().try_lock() {
+    let mut file = crate::output_file::open_lock_file(&path).map_err(lock_error)?;
+    match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
@@ -95,93 +88,7 @@ fn lock_folder(folder: &Path) -> Result<fs_err::File, ReportError> {
     Ok(file)
 }
 
-/// `Ok` when nothing stands at `path` or a regular file does: a symlink, a folder, a FIFO, a
-/// socket or a device node is never replaced (writing to it would go elsewhere, block, or
-/// destroy it).
-pub fn check_replaceable(path: &Path) -> std::io::Result<()> {
-    match fs_err::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_file() => Ok(()),
-        Ok(metadata) => Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "`{}` is {}, not a regular file: aigne-ci writes its results only to a new or regular file",
-                path.display(),
-                kind(&metadata.file_type())
-            ),
-        )),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
-fn kind(file_type: &std::fs::FileType) -> &'static str {
-    if file_type.is_symlink() {
-        return "a symbolic link";
-    }
-    if file_type.is_dir() {
-        return "a folder";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "a FIFO";
-        }
-        if file_type.is_socket() {
-            return "a socket";
-        }
-        if file_type.is_block_device() || file_type.is_char_device() {
-            return "a device";
-        }
-    }
-    "not a regular file"
-}
-
-/// Opens (creating or truncating) a results file that must be a regular file: refused when
-/// something else stands there, and opened so that a symlink or a FIFO swapped in meanwhile
-/// fails instead of being followed or blocking.
-pub fn create_regular(path: &Path) -> std::io::Result<fs_err::File> {
-    check_replaceable(path)?;
-    let mut options = fs_err::OpenOptions::new();
-    options.create(true).write(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use fs_err::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
-    if !file.metadata()?.file_type().is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("`{}` is not a regular file", path.display()),
-        ));
-    }
-    file.set_len(0)?;
-    Ok(file)
-}
-
-/// Creates a file anew where only a new or regular file may stand: a regular file there is
-/// removed first (a symlink, a FIFO, a folder or a device is refused, never followed), and the
-/// new one is created exclusively without following links, so nothing swapped in meanwhile is
-/// written through. For files written once per case (transcripts): truncating a file in place
-/// with `ftruncate`, as [`create_regular`] does, cost 0.8 ms a file on ext4 (a flush), which
-/// halved the judged batch bench when an out-dir was reused.
-pub fn create_fresh(path: &Path) -> std::io::Result<fs_err::File> {
-    check_replaceable(path)?;
-    match fs_err::remove_file(path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(error),
-    }
-    let mut options = fs_err::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use fs_err::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(nix::libc::O_NOFOLLOW);
-    }
-    options.open(path)
-}
+pub use crate::output_file::{check_replaceable, create_fresh, create_regular};
 
 #[cfg(test)]
 mod tests {

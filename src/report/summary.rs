@@ -379,19 +379,4 @@ pub fn fail_on_name(fail_on: FailOn) -> &'static str {
     fail_on.name()
 }
 
-/// Writes a file atomically: a temp file in the same folder, then a rename. Only a new or
-/// regular file is replaced (never a symlink, a folder, a FIFO or a device node).
-pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    super::lock::check_replaceable(path)?;
-    let folder = match path.parent() {
-        Some(folder) if !folder.as_os_str().is_empty() => folder,
-        _ => Path::new("."),
-    };
-    fs_err::create_dir_all(folder)?;
-    let mut file = tempfile::NamedTempFile::new_in(folder)?;
-    file.write_all(contents)?;
-    file.flush()?;
-    file.persist(path).map_err(|error| error.error)?;
-    Ok(())
-}
+pub use crate::output_file::write_atomic;

@@ -62,14 +62,22 @@ pub fn write(
 }
 
 /// Reads a transcript written by [`write`] (already redacted), as JSON.
+/// Only a regular file is read (a symlink planted in a shard's out-dir, to `/dev/zero` say, is
+/// no transcript).
 pub fn read(out_dir: &Path, relative: &str) -> Option<serde_json::Value> {
-    let text = fs_err::read_to_string(own_file(out_dir, relative)?).ok()?;
-    serde_json::from_str(&text).ok()
+    let bytes = crate::output_file::read_small(&own_file(out_dir, relative)?, MAX_READ_BYTES)?;
+    serde_json::from_slice(&bytes).ok()
 }
+
+/// The largest transcript file [`read`] reads (each value in one is capped well below this).
+const MAX_READ_BYTES: u64 = 256 << 20;
 
 /// The size in bytes of a transcript file, by its relative name as in a result's `transcript`.
 pub fn size(out_dir: &Path, relative: &str) -> Option<usize> {
-    let metadata = fs_err::metadata(own_file(out_dir, relative)?).ok()?;
+    let metadata = fs_err::symlink_metadata(own_file(out_dir, relative)?).ok()?;
+    if !metadata.file_type().is_file() {
+        return None;
+    }
     usize::try_from(metadata.len()).ok()
 }
 
