@@ -421,3 +421,44 @@ fn report_off_and_report_file() {
     assert!(page.starts_with("<!doctype html>"));
     assert!(page.contains("\"id\":\"line-1\""));
 }
+
+/// Every file a run writes gets the mode of a plainly created file (0666 less the umask, 0644
+/// usually), as a user and an artifact uploader expect: the files written whole through a
+/// temporary file and a rename (`summary.json`, `report.html`, JUnit XML) used to keep the
+/// temporary file's 0600.
+#[cfg(unix)]
+#[test]
+fn output_files_get_the_mode_of_a_plain_file() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    fs_err::write(dir.path().join("prompts.jsonl"), "\"plums\"\n").unwrap();
+    let server = FakeOpenAi::start();
+    server.set_default(Reply::text("ok"));
+    common::Run::in_dir(dir.path())
+        .openai(&server, SECRET)
+        .args(["run", ".", "crew", "--input", "prompts.jsonl"])
+        .args(["--junit", "aigne-ci-output/junit.xml"])
+        .expect_exit(0)
+        .run();
+    let out = dir.path().join("aigne-ci-output");
+    // The test and the binary share the umask: a file created plainly here shows what to expect.
+    let plain = out.join("plain");
+    fs_err::write(&plain, "x").unwrap();
+    let mode = |path: &Path| fs_err::metadata(path).unwrap().permissions().mode() & 0o777;
+    let expected = mode(&plain);
+    for name in [
+        "results.jsonl",
+        "summary.json",
+        "report.html",
+        "junit.xml",
+        "transcripts/1.json",
+    ] {
+        assert_eq!(
+            format!("{:o}", mode(&out.join(name))),
+            format!("{expected:o}"),
+            "{name}"
+        );
+    }
+}

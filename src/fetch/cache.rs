@@ -400,7 +400,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), FetchError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut temporary = tempfile::NamedTempFile::new_in(parent).map_err(error)?;
+    let mut temporary = crate::atomic_file::temporary_in(parent).map_err(error)?;
     io::Write::write_all(&mut temporary, contents).map_err(error)?;
     temporary
         .persist(path)

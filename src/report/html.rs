@@ -215,7 +215,7 @@ impl AtomicPage {
             _ => Path::new("."),
         };
         fs_err::create_dir_all(folder)?;
-        tempfile::NamedTempFile::new_in(folder).map(Self)
+        crate::atomic_file::temporary_in(folder).map(Self)
     }
 
     fn file(&self) -> &std::fs::File {

@@ -389,7 +389,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     fs_err::create_dir_all(folder)?;
-    let mut file = tempfile::NamedTempFile::new_in(folder)?;
+    let mut file = crate::atomic_file::temporary_in(folder)?;
     file.write_all(contents)?;
     file.flush()?;
     file.persist(path).map_err(|error| error.error)?;
