@@ -3,6 +3,7 @@
 //! Data flows one way: `config → fetch → project → engine (model) → batch → report`.
 //! This file is the composition root: [`run`] dispatches a parsed [`cli::Cli`] to its command.
 
+pub mod atomic_file;
 pub mod batch;
 pub mod cli;
 pub mod comment;

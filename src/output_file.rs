@@ -4,7 +4,8 @@
 //! cassettes, merged outputs, the fetch cache's entries) goes through one of these helpers: a
 //! symlink, a folder, a FIFO, a socket or a device node standing at the path is refused with an
 //! error naming the path, never followed (which would write elsewhere), opened (which could
-//! block) or replaced. A leaf module: it imports nothing from the crate, so every stage can use it.
+//! block) or replaced. Nearly a leaf module (it imports only [`crate::atomic_file`]), so every
+//! stage can use it.
 //!
 //! `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` are not written here: the runner owns those paths
 //! (they come from the workflow's environment, never from a project's `.env`) and they are
@@ -107,7 +108,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     fs_err::create_dir_all(folder)?;
-    let mut file = tempfile::NamedTempFile::new_in(folder)?;
+    let mut file = crate::atomic_file::temporary_in(folder)?;
     file.write_all(contents)?;
     file.flush()?;
     file.persist(path).map_err(|error| error.error)?;

@@ -40,6 +40,10 @@ enum Node {
     Literal(Value),
     Enum(Vec<String>),
     Union(Vec<Node>),
+    /// `oneOf` with several schemas: `z.any().superRefine(…)` that parses the value with each
+    /// schema (`safeParse`, paths from the value) and adds one `invalid_union` issue unless
+    /// exactly one succeeds.
+    OneOf(Vec<Node>),
     Array {
         item: Box<Node>,
         /// `zod-from-json-schema`'s `uniqueItems` refinement.
@@ -108,7 +112,6 @@ pub fn supports(construct: &str) -> bool {
     !matches!(
         construct,
         "keyword allOf"
-            | "keyword oneOf"
             | "keyword not"
             | "keyword if"
             | "keyword patternProperties"
@@ -488,6 +491,12 @@ fn select(map: &Map<String, Value>) -> Result<Node, Unsupported> {
         return match one_of {
             Value::Array(items) if items.is_empty() => Ok(Node::Any),
             Value::Array(items) if items.len() == 1 => parse_schema(&items[0], false),
+            Value::Array(items) => Ok(Node::OneOf(
+                items
+                    .iter()
+                    .map(|item| parse_schema(item, false))
+                    .collect::<Result<_, _>>()?,
+            )),
             _ => Err("oneOf".into()),
         };
     }
@@ -923,6 +932,32 @@ fn parse(
                 union: Some(errors),
             });
             Status::Aborted
+        }
+        Node::OneOf(options) => {
+            let mut errors = Vec::new();
+            let mut passed = 0;
+            for option in options {
+                let mut own = Vec::new();
+                if parse(option, value, &mut Vec::new(), &mut own) == Status::Valid {
+                    passed += 1;
+                } else {
+                    errors.push(own);
+                }
+            }
+            if passed == 1 {
+                return Status::Valid;
+            }
+            // `ctx.addIssue({path: ctx.path, …})` inside the refinement: zod prefixes the
+            // context's path again, so the issue's path is the value's path twice.
+            let mut doubled = path.clone();
+            doubled.extend(path.iter().cloned());
+            issues.push(Issue {
+                path: doubled,
+                message: "Invalid input: Should pass single schema".to_owned(),
+                expected: None,
+                union: Some(errors),
+            });
+            Status::Dirty
         }
         Node::Array {
             item,
@@ -1532,10 +1567,6 @@ mod tests {
                 json!({"allOf": [{"type": "string"}, {"minLength": 1}]}),
                 "allOf",
             ),
-            (
-                json!({"oneOf": [{"type": "string"}, {"type": "number"}]}),
-                "oneOf",
-            ),
             (json!({"not": {"type": "string"}}), "not"),
             (
                 json!({"type": "array", "items": [{"type": "string"}]}),
@@ -1550,5 +1581,88 @@ mod tests {
             assert_eq!(compile(&top).unwrap_err(), name);
         }
         assert!(compile(&json!({"type": "object"})).is_err());
+    }
+    /// `oneOf` with several schemas (`z.any().superRefine`): exactly one must pass; the issue's
+    /// path is doubled (`ctx.addIssue({path: ctx.path})`), so `get` finds nothing there. Each
+    /// expected result is what `checkArguments` of `@aigne/core` (`@aigne/cli` 1.59.0) gave for
+    /// the same schema (`passthrough()`) and value (on success, the value it returned).
+    #[test]
+    fn one_of_runs_as_the_refinement_does() {
+        for (schema, value, expected) in [
+            (
+                json!({"type": "object", "properties": {"choice": {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "number"}]}}, "required": ["choice"]}),
+                json!({"choice": "abc"}),
+                Ok::<Value, &str>(json!({"choice":"abc"})),
+            ),
+            (
+                json!({"type": "object", "properties": {"choice": {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "number"}]}}, "required": ["choice"]}),
+                json!({"choice": "abcdef"}),
+                Err(
+                    "choice,choice: Invalid input: Should pass single schema expect number got undefined",
+                ),
+            ),
+            (
+                json!({"type": "object", "properties": {"choice": {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "number"}]}}, "required": ["choice"]}),
+                json!({}),
+                Err(
+                    "choice,choice: Invalid input: Should pass single schema expect string,number got undefined",
+                ),
+            ),
+            (
+                json!({"type": "object", "properties": {"choice": {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "number"}]}}}),
+                json!({}),
+                Ok(json!({})),
+            ),
+            (
+                json!({"type": "object", "properties": {"choice": {"oneOf": [{"type": "string"}, {"type": "string", "minLength": 2}]}}}),
+                json!({"choice": "abc"}),
+                Err(
+                    "choice,choice: Invalid input: Should pass single schema expect  got undefined",
+                ),
+            ),
+            (
+                json!({"type": "object", "properties": {"l": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"enum": [1, 2]}]}}}}),
+                json!({"l": ["a", 3, true]}),
+                Err(
+                    "l,1,l,1: Invalid input: Should pass single schema expect string,1,2 got undefined, l,2,l,2: Invalid input: Should pass single schema expect string,1,2 got undefined",
+                ),
+            ),
+            (
+                json!({"type": "object", "properties": {"o": {"type": "object", "properties": {"p": {"oneOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {"type": "null"}]}}, "required": ["p"]}}}),
+                json!({"o": {"p": {"a": 1}}}),
+                Err(
+                    "o,p,o,p: Invalid input: Should pass single schema expect string,null got undefined",
+                ),
+            ),
+            (
+                json!({"type": "object", "properties": {"o": {"oneOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {"type": "object", "properties": {"b": {"type": "number"}}}]}}}),
+                json!({"o": {"a": "x", "c": 1}}),
+                Err("o,o: Invalid input: Should pass single schema expect  got undefined"),
+            ),
+            (
+                json!({"type": "object", "properties": {"o": {"oneOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {"type": "object", "properties": {"b": {"type": "number"}}, "required": ["b"]}]}, "n": {"type": "number"}}}),
+                json!({"o": {"a": "x", "c": 1}, "n": "s"}),
+                Err("n: Expected number, received string"),
+            ),
+            (
+                json!({"type": "object", "properties": {"o": {"oneOf": [{"type": "string"}, {"type": "number"}], "default": 5}}}),
+                json!({}),
+                Ok(json!({"o":5})),
+            ),
+            (
+                json!({"type": "object", "properties": {"o": {"oneOf": [{"type": "string"}, {"anyOf": [{"type": "number"}, {"type": "boolean"}]}]}}}),
+                json!({"o": null}),
+                Err(
+                    "o,o: Invalid input: Should pass single schema expect string,number,boolean got undefined",
+                ),
+            ),
+        ] {
+            let got = compile(&schema).unwrap().check(&value);
+            assert_eq!(
+                got,
+                expected.map(|_| ()).map_err(str::to_owned),
+                "{schema} {value}"
+            );
+        }
     }
 }

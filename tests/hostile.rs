@@ -358,33 +358,23 @@ fn a_million_malformed_lines_are_counted_in_bounded_memory() {
     assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
 }
 
-/// A loopback server that answers every request with a 200 event stream that never ends:
-/// `head`, then `piece` again and again until the client hangs up. Returns its origin.
-fn endless_stream_server(head: String, piece: String) -> String {
+/// A loopback host (the shared [`common::server::RawLoopback`]) that answers every request with a
+/// 200 event stream that never ends: `head`, then `piece` again and again until the client hangs
+/// up.
+fn endless_stream_server(head: String, piece: String) -> common::server::RawLoopback {
     use std::io::Write;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for connection in listener.incoming() {
-            let Ok(mut connection) = connection else {
-                return;
-            };
-            let (head, piece) = (head.clone(), piece.clone());
-            std::thread::spawn(move || {
-                // The request (small) is read once; its content does not matter.
-                let mut request = [0u8; 64 * 1024];
-                let _ = connection.read(&mut request);
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{head}"
-                );
-                if connection.write_all(answer.as_bytes()).is_err() {
-                    return;
-                }
-                while connection.write_all(piece.as_bytes()).is_ok() {}
-            });
+    common::server::RawLoopback::serve(move |mut connection| {
+        // The request (small) is read once; its content does not matter.
+        let mut request = [0u8; 64 * 1024];
+        let _ = connection.read(&mut request);
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{head}"
+        );
+        if connection.write_all(answer.as_bytes()).is_err() {
+            return;
         }
-    });
-    origin
+        while connection.write_all(piece.as_bytes()).is_ok() {}
+    })
 }
 
 #[test]
@@ -459,7 +449,8 @@ fn an_endless_model_answer_stops_at_the_response_cap_in_bounded_memory() {
     ];
     for (model, variable, path, head, piece, flag) in cases {
         let label = format!("{model} {:?} {flag:?}", head.get(..20));
-        let origin = endless_stream_server(head, piece);
+        let host = endless_stream_server(head, piece);
+        let origin = host.url();
         let dir = tempfile::tempdir().unwrap();
         project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
         let mut command = common::command(dir.path());

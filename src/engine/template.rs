@@ -72,17 +72,14 @@ fn preprocess(source: &str) -> String {
         };
         format!("{}{tag}", &captures[1])
     });
-    rewrite_length(&source)
+    map_code_blocks(&source, |block| rewrite_expressions(&rewrite_length(block)))
 }
 
-/// Nunjucks looks attributes up as JavaScript does, so `items.length` and `name.length` are an
-/// array's or a string's length (real prompts write `{% if items.length %}`); minijinja has no
-/// such attribute. Inside `{{ … }}` and `{% … %}` (outside string literals, comments and
-/// `{% raw %}` blocks), `.length` after a value becomes the `js_length` filter, which reads the
-/// length as JavaScript does. A hand-written scan: minijinja exposes no AST to rewrite, and a
-/// regular expression cannot tell a string literal from an expression.
-fn rewrite_length(source: &str) -> String {
-    const ATTRIBUTE: &str = ".length";
+/// Applies `rewrite` to each code block of `source` (`{{ … }}` and `{% … %}`, delimiters
+/// included), outside comments and `{% raw %}` blocks; the rest is copied. A hand-written scan:
+/// minijinja exposes no AST to rewrite, and a regular expression cannot tell a string literal
+/// from an expression.
+fn map_code_blocks(source: &str, rewrite: impl Fn(&str) -> String) -> String {
     let bytes = source.as_bytes();
     let mut out = String::with_capacity(source.len());
     let mut index = 0;
@@ -137,44 +134,416 @@ fn rewrite_length(source: &str) -> String {
             index = block_end;
             continue;
         }
-        let block_bytes = block.as_bytes();
-        let mut position = 0;
-        let mut quote: Option<u8> = None;
-        while position < block.len() {
-            let byte = block_bytes[position];
-            match quote {
-                Some(_) if byte == b'\\' => {
-                    out.push_str(&block[position..(position + 2).min(block.len())]);
-                    position += 2;
-                    continue;
-                }
-                Some(q) if byte == q => quote = None,
-                Some(_) => {}
-                None if byte == b'"' || byte == b'\'' => quote = Some(byte),
-                None if block[position..].starts_with(ATTRIBUTE) => {
-                    let before = block_bytes.get(position.wrapping_sub(1)).copied();
-                    let after = block_bytes.get(position + ATTRIBUTE.len()).copied();
-                    let after_value = before.is_some_and(|c| {
-                        c.is_ascii_alphanumeric() || c == b'_' || c == b')' || c == b']'
-                    });
-                    let whole_word = !after.is_some_and(|c| {
-                        c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'('
-                    });
-                    if after_value && whole_word {
-                        out.push_str("|js_length");
-                        position += ATTRIBUTE.len();
-                        continue;
-                    }
-                }
-                None => {}
-            }
-            let width = block[position..].chars().next().map_or(1, char::len_utf8);
-            out.push_str(&block[position..position + width]);
-            position += width;
-        }
+        out.push_str(&rewrite(block));
         index = block_end;
     }
     out
+}
+
+/// Nunjucks looks attributes up as JavaScript does, so `items.length` and `name.length` are an
+/// array's or a string's length (real prompts write `{% if items.length %}`); minijinja has no
+/// such attribute. In a code block (outside string literals), `.length` after a value becomes
+/// the `js_length` filter, which reads the length as JavaScript does.
+fn rewrite_length(block: &str) -> String {
+    const ATTRIBUTE: &str = ".length";
+    let mut out = String::with_capacity(block.len());
+    let block_bytes = block.as_bytes();
+    let mut position = 0;
+    let mut quote: Option<u8> = None;
+    while position < block.len() {
+        let byte = block_bytes[position];
+        match quote {
+            Some(_) if byte == b'\\' => {
+                out.push_str(&block[position..(position + 2).min(block.len())]);
+                position += 2;
+                continue;
+            }
+            Some(q) if byte == q => quote = None,
+            Some(_) => {}
+            None if byte == b'"' || byte == b'\'' => quote = Some(byte),
+            None if block[position..].starts_with(ATTRIBUTE) => {
+                let before = block_bytes.get(position.wrapping_sub(1)).copied();
+                let after = block_bytes.get(position + ATTRIBUTE.len()).copied();
+                let after_value = before.is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || c == b'_' || c == b')' || c == b']'
+                });
+                let whole_word = !after.is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'('
+                });
+                if after_value && whole_word {
+                    out.push_str("|js_length");
+                    position += ATTRIBUTE.len();
+                    continue;
+                }
+            }
+            None => {}
+        }
+        let width = block[position..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&block[position..position + width]);
+        position += width;
+    }
+    out
+}
+
+/// A token of a code block: a word (names, numbers, keywords), a string literal, or an operator
+/// or punctuation (`==`, `!=`, `===`, `!==`, `<=`, `>=`, `//`, `**`, else one character).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenKind {
+    Word,
+    Text,
+    Punct,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Token {
+    kind: TokenKind,
+    start: usize,
+    end: usize,
+}
+
+fn tokenize(code: &str) -> Vec<Token> {
+    const OPERATORS: &[&str] = &["===", "!==", "==", "!=", "<=", ">=", "//", "**"];
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let mut tokens = Vec::new();
+    let mut chars = code.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if c.is_whitespace() {
+            continue;
+        }
+        let (kind, end) = if c == '"' || c == '\'' {
+            let mut end = code.len();
+            let mut escaped = false;
+            for (at, next) in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if next == '\\' {
+                    escaped = true;
+                } else if next == c {
+                    end = at + 1;
+                    break;
+                }
+            }
+            (TokenKind::Text, end)
+        } else if is_word(c) {
+            let mut end = start + c.len_utf8();
+            while let Some(&(at, next)) = chars.peek() {
+                if !is_word(next) {
+                    break;
+                }
+                end = at + next.len_utf8();
+                chars.next();
+            }
+            (TokenKind::Word, end)
+        } else {
+            let width = OPERATORS
+                .iter()
+                .find(|operator| code[start..].starts_with(**operator))
+                .map_or(c.len_utf8(), |operator| operator.len());
+            for _ in 1..code[start..start + width].chars().count() {
+                chars.next();
+            }
+            (TokenKind::Punct, start + width)
+        };
+        tokens.push(Token { kind, start, end });
+    }
+    tokens
+}
+
+/// The code of a block between its delimiters (`{{`/`{%` with a `-`/`+` whitespace control, and
+/// the closers), as a byte range.
+fn block_code(block: &str) -> (usize, usize) {
+    let mut start = 2.min(block.len());
+    if block[start..].starts_with(['-', '+']) {
+        start += 1;
+    }
+    let mut end = block.len();
+    if block.ends_with("}}") || block.ends_with("%}") {
+        end -= 2;
+        if end > start && block[..end].ends_with(['-', '+']) {
+            end -= 1;
+        }
+    }
+    (start, end.max(start))
+}
+
+/// Rewrites what Nunjucks reads otherwise than minijinja in a code block (see
+/// [`rewrite_code`]); the delimiters are kept.
+fn rewrite_expressions(block: &str) -> String {
+    let (start, end) = block_code(block);
+    let statement = block.starts_with("{%");
+    format!(
+        "{}{}{}",
+        &block[..start],
+        rewrite_code(&block[start..end], statement),
+        &block[end..]
+    )
+}
+
+/// Nunjucks compiles a template to JavaScript, and minijinja reads three things otherwise:
+/// - `==`/`!=` are JavaScript's loose equality (`1 == '1'`, `null == undefined`, `[1, 2] ==
+///   '1,2'`; objects by identity), evaluated with JavaScript's precedence (the compiled
+///   comparison has no parentheses, so `not a == b` is `(!a) == b`). Each comparison becomes
+///   `__aigne_eq(LEFT, RIGHT)` (`__aigne_ne`), its operands as far as JavaScript's `==` reaches:
+///   arithmetic, filters, attribute and item lookups, calls and relational operators, a leading
+///   `not` (`__aigne_not`, JavaScript's truthiness); not `and`, `or`, `in`, `is`, the inline `if`
+///   and `else`, commas and colons.
+/// - A dict key written bare (`{mode: "fast"}`) is the text `mode` (minijinja reads a variable).
+/// - A word starting with a digit that is no integer (`1e3`, `2nd`) is a variable name to
+///   Nunjucks' lexer (minijinja reads `1e3` as a number): `__aigne_lookup("1e3")`. (As the
+///   target of a `set` it is left alone: minijinja cannot name a variable so, and says so.)
+///
+/// `statement`: the code of a `{% … %}` block, whose first word is the tag name.
+fn rewrite_code(code: &str, statement: bool) -> String {
+    let tokens = tokenize(code);
+    let mut out = String::with_capacity(code.len());
+    let mut copied = 0;
+    let mut brackets: Vec<&str> = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
+        let text = &code[token.start..token.end];
+        let previous = index
+            .checked_sub(1)
+            .map(|i| &code[tokens[i].start..tokens[i].end]);
+        let next = tokens.get(index + 1).map(|t| &code[t.start..t.end]);
+        match token.kind {
+            TokenKind::Punct if matches!(text, "(" | "[" | "{") => brackets.push(text),
+            TokenKind::Punct if matches!(text, ")" | "]" | "}") => {
+                brackets.pop();
+            }
+            TokenKind::Word
+                if text.starts_with(|c: char| c.is_ascii_digit())
+                    && !text.bytes().all(|b| b.is_ascii_digit())
+                    && previous != Some(".")
+                    && next != Some("=") =>
+            {
+                out.push_str(&code[copied..token.start]);
+                out.push_str(&format!("__aigne_lookup(\"{text}\")"));
+                copied = token.end;
+            }
+            TokenKind::Word
+                if brackets.last() == Some(&"{")
+                    && matches!(previous, Some("{" | ","))
+                    && next == Some(":")
+                    && !matches!(text, "true" | "false" | "none" | "null") =>
+            {
+                out.push_str(&code[copied..token.start]);
+                out.push_str(&format!("\"{text}\""));
+                copied = token.end;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&code[copied..]);
+    let mut code = out;
+    // One comparison at a time, leftmost first (`a == b == c` is `(a == b) == c`).
+    loop {
+        let tokens = tokenize(&code);
+        let Some(at) = tokens.iter().position(|token| {
+            token.kind == TokenKind::Punct && matches!(&code[token.start..token.end], "==" | "!=")
+        }) else {
+            break;
+        };
+        let Some(rewritten) = rewrite_comparison(&code, &tokens, at, statement) else {
+            break;
+        };
+        code = rewritten;
+    }
+    code
+}
+
+/// Whether a token ends an operand of `==` (JavaScript binds `==` tighter than what Nunjucks
+/// compiles these to).
+fn ends_operand(text: &str, kind: TokenKind) -> bool {
+    match kind {
+        TokenKind::Word => matches!(text, "and" | "or" | "if" | "else" | "in" | "is" | "elif"),
+        TokenKind::Punct => matches!(text, "," | ":" | "=" | "?" | "==" | "!=" | "===" | "!=="),
+        TokenKind::Text => false,
+    }
+}
+
+/// `code` with the comparison at token `at` rewritten as a call, or `None` when an operand is
+/// missing (the syntax error is left to minijinja).
+fn rewrite_comparison(code: &str, tokens: &[Token], at: usize, statement: bool) -> Option<String> {
+    let text = |token: &Token| &code[token.start..token.end];
+    // The left operand: back to the enclosing bracket or a token that ends it.
+    let mut first = at;
+    let mut depth = 0usize;
+    for index in (0..at).rev() {
+        let token = &tokens[index];
+        let word = text(token);
+        if statement && index == 0 && token.kind == TokenKind::Word {
+            break;
+        }
+        if token.kind == TokenKind::Punct && matches!(word, ")" | "]" | "}") {
+            depth += 1;
+        } else if token.kind == TokenKind::Punct && matches!(word, "(" | "[" | "{") {
+            if depth == 0 {
+                break;
+            }
+            depth -= 1;
+        } else if depth == 0 && ends_operand(word, token.kind) {
+            break;
+        }
+        first = index;
+    }
+    // The right operand: on to the enclosing bracket or a token that ends it (`not` too).
+    let mut last = at;
+    let mut depth = 0usize;
+    for (index, token) in tokens.iter().enumerate().skip(at + 1) {
+        let word = text(token);
+        if token.kind == TokenKind::Punct && matches!(word, "(" | "[" | "{") {
+            depth += 1;
+        } else if token.kind == TokenKind::Punct && matches!(word, ")" | "]" | "}") {
+            if depth == 0 {
+                break;
+            }
+            depth -= 1;
+        } else if depth == 0 && (ends_operand(word, token.kind) || word == "not") {
+            break;
+        }
+        last = index;
+    }
+    if first == at || last == at {
+        return None;
+    }
+    // Leading `not`s of the left operand apply to it alone, with JavaScript's truthiness.
+    let mut nots = 0;
+    let mut left_start = first;
+    while left_start < at - 1 && text(&tokens[left_start]) == "not" {
+        nots += 1;
+        left_start += 1;
+    }
+    let left = &code[tokens[left_start].start..tokens[at - 1].end];
+    let right = &code[tokens[at + 1].start..tokens[last].end];
+    let function = if text(&tokens[at]) == "==" {
+        "__aigne_eq"
+    } else {
+        "__aigne_ne"
+    };
+    Some(format!(
+        "{}{function}({}{left}{}, {right}){}",
+        &code[..tokens[first].start],
+        "__aigne_not(".repeat(nots),
+        ")".repeat(nots),
+        &code[tokens[last].end..]
+    ))
+}
+
+/// A template value as JavaScript sees it in Nunjucks' compiled code.
+enum JsValue {
+    Nullish,
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    /// An array or object (compared by identity; `String()` of it otherwise).
+    Object(TemplateValue),
+}
+
+fn js_value(value: &TemplateValue) -> JsValue {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => JsValue::Nullish,
+        ValueKind::Bool => JsValue::Bool(value.is_true()),
+        ValueKind::Number => JsValue::Number(f64::try_from(value.clone()).unwrap_or(f64::NAN)),
+        ValueKind::String => JsValue::Text(value.as_str().unwrap_or_default().to_owned()),
+        _ => JsValue::Object(value.clone()),
+    }
+}
+
+/// JavaScript's `a == b` (IsLooselyEqual) over template values.
+fn js_loose_equal(left: &TemplateValue, right: &TemplateValue) -> bool {
+    loose_equal(js_value(left), js_value(right))
+}
+
+fn loose_equal(left: JsValue, right: JsValue) -> bool {
+    use JsValue::{Bool, Nullish, Number, Object, Text};
+    match (left, right) {
+        (Nullish, Nullish) => true,
+        (Nullish, _) | (_, Nullish) => false,
+        (Number(a), Number(b)) => a == b,
+        (Text(a), Text(b)) => a == b,
+        (Bool(a), Bool(b)) => a == b,
+        (Object(a), Object(b)) => minijinja::tests::is_sameas(&a, &b),
+        (Number(a), Text(b)) => a == js_to_number(&b),
+        (Text(a), Number(b)) => js_to_number(&a) == b,
+        (Bool(a), other) => loose_equal(Number(f64::from(u8::from(a))), other),
+        (other, Bool(b)) => loose_equal(other, Number(f64::from(u8::from(b)))),
+        (Object(a), other) => loose_equal(Text(js_primitive(&a)), other),
+        (other, Object(b)) => loose_equal(other, Text(js_primitive(&b))),
+    }
+}
+
+/// `String(value)` of an array or object (`ToPrimitive`): items joined by commas, an object
+/// `[object Object]`.
+fn js_primitive(value: &TemplateValue) -> String {
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable => to_json(value)
+            .map(|json| js_string(&json))
+            .unwrap_or_default(),
+        _ => "[object Object]".to_owned(),
+    }
+}
+
+/// JavaScript's `Number(text)` (StringToNumber): surrounding white space ignored, empty is 0,
+/// `0x`/`0o`/`0b` integers, `Infinity` with a sign, decimal literals; anything else NaN.
+fn js_to_number(text: &str) -> f64 {
+    // JavaScript's white space and line terminators: Unicode's, less U+0085, plus U+FEFF.
+    let trimmed =
+        text.trim_matches(|c: char| (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}');
+    if trimmed.is_empty() {
+        return 0.0;
+    }
+    for (prefix, radix) in [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ] {
+        if let Some(digits) = trimmed.strip_prefix(prefix) {
+            if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                return f64::NAN;
+            }
+            return digits.chars().fold(0.0, |total, c| {
+                total * f64::from(radix) + f64::from(c.to_digit(radix).unwrap_or(0))
+            });
+        }
+    }
+    let unsigned = trimmed.strip_prefix(['+', '-']).unwrap_or(trimmed);
+    if unsigned == "Infinity" {
+        return if trimmed.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    // StrDecimalLiteral: digits with an optional fraction (`1.`, `.5`) and exponent.
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok =
+        digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    if !(mantissa_ok && exponent_ok) {
+        return f64::NAN;
+    }
+    trimmed.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// JavaScript's truthiness (`!value`): arrays and objects are true even when empty.
+fn js_truthy(value: &TemplateValue) -> bool {
+    match js_value(value) {
+        JsValue::Nullish => false,
+        JsValue::Bool(flag) => flag,
+        JsValue::Number(number) => number != 0.0 && !number.is_nan(),
+        JsValue::Text(text) => !text.is_empty(),
+        JsValue::Object(_) => true,
+    }
 }
 
 /// `value.length` as JavaScript reads it: an array's item count, a string's length in UTF-16
@@ -297,6 +666,13 @@ pub fn supports(construct: &str) -> bool {
         "urlencode",
         "items",
     ];
+    // Rewritten to what Nunjucks reads (`rewrite_code`).
+    if matches!(
+        construct,
+        "loose comparison" | "dict literal with a bare key"
+    ) {
+        return true;
+    }
     if let Some(tag) = construct.strip_prefix("tag ") {
         return TAGS.contains(&tag);
     }
@@ -348,6 +724,20 @@ pub fn render(
     environment.add_filter("dump", dump);
     environment.add_filter("js_length", js_length);
     environment.add_filter("join", js_join);
+    // What `rewrite_code` rewrites Nunjucks' readings to.
+    environment.add_function("__aigne_eq", |left: TemplateValue, right: TemplateValue| {
+        js_loose_equal(&left, &right)
+    });
+    environment.add_function("__aigne_ne", |left: TemplateValue, right: TemplateValue| {
+        !js_loose_equal(&left, &right)
+    });
+    environment.add_function("__aigne_not", |value: TemplateValue| !js_truthy(&value));
+    environment.add_function(
+        "__aigne_lookup",
+        |state: &minijinja::State<'_, '_>, name: &str| {
+            state.lookup(name).unwrap_or(TemplateValue::UNDEFINED)
+        },
+    );
     // Nunjucks reads `null` as a literal (minijinja knows only `none`).
     environment.add_global("null", TemplateValue::from(()));
     let name = path.to_string_lossy().into_owned();
@@ -592,6 +982,123 @@ mod tests {
             "{}",
             error.message
         );
+    }
+
+    /// Loose equality with JavaScript's precedence, bare dict keys and names starting with a
+    /// digit, as the official runtime's Nunjucks renders them (each expected text is what
+    /// `PromptTemplate.format` of `@aigne/core`, `@aigne/cli` 1.59.0, gave).
+    #[test]
+    fn nunjucks_readings_of_comparisons_keys_and_digit_names() {
+        for (source, variables, expected) in [
+            (
+                "{{ 1 + 1 == 2 }} {{ a == 1 and b == '1' }} {{ not a == 2 }} {{ a == 1 == true }} {{ [1] == 1 }} {{ a|string == '1' }}",
+                json!({"a": 1, "b": "1"}),
+                "true true false true true true",
+            ),
+            (
+                "{{ 'x' if a == '1' else 'y' }} {{ u == u2 }} {{ n == 0 }} {{ '1.0' == 1 }} {{ ' 0x10 ' == 16 }}",
+                json!({"a": 1, "n": null}),
+                "x true false true true",
+            ),
+            (
+                "{% if not items == false %}A{% endif %}{% if not e == true %}B{% endif %}{% if not not items == true %}C{% endif %}",
+                json!({"items": [], "e": {}}),
+                "AC",
+            ),
+            (
+                "{% if items.length == '2' %}len{% endif %} {{ (a + 1) == '2' }} {{ a * 2 != '2' }} {{ a < 2 == true }} {{ a ~ 'x' == '1x' }}",
+                json!({"items": [1, 2], "a": 1}),
+                "len true false true true",
+            ),
+            (
+                "{{ o == o }} {{ o == p }} {{ o.x == p.x }} {{ l == l }} {{ l == '1,2' }} {{ o != p }}",
+                json!({"o": {"x": 1}, "p": {"x": 1}, "l": [1, 2]}),
+                "true false true true true true",
+            ),
+            (
+                "{% for x in xs %}{% if x.v == '1' or x.v == true %}[{{ loop.index }}]{% endif %}{% endfor %}",
+                json!({"xs": [{"v": 1}, {"v": "1"}, {"v": true}, {"v": 2}, {}]}),
+                "[1][2][3]",
+            ),
+            (
+                "{{ [1, 2] | join(',') == '1,2' }} {{ (a == '1') == true }} {{ mode == \"draft\" }}",
+                json!({"a": 1, "mode": ["draft"]}),
+                "true true true",
+            ),
+        ] {
+            assert_eq!(render_str(source, variables).unwrap(), expected, "{source}");
+        }
+    }
+
+    /// `{{ a == b }}` for every pair of these values (and `undefined`): row by row, `1` where
+    /// the official runtime's Nunjucks printed `true`.
+    #[test]
+    fn loose_equality_as_javascript() {
+        let values: Vec<Value> = serde_json::from_str("[1, \"1\", 0, \"\", \" \", \"0\", null, true, false, [1, 2], \"1,2\", [], {}, \"[object Object]\", 1.5, \"1.5\", \"0x10\", 16, \" 12 \", \"1e3\", 1000, \"Infinity\", [null], [[1, 2], 3], \"1,2,3\", [1], \"abc\", [\"a\"], \"a\", 2, \"2\", {\"a\": 1}, \"\\n\\t\", \"+5\", 5, \"-0x10\", \".5\", 0.5, \"5.\", \"1_0\", \"0b11\", 3, \" 0o7\", 7]").unwrap();
+        let expected = [
+            "110000010000000000000000010000000000000000000",
+            "110000010000000000000000010000000000000000000",
+            "001111001001000000000010000000001000000000000",
+            "001100001001000000000010000000000000000000000",
+            "001010001000000000000000000000000000000000000",
+            "001001001000000000000000000000000000000000000",
+            "000000100000000000000000000000000000000000001",
+            "110000010000000000000000010000000000000000000",
+            "001111001001000000000010000000001000000000000",
+            "000000000110000000000000000000000000000000000",
+            "000000000110000000000000000000000000000000000",
+            "001100001001000000000000000000000000000000000",
+            "000000000000110000000000000000000000000000000",
+            "000000000000110000000000000000010000000000000",
+            "000000000000001100000000000000000000000000000",
+            "000000000000001100000000000000000000000000000",
+            "000000000000000011000000000000000000000000000",
+            "000000000000000011000000000000000000000000000",
+            "000000000000000000100000000000000000000000000",
+            "000000000000000000011000000000000000000000000",
+            "000000000000000000011000000000000000000000000",
+            "000000000000000000000100000000000000000000000",
+            "001100001000000000000010000000000000000000000",
+            "000000000000000000000001100000000000000000000",
+            "000000000000000000000001100000000000000000000",
+            "110000010000000000000000010000000000000000000",
+            "000000000000000000000000001000000000000000000",
+            "000000000000000000000000000110000000000000000",
+            "000000000000000000000000000110000000000000000",
+            "000000000000000000000000000001100000000000000",
+            "000000000000000000000000000001100000000000000",
+            "000000000000010000000000000000010000000000000",
+            "001000001000000000000000000000001000000000000",
+            "000000000000000000000000000000000110000000000",
+            "000000000000000000000000000000000110001000000",
+            "000000000000000000000000000000000001000000000",
+            "000000000000000000000000000000000000110000000",
+            "000000000000000000000000000000000000110000000",
+            "000000000000000000000000000000000010001000000",
+            "000000000000000000000000000000000000000100000",
+            "000000000000000000000000000000000000000011000",
+            "000000000000000000000000000000000000000011000",
+            "000000000000000000000000000000000000000000110",
+            "000000000000000000000000000000000000000000110",
+            "000000100000000000000000000000000000000000001",
+        ];
+        let count = values.len() + 1;
+        let mut variables = serde_json::Map::new();
+        for (index, value) in values.iter().enumerate() {
+            variables.insert(format!("v{index}"), value.clone());
+        }
+        let mut source = String::new();
+        for i in 0..count {
+            for j in 0..count {
+                source.push_str(&format!("{{{{ v{i} == v{j} }}}}"));
+            }
+            source.push('\n');
+        }
+        let rendered = render_str(&source, Value::Object(variables)).unwrap();
+        for (i, (row, expected)) in rendered.lines().zip(expected).enumerate() {
+            let row = row.replace("true", "1").replace("false", "0");
+            assert_eq!(row, expected, "row {i}: {:?}", values.get(i));
+        }
     }
 
     /// `String(x)` in node for each value.

@@ -21,8 +21,9 @@ use jsonata_rs::JsonAta;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-/// The built-in functions jsonata-rs 0.3.4 binds (`JsonAta::evaluate_timeboxed`); jsonata-js
-/// has more (`$type`, `$average`, `$formatNumber`, `$eval`, …), which fail here.
+/// The built-in functions jsonata-rs 0.3.4 binds (`JsonAta::evaluate_timeboxed`), and those
+/// this module binds as jsonata-js defines them ([`REGISTERED_FUNCTIONS`]); jsonata-js has more
+/// (`$formatNumber`, `$eval`, …), which fail here.
 const BOUND_FUNCTIONS: &[&str] = &[
     "abs",
     "append",
@@ -76,6 +77,10 @@ const BOUND_FUNCTIONS: &[&str] = &[
     "millis",
 ];
 
+/// jsonata-js functions jsonata-rs does not bind, bound here (`register_function`) with
+/// jsonata-js's semantics.
+const REGISTERED_FUNCTIONS: &[&str] = &["type", "average"];
+
 /// Whether the native engine runs a JSONata construct as jsonata-js does (`function $NAME`,
 /// `keys listed by …`, as `project::Feature::JsonataConstruct` names them): a function
 /// jsonata-rs binds, yes; anything listing an object's keys, no (jsonata-rs keeps objects in
@@ -84,7 +89,84 @@ const BOUND_FUNCTIONS: &[&str] = &[
 pub(super) fn supports(construct: &str) -> bool {
     construct
         .strip_prefix("function $")
-        .is_some_and(|name| BOUND_FUNCTIONS.contains(&name))
+        .is_some_and(|name| BOUND_FUNCTIONS.contains(&name) || REGISTERED_FUNCTIONS.contains(&name))
+}
+
+/// jsonata-js `$type(value)`: the JSON type of a value (`undefined` for nothing), `function`
+/// for a function.
+fn fn_type<'a>(
+    context: jsonata_rs::FunctionContext<'a, '_>,
+    args: &[&'a jsonata_rs::Value<'a>],
+) -> jsonata_rs::Result<&'a jsonata_rs::Value<'a>> {
+    use jsonata_rs::Value as Jsonata;
+    if args.len() > 1 {
+        return Err(jsonata_rs::Error::T0410ArgumentNotValid(
+            context.char_index,
+            2,
+            context.name.to_string(),
+        ));
+    }
+    // Signature `<x:s>`: no argument is T0410, as in jsonata-js (no context default).
+    let Some(value) = args.first().copied() else {
+        return Err(jsonata_rs::Error::T0410ArgumentNotValid(
+            context.char_index,
+            1,
+            context.name.to_string(),
+        ));
+    };
+    let name = match value {
+        Jsonata::Undefined => return Ok(Jsonata::undefined()),
+        Jsonata::Null => "null",
+        Jsonata::Number(number) if !number.is_nan() => "number",
+        Jsonata::String(_) => "string",
+        Jsonata::Bool(_) => "boolean",
+        Jsonata::Array(..) | Jsonata::Range(..) => "array",
+        _ if value.is_function() => "function",
+        _ => "object",
+    };
+    Ok(Jsonata::string(context.arena, name))
+}
+
+/// jsonata-js `$average(array)`: the mean of an array of numbers (a single number is an array
+/// of one), `undefined` for nothing or an empty array; anything else but numbers is T0412, as
+/// its signature `<a<n>:n>` checks.
+fn fn_average<'a>(
+    context: jsonata_rs::FunctionContext<'a, '_>,
+    args: &[&'a jsonata_rs::Value<'a>],
+) -> jsonata_rs::Result<&'a jsonata_rs::Value<'a>> {
+    use jsonata_rs::Value as Jsonata;
+    if args.len() > 1 {
+        return Err(jsonata_rs::Error::T0410ArgumentNotValid(
+            context.char_index,
+            2,
+            context.name.to_string(),
+        ));
+    }
+    let argument = args.first().copied().unwrap_or_else(Jsonata::undefined);
+    if argument.is_undefined() {
+        return Ok(Jsonata::undefined());
+    }
+    let items =
+        Jsonata::wrap_in_array_if_needed(context.arena, argument, jsonata_rs::ArrayFlags::empty());
+    let mut total = 0.0;
+    let mut count = 0usize;
+    for member in items.members() {
+        if !member.is_number() {
+            return Err(jsonata_rs::Error::T0412ArgumentMustBeArrayOfType(
+                context.char_index,
+                1,
+                context.name.to_string(),
+                "number".to_owned(),
+            ));
+        }
+        total += member.as_f64();
+        count += 1;
+    }
+    if count == 0 {
+        return Ok(Jsonata::undefined());
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Ok(Jsonata::number(context.arena, total / count as f64))
 }
 
 /// Evaluates `expression` with `input` as `$`; the result must be an object.
@@ -96,6 +178,8 @@ pub fn evaluate(
     let rewritten = rewrite_path_keys(expression);
     let compiled = JsonAta::new(rewritten.as_deref().unwrap_or(expression), &arena)
         .map_err(|error| error.to_string())?;
+    compiled.register_function("type", 1, fn_type);
+    compiled.register_function("average", 1, fn_average);
     let input_text = serde_json::to_string(input).map_err(|error| error.to_string())?;
     let result = compiled
         .evaluate(Some(&input_text), None)
@@ -647,8 +731,29 @@ mod tests {
     #[test]
     fn only_bound_functions_are_supported() {
         assert!(supports("function $merge") && supports("function $base64encode"));
-        assert!(!supports("function $type") && !supports("function $formatNumber"));
+        assert!(supports("function $type") && supports("function $average"));
+        assert!(!supports("function $formatNumber"));
         assert!(!supports("keys listed by $keys"));
+    }
+
+    #[test]
+    fn type_and_average_as_jsonata_js() {
+        let output = eval(
+            r#"{"a": $type(v), "b": $type(n), "c": $type(s), "d": $type(o), "e": $type(x),
+                "f": $type(nothing), "g": $type($type), "h": $average(list), "i": $average(n),
+                "j": $average(nothing), "k": $average([]), "l": v.$type($)}"#,
+            json!({"v": [1, 2], "n": 3, "s": "t", "o": {"p": 1}, "x": null, "list": [3, 4, 8]}),
+        )
+        .unwrap();
+        assert_eq!(
+            output,
+            json!({"a": "array", "b": "number", "c": "string", "d": "object", "e": "null",
+                   "g": "function", "h": 5, "i": 3, "l": ["number", "number"]})
+        );
+        let error = eval(r#"{"a": $average(["x"])}"#, json!({})).unwrap_err();
+        assert!(error.contains("T0412"), "{error}");
+        let error = eval(r#"{"a": $type()}"#, json!({})).unwrap_err();
+        assert!(error.contains("T0410"), "{error}");
     }
 
     #[test]

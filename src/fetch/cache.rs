@@ -397,7 +397,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), FetchError> {
         source,
     };
     crate::output_file::check_replaceable(path).map_err(error)?;
-    let mut temporary = tempfile::NamedTempFile::new_in(parent).map_err(error)?;
+    let mut temporary = crate::atomic_file::temporary_in(parent).map_err(error)?;
     io::Write::write_all(&mut temporary, contents).map_err(error)?;
     temporary
         .persist(path)

@@ -74,7 +74,7 @@ pub fn write_script(
     }
     let write = || -> std::io::Result<()> {
         fs_err::create_dir_all(dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        let mut file = crate::atomic_file::temporary_in(dir)?;
         std::io::Write::write_all(&mut file, text.as_bytes())?;
         file.persist(&path).map_err(|error| error.error)?;
         Ok(())

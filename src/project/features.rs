@@ -428,9 +428,11 @@ static TEMPLATE_COMPARISON: LazyLock<Regex> = LazyLock::new(|| {
 /// as the text `name`, minijinja as a variable).
 static TEMPLATE_BARE_KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[{,]\s*[A-Za-z_$][\w$]*\s*:").unwrap_or_else(|_| unreachable!()));
-/// A number literal with an exponent (`1e21`: Nunjucks' lexer does not read it as a number).
+/// A number literal with an exponent that Nunjucks' lexer splits: `1.5e3` (the number `1.5`,
+/// then the name `e3`: a syntax error) and `1e+3` (the name `1e`, `+`, `3`). A plain `1e3` is
+/// one name to that lexer, a variable, and the native engine reads it so.
 static TEMPLATE_EXPONENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^\w.$])\d+(?:\.\d+)?[eE][+-]?\d").unwrap_or_else(|_| unreachable!())
+    Regex::new(r"(?:^|[^\w.$])\d+(?:\.\d+[eE][+-]?|[eE][+-])\d").unwrap_or_else(|_| unreachable!())
 });
 static TEMPLATE_STRING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"#).unwrap_or_else(|_| unreachable!())
@@ -839,7 +841,15 @@ mod tests {
             ["dict literal with a bare key"]
         );
         assert!(template(r#"{% set o = {"mode": 1} %}{{ a[1:2] }}"#).is_empty());
-        assert_eq!(template("{{ 1e21 }}"), ["number literal with an exponent"]);
+        for text in ["{{ 1.5e3 }}", "{{ 1e+3 }}", "{{ 2E-1 }}"] {
+            assert_eq!(
+                template(text),
+                ["number literal with an exponent"],
+                "{text}"
+            );
+        }
+        // One name to Nunjucks' lexer, read as a variable by both engines.
+        assert!(template("{{ 1e21 }}").is_empty());
         assert!(template("{{ e1 }}{{ x.e2 }}{{ 12 }}").is_empty());
     }
 

@@ -1,13 +1,15 @@
 //! A fake GitHub REST API on loopback for `aigne-ci comment`: the issue-comment calls (list with
 //! `Link` pagination, create, edit), under an optional path prefix (GitHub Enterprise's
-//! `/api/v3`), recording every request.
+//! `/api/v3`), recording every request. Runs on the shared [`super::server::Loopback`] bootstrap.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+use super::server::Loopback;
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]
@@ -54,7 +56,6 @@ impl Default for Behaviour {
 struct State {
     comments: Vec<Comment>,
     next_id: u64,
-    seen: Vec<Seen>,
     lost_creations: usize,
 }
 
@@ -63,17 +64,12 @@ pub(crate) struct FakeGithub {
     /// `http://127.0.0.1:PORT` + the prefix: what `GITHUB_API_URL` is set to.
     pub api_url: String,
     state: Arc<Mutex<State>>,
-    _runtime: tokio::runtime::Runtime,
+    server: Loopback,
 }
 
 impl FakeGithub {
     /// Starts a fake holding `comments` on every pull request.
     pub(crate) fn start(behaviour: Behaviour, comments: Vec<Comment>) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let next_id = comments
             .iter()
             .map(|comment| comment.id)
@@ -83,34 +79,45 @@ impl FakeGithub {
         let state = Arc::new(Mutex::new(State {
             comments,
             next_id,
-            seen: Vec::new(),
             lost_creations: behaviour.lost_creations,
         }));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let api_url = format!("{origin}{}", behaviour.prefix);
-        let shared = state.clone();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let state = shared.clone();
-                let behaviour = behaviour.clone();
-                let origin = origin.clone();
-                async move { answer(&state, &behaviour, &origin, method, uri, headers, body) }
-            },
-        );
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        // The `Link` headers name the server's own origin, known once it is bound.
+        let origin = Arc::new(OnceLock::<String>::new());
+        let (shared, known_origin, prefix) =
+            (state.clone(), origin.clone(), behaviour.prefix.clone());
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
+            let state = shared.clone();
+            let behaviour = behaviour.clone();
+            let origin = known_origin.clone();
+            async move {
+                let origin = origin.get().map_or("", String::as_str);
+                answer(&state, &behaviour, origin, method, uri, body)
+            }
+        });
+        let server = Loopback::serve(app);
+        origin.set(server.url()).expect("the origin is set once");
         Self {
-            api_url,
+            api_url: format!("{}{prefix}", server.url()),
             state,
-            _runtime: runtime,
+            server,
         }
     }
 
-    /// Every request so far.
+    /// Every request so far, in arrival order.
     pub(crate) fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
+        self.server
+            .requests()
+            .into_iter()
+            .map(|request| Seen {
+                authorization: request.header("authorization").map(str::to_owned),
+                body: request.json(),
+                target: match &request.query {
+                    Some(query) => format!("{}?{query}", request.path),
+                    None => request.path.clone(),
+                },
+                method: request.method,
+            })
+            .collect()
     }
 
     /// The comments now.
@@ -125,21 +132,9 @@ fn answer(
     origin: &str,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let mut state = state.lock().unwrap();
-    state.seen.push(Seen {
-        method: method.to_string(),
-        target: uri
-            .path_and_query()
-            .map_or_else(|| uri.path().to_owned(), ToString::to_string),
-        authorization: headers
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    });
     if behaviour.forbidden {
         return (
             StatusCode::FORBIDDEN,
