@@ -12,6 +12,10 @@
 //!   and `dump`. Dotted filter names are rewritten to `yaml_stringify`/`json_stringify` before
 //!   parsing (also in included files).
 //! - A template that renders to the empty string is an error (`Failed to render template`).
+//! - Nunjucks' JavaScript readings, rewritten before parsing (`rewrite_code`,
+//!   `rewrite_truthiness`): `==`/`!=` as JavaScript's loose equality with its precedence, bare
+//!   dict keys as text, digit-led names (`1e3`) as variables, conditions with JavaScript's
+//!   truthiness (an empty array is true) and `and`/`or` returning an operand.
 //!
 //! Not supported (documented in `docs/native-engine.md`): `$afs` and `$agent` variables (names
 //! starting with `$`), JS method calls on values (`name.toUpperCase()`), `tson.stringify`,
