@@ -289,7 +289,9 @@ fn report_html_shows_the_baseline_delta_and_flaky_cases() {
 
 /// A shard's `results.jsonl` + `summary.json` + transcripts for `lines` (synthetic: what the
 /// merge reads; the page is built from these).
-fn synthetic_shard(dir: &Path, lines: std::ops::Range<usize>, total: usize) {
+/// `padding` bytes of text go into each case's output (and its transcript's answer).
+fn synthetic_shard(dir: &Path, lines: std::ops::Range<usize>, total: usize, padding: usize) {
+    let pad = "weather ".repeat(padding / 8);
     fs_err::create_dir_all(dir.join("transcripts")).unwrap();
     let mut results = String::new();
     for line in lines.clone() {
@@ -301,7 +303,7 @@ fn synthetic_shard(dir: &Path, lines: std::ops::Range<usize>, total: usize) {
         let mut record = json!({
             "format_version": 1, "id": format!("case-{line:05}"), "line": line, "agent": "chat",
             "input": {"message": format!("question number {line} about the weather in city {}", line % 97)},
-            "output": if status == "errored" { Value::Null } else { json!({"message": format!("answer {line}: it is sunny, {} degrees", line % 35)}) },
+            "output": if status == "errored" { Value::Null } else { json!({"message": format!("answer {line}: it is sunny, {} degrees{pad}", line % 35)}) },
             "status": status,
             "assertions": [{"type": "contains", "passed": status != "failed", "spec": {"value": "sunny"}}],
             "attempts": 1, "duration_ms": 100 + line % 900,
@@ -349,8 +351,8 @@ fn synthetic_shard(dir: &Path, lines: std::ops::Range<usize>, total: usize) {
 #[test]
 fn merge_writes_one_report_for_ten_thousand_cases_under_ten_megabytes() {
     let dir = tempfile::tempdir().unwrap();
-    synthetic_shard(&dir.path().join("shard-1"), 1..5001, 10_000);
-    synthetic_shard(&dir.path().join("shard-2"), 5001..10_001, 10_000);
+    synthetic_shard(&dir.path().join("shard-1"), 1..5001, 10_000, 0);
+    synthetic_shard(&dir.path().join("shard-2"), 5001..10_001, 10_000, 0);
     common::Run::in_dir(dir.path())
         .args(["merge", "shard-1", "shard-2", "--out-dir", "merged"])
         .expect_exit(1)
@@ -461,4 +463,128 @@ fn output_files_get_the_mode_of_a_plain_file() {
             "{name}"
         );
     }
+}
+
+/// A run whose answers are too big for the page together (4 × 2.5 MB): the page stays under its
+/// budget, names every case, and a big case shows its input and the start of its output with
+/// the cut marked and the whole record pointed to; the small cases are whole.
+#[test]
+fn big_outputs_are_cut_to_keep_the_page_under_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let mut prompts = String::new();
+    for index in 1..=6 {
+        let size = if index <= 4 { "big" } else { "small" };
+        prompts.push_str(&format!(
+            "{{\"id\": \"{size}-{index}\", \"input\": \"{size} plums {index}\", \"expected\": \"a short answer\"}}\n"
+        ));
+    }
+    fs_err::write(dir.path().join("prompts.jsonl"), prompts).unwrap();
+    let server = FakeOpenAi::start();
+    server.set_handler(|request| {
+        let text = request.body["messages"].to_string();
+        if text.contains("big plums") {
+            Reply::text(&format!("BEGIN {}", "lorem ipsum ".repeat(2_500_000 / 12)))
+        } else {
+            Reply::text("a small answer")
+        }
+    });
+    common::Run::in_dir(dir.path())
+        .openai(&server, SECRET)
+        .args(["run", ".", "crew", "--input", "prompts.jsonl"])
+        .expect_exit(1)
+        .run();
+    let out = dir.path().join("aigne-ci-output");
+    let results = fs_err::metadata(out.join("results.jsonl")).unwrap().len();
+    assert!(
+        results > 10_000_000,
+        "results.jsonl is only {results} bytes"
+    );
+    let report = out.join("report.html");
+    let size = fs_err::metadata(&report).unwrap().len();
+    assert!(
+        size < 9 * 1024 * 1024 + 64 * 1024,
+        "report.html is {size} bytes"
+    );
+    let page = fs_err::read_to_string(&report).unwrap();
+    assert_eq!(
+        page.matches("\"page_cut\":true").count(),
+        4,
+        "the four big cases are cut"
+    );
+    assert!(page.contains("\"output\":{\"message\":\"a small answer\"}"));
+    let Some(result) = check_page(&report, &shots_dir("big-outputs"), Some("big-2")) else {
+        return;
+    };
+    assert_eq!(result["errors"], json!([]), "{result:#}");
+    assert_eq!(
+        result["ids"],
+        json!(["big-1", "big-2", "big-3", "big-4", "small-5", "small-6"])
+    );
+    let detail = result["detail"].as_str().unwrap();
+    for text in [
+        "Parts of this case are cut in this page to keep it under its size budget",
+        "the whole record is in",
+        "results.jsonl (the case of input line 2)",
+        "big plums 2",
+        "BEGIN lorem ipsum",
+        "more bytes]",
+    ] {
+        assert!(
+            detail.contains(text),
+            "{text:?} not in the detail ({} bytes)",
+            detail.len()
+        );
+    }
+}
+
+/// 10,000 cases of 1 KB answers each (13.7 MB of results): the page stays under 10 MB, holds every
+/// case, cut to its share with the cut marked.
+#[test]
+fn ten_thousand_large_cases_stay_under_ten_megabytes() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_shard(&dir.path().join("shard-1"), 1..5001, 10_000, 1024);
+    synthetic_shard(&dir.path().join("shard-2"), 5001..10_001, 10_000, 1024);
+    common::Run::in_dir(dir.path())
+        .args(["merge", "shard-1", "shard-2", "--out-dir", "merged"])
+        .expect_exit(1)
+        .run();
+    let merged = dir.path().join("merged");
+    let results = fs_err::metadata(merged.join("results.jsonl"))
+        .unwrap()
+        .len();
+    assert!(
+        results > 13_000_000,
+        "results.jsonl is only {results} bytes"
+    );
+    let report = merged.join("report.html");
+    let size = fs_err::metadata(&report).unwrap().len();
+    assert!(size < 10_000_000, "report.html is {size} bytes");
+    let page = fs_err::read_to_string(&report).unwrap();
+    let data = page.split("id=\"aigne-ci-data\">").nth(1).unwrap();
+    let data = data.split("</script>").next().unwrap();
+    let data: Value = serde_json::from_str(data).unwrap();
+    let cases = data["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 10_000);
+    for (index, case) in cases.iter().enumerate() {
+        assert_eq!(case["id"], format!("case-{:05}", index + 1));
+        assert!(
+            case["status"].is_string() && case["transcript"].is_string(),
+            "{case}"
+        );
+        // The errored cases have no answer: small, they stay whole.
+        if case["status"] != "errored" {
+            assert_eq!(case["page_cut"], true, "{case}");
+            let output = case["output"]["message"].as_str().unwrap();
+            assert!(output.contains("[cut here: "), "{case}");
+        } else {
+            assert!(case.get("page_cut").is_none(), "{case}");
+        }
+    }
+    assert!(
+        cases[9]["output"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("answer 10: it is sunny")
+    );
 }
