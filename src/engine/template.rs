@@ -12,6 +12,10 @@
 //!   and `dump`. Dotted filter names are rewritten to `yaml_stringify`/`json_stringify` before
 //!   parsing (also in included files).
 //! - A template that renders to the empty string is an error (`Failed to render template`).
+//! - Nunjucks' JavaScript readings, rewritten before parsing (`rewrite_code`,
+//!   `rewrite_truthiness`): `==`/`!=` as JavaScript's loose equality with its precedence, bare
+//!   dict keys as text, digit-led names (`1e3`) as variables, conditions with JavaScript's
+//!   truthiness (an empty array is true) and `and`/`or` returning an operand.
 //!
 //! Not supported (documented in `docs/native-engine.md`): `$afs` and `$agent` variables (names
 //! starting with `$`), JS method calls on values (`name.toUpperCase()`), `tson.stringify`,
@@ -271,12 +275,230 @@ fn block_code(block: &str) -> (usize, usize) {
 fn rewrite_expressions(block: &str) -> String {
     let (start, end) = block_code(block);
     let statement = block.starts_with("{%");
+    let code = rewrite_code(&block[start..end], statement);
     format!(
         "{}{}{}",
         &block[..start],
-        rewrite_code(&block[start..end], statement),
+        rewrite_truthiness(&code, statement),
         &block[end..]
     )
+}
+
+/// Nunjucks tests conditions with JavaScript's truthiness, where an empty array or object is
+/// true (minijinja: false), and its `and`/`or` are JavaScript's `&&`/`||`, which return an
+/// operand (`items or 'none'` is `[]` for an empty `items`). Where the code of a block is an
+/// expression (`{{ … }}`, the condition of `{% if %}`/`{% elif %}`, the value of `{% set x =
+/// … %}`, the list of `{% for … in … %}`), each condition is rewritten to test
+/// `__aigne_truthy(…)`, `not x` to `__aigne_not(x)`, and `a or b`/`a and b` to the inline `if`
+/// that returns what JavaScript returns (`((a) if __aigne_truthy(a) else (b))`; the
+/// parentheses keep a test such as `is defined` from reading `if` as its argument), leaving what
+/// minijinja evaluates alike (comparisons, tests, filters, lookups) as it is.
+fn rewrite_truthiness(code: &str, statement: bool) -> String {
+    let tokens = tokenize(code);
+    if tokens.is_empty() {
+        return code.to_owned();
+    }
+    let text = |token: &Token| &code[token.start..token.end];
+    let condition = statement && matches!(text(&tokens[0]), "if" | "elif");
+    let from = if !statement {
+        0
+    } else {
+        match text(&tokens[0]) {
+            "if" | "elif" => 1,
+            "set" | "for" => {
+                let separator = if text(&tokens[0]) == "set" { "=" } else { "in" };
+                match top_level(code, &tokens, 1, tokens.len())
+                    .find(|&index| text(&tokens[index]) == separator)
+                {
+                    Some(index) => index + 1,
+                    None => return code.to_owned(),
+                }
+            }
+            _ => return code.to_owned(),
+        }
+    };
+    if from >= tokens.len() {
+        return code.to_owned();
+    }
+    let logic = Logic {
+        code,
+        tokens: &tokens,
+    };
+    let mut rewritten = logic.expression(from, tokens.len());
+    if condition {
+        rewritten = format!("__aigne_truthy({rewritten})");
+    }
+    format!(
+        "{}{rewritten}{}",
+        &code[..tokens[from].start],
+        &code[tokens[tokens.len() - 1].end..]
+    )
+}
+
+/// The indexes of the tokens in `from..to` outside brackets.
+fn top_level<'t>(
+    code: &'t str,
+    tokens: &'t [Token],
+    from: usize,
+    to: usize,
+) -> impl Iterator<Item = usize> + 't {
+    let mut depth = 0usize;
+    (from..to).filter(move |&index| {
+        let token = &tokens[index];
+        let text = &code[token.start..token.end];
+        if token.kind == TokenKind::Punct && matches!(text, "(" | "[" | "{") {
+            depth += 1;
+            return false;
+        }
+        if token.kind == TokenKind::Punct && matches!(text, ")" | "]" | "}") {
+            depth = depth.saturating_sub(1);
+            return false;
+        }
+        depth == 0
+    })
+}
+
+/// Nunjucks' expression grammar from the inline `if` down to `not` (`parseInlineIf`,
+/// `parseOr`, `parseAnd`, `parseNot`), over a block's tokens, rewritten as JavaScript
+/// evaluates the compiled code.
+struct Logic<'a> {
+    code: &'a str,
+    tokens: &'a [Token],
+}
+
+impl Logic<'_> {
+    fn word(&self, index: usize, word: &str) -> bool {
+        let token = &self.tokens[index];
+        token.kind == TokenKind::Word && &self.code[token.start..token.end] == word
+    }
+
+    /// The top-level tokens of `from..to` that are the keyword `word`.
+    fn split(&self, from: usize, to: usize, word: &str) -> Vec<usize> {
+        top_level(self.code, self.tokens, from, to)
+            .filter(|&index| self.word(index, word))
+            .collect()
+    }
+
+    /// `body if cond else other` (`(cond ? body : other)`).
+    fn expression(&self, from: usize, to: usize) -> String {
+        if from >= to {
+            return String::new();
+        }
+        let Some(&at) = self.split(from, to, "if").first() else {
+            return self.or(from, to);
+        };
+        let body = self.or(from, at);
+        match self.split(at + 1, to, "else").first() {
+            Some(&other) => format!(
+                "(({body}) if __aigne_truthy({}) else ({}))",
+                self.or(at + 1, other),
+                self.expression(other + 1, to)
+            ),
+            None => format!("(({body}) if __aigne_truthy({}))", self.or(at + 1, to)),
+        }
+    }
+
+    /// `a or b or c`: `a || (b || c)`, each an operand (JavaScript returns the first true one,
+    /// else the last).
+    fn or(&self, from: usize, to: usize) -> String {
+        let parts = self.parts(from, to, "or");
+        let mut out = self.and(parts[parts.len() - 1].0, parts[parts.len() - 1].1);
+        for &(start, end) in parts[..parts.len() - 1].iter().rev() {
+            let left = self.and(start, end);
+            out = format!("(({left}) if __aigne_truthy({left}) else ({out}))");
+        }
+        out
+    }
+
+    /// `a and b and c`: `a && (b && c)` (the first false operand, else the last).
+    fn and(&self, from: usize, to: usize) -> String {
+        let parts = self.parts(from, to, "and");
+        let mut out = self.not(parts[parts.len() - 1].0, parts[parts.len() - 1].1);
+        for &(start, end) in parts[..parts.len() - 1].iter().rev() {
+            let left = self.not(start, end);
+            out = format!("(({out}) if __aigne_truthy({left}) else ({left}))");
+        }
+        out
+    }
+
+    /// The ranges between the top-level keywords `word` of `from..to`.
+    fn parts(&self, from: usize, to: usize, word: &str) -> Vec<(usize, usize)> {
+        let mut parts = Vec::new();
+        let mut start = from;
+        for at in self.split(from, to, word) {
+            parts.push((start, at));
+            start = at + 1;
+        }
+        parts.push((start, to));
+        parts
+    }
+
+    fn not(&self, from: usize, to: usize) -> String {
+        if from + 1 < to && self.word(from, "not") {
+            return format!("__aigne_not({})", self.not(from + 1, to));
+        }
+        self.operand(from, to)
+    }
+
+    /// An operand minijinja evaluates as Nunjucks does, its bracketed parts (call arguments,
+    /// list items, dict values) rewritten as expressions.
+    fn operand(&self, from: usize, to: usize) -> String {
+        if from >= to {
+            return String::new();
+        }
+        let mut out = String::new();
+        let mut copied = self.tokens[from].start;
+        let mut index = from;
+        while index < to {
+            let token = &self.tokens[index];
+            let text = &self.code[token.start..token.end];
+            if token.kind == TokenKind::Punct && matches!(text, "(" | "[" | "{") {
+                // The matching closer, and the top-level `,`/`:` between.
+                let mut depth = 0usize;
+                let mut close = to;
+                let mut separators = Vec::new();
+                for inner in index + 1..to {
+                    let t = &self.tokens[inner];
+                    let inner_text = &self.code[t.start..t.end];
+                    if t.kind != TokenKind::Punct {
+                        continue;
+                    }
+                    match inner_text {
+                        "(" | "[" | "{" => depth += 1,
+                        ")" | "]" | "}" if depth == 0 => {
+                            close = inner;
+                            break;
+                        }
+                        ")" | "]" | "}" => depth -= 1,
+                        "," | ":" if depth == 0 => separators.push(inner),
+                        _ => {}
+                    }
+                }
+                if close == to {
+                    break;
+                }
+                out.push_str(&self.code[copied..token.end]);
+                let mut previous_end = token.end;
+                let mut start = index + 1;
+                for &separator in separators.iter().chain(std::iter::once(&close)) {
+                    if start < separator {
+                        out.push_str(&self.code[previous_end..self.tokens[start].start]);
+                        out.push_str(&self.expression(start, separator));
+                        previous_end = self.tokens[separator - 1].end;
+                    }
+                    out.push_str(&self.code[previous_end..self.tokens[separator].end]);
+                    previous_end = self.tokens[separator].end;
+                    start = separator + 1;
+                }
+                copied = self.tokens[close].end;
+                index = close + 1;
+                continue;
+            }
+            index += 1;
+        }
+        out.push_str(&self.code[copied..self.tokens[to - 1].end]);
+        out
+    }
 }
 
 /// Nunjucks compiles a template to JavaScript, and minijinja reads three things otherwise:
@@ -732,6 +954,7 @@ pub fn render(
         !js_loose_equal(&left, &right)
     });
     environment.add_function("__aigne_not", |value: TemplateValue| !js_truthy(&value));
+    environment.add_function("__aigne_truthy", |value: TemplateValue| js_truthy(&value));
     environment.add_function(
         "__aigne_lookup",
         |state: &minijinja::State<'_, '_>, name: &str| {
@@ -1024,6 +1247,46 @@ mod tests {
                 "{{ [1, 2] | join(',') == '1,2' }} {{ (a == '1') == true }} {{ mode == \"draft\" }}",
                 json!({"a": 1, "mode": ["draft"]}),
                 "true true true",
+            ),
+        ] {
+            assert_eq!(render_str(source, variables).unwrap(), expected, "{source}");
+        }
+    }
+
+    /// JavaScript's truthiness (an empty array or object is true) and `and`/`or` returning an
+    /// operand, as the official runtime's Nunjucks renders them (`PromptTemplate.format`).
+    #[test]
+    fn conditions_and_logic_as_javascript() {
+        for (source, variables, expected) in [
+            (
+                "{% if items %}yes{% else %}no{% endif %}|{% if o %}yes{% else %}no{% endif %}|{% if not items %}N{% endif %}|{{ 'a' if items else 'b' }}|{{ items and 'x' }}|{{ items or 'dflt' }}|{% for x in items %}{% else %}empty{% endfor %}|{{ items | default('d') }}",
+                json!({"items": [], "o": {}}),
+                "yes|yes||a|x|[]|empty|[]",
+            ),
+            (
+                "{{ a or b or c }}|{{ a and b and c }}|{{ x and y or z }}|{{ not a and b }}|{{ not (a or b) }}|{{ e or [] }}|{{ (e or {}) | dump }}",
+                json!({"a": 0, "b": "", "c": "C", "x": [], "y": 0, "z": "Z", "e": null}),
+                "C|0|Z||true|[]|{}",
+            ),
+            (
+                "{% set v = items or ['none'] %}{{ v | join(',') }}|{% for i in list or [7] %}{{ i }}{% endfor %}|{% if items.length %}L{% else %}nolen{% endif %}|{% if items and items.length > 0 %}has{% else %}none{% endif %}",
+                json!({"items": []}),
+                "|7|nolen|none",
+            ),
+            (
+                "{{ f | default(a or 'x') }}|{{ [a or 1, b and 2] | dump }}|{{ {k: a or 'v'} | dump }}|{% if (o) %}P{% endif %}",
+                json!({"a": 0, "b": 1, "o": {}}),
+                "x|[1,2]|{\"k\":\"v\"}|P",
+            ),
+            (
+                "{% if x is defined and x %}d{% endif %}|{% if y is not defined or not y %}u{% endif %}|{% if 'a' in s and not 'z' in s %}in{% endif %}|{% if x not in [1] %}ni{% endif %}",
+                json!({"x": [], "s": "abc"}),
+                "d|u|in|ni",
+            ),
+            (
+                "{% if mode == 'draft' or items %}A{% endif %}{% if not count == 0 %}B{% endif %}{% if count == 0 and not items %}C{% endif %}",
+                json!({"mode": "x", "items": [], "count": 0}),
+                "A",
             ),
         ] {
             assert_eq!(render_str(source, variables).unwrap(), expected, "{source}");
