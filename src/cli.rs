@@ -137,6 +137,11 @@ pub struct InputArgs {
     /// What to do with a malformed line of the inputs file
     #[arg(long, env = EnvVars::AIGNE_CI_ON_INVALID_INPUT, value_enum, default_value_t = OnInvalidInput::Error)]
     pub on_invalid_input: OnInvalidInput,
+
+    /// Largest inputs file (or stdin), e.g. `32MiB`, `1GiB`: a longer one is refused (exit 2)
+    /// as soon as it gets there
+    #[arg(long, env = EnvVars::AIGNE_CI_MAX_INPUTS_SIZE, value_name = "SIZE", default_value = "32MiB", value_parser = crate::project::files::parse_size)]
+    pub max_inputs_size: u64,
 }
 
 /// `--on-invalid-input error|skip`

@@ -60,6 +60,7 @@ impl EnvVars {
     pub const AIGNE_CI_MAX_REFLECTION_ROUNDS: &'static str = "AIGNE_CI_MAX_REFLECTION_ROUNDS";
     pub const AIGNE_CI_MAX_TEAM_ITERATIONS: &'static str = "AIGNE_CI_MAX_TEAM_ITERATIONS";
     pub const AIGNE_CI_MAX_FILE_SIZE: &'static str = "AIGNE_CI_MAX_FILE_SIZE";
+    pub const AIGNE_CI_MAX_INPUTS_SIZE: &'static str = "AIGNE_CI_MAX_INPUTS_SIZE";
     pub const AIGNE_CI_MAX_TOOL_RESULT: &'static str = "AIGNE_CI_MAX_TOOL_RESULT";
     pub const AIGNE_CI_ALLOW_READ: &'static str = "AIGNE_CI_ALLOW_READ";
     pub const AIGNE_CI_ALLOW_INSTALL_SCRIPTS: &'static str = "AIGNE_CI_ALLOW_INSTALL_SCRIPTS";

@@ -72,7 +72,7 @@ proptest! {
     /// one output line per input line and keeps at most the cap (plus an excerpt) per line.
     #[test]
     fn bounded_reader_round_trips_and_bounds(bytes in prop::collection::vec(any::<u8>(), 0..4096), cap in 1u64..256) {
-        let read = read_bounded_lines(bytes.as_slice(), cap, usize::MAX, &Cancel::default()).unwrap();
+        let read = read_bounded_lines(bytes.as_slice(), cap, u64::MAX, usize::MAX, &Cancel::default()).unwrap();
         let line_count = if bytes.is_empty() { 0 } else {
             bytes.split(|&byte| byte == b'\n').count() - usize::from(bytes.ends_with(b"\n"))
         };

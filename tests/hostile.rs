@@ -30,7 +30,7 @@ struct Guarded {
 
 /// Runs `command`, polling its peak RSS, killing it (and failing) after [`KILL_GUARD`]; `during`
 /// runs once the child is up (to send signals).
-fn guarded(command: &mut Command, during: impl FnOnce(&Child)) -> Guarded {
+fn guarded(command: &mut Command, during: impl FnOnce(&mut Child)) -> Guarded {
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("the binary starts");
     let mut stderr = child.stderr.take().unwrap();
@@ -39,7 +39,7 @@ fn guarded(command: &mut Command, during: impl FnOnce(&Child)) -> Guarded {
         let _ = stderr.read_to_end(&mut text);
         String::from_utf8_lossy(&text).into_owned()
     });
-    during(&child);
+    during(&mut child);
     let started = Instant::now();
     let mut peak_rss_kb = 0;
     let status = loop {
@@ -285,6 +285,32 @@ fn inputs_that_never_end_yield_to_the_timeout_and_to_signals() {
     });
     assert_eq!(ran.code, Some(130), "{}", ran.stderr);
     assert!(ran.stderr.contains("interrupted"), "{}", ran.stderr);
+}
+
+#[test]
+fn an_endless_stdin_of_valid_lines_stops_at_the_inputs_cap_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+    let mut command = run_command(dir.path(), None);
+    command
+        .args(["--input", "-", "--max-inputs-size", "8MiB"])
+        .stdin(Stdio::piped());
+    let ran = guarded(&mut command, |child| {
+        // `yes '"hi"'`: valid cases without end, faster than the total timeout can stop them.
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let chunk = "\"hi\"\n".repeat(16 * 1024);
+            while std::io::Write::write_all(&mut stdin, chunk.as_bytes()).is_ok() {}
+        });
+    });
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("larger than the 8 MiB cap (`--max-inputs-size`)"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
 }
 
 #[test]

@@ -30,16 +30,20 @@ pub struct BoundedText {
 }
 
 /// Reads `reader` to its end, keeping lines of at most `max_line` bytes, and the first `keep`
-/// set-aside lines (the others are counted).
+/// set-aside lines (the others are counted). A source longer than `max_total` bytes is an error
+/// as soon as it gets there (`--max-inputs-size`: an endless stdin or FIFO cannot grow memory
+/// until `--total-timeout`).
 pub fn read_bounded_lines(
     reader: impl Read,
     max_line: u64,
+    max_total: u64,
     keep: usize,
     cancel: &Cancel,
 ) -> std::io::Result<BoundedText> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut out = BoundedText::default();
     let mut line = LineState::default();
+    let mut total: u64 = 0;
     loop {
         if cancel.is_cancelled() {
             return Err(std::io::Error::new(
@@ -56,6 +60,16 @@ pub fn read_bounded_lines(
             break;
         }
         let consumed = chunk.len();
+        total += consumed as u64;
+        if total > max_total {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the inputs are larger than the {} cap (`--max-inputs-size`)",
+                    human_size(max_total)
+                ),
+            ));
+        }
         let mut rest = chunk;
         while let Some(end) = rest.iter().position(|&byte| byte == b'\n') {
             line.push(&rest[..end], max_line);
@@ -144,6 +158,7 @@ impl LineState {
 pub async fn read_inputs_interruptible(
     source: InputsSource,
     max_line: u64,
+    max_total: u64,
     keep_invalid: usize,
 ) -> Result<Inputs, BatchError> {
     let limits = ReadLimits {
@@ -155,7 +170,12 @@ pub async fn read_inputs_interruptible(
     let spawned = std::thread::Builder::new()
         .name("aigne-ci-inputs".to_owned())
         .spawn(move || {
-            let _ = sender.send(read_inputs_bounded(&source, &limits, keep_invalid));
+            let _ = sender.send(read_inputs_bounded(
+                &source,
+                &limits,
+                max_total,
+                keep_invalid,
+            ));
         });
     if let Err(source) = spawned {
         return Err(BatchError::ReadInputs {
@@ -178,13 +198,20 @@ pub async fn read_inputs_interruptible(
 pub fn read_inputs_bounded(
     source: &InputsSource,
     limits: &ReadLimits,
+    max_total: u64,
     keep_invalid: usize,
 ) -> Result<Inputs, BatchError> {
     let (label, path, read, format) = match source {
         InputsSource::File(path) => {
             let label = path.display().to_string();
             let read = fs_err::File::open(path).and_then(|file| {
-                read_bounded_lines(file, limits.max_file_size, keep_invalid, &limits.cancel)
+                read_bounded_lines(
+                    file,
+                    limits.max_file_size,
+                    max_total,
+                    keep_invalid,
+                    &limits.cancel,
+                )
             });
             (label, Some(path.clone()), read, InputsFormat::of_path(path))
         }
@@ -194,6 +221,7 @@ pub fn read_inputs_bounded(
             read_bounded_lines(
                 std::io::stdin(),
                 limits.max_file_size,
+                max_total,
                 keep_invalid,
                 &limits.cancel,
             ),
@@ -259,7 +287,7 @@ mod tests {
     use super::*;
 
     fn read(bytes: &[u8], max: u64) -> BoundedText {
-        read_bounded_lines(bytes, max, usize::MAX, &Cancel::default()).unwrap()
+        read_bounded_lines(bytes, max, u64::MAX, usize::MAX, &Cancel::default()).unwrap()
     }
 
     #[test]
@@ -287,10 +315,27 @@ mod tests {
     fn an_endless_line_keeps_memory_bounded() {
         // 64 MiB of zeros without a newline, read with a 1 KiB cap: only the excerpt is kept.
         let zeros = std::io::repeat(0).take(64 * 1024 * 1024);
-        let bounded = read_bounded_lines(zeros, 1024, usize::MAX, &Cancel::default()).unwrap();
+        let bounded =
+            read_bounded_lines(zeros, 1024, u64::MAX, usize::MAX, &Cancel::default()).unwrap();
         assert_eq!(bounded.set_aside.len(), 1);
         assert!(bounded.set_aside[0].text.len() <= 200);
         assert!(bounded.text.is_empty());
+    }
+
+    #[test]
+    fn an_endless_source_stops_at_the_total_cap() {
+        // Valid short lines without end: refused once the source passes the cap.
+        let endless = std::io::repeat(b'\n');
+        let error =
+            read_bounded_lines(endless, 1024, 1 << 20, usize::MAX, &Cancel::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("larger than the 1 MiB cap (`--max-inputs-size`)"),
+            "{error}"
+        );
+        let fits = read_bounded_lines(&b"\"a\"\n"[..], 1024, 4, usize::MAX, &Cancel::default());
+        assert_eq!(fits.unwrap().text, "\"a\"\n");
     }
 
     #[test]
@@ -323,7 +368,7 @@ mod tests {
     #[test]
     fn only_the_first_malformed_entries_are_kept_and_the_rest_counted() {
         let text = b"{bad\n\"\xff\"\n\"ok\"\n\"\xfe\"\n{bad\n42\n\"0123456789abcdef\"\n";
-        let bounded = read_bounded_lines(&text[..], 12, 2, &Cancel::default()).unwrap();
+        let bounded = read_bounded_lines(&text[..], 12, u64::MAX, 2, &Cancel::default()).unwrap();
         assert_eq!(bounded.set_aside.len(), 2);
         assert_eq!(bounded.more_set_aside, 1);
         let inputs = from_bounded("x".into(), None, bounded, InputsFormat::JsonLines, 2).unwrap();
@@ -347,7 +392,8 @@ mod tests {
     fn a_cancelled_read_stops() {
         let cancel = Cancel::default();
         cancel.cancel();
-        let error = read_bounded_lines(std::io::repeat(b'x'), 10, usize::MAX, &cancel).unwrap_err();
+        let error = read_bounded_lines(std::io::repeat(b'x'), 10, u64::MAX, usize::MAX, &cancel)
+            .unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::Interrupted);
     }
 }

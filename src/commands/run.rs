@@ -59,6 +59,7 @@ pub(crate) async fn run(
         inputs = batch::read_inputs_interruptible(
             plan.inputs.source.clone(),
             plan.inputs.max_line,
+            plan.inputs.max_total,
             // Skipped entries are each recorded; otherwise only a screenful is listed.
             if plan.inputs.skip_invalid { usize::MAX } else { LISTED_INVALID },
         ) => inputs?,

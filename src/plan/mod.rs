@@ -111,6 +111,8 @@ pub struct InputsPlan {
     pub shard: Option<Shard>,
     /// `--max-file-size`: the longest line of an inputs file.
     pub max_line: u64,
+    /// `--max-inputs-size`: the most bytes of an inputs file or stdin.
+    pub max_total: u64,
 }
 
 /// What a project may read (`--max-file-size`, `--allow-read`), for `run` and `inspect`.
@@ -423,6 +425,7 @@ impl RunPlan {
             skip_invalid: args.inputs.on_invalid_input == OnInvalidInput::Skip,
             shard: args.shard.as_deref().map(Shard::parse).transpose()?,
             max_line: args.files.max_file_size,
+            max_total: args.inputs.max_inputs_size,
         };
         let concurrency = NonZeroUsize::new(args.concurrency).ok_or(BatchError::Setting {
             flag: "concurrency",
