@@ -20,7 +20,7 @@
 //! |---|---|---|
 //! | `SOURCE`/`--url`, `--cache-dir`, `--sha256`, `--offline`, `--refresh`, `--subdir`, `--token`, `--max-unpacked-bytes`, `--max-entries`, `--connect-timeout`, `--read-timeout`, `--http-retries`, `--allow-insecure-redirect` | fetch | [`FetchSettings`] |
 //! | `AGENT`/`--entry-agent` | engine, batch | the default agent of cases that name none |
-//! | `--input`, `--prompt`, `--input-json`, `--on-invalid-input`, `--shard` | batch | [`InputsPlan`] |
+//! | `--input`, `--prompt`, `--input-json`, `--on-invalid-input`, `--max-inputs-size`, `--shard` | batch | [`InputsPlan`] |
 //! | `--concurrency`, `--timeout`, `--total-timeout`, `--grace-period`, `--fail-on`, `--min-pass-rate` | batch | [`BatchPlan`] |
 //! | `--repeat`, `--repeat-min-pass`, `--baseline`, `--judge-model` | batch, report | [`BatchPlan`]: runs per case and how many must pass, the earlier results each case is compared with (read before the first case), the model of `llm-rubric`/`judge` assertions that name none |
 //! | `--model`, `--temperature`, `--top-p`, `--presence-penalty`, `--frequency-penalty`, `--reasoning-effort`, `--retries`, `--record`, `--replay` | model | [`ModelFlags`] (native); the same options for the node engine |
