@@ -240,13 +240,32 @@ fn a_project_file_over_the_size_cap_is_refused() {
 fn an_endless_inputs_file_stops_at_the_total_timeout_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     project_with_instructions(dir.path(), "  - role: system\n    content: hi\n");
+    // With a cap it cannot reach in time: the total timeout stops the read.
     let ran = guarded(
-        run_command(dir.path(), None).args(["--input", "/dev/zero"]),
+        run_command(dir.path(), None).args([
+            "--input",
+            "/dev/zero",
+            "--max-inputs-size",
+            "1000GiB",
+        ]),
         |_| {},
     );
     assert_eq!(ran.code, Some(4), "{}", ran.stderr);
     assert!(
         ran.stderr.contains("while reading the inputs"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.peak_rss_kb < MAX_PEAK_RSS_KB, "{} KiB", ran.peak_rss_kb);
+    // With the default cap (32 MiB): refused as soon as the read gets there.
+    let ran = guarded(
+        run_command(dir.path(), None).args(["--input", "/dev/zero"]),
+        |_| {},
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("larger than the 32 MiB cap (`--max-inputs-size`)"),
         "{}",
         ran.stderr
     );
